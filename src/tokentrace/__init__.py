@@ -1,0 +1,19 @@
+"""tokentrace: what each task of your LLM application costs, exactly."""
+
+from tokentrace._api import configure, instrument, uninstrument
+from tokentrace._scope import TaskScope, task
+from tokentrace._task import Task, current_task
+from tokentrace._version import __version__
+from tokentrace.types import Totals
+
+__all__ = [
+    "Task",
+    "TaskScope",
+    "Totals",
+    "__version__",
+    "configure",
+    "current_task",
+    "instrument",
+    "task",
+    "uninstrument",
+]

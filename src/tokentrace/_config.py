@@ -1,0 +1,194 @@
+"""``tokentrace.configure()``: wiring tracing, metrics, prices and settings.
+
+If the application already has OpenTelemetry SDK providers (global, or passed in), tokentrace
+uses them and adds nothing. Otherwise it builds providers once, from the standard ``OTEL_*``
+variables and its own ``TOKENTRACE_*`` ones (documented in docs/configuration.md).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from opentelemetry import metrics, trace
+
+from tokentrace import _telemetry
+from tokentrace.exceptions import ConfigurationError
+from tokentrace.pricing import Discount, PriceOverride, Rates, SelfHosted, set_prices
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+_EXPORTERS = {"otlp", "console", "none"}
+
+_built: dict[str, Any] = {}
+
+
+def _env_bool(name: str) -> bool | None:
+    raw = os.environ.get(name)
+    if raw is None:
+        return None
+    value = raw.strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise ConfigurationError(f"{name}={raw!r} is not a boolean; use true or false")
+
+
+def _env_int(name: str) -> int | None:
+    raw = os.environ.get(name)
+    if raw is None or not raw.strip():
+        return None
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigurationError(f"{name}={raw!r} is not an integer") from None
+    if value < 1:
+        raise ConfigurationError(f"{name}={raw!r} must be at least 1")
+    return value
+
+
+def load_price_file(path: str | os.PathLike[str]) -> list[PriceOverride]:
+    """Read price overrides from a JSON file: ``{"rates": [...], "discounts": [...], "self_hosted": [...]}``."""
+    file = Path(path)
+    try:
+        data = json.loads(file.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigurationError(f"cannot read price file {file}: {exc.strerror}") from None
+    except ValueError as exc:
+        raise ConfigurationError(f"price file {file} is not valid JSON: {exc}") from None
+    if not isinstance(data, Mapping):
+        raise ConfigurationError(f"price file {file} must hold a JSON object with rates/discounts/self_hosted")
+    unknown = set(data) - {"rates", "discounts", "self_hosted"}
+    if unknown:
+        raise ConfigurationError(f"price file {file}: unknown keys {sorted(unknown)}")
+    items: list[PriceOverride] = []
+    kinds: tuple[tuple[str, type[Rates] | type[Discount] | type[SelfHosted]], ...] = (
+        ("rates", Rates),
+        ("discounts", Discount),
+        ("self_hosted", SelfHosted),
+    )
+    for key, cls in kinds:
+        for index, entry in enumerate(data.get(key, ())):
+            try:
+                items.append(cls.model_validate(entry))
+            except ValueError as exc:
+                raise ConfigurationError(f"price file {file}: {key}[{index}] is invalid: {exc}") from None
+    return items
+
+
+def _has_sdk_provider() -> bool:
+    from opentelemetry.sdk.trace import TracerProvider as SdkTracerProvider
+
+    return isinstance(trace.get_tracer_provider(), SdkTracerProvider)
+
+
+def _exporter_choice(exporter: object) -> object:
+    if exporter is not None:
+        return exporter
+    raw = os.environ.get("TOKENTRACE_EXPORTER", "").strip().lower()
+    if raw:
+        if raw not in _EXPORTERS:
+            raise ConfigurationError(f"TOKENTRACE_EXPORTER={raw!r}: use one of {sorted(_EXPORTERS)}")
+        return raw
+    if os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT") or os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"):
+        return "otlp"
+    return "none"
+
+
+def _build_providers(service_name: str | None, exporter: object) -> None:
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SpanExporter
+
+    span_exporter: SpanExporter | None
+    metric_reader: Any = None
+    if isinstance(exporter, SpanExporter):
+        span_exporter = exporter
+    elif exporter == "console":
+        span_exporter = ConsoleSpanExporter()
+    elif exporter == "otlp":
+        try:
+            from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
+            from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+        except ImportError:
+            raise ConfigurationError(
+                "an OTLP endpoint is configured but the OTLP exporter is not installed: "
+                "pip install 'tokentrace[otlp]'"
+            ) from None
+        from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
+
+        span_exporter = OTLPSpanExporter()
+        metric_reader = PeriodicExportingMetricReader(OTLPMetricExporter())
+    elif exporter == "none":
+        return
+    else:
+        raise ConfigurationError(
+            f"exporter must be 'otlp', 'console', 'none' or an OpenTelemetry SpanExporter, got {exporter!r}"
+        )
+    attrs = {"service.name": service_name} if service_name else {}
+    resource = Resource.create(attrs)
+    provider = TracerProvider(resource=resource)
+    provider.add_span_processor(BatchSpanProcessor(span_exporter))
+    trace.set_tracer_provider(provider)
+    _built["tracer_provider"] = provider
+    if metric_reader is not None:
+        from opentelemetry.sdk.metrics import MeterProvider
+
+        meter_provider = MeterProvider(resource=resource, metric_readers=[metric_reader])
+        metrics.set_meter_provider(meter_provider)
+        _built["meter_provider"] = meter_provider
+
+
+def configure(
+    *,
+    service_name: str | None = None,
+    tracer_provider: Any = None,
+    meter_provider: Any = None,
+    exporter: object = None,
+    prices: Iterable[PriceOverride] | None = None,
+    capture_content: bool | None = None,
+    metrics_include_user: bool | None = None,
+    enabled: bool | None = None,
+) -> None:
+    """Wire tokentrace's tracing, metrics, prices and settings. Safe to call more than once.
+
+    Providers: ``tracer_provider=``/``meter_provider=`` are used as given; else an SDK provider
+    the application already registered globally is used; else tokentrace builds providers once
+    (exporter from ``exporter=``, ``TOKENTRACE_EXPORTER``, or OTLP when ``OTEL_EXPORTER_OTLP_*``
+    is set). Later calls never add exporters again.
+    """
+    settings = _telemetry.state.settings
+    env_capture = _env_bool("TOKENTRACE_CAPTURE_CONTENT")
+    env_user = _env_bool("TOKENTRACE_METRICS_INCLUDE_USER")
+    env_disabled = _env_bool("TOKENTRACE_DISABLED")
+    env_max = _env_int("TOKENTRACE_CONTENT_MAX_CHARS")
+    settings.capture_content = bool(
+        capture_content if capture_content is not None else (env_capture or settings.capture_content)
+    )
+    settings.metrics_include_user = bool(
+        metrics_include_user if metrics_include_user is not None else (env_user or settings.metrics_include_user)
+    )
+    if env_max is not None:
+        settings.content_max_chars = env_max
+    if enabled is not None:
+        settings.enabled = bool(enabled)
+    elif env_disabled is not None:
+        settings.enabled = not env_disabled
+
+    if prices is not None:
+        set_prices(prices)
+    elif os.environ.get("TOKENTRACE_PRICES"):
+        set_prices(load_price_file(os.environ["TOKENTRACE_PRICES"]))
+
+    if tracer_provider is not None or meter_provider is not None:
+        _telemetry.use_providers(tracer_provider, meter_provider)
+        return
+    if _built or _has_sdk_provider():
+        _telemetry.use_providers(None, None)
+        return
+    _build_providers(service_name or os.environ.get("OTEL_SERVICE_NAME"), _exporter_choice(exporter))
+    _telemetry.use_providers(None, None)

@@ -1,0 +1,323 @@
+"""The one engine: the lifecycle of an LLM call, for every integration.
+
+``call_wrapper`` builds the wrapt wrapper for an SDK method. The user's call runs exactly once,
+outside every guard; only tokentrace's own steps (``_begin``, ``_finish``, ``_fail``) are
+guarded, and after an internal error the user's own result is returned.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from contextvars import ContextVar, Token
+from typing import Any
+
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.trace import Span, SpanKind, Status, StatusCode
+
+from tokentrace import _pricing
+from tokentrace import _semconv as sc
+from tokentrace import _telemetry
+from tokentrace._safety import guarded
+from tokentrace._task import _CURRENT as _CURRENT_TASK
+from tokentrace._task import Task
+from tokentrace._usage import UsageError
+from tokentrace.integrations._base import AttemptHook, Integration, Method, Reading, Request
+from tokentrace.types import CallRecord
+
+Wrapper = Callable[[Any, Any, tuple[Any, ...], dict[str, Any]], Any]
+
+# The integrations whose patches are live; a patch left in place by an out-of-order unwrap
+# passes straight through once its integration is no longer here.
+active: set[str] = set()
+
+
+class Call:
+    """One logical LLM call in flight."""
+
+    __slots__ = (
+        "attempts",
+        "done",
+        "integration",
+        "method",
+        "provider",
+        "request",
+        "span",
+        "start_ns",
+        "task",
+        "tokens",
+    )
+
+    def __init__(self, integration: Integration, method: Method, request: Request, task: Task | None) -> None:
+        self.integration = integration
+        self.method = method
+        self.request = request
+        self.provider = request.provider or integration.provider
+        self.task = task
+        self.attempts: list[str] = []
+        self.done = False
+        self.tokens: tuple[Token[Call | None], object] | None = None
+        self.span: Span = trace.INVALID_SPAN
+        self.start_ns = time.perf_counter_ns()
+
+
+_ACTIVE_CALL: ContextVar[Call | None] = ContextVar("tokentrace.call", default=None)
+
+
+def active_call() -> Call | None:
+    """The LLM call being made in this context, if any (for attempt hooks and layered SDKs)."""
+    return _ACTIVE_CALL.get()
+
+
+def _begin(integration: Integration, method: Method, instance: Any, kwargs: dict[str, Any]) -> Call | None:
+    if integration.name not in active or not _telemetry.state.settings.enabled:
+        return None
+    if _ACTIVE_CALL.get() is not None:
+        # A layered SDK (one instrumented method calling another): record the call once.
+        return None
+    request = integration.request(method, instance, kwargs)
+    task = _CURRENT_TASK.get()
+    call = Call(integration, method, request, task)
+    model = request.model or "unknown"
+    attrs: dict[str, Any] = {
+        sc.GEN_AI_OPERATION_NAME: method.operation,
+        sc.GEN_AI_PROVIDER_NAME: call.provider,
+        sc.GEN_AI_REQUEST_MODEL: model,
+    }
+    if request.stream:
+        attrs[sc.GEN_AI_REQUEST_STREAM] = True
+    if task is not None:
+        attrs.update(task._dimensions())
+    call.span = _telemetry.tracer().start_span(f"{method.operation} {model}", kind=SpanKind.CLIENT, attributes=attrs)
+    call.tokens = (_ACTIVE_CALL.set(call), otel_context.attach(trace.set_span_in_context(call.span)))
+    return call
+
+
+def _leave(call: Call) -> None:
+    tokens, call.tokens = call.tokens, None
+    if tokens is not None:
+        otel_context.detach(tokens[1])  # type: ignore[arg-type]  # the token attach() returned
+        _ACTIVE_CALL.reset(tokens[0])
+
+
+def _finish(call: Call, result: Any) -> Any:
+    _leave(call)
+    if call.integration.is_stream(call.request, result):
+        from tokentrace._streams import wrap_stream
+
+        return wrap_stream(call, result)
+    try:
+        reading = call.integration.read(call.method, call.request, result)
+    except UsageError as exc:
+        complete(call, None, problem=str(exc))
+    else:
+        complete(call, reading)
+    return result
+
+
+def _fail(call: Call, error: BaseException) -> None:
+    _leave(call)
+    complete(call, None, error=error)
+
+
+def complete(
+    call: Call,
+    reading: Reading | None,
+    *,
+    error: BaseException | None = None,
+    problem: str | None = None,
+    stream_end: str | None = None,
+) -> None:
+    """Account a finished call: price it, add it to its task, end its span, record metrics."""
+    if call.done:
+        return
+    call.done = True
+    duration_ns = time.perf_counter_ns() - call.start_ns
+    request = call.request
+    usage = reading.usage if reading is not None else None
+    response_model = reading.response_model if reading is not None else None
+    model = response_model or request.model or "unknown"
+    cost = None
+    source = None
+    if usage is not None and problem is None:
+        problem = usage.problem()
+    if problem is not None:
+        status = _pricing.INVALID_USAGE
+        usage = None
+    elif usage is None:
+        if error is None:
+            status, problem = _pricing.UNPRICED, "the response reported no usage"
+        else:
+            status = _pricing.NO_USAGE
+    else:
+        price = _pricing.lookup(model, call.provider, request.base_url)
+        if price is None and response_model and request.model and request.model != response_model:
+            price = _pricing.lookup(request.model, call.provider, request.base_url)
+        if price is None:
+            status = _pricing.UNPRICED
+            _pricing.warn_unpriced_once(call.provider, model)
+        else:
+            cost = price.cost(usage, duration_ns)
+            source = price.source
+            estimated = (reading is not None and reading.estimated) or price.estimated
+            status = _pricing.ESTIMATED if estimated else _pricing.PRICED
+    retries = max(len(call.attempts) - 1, 0)
+    error_type = type(error).__qualname__ if error is not None else None
+    rec = CallRecord(call.provider, model, usage, cost, status, retries, error_type)
+    task = call.task
+    if task is not None:
+        task._record(rec)
+    _end_span(call, rec, response_model, problem, source, error, stream_end, reading)
+    _record_metrics(call, rec, response_model, duration_ns)
+
+
+def _end_span(
+    call: Call,
+    rec: CallRecord,
+    response_model: str | None,
+    problem: str | None,
+    source: str | None,
+    error: BaseException | None,
+    stream_end: str | None,
+    reading: Reading | None,
+) -> None:
+    span = call.span
+    if not span.is_recording():
+        span.end()
+        return
+    attrs: dict[str, Any] = {sc.COST_STATUS: rec.cost_status, sc.RETRIES: rec.retries}
+    if response_model:
+        attrs[sc.GEN_AI_RESPONSE_MODEL] = response_model
+    usage = rec.usage
+    if usage is not None:
+        attrs[sc.GEN_AI_USAGE_INPUT_TOKENS] = usage.input_tokens
+        attrs[sc.GEN_AI_USAGE_OUTPUT_TOKENS] = usage.output_tokens
+        attrs[sc.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS] = usage.cache_read_tokens
+        attrs[sc.GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS] = usage.cache_write_tokens
+        attrs[sc.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS] = usage.reasoning_tokens
+        if usage.cache_write_1h_tokens:
+            attrs[sc.USAGE_CACHE_WRITE_1H] = usage.cache_write_1h_tokens
+    if reading is not None and reading.estimated:
+        attrs[sc.USAGE_ESTIMATED] = True
+    if rec.cost_usd is not None:
+        attrs[sc.COST_USD] = float(rec.cost_usd)
+    if source is not None:
+        attrs[sc.COST_SOURCE] = source
+    if problem is not None:
+        attrs[sc.USAGE_PROBLEM] = problem
+    if call.attempts:
+        attrs[sc.ATTEMPTS] = call.attempts
+        if len(call.attempts) > 1:
+            for number, outcome in enumerate(call.attempts, 1):
+                span.add_event(sc.EVENT_ATTEMPT, {sc.ATTEMPT_NUMBER: number, sc.ATTEMPT_OUTCOME: outcome})
+    if stream_end is not None:
+        attrs[sc.STREAM_END] = stream_end
+    if error is not None:
+        attrs[sc.ERROR_TYPE] = rec.error_type
+        span.record_exception(error)
+        span.set_status(Status(StatusCode.ERROR, rec.error_type))
+    span.set_attributes(attrs)
+    span.end()
+
+
+def _record_metrics(call: Call, rec: CallRecord, response_model: str | None, duration_ns: int) -> None:
+    inst = _telemetry.instruments()
+    base: dict[str, Any] = {
+        sc.GEN_AI_OPERATION_NAME: call.method.operation,
+        sc.GEN_AI_PROVIDER_NAME: call.provider,
+        sc.GEN_AI_REQUEST_MODEL: call.request.model or "unknown",
+    }
+    if response_model:
+        base[sc.GEN_AI_RESPONSE_MODEL] = response_model
+    if rec.error_type is not None:
+        base[sc.ERROR_TYPE] = rec.error_type
+    inst.duration.record(duration_ns / 1e9, base)
+    usage = rec.usage
+    if usage is not None:
+        inst.token_usage.record(usage.input_tokens, {**base, sc.GEN_AI_TOKEN_TYPE: "input"})
+        inst.token_usage.record(usage.output_tokens, {**base, sc.GEN_AI_TOKEN_TYPE: "output"})
+    task = call.task
+    cost_attrs: dict[str, Any] = {sc.GEN_AI_PROVIDER_NAME: call.provider, sc.GEN_AI_RESPONSE_MODEL: rec.model}
+    if task is not None:
+        cost_attrs[sc.TASK_NAME] = task.name
+        if task.feature is not None:
+            cost_attrs[sc.FEATURE] = task.feature
+    if rec.cost_usd is not None:
+        inst.cost.add(float(rec.cost_usd), cost_attrs)
+    elif rec.cost_status in (_pricing.UNPRICED, _pricing.INVALID_USAGE):
+        inst.unpriced.add(1, cost_attrs)
+
+
+# --- wrappers --------------------------------------------------------------------------------
+
+
+def call_wrapper(integration: Integration, method: Method) -> Wrapper:
+    """The wrapt wrapper for one LLM method (sync or async as the method is)."""
+
+    if method.is_async:
+
+        async def async_wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+            call = guarded("call.begin", _begin, None, integration, method, instance, kwargs)
+            if call is None:
+                return await wrapped(*args, **kwargs)
+            try:
+                result = await wrapped(*args, **kwargs)
+            except BaseException as exc:
+                guarded("call.fail", _fail, None, call, exc)
+                raise
+            return guarded("call.finish", _finish, result, call, result)
+
+        return async_wrapper
+
+    def sync_wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        call = guarded("call.begin", _begin, None, integration, method, instance, kwargs)
+        if call is None:
+            return wrapped(*args, **kwargs)
+        try:
+            result = wrapped(*args, **kwargs)
+        except BaseException as exc:
+            guarded("call.fail", _fail, None, call, exc)
+            raise
+        return guarded("call.finish", _finish, result, call, result)
+
+    return sync_wrapper
+
+
+def _note_attempt(hook: AttemptHook, result: Any, error: BaseException | None) -> None:
+    call = _ACTIVE_CALL.get()
+    if call is None:
+        return
+    if error is not None:
+        call.attempts.append(type(error).__qualname__)
+    else:
+        status = hook.status(result)
+        call.attempts.append(str(status) if status is not None else "unknown")
+
+
+def attempt_wrapper(hook: AttemptHook) -> Wrapper:
+    """The wrapt wrapper that counts one HTTP attempt of the call in flight."""
+
+    if hook.is_async:
+
+        async def async_wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+            try:
+                result = await wrapped(*args, **kwargs)
+            except BaseException as exc:
+                guarded("attempt.note", _note_attempt, None, hook, None, exc)
+                raise
+            guarded("attempt.note", _note_attempt, None, hook, result, None)
+            return result
+
+        return async_wrapper
+
+    def sync_wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        try:
+            result = wrapped(*args, **kwargs)
+        except BaseException as exc:
+            guarded("attempt.note", _note_attempt, None, hook, None, exc)
+            raise
+        guarded("attempt.note", _note_attempt, None, hook, result, None)
+        return result
+
+    return sync_wrapper

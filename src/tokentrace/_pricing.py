@@ -1,0 +1,322 @@
+"""Resolving a model's price once, and pricing a call's usage exactly.
+
+A price is resolved once per (provider, model, base URL) and cached, so pricing a call is a
+dictionary lookup and a handful of ``Decimal`` multiplications. ``genai-prices`` is imported
+lazily, on the first price lookup, and its online refresh is never started.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import logging
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any, Final
+
+from tokentrace._usage import Usage
+
+if TYPE_CHECKING:
+    from tokentrace.pricing import Discount, PriceOverride, Rates, SelfHosted, Tier
+
+logger: Final = logging.getLogger("tokentrace")
+
+_ZERO: Final = Decimal(0)
+_HOUR_NS: Final = Decimal(3_600_000_000_000)
+# Money is exact Decimal; only an apportioned hourly cost is rounded, to a picodollar.
+_PICO: Final = Decimal("1e-12")
+
+# Cost statuses (the values of tokentrace.cost.status).
+PRICED: Final = "priced"
+ESTIMATED: Final = "estimated"
+UNPRICED: Final = "unpriced"
+INVALID_USAGE: Final = "invalid_usage"
+NO_USAGE: Final = "no_usage"
+
+# Price sources (the values of tokentrace.cost.source).
+SOURCE_USER: Final = "user"
+SOURCE_USER_PATTERN: Final = "user_pattern"
+SOURCE_DATABASE: Final = "genai-prices"
+SOURCE_SELF_HOSTED: Final = "self_hosted"
+
+
+@dataclass(frozen=True, slots=True)
+class RateSet:
+    """Fully resolved rates in USD per million tokens (no defaults left to apply)."""
+
+    input: Decimal
+    output: Decimal
+    cache_read: Decimal
+    cache_write: Decimal
+    cache_write_1h: Decimal
+    reasoning: Decimal
+
+    @classmethod
+    def build(
+        cls,
+        input: Decimal,
+        output: Decimal,
+        cache_read: Decimal | None = None,
+        cache_write: Decimal | None = None,
+        cache_write_1h: Decimal | None = None,
+        reasoning: Decimal | None = None,
+    ) -> RateSet:
+        cw = input if cache_write is None else cache_write
+        return cls(
+            input=input,
+            output=output,
+            cache_read=input if cache_read is None else cache_read,
+            cache_write=cw,
+            cache_write_1h=cw if cache_write_1h is None else cache_write_1h,
+            reasoning=output if reasoning is None else reasoning,
+        )
+
+    def scaled(self, multiplier: Decimal) -> RateSet:
+        return RateSet(*(getattr(self, name) * multiplier for name in self.__slots__))
+
+
+@dataclass(frozen=True, slots=True)
+class PriceInfo:
+    """The price tokentrace uses for a model, and where it comes from."""
+
+    source: str
+    rates: RateSet
+    tiers: tuple[tuple[int, RateSet], ...] = ()
+    """(threshold, rates): these rates apply to all tokens when the input total exceeds threshold."""
+    per_request: Decimal = _ZERO
+    usd_per_hour: Decimal | None = None
+    multiplier: Decimal = Decimal(1)
+    matched: str | None = None
+    """The model id or pattern that matched, when there was one."""
+    provider_id: str | None = None
+
+    @property
+    def estimated(self) -> bool:
+        """Whether costs from this price are apportioned estimates (hourly self-hosted rates)."""
+        return self.usd_per_hour is not None
+
+    def rates_for(self, input_tokens: int) -> RateSet:
+        """The rates that apply to a call with this input total (long-context tiers)."""
+        rates = self.rates
+        for threshold, tier_rates in self.tiers:
+            if input_tokens > threshold:
+                rates = tier_rates
+        return rates
+
+    def cost(self, usage: Usage, duration_ns: int = 0) -> Decimal:
+        """The exact cost in USD of one call with ``usage``."""
+        if self.usd_per_hour is not None:
+            return (self.usd_per_hour * duration_ns / _HOUR_NS).quantize(_PICO)
+        r = self.rates_for(usage.input_tokens) if self.tiers else self.rates
+        total = (usage.input_tokens - usage.cache_read_tokens - usage.cache_write_tokens) * r.input
+        if usage.cache_read_tokens:
+            total += usage.cache_read_tokens * r.cache_read
+        if usage.cache_write_tokens:
+            one_hour = usage.cache_write_1h_tokens
+            total += (usage.cache_write_tokens - one_hour) * r.cache_write + one_hour * r.cache_write_1h
+        total += (usage.output_tokens - usage.reasoning_tokens) * r.output
+        if usage.reasoning_tokens:
+            total += usage.reasoning_tokens * r.reasoning
+        return total.scaleb(-6) + self.per_request
+
+
+@dataclass
+class _PriceBook:
+    exact: dict[str, list[Rates]] = field(default_factory=dict)
+    patterns: list[Rates] = field(default_factory=list)
+    discounts: list[Discount] = field(default_factory=list)
+    self_hosted: list[SelfHosted] = field(default_factory=list)
+    cache: dict[tuple[str, str, str | None], PriceInfo | None] = field(default_factory=dict)
+
+
+_book = _PriceBook()
+_lock = threading.Lock()
+_warned: set[tuple[str, str]] = set()
+
+
+def set_price_overrides(items: Sequence[PriceOverride]) -> None:
+    """Install user overrides (validated by ``tokentrace.pricing.set_prices``) and drop the cache."""
+    from tokentrace.pricing import Discount, Rates, SelfHosted
+
+    book = _PriceBook()
+    for item in items:
+        if isinstance(item, Rates):
+            if item.is_pattern:
+                book.patterns.append(item)
+            else:
+                book.exact.setdefault(item.model.lower(), []).append(item)
+        elif isinstance(item, Discount):
+            book.discounts.append(item)
+        elif isinstance(item, SelfHosted):
+            book.self_hosted.append(item)
+    global _book
+    with _lock:
+        _book = book
+        _warned.clear()
+
+
+def _from_rates(rates: Rates, source: str) -> PriceInfo:
+    return PriceInfo(
+        source=source,
+        rates=RateSet.build(
+            rates.input, rates.output, rates.cache_read, rates.cache_write, rates.cache_write_1h, rates.reasoning
+        ),
+        tiers=tuple(
+            (t.above_input_tokens, _tier_rates(t)) for t in sorted(rates.tiers, key=lambda t: t.above_input_tokens)
+        ),
+        per_request=rates.per_request,
+        matched=rates.model,
+        provider_id=rates.provider,
+    )
+
+
+def _tier_rates(tier: Tier) -> RateSet:
+    return RateSet.build(
+        tier.input, tier.output, tier.cache_read, tier.cache_write, tier.cache_write_1h, tier.reasoning
+    )
+
+
+def _provider_ok(wanted: str | None, provider: str) -> bool:
+    return wanted is None or wanted == provider
+
+
+def lookup(model: str, provider: str = "openai", base_url: str | None = None) -> PriceInfo | None:
+    """The price tokentrace would use for ``model`` called through ``provider`` (cached)."""
+    key = (provider, model, base_url)
+    book = _book
+    try:
+        return book.cache[key]
+    except KeyError:
+        pass
+    info = _resolve(book, model, provider, base_url)
+    with _lock:
+        if book is _book:
+            book.cache[key] = info
+    return info
+
+
+def _resolve(book: _PriceBook, model: str, provider: str, base_url: str | None) -> PriceInfo | None:
+    if base_url is not None:
+        for hosted in book.self_hosted:
+            if base_url.rstrip("/").startswith(hosted.base_url.rstrip("/")):
+                return PriceInfo(
+                    source=SOURCE_SELF_HOSTED,
+                    rates=RateSet.build(_ZERO, _ZERO),
+                    usd_per_hour=hosted.usd_per_hour,
+                    matched=hosted.base_url,
+                )
+    for rates in book.exact.get(model.lower(), ()):
+        if _provider_ok(rates.provider, provider):
+            return _from_rates(rates, SOURCE_USER)
+    for rates in book.patterns:
+        if _provider_ok(rates.provider, provider) and fnmatch.fnmatchcase(model.lower(), rates.model.lower()):
+            return _from_rates(rates, SOURCE_USER_PATTERN)
+    info = _from_database(model, provider, base_url)
+    if info is None:
+        return None
+    multiplier = Decimal(1)
+    for discount in book.discounts:
+        if _provider_ok(discount.provider, provider) and (
+            discount.model is None or fnmatch.fnmatchcase(model.lower(), discount.model.lower())
+        ):
+            multiplier *= discount.multiplier
+    if multiplier != 1:
+        info = PriceInfo(
+            source=info.source,
+            rates=info.rates.scaled(multiplier),
+            tiers=tuple((t, r.scaled(multiplier)) for t, r in info.tiers),
+            per_request=info.per_request * multiplier,
+            multiplier=multiplier,
+            matched=info.matched,
+            provider_id=info.provider_id,
+        )
+    return info
+
+
+# gen_ai.provider.name values whose default endpoint genai-prices knows by provider id.
+_DEFAULT_HOSTS: Final = {
+    "openai": ("openai", "api.openai.com"),
+    "anthropic": ("anthropic", "api.anthropic.com"),
+}
+
+
+def _from_database(model: str, provider: str, base_url: str | None) -> PriceInfo | None:
+    from genai_prices import data_snapshot
+
+    snapshot = data_snapshot.get_snapshot()
+    provider_id: str | None = None
+    api_url: str | None = None
+    known = _DEFAULT_HOSTS.get(provider)
+    if known is not None and (base_url is None or known[1] in base_url):
+        provider_id = known[0]
+    elif base_url is not None:
+        api_url = base_url
+    else:
+        provider_id = provider
+    try:
+        found_provider, found_model = snapshot.find_provider_model(model, None, provider_id, api_url)
+    except LookupError:
+        return None
+    prices = found_model.get_prices(datetime.now(tz=timezone.utc))
+    return _price_info_from_model_price(prices, found_model.id, found_provider.id)
+
+
+_KEYS: Final = {
+    "input": "input_mtok",
+    "output": "output_mtok",
+    "cache_read": "cache_read_mtok",
+    "cache_write": "cache_write_mtok",
+    "cache_write_1h": "cache_write_1h_mtok",
+    "reasoning": "output_reasoning_mtok",
+}
+
+
+def _price_info_from_model_price(prices: Any, model_id: str, provider_id: str) -> PriceInfo | None:
+    raw = {name: getattr(prices, key, None) for name, key in _KEYS.items()}
+    if raw["input"] is None or raw["output"] is None:
+        # A model priced per request/character only is outside what tokentrace prices by token.
+        return None
+    thresholds = sorted({tier.start for value in raw.values() if hasattr(value, "tiers") for tier in value.tiers})
+
+    def at(input_tokens: int) -> RateSet:
+        chosen: dict[str, Decimal | None] = {}
+        for name, value in raw.items():
+            if value is None or isinstance(value, Decimal):
+                chosen[name] = value
+                continue
+            price = value.base
+            for tier in value.tiers:
+                if input_tokens > tier.start:
+                    price = tier.price
+            chosen[name] = price
+        return RateSet.build(**chosen)  # type: ignore[arg-type]  # input/output checked above
+
+    per_request = getattr(prices, "requests_kcount", None)
+    return PriceInfo(
+        source=SOURCE_DATABASE,
+        rates=at(0),
+        tiers=tuple((t, at(t + 1)) for t in thresholds),
+        per_request=(per_request / 1000) if isinstance(per_request, Decimal) else _ZERO,
+        matched=model_id,
+        provider_id=provider_id,
+    )
+
+
+def warn_unpriced_once(provider: str, model: str) -> None:
+    """Log one warning per (provider, model) that has no price."""
+    key = (provider, model)
+    if key in _warned:
+        return
+    with _lock:
+        if key in _warned:
+            return
+        _warned.add(key)
+    logger.warning(
+        "tokentrace: no price known for model %r (provider %r); its calls keep their tokens and are "
+        "marked unpriced, never $0. Add its rates with tokentrace.pricing.Rates(model=%r, ...).",
+        model,
+        provider,
+        model,
+    )

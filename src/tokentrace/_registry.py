@@ -1,0 +1,183 @@
+"""``instrument()`` and ``uninstrument()``: applying integrations' patches, and undoing them exactly.
+
+Integrations are found through the ``tokentrace.integrations`` entry-point group; the built-ins
+are registered there too, and also listed here so that a source checkout that was never
+installed still finds them.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import re
+import threading
+from dataclasses import dataclass
+from importlib import metadata
+from typing import Any
+
+import wrapt
+
+from tokentrace import _engine
+from tokentrace.exceptions import IntegrationError
+from tokentrace.integrations._base import Integration
+
+logger = logging.getLogger("tokentrace")
+
+ENTRY_POINT_GROUP = "tokentrace.integrations"
+_BUILTINS = {
+    "openai": "tokentrace.integrations.openai:OpenAIIntegration",
+    "anthropic": "tokentrace.integrations.anthropic:AnthropicIntegration",
+    "threading": "tokentrace.integrations.threading:ThreadingIntegration",
+}
+
+
+@dataclass
+class _Applied:
+    integration: Integration
+    patched: list[tuple[str, str, Any]]
+    """(module, qualname, the wrapt FunctionWrapper we installed)"""
+
+
+_applied: dict[str, _Applied] = {}
+_lock = threading.RLock()
+
+
+def _targets() -> dict[str, str]:
+    found = dict(_BUILTINS)
+    for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
+        found.setdefault(ep.name, ep.value)
+    return found
+
+
+def available() -> list[str]:
+    """Names of every registered integration (installed SDK or not)."""
+    return sorted(_targets())
+
+
+def _load(name: str, target: str) -> Integration:
+    module_name, _, attr = target.partition(":")
+    cls = getattr(importlib.import_module(module_name), attr)
+    integration = cls()
+    if not isinstance(integration, Integration):
+        raise IntegrationError(f"entry point {name!r} ({target}) is not a tokentrace Integration")
+    return integration
+
+
+def _version_tuple(text: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in re.findall(r"\d+", text)[:3])
+
+
+def _missing_reason(integration: Integration) -> str | None:
+    dist = integration.distribution
+    if dist is None:
+        return None
+    try:
+        version = metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return f"the {dist!r} package is not installed (pip install 'tokentrace[{dist}]')"
+    if integration.min_version and _version_tuple(version) < integration.min_version:
+        need = ".".join(map(str, integration.min_version))
+        return f"{dist} {version} is older than the {need} that tokentrace supports (pip install -U {dist})"
+    return None
+
+
+def _wrap(module: str, qualname: str, wrapper: Any, optional: bool) -> Any | None:
+    try:
+        wrapt.wrap_function_wrapper(module, qualname, wrapper)
+    except (ImportError, AttributeError) as exc:
+        if not optional:
+            raise
+        logger.debug("tokentrace: %s.%s not found (%s); skipped", module, qualname, exc)
+        return None
+    _parent, _attr, installed = wrapt.resolve_path(module, qualname)
+    return installed
+
+
+def _unwrap(module: str, qualname: str, installed: Any) -> None:
+    parent, attr, current = wrapt.resolve_path(module, qualname)
+    if current is installed:
+        setattr(parent, attr, installed.__wrapped__)
+    else:
+        # Someone wrapped on top of us since; leave their wrapper, ours passes through from now.
+        logger.warning(
+            "tokentrace: %s.%s was wrapped again by another library; tokentrace's wrapper stays "
+            "beneath it but is inactive.",
+            module,
+            qualname,
+        )
+
+
+def _apply(integration: Integration) -> _Applied:
+    patched: list[tuple[str, str, Any]] = []
+    try:
+        for method in integration.methods:
+            installed = _wrap(method.module, method.qualname, _engine.call_wrapper(integration, method), False)
+            patched.append((method.module, method.qualname, installed))
+        for hook in integration.attempt_hooks:
+            installed = _wrap(hook.module, hook.qualname, _engine.attempt_wrapper(hook), True)
+            if installed is not None:
+                patched.append((hook.module, hook.qualname, installed))
+        for patch in integration.patches():
+            installed = _wrap(patch.module, patch.qualname, patch.wrapper, True)
+            if installed is not None:
+                patched.append((patch.module, patch.qualname, installed))
+    except (ImportError, AttributeError) as exc:
+        for module, qualname, installed in reversed(patched):
+            _unwrap(module, qualname, installed)
+        raise IntegrationError(
+            f"cannot instrument {integration.name!r}: {exc}. Its SDK version may be unsupported."
+        ) from exc
+    return _Applied(integration, patched)
+
+
+def instrument(*names: str) -> list[str]:
+    """Patch the named integrations, or every available one whose SDK is installed.
+
+    Idempotent. Returns the names instrumented by this call.
+    """
+    targets = _targets()
+    explicit = bool(names)
+    for name in names:
+        if not isinstance(name, str) or name not in targets:
+            raise IntegrationError(
+                f"unknown integration {name!r}; available: {', '.join(sorted(targets))}"
+            )
+    done: list[str] = []
+    with _lock:
+        for name in names or tuple(targets):
+            if name in _applied:
+                continue
+            try:
+                integration = _load(name, targets[name])
+            except ImportError as exc:
+                if explicit:
+                    raise IntegrationError(f"cannot load integration {name!r}: {exc}") from exc
+                logger.debug("tokentrace: integration %s not loadable: %s", name, exc)
+                continue
+            reason = _missing_reason(integration)
+            if reason is not None:
+                if explicit:
+                    raise IntegrationError(f"cannot instrument {name!r}: {reason}")
+                logger.debug("tokentrace: skipping %s: %s", name, reason)
+                continue
+            _applied[name] = _apply(integration)
+            _engine.active.add(name)
+            done.append(name)
+    return done
+
+
+def uninstrument(*names: str) -> None:
+    """Restore the original SDK methods (all instrumented integrations when none is named)."""
+    with _lock:
+        for name in names or tuple(_applied):
+            applied = _applied.pop(name, None)
+            if applied is None:
+                continue
+            _engine.active.discard(name)
+            for module, qualname, installed in reversed(applied.patched):
+                _unwrap(module, qualname, installed)
+
+
+def instrumented() -> list[str]:
+    """Names of the integrations currently instrumented."""
+    return sorted(_applied)

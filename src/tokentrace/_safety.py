@@ -1,0 +1,72 @@
+"""The one error boundary of tokentrace.
+
+Only tokentrace's own steps run inside it, never the user's call. An internal error is logged
+once per (site, exception type) on the ``tokentrace`` logger and swallowed, so the user's
+application never sees it. The project's own test suite turns on *strict* mode, in which the
+boundary re-raises, so that tokentrace's bugs fail its tests loudly.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Callable
+from typing import Final, TypeVar
+
+from typing_extensions import ParamSpec
+
+logger: Final = logging.getLogger("tokentrace")
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+_seen: set[tuple[str, type[BaseException]]] = set()
+_seen_lock = threading.Lock()
+_strict = os.environ.get("TOKENTRACE_STRICT", "").lower() in {"1", "true", "yes"}
+
+
+def set_strict(strict: bool) -> None:
+    """Make the boundary re-raise (``True``) or log and swallow (``False``, the default)."""
+    global _strict
+    _strict = strict
+
+
+def is_strict() -> bool:
+    """Whether the boundary re-raises internal errors."""
+    return _strict
+
+
+def report(site: str, exc: Exception) -> None:
+    """Log an internal error once per (site, exception type)."""
+    key = (site, type(exc))
+    with _seen_lock:
+        if key in _seen:
+            return
+        _seen.add(key)
+    logger.warning(
+        "tokentrace: internal error in %s (%s: %s); the application is unaffected, "
+        "but this call's accounting may be incomplete. Further %s errors here are not logged.",
+        site,
+        type(exc).__name__,
+        exc,
+        type(exc).__name__,
+        exc_info=exc,
+    )
+
+
+def guarded(site: str, fn: Callable[P, R], default: R, *args: P.args, **kwargs: P.kwargs) -> R:
+    """Run one of tokentrace's own steps; on an ``Exception`` report it and return ``default``."""
+    try:
+        return fn(*args, **kwargs)
+    except Exception as exc:
+        if _strict:
+            raise
+        report(site, exc)
+        return default
+
+
+def reset_reported() -> None:
+    """Forget which errors were logged, so they are logged again (for tests)."""
+    with _seen_lock:
+        _seen.clear()

@@ -1,0 +1,86 @@
+"""Every attribute, event and metric name that tokentrace emits, in one place.
+
+OpenTelemetry GenAI semantic-convention names (``gen_ai.*``) are used where the convention
+defines them; everything else is in the ``tokentrace.*`` namespace.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+# --- OTel GenAI semantic conventions (call spans and metrics) -------------------------------
+GEN_AI_OPERATION_NAME: Final = "gen_ai.operation.name"
+GEN_AI_PROVIDER_NAME: Final = "gen_ai.provider.name"
+GEN_AI_REQUEST_MODEL: Final = "gen_ai.request.model"
+GEN_AI_RESPONSE_MODEL: Final = "gen_ai.response.model"
+GEN_AI_USAGE_INPUT_TOKENS: Final = "gen_ai.usage.input_tokens"
+GEN_AI_USAGE_OUTPUT_TOKENS: Final = "gen_ai.usage.output_tokens"
+GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS: Final = "gen_ai.usage.cache_read.input_tokens"
+GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS: Final = "gen_ai.usage.cache_write.input_tokens"
+GEN_AI_USAGE_REASONING_OUTPUT_TOKENS: Final = "gen_ai.usage.reasoning.output_tokens"
+GEN_AI_TOKEN_TYPE: Final = "gen_ai.token.type"
+GEN_AI_REQUEST_STREAM: Final = "gen_ai.request.stream"
+GEN_AI_INPUT_MESSAGES: Final = "gen_ai.input.messages"
+GEN_AI_OUTPUT_MESSAGES: Final = "gen_ai.output.messages"
+ERROR_TYPE: Final = "error.type"
+HTTP_RESPONSE_STATUS_CODE: Final = "http.response.status_code"
+SERVER_ADDRESS: Final = "server.address"
+
+# --- tokentrace: call spans ---------------------------------------------------------------
+COST_USD: Final = "tokentrace.cost.usd"
+COST_STATUS: Final = "tokentrace.cost.status"
+COST_SOURCE: Final = "tokentrace.cost.source"
+RETRIES: Final = "tokentrace.retries"
+ATTEMPTS: Final = "tokentrace.attempts"
+USAGE_CACHE_WRITE_1H: Final = "tokentrace.usage.cache_write_1h.input_tokens"
+USAGE_ESTIMATED: Final = "tokentrace.usage.estimated"
+USAGE_PROBLEM: Final = "tokentrace.usage.problem"
+STREAM_END: Final = "tokentrace.stream.end"
+
+# attempt events on call spans
+EVENT_ATTEMPT: Final = "tokentrace.attempt"
+ATTEMPT_NUMBER: Final = "tokentrace.attempt.number"
+ATTEMPT_OUTCOME: Final = "tokentrace.attempt.outcome"
+
+# --- tokentrace: attribution, on task spans and call spans ---------------------------------
+TASK_NAME: Final = "tokentrace.task.name"
+TASK_ID: Final = "tokentrace.task.id"
+TASK_PARENT_ID: Final = "tokentrace.task.parent_id"
+TASK_ROOT_ID: Final = "tokentrace.task.root_id"
+USER_ID: Final = "tokentrace.user_id"
+FEATURE: Final = "tokentrace.feature"
+TENANT: Final = "tokentrace.tenant"
+
+# --- tokentrace: roll-up on task spans (never gen_ai.usage.* here) ------------------------
+TASK_INPUT_TOKENS: Final = "tokentrace.task.input_tokens"
+TASK_OUTPUT_TOKENS: Final = "tokentrace.task.output_tokens"
+TASK_CACHE_READ_TOKENS: Final = "tokentrace.task.cache_read_tokens"
+TASK_CACHE_WRITE_TOKENS: Final = "tokentrace.task.cache_write_tokens"
+TASK_REASONING_TOKENS: Final = "tokentrace.task.reasoning_tokens"
+TASK_COST_USD: Final = "tokentrace.task.cost.usd"
+TASK_LLM_CALLS: Final = "tokentrace.task.llm_calls"
+TASK_RETRIES: Final = "tokentrace.task.retries"
+TASK_UNPRICED_CALLS: Final = "tokentrace.task.unpriced_calls"
+TASK_ESTIMATED_CALLS: Final = "tokentrace.task.estimated_calls"
+TASK_OUTCOME: Final = "tokentrace.task.outcome"
+TASK_MODELS: Final = "tokentrace.task.models"
+
+# --- metrics --------------------------------------------------------------------------------
+METRIC_TOKEN_USAGE: Final = "gen_ai.client.token.usage"
+METRIC_OPERATION_DURATION: Final = "gen_ai.client.operation.duration"
+METRIC_COST: Final = "tokentrace.cost"
+METRIC_TASK_COST: Final = "tokentrace.task.cost"
+METRIC_UNPRICED_CALLS: Final = "tokentrace.unpriced_calls"
+
+# Bucket boundaries that the GenAI conventions advise.
+TOKEN_USAGE_BUCKETS: Final = (
+    1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216, 67108864,
+)
+DURATION_BUCKETS: Final = (
+    0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92,
+)
+TASK_COST_BUCKETS: Final = (
+    0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0, 50.0, 100.0,
+)
+
+INSTRUMENTATION_SCOPE: Final = "tokentrace"

@@ -1,0 +1,159 @@
+"""Transparent stream proxies: the user iterates the SDK's own stream, tokentrace watches.
+
+Each proxy feeds every item to the integration's ``StreamReader`` and completes the call
+exactly once: when the stream is exhausted, closed, exited as a context manager, raises,
+or is dropped unfinished (garbage-collected).
+"""
+
+from __future__ import annotations
+
+import inspect
+import weakref
+from types import TracebackType
+from typing import Any
+
+import wrapt
+
+from tokentrace._engine import Call, complete
+from tokentrace._safety import guarded
+from tokentrace._usage import UsageError
+from tokentrace.integrations._base import StreamReader
+
+COMPLETED = "completed"
+CLOSED = "closed"
+ABANDONED = "abandoned"
+ERROR = "error"
+
+
+class _State:
+    __slots__ = ("__weakref__", "call", "done", "reader")
+
+    def __init__(self, call: Call, reader: StreamReader) -> None:
+        self.call = call
+        self.reader = reader
+        self.done = False
+
+    def feed(self, item: Any) -> None:
+        self.reader.feed(item)
+
+    def finish(self, end: str, error: BaseException | None = None) -> None:
+        if self.done:
+            return
+        self.done = True
+        try:
+            reading = self.reader.result()
+        except UsageError as exc:
+            complete(self.call, None, error=error, problem=str(exc), stream_end=end)
+        else:
+            complete(self.call, reading, error=error, stream_end=end)
+
+
+def _finish(state: _State, end: str, error: BaseException | None = None) -> None:
+    guarded("stream.finish", state.finish, None, end, error)
+
+
+class StreamProxy(wrapt.ObjectProxy):  # type: ignore[misc]  # wrapt is untyped
+    """A sync SDK stream, watched."""
+
+    def __init__(self, wrapped: Any, state: _State) -> None:
+        super().__init__(wrapped)
+        self._self_state = state
+        self._self_iter: Any = None
+        weakref.finalize(self, _finish, state, ABANDONED)
+
+    def __iter__(self) -> StreamProxy:
+        return self
+
+    def __next__(self) -> Any:
+        state = self._self_state
+        it = self._self_iter
+        if it is None:
+            it = self._self_iter = iter(self.__wrapped__)
+        try:
+            item = next(it)
+        except StopIteration:
+            _finish(state, COMPLETED)
+            raise
+        except BaseException as exc:
+            _finish(state, ERROR, exc)
+            raise
+        if not state.done:
+            guarded("stream.feed", state.feed, None, item)
+        return item
+
+    def close(self) -> Any:
+        try:
+            return self.__wrapped__.close()
+        finally:
+            _finish(self._self_state, CLOSED)
+
+    def __enter__(self) -> StreamProxy:
+        self.__wrapped__.__enter__()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> Any:
+        try:
+            return self.__wrapped__.__exit__(exc_type, exc, tb)
+        finally:
+            _finish(self._self_state, ERROR if exc is not None else CLOSED, exc)
+
+
+class AsyncStreamProxy(wrapt.ObjectProxy):  # type: ignore[misc]  # wrapt is untyped
+    """An async SDK stream, watched."""
+
+    def __init__(self, wrapped: Any, state: _State) -> None:
+        super().__init__(wrapped)
+        self._self_state = state
+        self._self_iter: Any = None
+        weakref.finalize(self, _finish, state, ABANDONED)
+
+    def __aiter__(self) -> AsyncStreamProxy:
+        return self
+
+    async def __anext__(self) -> Any:
+        state = self._self_state
+        it = self._self_iter
+        if it is None:
+            it = self._self_iter = self.__wrapped__.__aiter__()
+        try:
+            item = await it.__anext__()
+        except StopAsyncIteration:
+            _finish(state, COMPLETED)
+            raise
+        except BaseException as exc:
+            _finish(state, ERROR, exc)
+            raise
+        if not state.done:
+            guarded("stream.feed", state.feed, None, item)
+        return item
+
+    async def close(self) -> Any:
+        try:
+            result = self.__wrapped__.close()
+            if inspect.isawaitable(result):
+                result = await result
+            return result
+        finally:
+            _finish(self._self_state, CLOSED)
+
+    async def __aenter__(self) -> AsyncStreamProxy:
+        await self.__wrapped__.__aenter__()
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> Any:
+        try:
+            return await self.__wrapped__.__aexit__(exc_type, exc, tb)
+        finally:
+            _finish(self._self_state, ERROR if exc is not None else CLOSED, exc)
+
+
+def wrap_stream(call: Call, stream: Any) -> Any:
+    """Return ``stream`` behind a proxy that completes ``call`` when the stream ends."""
+    state = _State(call, call.integration.stream_reader(call.method, call.request))
+    if call.method.is_async:
+        return AsyncStreamProxy(stream, state)
+    return StreamProxy(stream, state)

@@ -1,0 +1,110 @@
+"""Where tokentrace's spans and metrics go: the tracer and instruments it uses.
+
+Both come from the providers ``configure()`` was given or built, else from OpenTelemetry's
+global ones (which are no-ops until an application sets real ones). Accounting never depends
+on them.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+from opentelemetry import metrics, trace
+
+from tokentrace import _semconv as sc
+
+
+@dataclass
+class Instruments:
+    token_usage: metrics.Histogram
+    duration: metrics.Histogram
+    cost: metrics.Counter
+    task_cost: metrics.Histogram
+    unpriced: metrics.Counter
+
+
+@dataclass
+class Settings:
+    """Process-wide settings that ``configure()`` sets."""
+
+    capture_content: bool = False
+    content_max_chars: int = 4096
+    metrics_include_user: bool = False
+    enabled: bool = True
+
+
+@dataclass
+class _State:
+    tracer_provider: trace.TracerProvider | None = None
+    meter_provider: metrics.MeterProvider | None = None
+    tracer: trace.Tracer | None = None
+    instruments: Instruments | None = None
+    settings: Settings = field(default_factory=Settings)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+state = _State()
+
+
+def _version() -> str:
+    from tokentrace._version import __version__
+
+    return __version__
+
+
+def tracer() -> trace.Tracer:
+    """The tracer for task and call spans (cached; the global one is a proxy that follows later setup)."""
+    t = state.tracer
+    if t is None:
+        t = state.tracer = trace.get_tracer(
+            sc.INSTRUMENTATION_SCOPE, _version(), tracer_provider=state.tracer_provider
+        )
+    return t
+
+
+def instruments() -> Instruments:
+    """The metric instruments (created once per meter provider)."""
+    inst = state.instruments
+    if inst is not None:
+        return inst
+    with state.lock:
+        if state.instruments is None:
+            meter = metrics.get_meter(sc.INSTRUMENTATION_SCOPE, _version(), meter_provider=state.meter_provider)
+            state.instruments = Instruments(
+                token_usage=meter.create_histogram(
+                    sc.METRIC_TOKEN_USAGE,
+                    unit="{token}",
+                    description="Number of input and output tokens used.",
+                    explicit_bucket_boundaries_advisory=list(sc.TOKEN_USAGE_BUCKETS),
+                ),
+                duration=meter.create_histogram(
+                    sc.METRIC_OPERATION_DURATION,
+                    unit="s",
+                    description="GenAI operation duration.",
+                    explicit_bucket_boundaries_advisory=list(sc.DURATION_BUCKETS),
+                ),
+                cost=meter.create_counter(
+                    sc.METRIC_COST, unit="USD", description="Cost of priced LLM calls, in US dollars."
+                ),
+                task_cost=meter.create_histogram(
+                    sc.METRIC_TASK_COST,
+                    unit="USD",
+                    description="Cost of one task run (inclusive of nested tasks), in US dollars.",
+                    explicit_bucket_boundaries_advisory=list(sc.TASK_COST_BUCKETS),
+                ),
+                unpriced=meter.create_counter(
+                    sc.METRIC_UNPRICED_CALLS, unit="{call}", description="LLM calls that could not be priced."
+                ),
+            )
+        return state.instruments
+
+
+def use_providers(tracer_provider: Any | None, meter_provider: Any | None) -> None:
+    """Use these providers from now on (``None``: the global ones)."""
+    with state.lock:
+        state.tracer_provider = tracer_provider
+        state.meter_provider = meter_provider
+        state.tracer = None
+        state.instruments = None

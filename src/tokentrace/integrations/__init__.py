@@ -1,0 +1,17 @@
+"""Integrations: descriptions of the SDKs tokentrace instruments.
+
+Built-ins register through the same ``tokentrace.integrations`` entry-point group that
+third-party plug-ins use; see ``docs/architecture.md``.
+"""
+
+from tokentrace.integrations._base import (
+    AttemptHook,
+    Integration,
+    Method,
+    Patch,
+    Reading,
+    Request,
+    StreamReader,
+)
+
+__all__ = ["AttemptHook", "Integration", "Method", "Patch", "Reading", "Request", "StreamReader"]

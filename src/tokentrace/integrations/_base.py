@@ -1,0 +1,110 @@
+"""What an integration is: a *description* of one SDK, which the engine turns into patches.
+
+A provider integration lists the SDK methods that make LLM calls, the per-attempt method that
+lets the engine count retries, and three readers: the request (model, streaming), a finished
+response (usage, response model) and a stream (fed item by item). It makes no OpenTelemetry
+calls, catches nothing and has no sync/async copies: the engine does all of that, once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Protocol
+
+from tokentrace._usage import Usage
+
+__all__ = ["AttemptHook", "Integration", "Method", "Patch", "Reading", "Request", "StreamReader"]
+
+
+@dataclass(frozen=True, slots=True)
+class Method:
+    """An SDK method that makes one logical LLM call (``module`` and ``qualname`` to patch)."""
+
+    module: str
+    qualname: str
+    operation: str
+    is_async: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptHook:
+    """The SDK method that sends one HTTP attempt; ``status`` reads the HTTP status from its result."""
+
+    module: str
+    qualname: str
+    status: Callable[[Any], int | None]
+    is_async: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Patch:
+    """Any other patch an integration needs: a wrapt wrapper for ``module``.``qualname``."""
+
+    module: str
+    qualname: str
+    wrapper: Callable[[Any, Any, tuple[Any, ...], dict[str, Any]], Any]
+
+
+@dataclass(slots=True)
+class Request:
+    """What the engine needs to know about a call before it is sent."""
+
+    model: str | None
+    stream: bool = False
+    base_url: str | None = None
+    provider: str | None = None
+    """Overrides the integration's ``provider`` (e.g. an OpenAI-compatible gateway)."""
+    kwargs: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """What a response (or a finished stream) says about the call."""
+
+    usage: Usage | None
+    response_model: str | None = None
+    estimated: bool = False
+
+
+class StreamReader(Protocol):
+    """Accumulates what a stream reports; ``result`` may be called at any point (early close)."""
+
+    def feed(self, item: Any) -> None: ...
+
+    def result(self) -> Reading: ...
+
+
+class Integration:
+    """Base class of every integration, built-in or third-party (entry point group
+    ``tokentrace.integrations``)."""
+
+    name: ClassVar[str]
+    """The name ``tokentrace.instrument(name)`` takes."""
+    distribution: ClassVar[str | None] = None
+    """The PyPI distribution that must be installed, if any."""
+    min_version: ClassVar[tuple[int, ...]] = ()
+    provider: ClassVar[str] = ""
+    """The default ``gen_ai.provider.name``."""
+    methods: ClassVar[Sequence[Method]] = ()
+    attempt_hooks: ClassVar[Sequence[AttemptHook]] = ()
+
+    def patches(self) -> Sequence[Patch]:
+        """Extra patches beyond the LLM methods and attempt hooks."""
+        return ()
+
+    def request(self, method: Method, instance: Any, kwargs: Mapping[str, Any]) -> Request:
+        """Read the model and streaming flag from a call's arguments."""
+        raise NotImplementedError
+
+    def read(self, method: Method, request: Request, response: Any) -> Reading:
+        """Read usage from a finished, non-streamed response."""
+        raise NotImplementedError
+
+    def stream_reader(self, method: Method, request: Request) -> StreamReader:
+        """A fresh reader for one streamed response."""
+        raise NotImplementedError
+
+    def is_stream(self, request: Request, response: Any) -> bool:
+        """Whether ``response`` is a stream to proxy (default: the request asked for one)."""
+        return request.stream

@@ -1,0 +1,116 @@
+"""The official ``anthropic`` SDK: Messages, sync and async, streamed and not.
+
+anthropic 2.x emits its own CLIENT span per API call with ``gen_ai.usage.*``. For the calls
+tokentrace records it switches that span off (the SDK's call then proceeds exactly as with
+tracing disabled), so one span per LLM call carries usage. The SDK's spans for calls tokentrace
+does not record (listing models, files, ...) are left alone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from tokentrace._engine import active_call
+from tokentrace._usage import Usage, count, field
+from tokentrace.integrations._base import AttemptHook, Integration, Method, Patch, Reading, Request
+
+_USAGE_FIELDS = (
+    "input_tokens",
+    "output_tokens",
+    "cache_read_input_tokens",
+    "cache_creation_input_tokens",
+)
+
+
+def _status(result: Any) -> int | None:
+    response = result[0] if isinstance(result, tuple) and result else result
+    return getattr(response, "status_code", None)
+
+
+def messages_usage(usage: object, one_hour: object = None) -> Usage:
+    """Anthropic usage: ``input_tokens`` excludes cache reads and writes, so add them."""
+    cache_read = count(usage, "cache_read_input_tokens")
+    cache_write = count(usage, "cache_creation_input_tokens")
+    return Usage(
+        input_tokens=count(usage, "input_tokens") + cache_read + cache_write,
+        output_tokens=count(usage, "output_tokens"),
+        cache_read_tokens=cache_read,
+        cache_write_tokens=cache_write,
+        cache_write_1h_tokens=count(usage, "cache_creation", "ephemeral_1h_input_tokens"),
+        reasoning_tokens=count(usage, "output_tokens_details", "thinking_tokens"),
+    )
+
+
+class _MessagesStream:
+    """``message_start`` carries the first usage; each ``message_delta`` overrides what it reports."""
+
+    __slots__ = ("fields", "model")
+
+    def __init__(self) -> None:
+        self.model: str | None = None
+        self.fields: dict[str, object] = {}
+
+    def _take(self, usage: object) -> None:
+        for name in (*_USAGE_FIELDS, "cache_creation", "output_tokens_details"):
+            value = field(usage, name)
+            if value is not None:
+                self.fields[name] = value
+
+    def feed(self, event: Any) -> None:
+        kind = getattr(event, "type", None)
+        if kind == "message_start":
+            message = getattr(event, "message", None)
+            self.model = getattr(message, "model", None)
+            self._take(getattr(message, "usage", None))
+        elif kind == "message_delta":
+            self._take(getattr(event, "usage", None))
+
+    def result(self) -> Reading:
+        if not self.fields:
+            return Reading(None, self.model)
+        return Reading(messages_usage(self.fields), self.model)
+
+
+def _suppress_sdk_span(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    if active_call() is not None:
+        return None
+    return wrapped(*args, **kwargs)
+
+
+class AnthropicIntegration(Integration):
+    name = "anthropic"
+    distribution = "anthropic"
+    min_version = (0, 34)
+    provider = "anthropic"
+    methods = (
+        Method("anthropic.resources.messages", "Messages.create", "chat"),
+        Method("anthropic.resources.messages", "AsyncMessages.create", "chat", is_async=True),
+    )
+    attempt_hooks = (
+        AttemptHook("anthropic._base_client", "SyncAPIClient._attempt_request", _status),
+        AttemptHook("anthropic._base_client", "AsyncAPIClient._attempt_request", _status, is_async=True),
+    )
+
+    def patches(self) -> tuple[Patch, ...]:
+        return (Patch("anthropic._base_client", "start_api_call_span", _suppress_sdk_span),)
+
+    def request(self, method: Method, instance: Any, kwargs: Mapping[str, Any]) -> Request:
+        model = kwargs.get("model")
+        base_url = field(instance, "_client", "base_url")
+        return Request(
+            model=model if isinstance(model, str) else None,
+            stream=kwargs.get("stream") is True,
+            base_url=str(base_url) if base_url is not None else None,
+            kwargs=kwargs,
+        )
+
+    def read(self, method: Method, request: Request, response: Any) -> Reading:
+        usage = getattr(response, "usage", None)
+        model = getattr(response, "model", None)
+        if usage is None:
+            return Reading(None, model)
+        return Reading(messages_usage(usage), model)
+
+    def stream_reader(self, method: Method, request: Request) -> _MessagesStream:
+        return _MessagesStream()

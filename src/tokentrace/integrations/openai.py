@@ -1,0 +1,101 @@
+"""The official ``openai`` SDK: Chat Completions, sync and async, streamed and not."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from tokentrace._tokenize import count_chat_messages, count_text
+from tokentrace._usage import Usage, count, field, has
+from tokentrace.integrations._base import AttemptHook, Integration, Method, Reading, Request
+
+
+def _status(response: Any) -> int | None:
+    return getattr(response, "status_code", None)
+
+
+def chat_usage(usage: object) -> Usage:
+    """OpenAI usage: ``prompt_tokens`` already includes cached tokens."""
+    return Usage(
+        input_tokens=count(usage, "prompt_tokens"),
+        output_tokens=count(usage, "completion_tokens"),
+        cache_read_tokens=count(usage, "prompt_tokens_details", "cached_tokens"),
+        cache_write_tokens=count(usage, "prompt_tokens_details", "cache_write_tokens"),
+        reasoning_tokens=count(usage, "completion_tokens_details", "reasoning_tokens"),
+    )
+
+
+class _ChatStream:
+    __slots__ = ("model", "pieces", "request", "usage")
+
+    def __init__(self, request: Request) -> None:
+        self.request = request
+        self.model: str | None = None
+        self.usage: object = None
+        self.pieces: list[str] = []
+
+    def feed(self, chunk: Any) -> None:
+        if self.model is None:
+            self.model = getattr(chunk, "model", None) or None
+        usage = getattr(chunk, "usage", None)
+        if usage is not None:
+            self.usage = usage
+        for choice in getattr(chunk, "choices", None) or ():
+            delta = getattr(choice, "delta", None)
+            content = getattr(delta, "content", None)
+            if content:
+                self.pieces.append(content)
+            for tool_call in getattr(delta, "tool_calls", None) or ():
+                arguments = field(tool_call, "function", "arguments")
+                if arguments:
+                    self.pieces.append(arguments)
+
+    def result(self) -> Reading:
+        if self.usage is not None:
+            return Reading(chat_usage(self.usage), self.model)
+        model = self.model or self.request.model or ""
+        usage = Usage(
+            input_tokens=count_chat_messages(self.request.kwargs.get("messages"), model),
+            output_tokens=count_text("".join(self.pieces), model),
+        )
+        return Reading(usage, self.model, estimated=True)
+
+
+class OpenAIIntegration(Integration):
+    name = "openai"
+    distribution = "openai"
+    min_version = (1, 40)
+    provider = "openai"
+    methods = (
+        Method("openai.resources.chat.completions", "Completions.create", "chat"),
+        Method("openai.resources.chat.completions", "AsyncCompletions.create", "chat", is_async=True),
+    )
+    attempt_hooks = (
+        AttemptHook("openai._base_client", "SyncAPIClient._send_request", _status),
+        AttemptHook("openai._base_client", "AsyncAPIClient._send_request", _status, is_async=True),
+    )
+
+    def request(self, method: Method, instance: Any, kwargs: Mapping[str, Any]) -> Request:
+        model = kwargs.get("model")
+        base_url = field(instance, "_client", "base_url")
+        url = str(base_url) if base_url is not None else None
+        provider = None
+        if url is not None and ".openai.azure.com" in url:
+            provider = "azure.ai.openai"
+        return Request(
+            model=model if isinstance(model, str) else None,
+            stream=kwargs.get("stream") is True,
+            base_url=url,
+            provider=provider,
+            kwargs=kwargs,
+        )
+
+    def read(self, method: Method, request: Request, response: Any) -> Reading:
+        model = getattr(response, "model", None)
+        usage = getattr(response, "usage", None)
+        if not has(usage, "prompt_tokens") and not has(usage, "completion_tokens"):
+            return Reading(None, model)
+        return Reading(chat_usage(usage), model)
+
+    def stream_reader(self, method: Method, request: Request) -> _ChatStream:
+        return _ChatStream(request)

@@ -1,0 +1,136 @@
+"""Prices: where tokentrace gets them and how you override them.
+
+Resolution order for a call's model: your exact :class:`Rates`, your pattern :class:`Rates`
+(``fnmatch`` globs such as ``"ft:gpt-4o*"``), the bundled ``genai-prices`` database (with any
+:class:`Discount` applied), and otherwise *unpriced*: the tokens are kept, the cost is marked
+``unpriced``, never $0. A :class:`SelfHosted` entry prices calls to a base URL you run yourself.
+
+All rates are USD per million tokens (``per_request`` is USD per call) and are held as
+``Decimal``; pass strings or ints for exact values.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from decimal import Decimal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from tokentrace._pricing import PriceInfo, lookup, set_price_overrides
+from tokentrace.exceptions import ConfigurationError
+
+__all__ = ["Discount", "PriceInfo", "Rates", "SelfHosted", "Tier", "lookup", "set_prices"]
+
+
+def _decimal(value: object) -> Decimal:
+    if isinstance(value, bool):
+        raise ValueError("a rate must be a number, not a boolean")
+    if isinstance(value, float):
+        # str() gives the shortest repr, so 0.15 stays 0.15 rather than 0.1499999...
+        value = str(value)
+    try:
+        result = Decimal(value)  # type: ignore[arg-type]  # validated just below
+    except Exception as exc:
+        raise ValueError(f"{value!r} is not a number") from exc
+    if not result.is_finite() or result < 0:
+        raise ValueError(f"{value!r} must be a finite number >= 0")
+    return result
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", arbitrary_types_allowed=False)
+
+
+class Tier(_Frozen):
+    """Rates that apply to *all* tokens of a call whose input total exceeds ``above_input_tokens``."""
+
+    above_input_tokens: int = Field(gt=0)
+    input: Decimal
+    output: Decimal
+    cache_read: Decimal | None = None
+    cache_write: Decimal | None = None
+    cache_write_1h: Decimal | None = None
+    reasoning: Decimal | None = None
+
+    @field_validator("input", "output", "cache_read", "cache_write", "cache_write_1h", "reasoning", mode="before")
+    @classmethod
+    def _rate(cls, value: object) -> Decimal | None:
+        return None if value is None else _decimal(value)
+
+
+class Rates(_Frozen):
+    """Exact rates for a model, in USD per million tokens.
+
+    ``model`` is an exact model name, or a glob pattern when it contains ``*``, ``?`` or ``[``.
+    ``provider`` (a ``gen_ai.provider.name`` such as ``"openai"``) restricts the match.
+    Omitted cache rates default to the input rate, an omitted ``reasoning`` rate to the output
+    rate, ``cache_write_1h`` to ``cache_write``.
+    """
+
+    model: str = Field(min_length=1)
+    provider: str | None = None
+    input: Decimal
+    output: Decimal
+    cache_read: Decimal | None = None
+    cache_write: Decimal | None = None
+    cache_write_1h: Decimal | None = None
+    reasoning: Decimal | None = None
+    per_request: Decimal = Decimal(0)
+    tiers: tuple[Tier, ...] = ()
+
+    @field_validator(
+        "input", "output", "cache_read", "cache_write", "cache_write_1h", "reasoning", "per_request",
+        mode="before",
+    )
+    @classmethod
+    def _rate(cls, value: object) -> Decimal | None:
+        return None if value is None else _decimal(value)
+
+    @property
+    def is_pattern(self) -> bool:
+        """Whether ``model`` is a glob pattern rather than an exact name."""
+        return any(ch in self.model for ch in "*?[")
+
+
+class Discount(_Frozen):
+    """A multiplier on database prices (a negotiated contract), for a provider and/or model glob."""
+
+    multiplier: Decimal
+    provider: str | None = None
+    model: str | None = None
+
+    @field_validator("multiplier", mode="before")
+    @classmethod
+    def _multiplier(cls, value: object) -> Decimal:
+        return _decimal(value)
+
+
+class SelfHosted(_Frozen):
+    """An endpoint you run yourself, matched by base URL prefix (e.g. ``"http://gpu-box:8000"``).
+
+    With ``usd_per_hour`` unset its calls cost $0 (priced, not unpriced); with it set, each call
+    is charged its wall-clock duration at that hourly rate and flagged as an estimate, since
+    an hourly machine cost can only be apportioned, not measured, per call.
+    """
+
+    base_url: str = Field(min_length=1)
+    usd_per_hour: Decimal | None = None
+
+    @field_validator("usd_per_hour", mode="before")
+    @classmethod
+    def _rate(cls, value: object) -> Decimal | None:
+        return None if value is None else _decimal(value)
+
+
+PriceOverride = Rates | Discount | SelfHosted
+
+
+def set_prices(overrides: Iterable[PriceOverride]) -> None:
+    """Replace all price overrides (``configure(prices=...)`` calls this)."""
+    items: Sequence[PriceOverride] = tuple(overrides)
+    for item in items:
+        if not isinstance(item, (Rates, Discount, SelfHosted)):
+            raise ConfigurationError(
+                f"prices must be Rates, Discount or SelfHosted objects from tokentrace.pricing, got {item!r}"
+            )
+    set_price_overrides(items)

@@ -1,0 +1,136 @@
+"""Replaying recorded real provider traffic through the official SDKs.
+
+Cassettes are VCR.py YAML files copied unchanged from public projects (see
+tests/cassettes/README.md for sources and licences). A replay transport from the HTTP library
+the SDK is built on serves the recorded responses in order, matching method (case-insensitive),
+scheme, host and path, never the query string or the body, as the cassettes' README prescribes.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx2
+import yaml
+
+HERE = Path(__file__).resolve().parent.parent
+CASSETTES = HERE / "cassettes"
+GROUND_TRUTH = CASSETTES / "ground_truth.jsonl"
+
+_DROP_HEADERS = {"content-length", "transfer-encoding", "content-encoding"}
+
+
+class _Loader(yaml.SafeLoader):
+    """SafeLoader that reads multidict ``istr`` header keys (python/object/apply tags) as plain strings."""
+
+
+def _python_tag(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> Any:
+    if isinstance(node, yaml.SequenceNode):
+        values = loader.construct_sequence(node, deep=True)
+        return values[0] if values else ""
+    if isinstance(node, yaml.ScalarNode):
+        return loader.construct_scalar(node)
+    return loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]
+
+
+_Loader.add_multi_constructor("tag:yaml.org,2002:python/", _python_tag)
+
+
+@dataclass
+class Interaction:
+    method: str
+    uri: str
+    request_body: bytes
+    status: int
+    headers: list[tuple[str, str]]
+    body: bytes
+
+    @property
+    def key(self) -> tuple[str, str, str, str]:
+        parts = urlsplit(self.uri)
+        return self.method.upper(), parts.scheme, parts.netloc, parts.path
+
+    def request_json(self) -> dict[str, Any]:
+        return json.loads(self.request_body or b"{}")
+
+
+def _bytes(value: Any) -> bytes:
+    if value is None:
+        return b""
+    if isinstance(value, bytes):
+        return value
+    return str(value).encode("utf-8")
+
+
+def load(path: Path) -> list[Interaction]:
+    """The interactions of one cassette, in recorded order."""
+    data = yaml.load(path.read_text(encoding="utf-8"), Loader=_Loader)  # noqa: S506  # our own loader
+    out = []
+    for entry in data["interactions"]:
+        req, resp = entry["request"], entry["response"]
+        body = req.get("body")
+        if isinstance(body, dict):
+            body = body.get("string")
+        raw = resp.get("body") if "body" in resp else {"string": resp.get("content")}
+        content = _bytes(raw.get("string") if isinstance(raw, dict) else raw)
+        status = resp.get("status")
+        code = status["code"] if isinstance(status, dict) else int(resp.get("status_code") or status)
+        headers: list[tuple[str, str]] = []
+        gzipped = content[:2] == b"\x1f\x8b"
+        for name, values in (resp.get("headers") or {}).items():
+            if str(name).lower() in _DROP_HEADERS:
+                continue
+            for value in values if isinstance(values, list) else [values]:
+                headers.append((str(name), str(value)))
+        if gzipped:
+            content = gzip.decompress(content)
+        out.append(Interaction(str(req["method"]), str(req["uri"]), _bytes(body), int(code), headers, content))
+    return out
+
+
+@dataclass
+class Replay:
+    """Serves recorded responses in order; records what the SDK sent."""
+
+    interactions: list[Interaction]
+    sent: list[httpx2.Request] = field(default_factory=list)
+    _next: int = 0
+
+    def handler(self, request: httpx2.Request) -> httpx2.Response:
+        self.sent.append(request)
+        key = (request.method.upper(), request.url.scheme, request.url.netloc.decode(), request.url.path)
+        for index in range(self._next, len(self.interactions)):
+            item = self.interactions[index]
+            if item.key[0] == key[0] and item.key[3] == key[3]:
+                self._next = index + 1
+                return httpx2.Response(item.status, headers=item.headers, content=item.body)
+        raise AssertionError(f"no recorded response left for {key}")
+
+    async def async_handler(self, request: httpx2.Request) -> httpx2.Response:
+        return self.handler(request)
+
+    def sync_client(self) -> httpx2.Client:
+        return httpx2.Client(transport=httpx2.MockTransport(self.handler))
+
+    def async_client(self) -> httpx2.AsyncClient:
+        return httpx2.AsyncClient(transport=httpx2.MockTransport(self.async_handler))
+
+
+def ground_truth() -> dict[tuple[str, int], dict[str, Any]]:
+    """Provider-reported usage per (cassette path, interaction index)."""
+    rows = {}
+    with GROUND_TRUTH.open(encoding="utf-8") as f:
+        for line in f:
+            row = json.loads(line)
+            rows[(row["path"], row["idx"])] = row
+    return rows
+
+
+def cassette_paths(provider: str) -> Iterator[Path]:
+    yield from sorted((CASSETTES / provider).rglob("*.yaml"))
