@@ -31,6 +31,8 @@ Wrapper = Callable[[Any, Any, tuple[Any, ...], dict[str, Any]], Any]
 # The integrations whose patches are live; a patch left in place by an out-of-order unwrap
 # passes straight through once its integration is no longer here.
 active: set[str] = set()
+# The integrations whose per-attempt hooks are installed, so a call with no attempt was never sent.
+counts_attempts: set[str] = set()
 
 
 class Call:
@@ -166,7 +168,9 @@ def complete(
     error_type = type(error).__qualname__ if error is not None else None
     rec = CallRecord(call.provider, model, usage, cost, status, retries, error_type)
     task = call.task
-    if task is not None:
+    never_sent = error is not None and not call.attempts and call.integration.name in counts_attempts
+    if task is not None and not never_sent:
+        # A call the SDK refused before sending (bad arguments) is not an LLM call.
         task._record(rec)
     _end_span(call, rec, response_model, problem, source, error, stream_end, reading)
     _record_metrics(call, rec, response_model, duration_ns)

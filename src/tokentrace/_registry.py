@@ -109,6 +109,7 @@ def _unwrap(module: str, qualname: str, installed: Any) -> None:
 
 def _apply(integration: Integration) -> _Applied:
     patched: list[tuple[str, str, Any]] = []
+    hooked = False
     try:
         for method in integration.methods:
             installed = _wrap(method.module, method.qualname, _engine.call_wrapper(integration, method), False)
@@ -117,6 +118,7 @@ def _apply(integration: Integration) -> _Applied:
             installed = _wrap(hook.module, hook.qualname, _engine.attempt_wrapper(hook), True)
             if installed is not None:
                 patched.append((hook.module, hook.qualname, installed))
+                hooked = True
         for patch in integration.patches():
             installed = _wrap(patch.module, patch.qualname, patch.wrapper, True)
             if installed is not None:
@@ -127,6 +129,8 @@ def _apply(integration: Integration) -> _Applied:
         raise IntegrationError(
             f"cannot instrument {integration.name!r}: {exc}. Its SDK version may be unsupported."
         ) from exc
+    if hooked:
+        _engine.counts_attempts.add(integration.name)
     return _Applied(integration, patched)
 
 
@@ -174,6 +178,7 @@ def uninstrument(*names: str) -> None:
             if applied is None:
                 continue
             _engine.active.discard(name)
+            _engine.counts_attempts.discard(name)
             for module, qualname, installed in reversed(applied.patched):
                 _unwrap(module, qualname, installed)
 

@@ -1,0 +1,73 @@
+"""Shared fixtures: strict error boundary, in-memory telemetry, no network."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+
+import pytest
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+import tokentrace
+from tokentrace import _safety
+from tokentrace.testing import Capture, capture
+
+# tokentrace's own bugs must fail its own tests loudly.
+_safety.set_strict(True)
+
+# A global SDK TracerProvider, as an application would register one. Tests that use ``cap``
+# redirect tokentrace's own spans; others (and SDKs' own tracing) go here.
+GLOBAL_SPANS = InMemorySpanExporter()
+_global_provider = TracerProvider()
+_global_provider.add_span_processor(SimpleSpanProcessor(GLOBAL_SPANS))
+trace.set_tracer_provider(_global_provider)
+
+
+@pytest.fixture
+def global_spans() -> InMemorySpanExporter:
+    GLOBAL_SPANS.clear()
+    return GLOBAL_SPANS
+
+
+@pytest.fixture(autouse=True)
+def _no_network(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Refuse any connection that is not to this machine."""
+    real_connect = socket.socket.connect
+
+    def guarded_connect(self: socket.socket, address: object) -> object:
+        host = address[0] if isinstance(address, tuple) else address
+        if isinstance(host, str) and host not in {"127.0.0.1", "localhost", "::1"} and self.family in (
+            socket.AF_INET,
+            socket.AF_INET6,
+        ):
+            raise ConnectionRefusedError(f"tests may not reach {host!r}")
+        return real_connect(self, address)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(socket.socket, "connect", guarded_connect)
+
+
+@pytest.fixture(autouse=True)
+def _instrumented() -> Iterator[None]:
+    tokentrace.instrument()
+    yield
+    tokentrace.uninstrument()
+
+
+@pytest.fixture
+def cap() -> Iterator[Capture]:
+    with capture() as c:
+        yield c
+
+
+@pytest.fixture
+def lenient() -> Iterator[None]:
+    """The production error boundary (log and swallow), for fault-injection tests."""
+    _safety.set_strict(False)
+    _safety.reset_reported()
+    try:
+        yield
+    finally:
+        _safety.set_strict(True)

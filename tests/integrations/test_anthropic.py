@@ -1,0 +1,154 @@
+"""Anthropic Messages through the real anthropic SDK, replayed from recordings."""
+
+from __future__ import annotations
+
+import asyncio
+from decimal import Decimal
+
+import anthropic
+import pytest
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+import tokentrace
+from tests.support.cassettes import Replay
+from tests.support.clients import anthropic_client, recorded, request_kwargs, spliced_error
+from tokentrace.testing import Capture
+
+CACHE_READ = "dd-trace-py/tests/contrib/anthropic/cassettes/anthropic_completion_cache_read.yaml"
+CACHE_WRITE_1H = "dd-trace-py/tests/contrib/litellm/cassettes/completion_anthropic_cache_write_1h_ttl.yaml"
+STREAM_CACHE = "dd-trace-py/tests/contrib/anthropic/cassettes/anthropic_completion_stream_cache_read.yaml"
+STREAM_THINKING = (
+    "openinference/python/instrumentation/openinference-instrumentation-litellm/tests/cassettes/"
+    "test_instrumentor/test_completion_streaming_with_extended_thinking_anthropic.yaml"
+)
+ERROR_401 = "dd-trace-py/tests/contrib/anthropic/cassettes/anthropic_completion_invalid_api_key.yaml"
+
+
+def _attrs(cap: Capture) -> dict[str, object]:
+    (span,) = cap.call_spans()
+    return dict(span.attributes or {})
+
+
+def test_input_total_adds_cache_reads_to_anthropic_input_tokens(cap: Capture) -> None:
+    """11 input + 2,055 cache read = 2,066 input; $3/M, $0.30/M read, $15/M output = $0.0021495."""
+    (interaction,) = recorded(CACHE_READ)
+    client = anthropic_client(Replay([interaction]))
+    with tokentrace.task("cache") as task:
+        client.messages.create(**request_kwargs(interaction, "anthropic"))
+    attrs = _attrs(cap)
+    assert attrs["gen_ai.usage.input_tokens"] == 2066
+    assert attrs["gen_ai.usage.cache_read.input_tokens"] == 2055
+    assert attrs["gen_ai.usage.cache_write.input_tokens"] == 0
+    assert attrs["gen_ai.usage.output_tokens"] == 100
+    assert attrs["gen_ai.provider.name"] == "anthropic"
+    assert task.totals.cost_usd == Decimal("0.0021495")
+
+
+def test_five_minute_and_one_hour_cache_writes_use_their_own_multipliers(cap: Capture) -> None:
+    """3 x $3 + 14 (5-min write) x $3.75 + 2,056 (1-hour write) x $6 + 459 x $15 per million = $0.0192825."""
+    (interaction,) = recorded(CACHE_WRITE_1H)
+    client = anthropic_client(Replay([interaction]))
+    with tokentrace.task("write") as task:
+        client.messages.create(**request_kwargs(interaction, "anthropic"))
+    attrs = _attrs(cap)
+    assert attrs["gen_ai.usage.input_tokens"] == 2073
+    assert attrs["gen_ai.usage.cache_write.input_tokens"] == 2070
+    assert attrs["tokentrace.usage.cache_write_1h.input_tokens"] == 2056
+    assert task.totals.cache_write_tokens == 2070
+    assert task.totals.cost_usd == Decimal("0.0192825")
+
+
+def test_stream_usage_merges_message_start_and_message_delta(cap: Capture) -> None:
+    """A streamed response's usage is message_start's, overridden by message_delta's."""
+    (interaction,) = recorded(STREAM_CACHE)
+    client = anthropic_client(Replay([interaction]))
+    with tokentrace.task("stream") as task:
+        for _ in client.messages.create(**request_kwargs(interaction, "anthropic")):
+            pass
+    attrs = _attrs(cap)
+    assert attrs["gen_ai.usage.input_tokens"] == 11 + 1031
+    assert attrs["gen_ai.usage.cache_read.input_tokens"] == 1031
+    assert attrs["gen_ai.usage.output_tokens"] == 100
+    assert attrs["tokentrace.stream.end"] == "completed"
+    assert task.totals.cost_usd == Decimal("0.0018423")
+
+
+def test_streamed_thinking_tokens_are_reported_as_reasoning(cap: Capture) -> None:
+    """Thinking tokens reported in output_tokens_details are the reasoning subset of output."""
+    (interaction,) = recorded(STREAM_THINKING)
+    client = anthropic_client(Replay([interaction]))
+    with tokentrace.task("think") as task:
+        for _ in client.messages.create(**request_kwargs(interaction, "anthropic")):
+            pass
+    attrs = _attrs(cap)
+    assert attrs["gen_ai.usage.output_tokens"] == 93
+    assert attrs["gen_ai.usage.reasoning.output_tokens"] == 53
+    assert task.totals.reasoning_tokens == 53
+
+
+def test_retry_after_a_5xx_counts_both_attempts(cap: Capture) -> None:
+    """Spliced: a recorded error body served as 529 (overloaded), then a recorded success."""
+    (success,) = recorded(CACHE_READ)
+    (error,) = recorded(ERROR_401)
+    client = anthropic_client(Replay([spliced_error(529, error), success]), max_retries=2)
+    with tokentrace.task("retry") as task:
+        client.messages.create(**request_kwargs(success, "anthropic"))
+    attrs = _attrs(cap)
+    assert attrs["tokentrace.attempts"] == ("529", "200")
+    assert attrs["tokentrace.retries"] == 1
+    assert task.totals.retries == 1
+    assert task.totals.cost_usd == Decimal("0.0021495")
+
+
+def test_async_client_and_stream_match_sync(cap: Capture) -> None:
+    """The async client, streamed, reports the same usage as the sync client."""
+    (interaction,) = recorded(STREAM_CACHE)
+
+    async def run() -> tokentrace.Totals:
+        client = anthropic_client(Replay([interaction]), use_async=True)
+        async with tokentrace.task("async") as task:
+            stream = await client.messages.create(**request_kwargs(interaction, "anthropic"))
+            async for _ in stream:
+                pass
+        return task.totals
+
+    totals = asyncio.run(run())
+    assert totals.input_tokens == 1042
+    assert totals.cost_usd == Decimal("0.0018423")
+
+
+def _usage_spans(exporter: InMemorySpanExporter) -> list[str]:
+    return [
+        s.instrumentation_scope.name if s.instrumentation_scope else ""
+        for s in exporter.get_finished_spans()
+        if any(k.startswith("gen_ai.usage.") for k in (s.attributes or {}))
+    ]
+
+
+@pytest.mark.parametrize("sdk_tracing", [True, False], ids=["sdk-tracing-on", "sdk-tracing-off"])
+def test_exactly_one_span_per_call_carries_usage(global_spans: InMemorySpanExporter, sdk_tracing: bool) -> None:
+    """With a global TracerProvider, the SDK's own span is switched off for recorded calls, on or off."""
+    (interaction,) = recorded(CACHE_READ)
+    client = anthropic_client(Replay([interaction]), open_telemetry=None if sdk_tracing else False)
+    with tokentrace.task("one-span"):
+        client.messages.create(**request_kwargs(interaction, "anthropic"))
+    assert _usage_spans(global_spans) == ["tokentrace"]
+
+
+def test_the_sdks_own_span_returns_after_uninstrument(global_spans: InMemorySpanExporter) -> None:
+    """Uninstrumenting gives the SDK its own tracing back, untouched."""
+    (interaction,) = recorded(CACHE_READ)
+    tokentrace.uninstrument()
+    client = anthropic_client(Replay([interaction]))
+    client.messages.create(**request_kwargs(interaction, "anthropic"))
+    assert _usage_spans(global_spans) == ["com.anthropic.sdk.python"]
+
+
+def test_a_recorded_401_is_raised_unchanged(cap: Capture) -> None:
+    """The SDK's AuthenticationError reaches the caller; the call is recorded as failed."""
+    (interaction,) = recorded(ERROR_401)
+    client = anthropic_client(Replay([interaction]))
+    with tokentrace.task("bad") as task, pytest.raises(anthropic.AuthenticationError):
+        client.messages.create(**request_kwargs(interaction, "anthropic"))
+    assert _attrs(cap)["error.type"] == "AuthenticationError"
+    assert task.totals.llm_calls == 1

@@ -1,0 +1,263 @@
+"""OpenAI Chat Completions through the real openai SDK, replayed from recordings."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+from decimal import Decimal
+
+import pytest
+
+import tokentrace
+from tests.support.cassettes import Replay
+from tests.support.clients import (
+    openai_client,
+    recorded,
+    request_kwargs,
+    spliced_error,
+    with_connect_error_first,
+)
+from tokentrace.testing import Capture
+
+CACHED = "dd-trace-py/tests/contrib/openai/cassettes/v1/chat_completion_prompt_caching_cache_read.yaml"
+REASONING = "dd-trace-py/tests/contrib/litellm/cassettes/completion_reasoning.yaml"
+STREAM_USAGE = "dd-trace-py/tests/contrib/litellm/cassettes/completion_stream.yaml"
+STREAM_NO_USAGE = "dd-trace-py/tests/cassettes/openai/openai_chat_completions_post_01c947d6.yaml"
+ERROR_401 = "dd-trace-py/tests/contrib/openai/cassettes/v1/chat_completion_error.yaml"
+
+
+def _attrs(cap: Capture) -> dict[str, object]:
+    (span,) = cap.call_spans()
+    return dict(span.attributes or {})
+
+
+def test_cached_input_is_priced_at_the_cached_rate(cap: Capture) -> None:
+    """gpt-4o: 68 uncached x $2.50 + 1,152 cached x $1.25 + 100 output x $10 per million = $0.00261."""
+    (interaction,) = recorded(CACHED)
+    client = openai_client(Replay([interaction]))
+    with tokentrace.task("cached") as task:
+        client.chat.completions.create(**request_kwargs(interaction, "openai"))
+    attrs = _attrs(cap)
+    assert attrs["gen_ai.usage.input_tokens"] == 1220
+    assert attrs["gen_ai.usage.cache_read.input_tokens"] == 1152
+    assert attrs["gen_ai.usage.output_tokens"] == 100
+    assert attrs["tokentrace.cost.usd"] == 0.00261
+    assert attrs["tokentrace.cost.status"] == "priced"
+    assert attrs["tokentrace.cost.source"] == "genai-prices"
+    assert task.totals.cost_usd == Decimal("0.00261")
+    assert task.totals.cache_read_tokens == 1152
+
+
+def test_reasoning_tokens_are_inside_output_and_reported_beside_it(cap: Capture) -> None:
+    """o3-mini: 12 input x $1.10 + 30 output (15 of them reasoning) x $4.40 per million = $0.0001452."""
+    (interaction,) = recorded(REASONING)
+    client = openai_client(Replay([interaction]))
+    with tokentrace.task("reasoning") as task:
+        client.chat.completions.create(**request_kwargs(interaction, "openai"))
+    attrs = _attrs(cap)
+    assert attrs["gen_ai.usage.output_tokens"] == 30
+    assert attrs["gen_ai.usage.reasoning.output_tokens"] == 15
+    assert attrs["gen_ai.response.model"] == "o3-mini-2025-01-31"
+    assert task.totals.reasoning_tokens == 15
+    assert task.totals.cost_usd == Decimal("0.0001452")
+
+
+def test_call_span_is_named_and_typed_per_the_genai_convention(cap: Capture) -> None:
+    """The call span is a CLIENT span named '{operation} {request model}' with int token counts."""
+    (interaction,) = recorded(REASONING)
+    with tokentrace.task("naming"):
+        openai_client(Replay([interaction])).chat.completions.create(**request_kwargs(interaction, "openai"))
+    (span,) = cap.call_spans()
+    assert span.name == "chat o3-mini"
+    assert span.kind.name == "CLIENT"
+    attrs = dict(span.attributes or {})
+    assert attrs["gen_ai.operation.name"] == "chat"
+    assert attrs["gen_ai.provider.name"] == "openai"
+    assert attrs["tokentrace.task.name"] == "naming"
+    assert type(attrs["tokentrace.retries"]) is int
+    assert type(attrs["tokentrace.cost.usd"]) is float
+
+
+def test_stream_usage_comes_from_the_final_usage_chunk(cap: Capture) -> None:
+    """A stream that asked for usage reports the provider's numbers, not an estimate."""
+    (interaction,) = recorded(STREAM_USAGE)
+    client = openai_client(Replay([interaction]))
+    with tokentrace.task("stream") as task:
+        chunks = list(client.chat.completions.create(**request_kwargs(interaction, "openai")))
+    assert chunks
+    attrs = _attrs(cap)
+    assert (attrs["gen_ai.usage.input_tokens"], attrs["gen_ai.usage.output_tokens"]) == (13, 20)
+    assert "tokentrace.usage.estimated" not in attrs
+    assert attrs["tokentrace.stream.end"] == "completed"
+    assert task.totals.estimated_calls == 0
+    assert task.totals.output_tokens == 20
+
+
+def test_stream_without_usage_is_counted_offline_and_flagged(cap: Capture) -> None:
+    """Without a usage chunk the tokens are counted with the o200k/cl100k tokenizer and marked estimated."""
+    (interaction,) = recorded(STREAM_NO_USAGE)
+    client = openai_client(Replay([interaction]))
+    with tokentrace.task("estimate") as task:
+        text = "".join(
+            c.choices[0].delta.content or ""
+            for c in client.chat.completions.create(**request_kwargs(interaction, "openai"))
+            if c.choices
+        )
+    attrs = _attrs(cap)
+    assert attrs["tokentrace.usage.estimated"] is True
+    assert attrs["tokentrace.cost.status"] == "estimated"
+    from tokentrace._tokenize import count_text
+
+    assert attrs["gen_ai.usage.output_tokens"] == count_text(text, "gpt-3.5-turbo") > 0
+    assert task.totals.estimated_calls == 1
+
+
+def test_stream_closed_early_ends_its_span_once_with_what_was_seen(cap: Capture) -> None:
+    """Closing a stream half-way ends the call span once, marked 'closed'."""
+    (interaction,) = recorded(STREAM_NO_USAGE)
+    client = openai_client(Replay([interaction]))
+    with tokentrace.task("early") as task:
+        stream = client.chat.completions.create(**request_kwargs(interaction, "openai"))
+        next(iter(stream))
+        next(stream)
+        stream.close()
+        stream.close()
+    attrs = _attrs(cap)
+    assert attrs["tokentrace.stream.end"] == "closed"
+    assert task.totals.llm_calls == 1
+
+
+def test_stream_abandoned_half_way_still_ends_its_span(cap: Capture) -> None:
+    """A stream dropped unfinished is accounted when it is garbage-collected."""
+    (interaction,) = recorded(STREAM_NO_USAGE)
+    client = openai_client(Replay([interaction]))
+    with tokentrace.task("abandon") as task:
+        stream = client.chat.completions.create(**request_kwargs(interaction, "openai"))
+        for _ in zip(range(2), stream):
+            pass
+        del stream
+        gc.collect()
+    attrs = _attrs(cap)
+    assert attrs["tokentrace.stream.end"] == "abandoned"
+    assert task.totals.llm_calls == 1
+
+
+def test_stream_used_as_context_manager_ends_once(cap: Capture) -> None:
+    """Leaving the stream's with-block ends its span exactly once."""
+    (interaction,) = recorded(STREAM_USAGE)
+    client = openai_client(Replay([interaction]))
+    with tokentrace.task("ctx"), client.chat.completions.create(**request_kwargs(interaction, "openai")) as s:
+        for _ in s:
+            pass
+    assert len(cap.call_spans()) == 1
+    assert _attrs(cap)["tokentrace.stream.end"] == "completed"
+
+
+def test_a_recorded_error_is_a_failed_call_without_usage(cap: Capture) -> None:
+    """A 401 raises the SDK's own error unchanged; the call span says error.type and no_usage."""
+    import openai
+
+    (interaction,) = recorded(ERROR_401)
+    client = openai_client(Replay([interaction]))
+    with tokentrace.task("fails") as task, pytest.raises(openai.AuthenticationError):
+        client.chat.completions.create(**request_kwargs(interaction, "openai"))
+    attrs = _attrs(cap)
+    assert attrs["error.type"] == "AuthenticationError"
+    assert attrs["tokentrace.cost.status"] == "no_usage"
+    assert attrs["tokentrace.attempts"] == ("401",)
+    assert task.totals.llm_calls == 1
+    assert task.totals.unpriced_calls == 0
+
+
+def test_retry_after_a_429_counts_both_attempts(cap: Capture) -> None:
+    """Spliced: a recorded error body served as 429, then a recorded success; the SDK retries once."""
+    (success,) = recorded(CACHED)
+    (error,) = recorded(ERROR_401)
+    client = openai_client(Replay([spliced_error(429, error), success]), max_retries=2)
+    with tokentrace.task("retry") as task:
+        client.chat.completions.create(**request_kwargs(success, "openai"))
+    (span,) = cap.call_spans()
+    attrs = dict(span.attributes or {})
+    assert attrs["tokentrace.retries"] == 1
+    assert attrs["tokentrace.attempts"] == ("429", "200")
+    assert [e.attributes["tokentrace.attempt.outcome"] for e in span.events] == ["429", "200"]
+    assert attrs["gen_ai.usage.input_tokens"] == 1220
+    assert task.totals.retries == 1
+    assert task.totals.llm_calls == 1
+    assert task.totals.cost_usd == Decimal("0.00261")
+
+
+def test_retry_after_a_connection_error_counts_both_attempts(cap: Capture) -> None:
+    """A real httpx2.ConnectError on the first attempt is retried by the SDK and counted."""
+    (success,) = recorded(CACHED)
+    client = openai_client(with_connect_error_first([success]), max_retries=1)
+    with tokentrace.task("retry") as task:
+        client.chat.completions.create(**request_kwargs(success, "openai"))
+    assert _attrs(cap)["tokentrace.attempts"] == ("ConnectError", "200")
+    assert task.totals.retries == 1
+
+
+def test_async_client_records_the_same_as_sync(cap: Capture) -> None:
+    """The async client gives the same span attributes and totals as the sync one."""
+    (interaction,) = recorded(CACHED)
+
+    async def run() -> tokentrace.Totals:
+        client = openai_client(Replay([interaction]), use_async=True)
+        async with tokentrace.task("async") as task:
+            await client.chat.completions.create(**request_kwargs(interaction, "openai"))
+        return task.totals
+
+    totals = asyncio.run(run())
+    assert totals.cost_usd == Decimal("0.00261")
+    assert _attrs(cap)["gen_ai.usage.cache_read.input_tokens"] == 1152
+
+
+def test_async_stream_is_accounted_when_exhausted(cap: Capture) -> None:
+    """An async stream with a usage chunk reports the provider's numbers."""
+    (interaction,) = recorded(STREAM_USAGE)
+
+    async def run() -> tokentrace.Totals:
+        client = openai_client(Replay([interaction]), use_async=True)
+        async with tokentrace.task("astream") as task:
+            stream = await client.chat.completions.create(**request_kwargs(interaction, "openai"))
+            async for _ in stream:
+                pass
+        return task.totals
+
+    totals = asyncio.run(run())
+    assert (totals.input_tokens, totals.output_tokens) == (13, 20)
+
+
+def test_async_retry_counts_attempts(cap: Capture) -> None:
+    """The async client's retries are counted like the sync client's."""
+    (success,) = recorded(CACHED)
+    (error,) = recorded(ERROR_401)
+
+    async def run() -> int:
+        client = openai_client(Replay([spliced_error(500, error), success]), use_async=True, max_retries=1)
+        async with tokentrace.task("aretry") as task:
+            await client.chat.completions.create(**request_kwargs(success, "openai"))
+        return task.totals.retries
+
+    assert asyncio.run(run()) == 1
+    assert _attrs(cap)["tokentrace.attempts"] == ("500", "200")
+
+
+def test_application_level_reinvocations_are_separate_calls(cap: Capture) -> None:
+    """Calling create() twice in one task is two LLM calls with no retries."""
+    (interaction,) = recorded(REASONING)
+    client = openai_client(Replay([interaction, interaction]))
+    with tokentrace.task("twice") as task:
+        client.chat.completions.create(**request_kwargs(interaction, "openai"))
+        client.chat.completions.create(**request_kwargs(interaction, "openai"))
+    assert task.totals.llm_calls == 2
+    assert task.totals.retries == 0
+    assert task.totals.cost_usd == Decimal("0.0002904")
+
+
+def test_client_side_refusal_is_not_an_llm_call(cap: Capture) -> None:
+    """A call the SDK rejects before sending (missing arguments) raises unchanged and is not counted."""
+    client = openai_client(Replay([]))
+    with tokentrace.task("bad") as task, pytest.raises(TypeError):
+        client.chat.completions.create(model="gpt-4o")  # type: ignore[call-overload]
+    assert task.totals.llm_calls == 0
