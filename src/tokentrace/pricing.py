@@ -14,7 +14,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from decimal import Decimal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from tokentrace._pricing import PriceInfo, lookup, set_price_overrides
 from tokentrace.exceptions import ConfigurationError
@@ -39,6 +41,15 @@ def _decimal(value: object) -> Decimal:
 
 class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", arbitrary_types_allowed=False)
+
+    def __init__(self, **data: Any) -> None:
+        try:
+            super().__init__(**data)
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in err['loc']) or 'value'}: {err['msg']}" for err in exc.errors()
+            )
+            raise ConfigurationError(f"invalid {type(self).__name__}: {problems}") from None
 
 
 class Tier(_Frozen):

@@ -1,0 +1,257 @@
+"""Prices: the database, user overrides, discounts, self-hosted endpoints and unpriced models."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+import tokentrace
+from tests.support.cassettes import Replay
+from tests.support.clients import anthropic_client, openai_client, recorded, request_kwargs, synthetic
+from tokentrace import pricing
+from tokentrace._config import load_price_file
+from tokentrace.exceptions import ConfigurationError
+from tokentrace.testing import Capture
+from tokentrace.types import Usage
+
+CACHED = "dd-trace-py/tests/contrib/openai/cassettes/v1/chat_completion_prompt_caching_cache_read.yaml"
+
+
+@pytest.fixture(autouse=True)
+def _reset_prices() -> Iterator[None]:
+    pricing.set_prices([])
+    yield
+    pricing.set_prices([])
+
+
+def _cached_call(**client_kw: object) -> tokentrace.Task:
+    (interaction,) = recorded(CACHED)
+    replay = Replay([interaction])
+    client = openai_client(replay)
+    if client_kw:
+        client = client.with_options(**client_kw)
+    with tokentrace.task("priced") as task:
+        client.chat.completions.create(**request_kwargs(interaction, "openai"))
+    return task
+
+
+def _anthropic_usage(input_tokens: int, cache_read: int, cache_write: int, output: int) -> dict[str, object]:
+    return {
+        "id": "msg_test",
+        "type": "message",
+        "role": "assistant",
+        "model": "claude-sonnet-4-5-20250929",
+        "content": [{"type": "text", "text": "ok"}],
+        "stop_reason": "end_turn",
+        "stop_sequence": None,
+        "usage": {
+            "input_tokens": input_tokens,
+            "cache_read_input_tokens": cache_read,
+            "cache_creation_input_tokens": cache_write,
+            "output_tokens": output,
+        },
+    }
+
+
+def _anthropic_call(body: dict[str, object]) -> tokentrace.Task:
+    client = anthropic_client(Replay(synthetic("https://api.anthropic.com/v1/messages", body)))
+    with tokentrace.task("anthropic") as task:
+        client.messages.create(
+            model="claude-sonnet-4-5", max_tokens=10, messages=[{"role": "user", "content": "hi"}]
+        )
+    return task
+
+
+def test_long_context_tier_applies_to_all_tokens_above_200k() -> None:
+    """claude-sonnet-4-5 over 200k input: 150k x $6 + 60k read x $0.60 + 40k write x $7.50 + 1k x $22.50."""
+    task = _anthropic_call(_anthropic_usage(150_000, 60_000, 40_000, 1_000))
+    assert task.totals.input_tokens == 250_000
+    assert task.totals.cost_usd == Decimal("1.2585")
+
+
+def test_below_the_tier_the_base_rates_apply() -> None:
+    """claude-sonnet-4-5 at 100k input: 100k x $3 + 1k x $15 per million = $0.315."""
+    task = _anthropic_call(_anthropic_usage(100_000, 0, 0, 1_000))
+    assert task.totals.cost_usd == Decimal("0.315")
+
+
+def test_anthropic_cache_prices_follow_the_published_multipliers() -> None:
+    """For every current Claude model: cache read 0.1x, 5-minute write 1.25x, 1-hour write 2x input."""
+    checked = 0
+    for model in ("claude-sonnet-4-5", "claude-opus-4-1", "claude-3-5-haiku-latest", "claude-sonnet-4-20250514"):
+        info = pricing.lookup(model, "anthropic")
+        assert info is not None, model
+        r = info.rates
+        assert r.cache_read == r.input * Decimal("0.1"), model
+        assert r.cache_write == r.input * Decimal("1.25"), model
+        assert r.cache_write_1h == r.input * 2, model
+        checked += 1
+    assert checked == 4
+
+
+def test_exact_user_rates_win_over_the_database() -> None:
+    """User rates: 68 x $2 + 1,152 cached x $1 + 100 x $8 per million = $0.002088, source 'user'."""
+    pricing.set_prices(
+        [pricing.Rates(model="gpt-4o-2024-08-06", provider="openai", input="2", output="8", cache_read="1")]
+    )
+    task = _cached_call()
+    assert task.totals.cost_usd == Decimal("0.002088")
+    assert pricing.lookup("gpt-4o-2024-08-06", "openai").source == "user"  # type: ignore[union-attr]
+
+
+def test_exact_rates_beat_patterns_which_beat_the_database() -> None:
+    """Resolution order: user exact, user pattern, database, unpriced."""
+    pricing.set_prices(
+        [
+            pricing.Rates(model="gpt-4o*", input=1, output=1),
+            pricing.Rates(model="gpt-4o-mini", input=2, output=2),
+        ]
+    )
+    assert pricing.lookup("gpt-4o-mini", "openai").source == "user"  # type: ignore[union-attr]
+    assert pricing.lookup("gpt-4o-2024-08-06", "openai").source == "user_pattern"  # type: ignore[union-attr]
+    assert pricing.lookup("gpt-3.5-turbo", "openai").source == "genai-prices"  # type: ignore[union-attr]
+    assert pricing.lookup("no-such-model-anywhere", "openai") is None
+
+
+def test_discount_multiplies_database_prices() -> None:
+    """A 0.5 discount on OpenAI halves the database price: $0.00261 becomes $0.001305."""
+    pricing.set_prices([pricing.Discount(provider="openai", multiplier="0.5")])
+    task = _cached_call()
+    assert task.totals.cost_usd == Decimal("0.001305")
+
+
+def test_discount_does_not_touch_exact_user_rates() -> None:
+    """Exact user rates are what you pay; a discount applies to database prices only."""
+    pricing.set_prices(
+        [
+            pricing.Rates(model="gpt-4o-2024-08-06", input="2", output="8", cache_read="1"),
+            pricing.Discount(multiplier="0.5"),
+        ]
+    )
+    assert _cached_call().totals.cost_usd == Decimal("0.002088")
+
+
+def test_self_hosted_endpoint_is_priced_at_zero_not_unpriced(cap: Capture) -> None:
+    """A SelfHosted base URL with no hourly rate costs $0, status priced, source self_hosted."""
+    pricing.set_prices([pricing.SelfHosted(base_url="http://gpu-box:8000")])
+    task = _cached_call(base_url="http://gpu-box:8000/v1")
+    assert task.totals.cost_usd == Decimal(0)
+    assert task.totals.unpriced_calls == 0
+    attrs = dict(cap.call_spans()[0].attributes or {})
+    assert attrs["tokentrace.cost.source"] == "self_hosted"
+    assert attrs["tokentrace.cost.status"] == "priced"
+
+
+def test_hourly_self_hosted_cost_is_apportioned_and_flagged_estimated(cap: Capture) -> None:
+    """An hourly rate charges each call its duration and marks it estimated."""
+    pricing.set_prices([pricing.SelfHosted(base_url="http://gpu-box:8000", usd_per_hour="3600")])
+    task = _cached_call(base_url="http://gpu-box:8000/v1")
+    assert task.totals.estimated_calls == 1
+    assert Decimal(0) < task.totals.cost_usd < Decimal(60)  # $1 a second, and the call takes well under a minute
+    assert dict(cap.call_spans()[0].attributes or {})["tokentrace.cost.status"] == "estimated"
+
+
+def test_unknown_model_keeps_tokens_is_unpriced_and_warns_once(
+    cap: Capture, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An unknown model is never $0: tokens kept, cost status unpriced, one warning per model."""
+    body = {
+        "id": "c1",
+        "object": "chat.completion",
+        "created": 1,
+        "model": "acme-private-7b",
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": "hi"}, "finish_reason": "stop"}],
+        "usage": {"prompt_tokens": 11, "completion_tokens": 7, "total_tokens": 18},
+    }
+    client = openai_client(Replay(synthetic("https://api.openai.com/v1/chat/completions", body, times=2)))
+    with caplog.at_level(logging.WARNING, logger="tokentrace"), tokentrace.task("unknown") as task:
+        for _ in range(2):
+            client.chat.completions.create(model="acme-private-7b", messages=[{"role": "user", "content": "x"}])
+    assert (task.totals.input_tokens, task.totals.output_tokens) == (22, 14)
+    assert task.totals.unpriced_calls == 2
+    assert task.totals.cost_usd == Decimal(0)
+    for span in cap.call_spans():
+        attrs = dict(span.attributes or {})
+        assert attrs["tokentrace.cost.status"] == "unpriced"
+        assert "tokentrace.cost.usd" not in attrs
+    warnings = [r for r in caplog.records if "acme-private-7b" in r.getMessage()]
+    assert len(warnings) == 1
+    (task_span,) = cap.task_spans("unknown")
+    assert task_span.attributes is not None
+    assert task_span.attributes["tokentrace.task.unpriced_calls"] == 2
+
+
+def test_price_info_cost_is_exact_decimal_arithmetic() -> None:
+    """A million-token call is priced exactly to the last digit, with no float rounding."""
+    info = pricing.lookup("gpt-4o-mini", "openai")
+    assert info is not None
+    usage = Usage(input_tokens=1_000_001, output_tokens=3, cache_read_tokens=1)
+    # (1,000,000 x $0.15 + 1 x $0.075 + 3 x $0.60) per million tokens = $0.150001875
+    assert info.cost(usage) == Decimal("0.150001875")
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"model": "m", "input": -1, "output": 1}, "input"),
+        ({"model": "m", "input": "abc", "output": 1}, "not a number"),
+        ({"model": "", "input": 1, "output": 1}, "model"),
+        ({"model": "m", "input": 1}, "output"),
+    ],
+)
+def test_invalid_rates_raise_configuration_errors(kwargs: dict[str, object], message: str) -> None:
+    """Bad rates raise ConfigurationError naming the field."""
+    with pytest.raises(ConfigurationError, match=message):
+        pricing.Rates(**kwargs)  # type: ignore[arg-type]
+
+
+def test_set_prices_rejects_other_objects() -> None:
+    """Only Rates, Discount and SelfHosted are accepted."""
+    with pytest.raises(ConfigurationError, match="Rates, Discount or SelfHosted"):
+        pricing.set_prices([{"model": "x"}])  # type: ignore[list-item]
+
+
+def test_price_file_round_trip(tmp_path: Path) -> None:
+    """A JSON price file loads into the same overrides."""
+    path = tmp_path / "prices.json"
+    path.write_text(
+        json.dumps(
+            {
+                "rates": [{"model": "ft:gpt-4o*", "input": "3.75", "output": "15"}],
+                "discounts": [{"provider": "anthropic", "multiplier": "0.9"}],
+                "self_hosted": [{"base_url": "http://vllm:8000", "usd_per_hour": "2.5"}],
+            }
+        )
+    )
+    items = load_price_file(path)
+    assert [type(i).__name__ for i in items] == ["Rates", "Discount", "SelfHosted"]
+    assert items[0] == pricing.Rates(model="ft:gpt-4o*", input="3.75", output="15")
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("{not json", "not valid JSON"),
+        ('{"rates": [{"model": "x"}]}', r"rates\[0\] is invalid"),
+        ('{"price": []}', "unknown keys"),
+        ("[]", "JSON object"),
+    ],
+)
+def test_bad_price_files_name_the_file_and_the_fault(tmp_path: Path, content: str, message: str) -> None:
+    """Errors in a price file say which file and what is wrong."""
+    path = tmp_path / "bad.json"
+    path.write_text(content)
+    with pytest.raises(ConfigurationError, match=message) as info:
+        load_price_file(path)
+    assert str(path) in str(info.value)
+
+
+def test_missing_price_file_is_a_clear_error(tmp_path: Path) -> None:
+    """A price file that does not exist is named in the error."""
+    with pytest.raises(ConfigurationError, match="cannot read price file"):
+        load_price_file(tmp_path / "nope.json")

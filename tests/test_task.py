@@ -1,0 +1,272 @@
+"""tokentrace.task: decorator and context-manager forms, nesting, attribution and roll-up."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+import tokentrace
+from tests.support.cassettes import Replay
+from tests.support.clients import openai_client, recorded, request_kwargs
+from tokentrace.exceptions import ConfigurationError
+from tokentrace.testing import Capture
+
+CALL = "dd-trace-py/tests/contrib/litellm/cassettes/completion_reasoning.yaml"  # $0.0001452 a call
+ONE = Decimal("0.0001452")
+
+
+def _client(calls: int = 1, use_async: bool = False) -> Any:
+    (interaction,) = recorded(CALL)
+    return openai_client(Replay([interaction] * calls), use_async=use_async), request_kwargs(interaction, "openai")
+
+
+def test_nested_tasks_roll_up_inclusively(cap: Capture) -> None:
+    """A parent's totals include its nested tasks' calls; each child reports its own."""
+    client, kwargs = _client(3)
+    with tokentrace.task("parent") as parent:
+        client.chat.completions.create(**kwargs)
+        with tokentrace.task("child") as child:
+            client.chat.completions.create(**kwargs)
+            with tokentrace.task("grandchild") as grandchild:
+                client.chat.completions.create(**kwargs)
+    assert (parent.totals.llm_calls, child.totals.llm_calls, grandchild.totals.llm_calls) == (3, 2, 1)
+    assert parent.totals.cost_usd == 3 * ONE
+    assert child.totals.cost_usd == 2 * ONE
+    spans = {s.name: dict(s.attributes or {}) for s in cap.task_spans()}
+    assert spans["parent"]["tokentrace.task.llm_calls"] == 3
+    assert spans["child"]["tokentrace.task.parent_id"] == parent.id
+    assert spans["grandchild"]["tokentrace.task.root_id"] == parent.id
+    assert spans["parent"]["tokentrace.task.cost.usd"] == float(3 * ONE)
+
+
+def test_totals_are_readable_while_the_task_is_open() -> None:
+    """Task.totals is a running total while open and frozen once ended."""
+    client, kwargs = _client(2)
+    with tokentrace.task("running") as task:
+        client.chat.completions.create(**kwargs)
+        first = task.totals
+        assert task.is_open
+        client.chat.completions.create(**kwargs)
+    assert first.llm_calls == 1
+    assert task.totals.llm_calls == 2
+    assert not task.is_open
+    with pytest.raises(AttributeError):
+        first.llm_calls = 5  # type: ignore[misc]
+
+
+def test_totals_have_exactly_the_contract_fields() -> None:
+    """Totals carries exactly the documented fields plus the per-model breakdown."""
+    assert list(tokentrace.Totals.__dataclass_fields__) == [
+        "input_tokens",
+        "output_tokens",
+        "cache_read_tokens",
+        "cache_write_tokens",
+        "reasoning_tokens",
+        "cost_usd",
+        "llm_calls",
+        "retries",
+        "unpriced_calls",
+        "estimated_calls",
+        "by_model",
+    ]
+
+
+def test_per_model_breakdown() -> None:
+    """by_model holds one ModelTotals per response model."""
+    client, kwargs = _client(2)
+    with tokentrace.task("models") as task:
+        client.chat.completions.create(**kwargs)
+        client.chat.completions.create(**kwargs)
+    (model,) = task.totals.by_model.values()
+    assert (model.model, model.provider, model.llm_calls, model.cost_usd) == ("o3-mini-2025-01-31", "openai", 2, 2 * ONE)
+
+
+def test_bare_decorator_uses_the_qualified_name(cap: Capture) -> None:
+    """@tokentrace.task with no arguments names the task after the function."""
+
+    @tokentrace.task
+    def summarise(x: int) -> int:
+        assert tokentrace.current_task() is not None
+        return x * 2
+
+    assert summarise(21) == 42
+    assert cap.task_spans()[0].name == "test_bare_decorator_uses_the_qualified_name.<locals>.summarise"
+
+
+def test_decorator_keeps_signature_and_async_nature() -> None:
+    """The decorated function keeps its name, signature and coroutine-ness."""
+
+    async def raw(ticket: str, *, urgent: bool = False) -> str:
+        return ticket
+
+    handler = tokentrace.task("named", feature="f")(raw)
+    assert handler.__name__ == "raw"
+    assert inspect.signature(handler) == inspect.signature(raw)
+    assert list(inspect.signature(handler).parameters) == ["ticket", "urgent"]
+    assert inspect.iscoroutinefunction(handler)
+    assert asyncio.run(handler("T-1")) == "T-1"
+
+
+def test_async_function_task_attributes_spawned_asyncio_tasks() -> None:
+    """Calls made in asyncio tasks spawned inside a task roll up into it."""
+
+    @tokentrace.task("agent")
+    async def agent() -> tokentrace.Totals:
+        client, kwargs = _client(5, use_async=True)
+        await asyncio.gather(*(client.chat.completions.create(**kwargs) for _ in range(5)))
+        task = tokentrace.current_task()
+        assert task is not None
+        return task.totals
+
+    totals = asyncio.run(agent())
+    assert totals.llm_calls == 5
+    assert totals.cost_usd == 5 * ONE
+
+
+def test_generator_task_is_current_only_while_it_runs() -> None:
+    """A generator's task is current inside its steps, never in the caller between them."""
+    seen: list[str | None] = []
+
+    @tokentrace.task("producer")
+    def produce() -> Any:
+        for i in range(3):
+            task = tokentrace.current_task()
+            seen.append(task.name if task else None)
+            received = yield i
+            assert received == f"ack{i}" or received is None
+
+    gen = produce()
+    assert next(gen) == 0
+    assert tokentrace.current_task() is None
+    assert gen.send("ack0") == 1
+    assert list(gen) == [2]
+    assert seen == ["producer"] * 3
+
+
+def test_generator_exception_is_thrown_in_and_task_fails(cap: Capture) -> None:
+    """throw() reaches the generator, and an escaping exception marks the task failed."""
+
+    @tokentrace.task("gen")
+    def gen() -> Any:
+        yield 1
+        yield 2
+
+    g = gen()
+    next(g)
+    with pytest.raises(KeyError):
+        g.throw(KeyError("x"))
+    (span,) = cap.task_spans("gen")
+    assert span.attributes is not None
+    assert span.attributes["tokentrace.task.outcome"] == "failure"
+
+
+def test_async_generator_task(cap: Capture) -> None:
+    """An async generator's calls roll into its task and the caller's context stays clean."""
+
+    @tokentrace.task("stream-items")
+    async def items() -> Any:
+        client, kwargs = _client(2, use_async=True)
+        for _ in range(2):
+            await client.chat.completions.create(**kwargs)
+            yield tokentrace.current_task()
+
+    async def consume() -> list[Any]:
+        out = []
+        async for task in items():
+            assert tokentrace.current_task() is None
+            out.append(task)
+        return out
+
+    tasks = asyncio.run(consume())
+    assert tasks[0] is tasks[1]
+    assert tasks[0].totals.llm_calls == 2
+    assert len(cap.task_spans("stream-items")) == 1
+
+
+def test_body_exception_is_reraised_unchanged_and_marks_failure(cap: Capture) -> None:
+    """The user's exception object passes through untouched; the task's outcome is failure."""
+    boom = ValueError("boom")
+
+    @tokentrace.task("fails")
+    def fails() -> None:
+        raise boom
+
+    with pytest.raises(ValueError) as info:
+        fails()
+    assert info.value is boom
+    (span,) = cap.task_spans("fails")
+    assert span.attributes is not None
+    assert span.attributes["tokentrace.task.outcome"] == "failure"
+    assert span.attributes["error.type"] == "ValueError"
+    assert span.status.status_code.name == "ERROR"
+
+
+def test_dimensions_are_inherited_and_overridable(cap: Capture) -> None:
+    """Nested tasks inherit user, feature and tenant unless they set their own; call spans carry them."""
+    client, kwargs = _client(1)
+    with tokentrace.task("outer", user_id="u1", feature="support", tenant="acme"), tokentrace.task(
+        "inner", feature="triage"
+    ) as inner:
+        client.chat.completions.create(**kwargs)
+    assert (inner.user_id, inner.feature, inner.tenant) == ("u1", "triage", "acme")
+    (call,) = cap.call_spans()
+    attrs = dict(call.attributes or {})
+    assert attrs["tokentrace.user_id"] == "u1"
+    assert attrs["tokentrace.feature"] == "triage"
+    assert attrs["tokentrace.tenant"] == "acme"
+    assert attrs["tokentrace.task.name"] == "inner"
+
+
+def test_custom_attributes_go_on_the_task_span(cap: Capture) -> None:
+    """attributes= values appear on the task span with their types."""
+    with tokentrace.task("attrs", attributes={"ticket.priority": 2, "ticket.tags": ["a", "b"]}):
+        pass
+    (span,) = cap.task_spans("attrs")
+    assert span.attributes is not None
+    assert span.attributes["ticket.priority"] == 2
+    assert span.attributes["ticket.tags"] == ("a", "b")
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"name": ""}, "non-empty string"),
+        ({"name": "x", "attributes": {"k": {"nested": 1}}}, "OpenTelemetry attribute value"),
+        ({"name": "x", "attributes": {"": 1}}, "non-empty strings"),
+        ({"name": "x", "user_id": 42}, "user_id must be a string"),
+    ],
+)
+def test_bad_arguments_raise_clear_errors(kwargs: dict[str, Any], message: str) -> None:
+    """Invalid task arguments raise ConfigurationError naming the problem."""
+    name = kwargs.pop("name")
+    with pytest.raises(ConfigurationError, match=message):
+        tokentrace.task(name, **kwargs)
+
+
+def test_context_manager_needs_a_name() -> None:
+    """An unnamed task used with 'with' says how to name it."""
+    with pytest.raises(ConfigurationError, match="needs a name"), tokentrace.task():
+        pass
+
+
+def test_current_task_is_the_innermost() -> None:
+    """current_task() returns the innermost open task, then None outside."""
+    assert tokentrace.current_task() is None
+    with tokentrace.task("a") as a:
+        with tokentrace.task("b") as b:
+            assert tokentrace.current_task() is b
+        assert tokentrace.current_task() is a
+    assert tokentrace.current_task() is None
+
+
+def test_calls_outside_any_task_still_get_a_span(cap: Capture) -> None:
+    """A call with no open task is recorded on its span without task attributes."""
+    client, kwargs = _client(1)
+    client.chat.completions.create(**kwargs)
+    attrs = dict(cap.call_spans()[0].attributes or {})
+    assert attrs["tokentrace.cost.usd"] == float(ONE)
+    assert "tokentrace.task.name" not in attrs
