@@ -104,7 +104,6 @@ def _leave(call: Call) -> None:
 
 
 def _finish(call: Call, result: Any) -> Any:
-    _leave(call)
     if call.integration.is_stream(call.request, result):
         from tokentrace._streams import wrap_stream
 
@@ -119,7 +118,6 @@ def _finish(call: Call, result: Any) -> Any:
 
 
 def _fail(call: Call, error: BaseException) -> None:
-    _leave(call)
     complete(call, None, error=error)
 
 
@@ -268,8 +266,10 @@ def call_wrapper(integration: Integration, method: Method) -> Wrapper:
             try:
                 result = await wrapped(*args, **kwargs)
             except BaseException as exc:
+                guarded("call.leave", _leave, None, call)
                 guarded("call.fail", _fail, None, call, exc)
                 raise
+            guarded("call.leave", _leave, None, call)
             return guarded("call.finish", _finish, result, call, result)
 
         return async_wrapper
@@ -281,8 +281,10 @@ def call_wrapper(integration: Integration, method: Method) -> Wrapper:
         try:
             result = wrapped(*args, **kwargs)
         except BaseException as exc:
+            guarded("call.leave", _leave, None, call)
             guarded("call.fail", _fail, None, call, exc)
             raise
+        guarded("call.leave", _leave, None, call)
         return guarded("call.finish", _finish, result, call, result)
 
     return sync_wrapper

@@ -1,0 +1,147 @@
+"""Fault injection: every internal hook raises, and the user's call is unaffected."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import openai
+import pytest
+
+import tokentrace
+from tests.support.cassettes import Replay
+from tests.support.clients import openai_client, recorded, request_kwargs
+from tokentrace import _engine, _pricing, _streams, _task, _telemetry
+from tokentrace.integrations.openai import OpenAIIntegration
+
+PLAIN = "dd-trace-py/tests/contrib/litellm/cassettes/completion_reasoning.yaml"
+STREAM = "dd-trace-py/tests/contrib/litellm/cassettes/completion_stream.yaml"
+ERROR = "dd-trace-py/tests/contrib/openai/cassettes/v1/chat_completion_error.yaml"
+
+
+class Injected(RuntimeError):
+    pass
+
+
+def _boom(*args: Any, **kwargs: Any) -> Any:
+    raise Injected("injected fault")
+
+
+HOOKS = [
+    (_engine, "_begin"),
+    (_engine, "_finish"),
+    (_engine, "_fail"),
+    (_engine, "complete"),
+    (_engine, "_note_attempt"),
+    (_engine, "_end_span"),
+    (_engine, "_record_metrics"),
+    (_pricing, "lookup"),
+    (_streams._State, "feed"),
+    (_streams._State, "finish"),
+    (_streams, "wrap_stream"),
+    (_task, "_start_span"),
+    (_task, "_end_span"),
+    (_telemetry, "instruments"),
+    (OpenAIIntegration, "request"),
+    (OpenAIIntegration, "read"),
+    (OpenAIIntegration, "stream_reader"),
+]
+
+
+def _plain(client: Any) -> Any:
+    (interaction,) = recorded(PLAIN)
+    return client.chat.completions.create(**request_kwargs(interaction, "openai"))
+
+
+def _run_plain() -> Any:
+    (interaction,) = recorded(PLAIN)
+    with tokentrace.task("faults"):
+        return openai_client(Replay([interaction])).chat.completions.create(**request_kwargs(interaction, "openai"))
+
+
+def _run_stream() -> list[Any]:
+    (interaction,) = recorded(STREAM)
+    with tokentrace.task("faults"):
+        stream = openai_client(Replay([interaction])).chat.completions.create(**request_kwargs(interaction, "openai"))
+        return [chunk.model_dump() for chunk in stream]
+
+
+def _run_error() -> BaseException:
+    (interaction,) = recorded(ERROR)
+    with tokentrace.task("faults"):
+        try:
+            openai_client(Replay([interaction])).chat.completions.create(**request_kwargs(interaction, "openai"))
+        except openai.APIError as exc:
+            return exc
+    raise AssertionError("the recorded 401 did not raise")
+
+
+@pytest.fixture(scope="module")
+def baseline() -> dict[str, Any]:
+    """What the SDK returns with tokentrace not instrumented at all."""
+    tokentrace.uninstrument()
+    try:
+        error = _run_error()
+        return {
+            "plain": _run_plain().model_dump(),
+            "stream": _run_stream(),
+            "error": (type(error), str(error)),
+        }
+    finally:
+        tokentrace.instrument()
+
+
+@pytest.mark.usefixtures("lenient")
+@pytest.mark.parametrize(("target", "name"), HOOKS, ids=[f"{t.__name__}.{n}" for t, n in HOOKS])
+def test_a_failing_hook_never_changes_the_users_result(
+    target: Any, name: str, baseline: dict[str, Any], monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Plain, streamed and failing calls give the same result or exception; at most one warning per site."""
+    monkeypatch.setattr(target, name, _boom)
+    with caplog.at_level(logging.WARNING, logger="tokentrace"):
+        for _ in range(2):
+            result = _run_plain()
+            assert type(result).__name__ == "ChatCompletion"
+            assert result.model_dump() == baseline["plain"]
+            assert _run_stream() == baseline["stream"]
+            error = _run_error()
+            assert (type(error), str(error)) == baseline["error"]
+    injected = [r for r in caplog.records if "Injected" in r.getMessage()]
+    sites = [r.getMessage().split(" in ")[1].split(" ")[0] for r in injected]
+    assert injected, "the injected fault was never reached"
+    assert len(sites) == len(set(sites)), f"a site warned twice: {sites}"
+    # The call context was restored whatever failed: nothing leaks into the next call.
+    assert _engine.active_call() is None
+
+
+@pytest.mark.usefixtures("lenient")
+def test_user_exception_object_passes_through_when_fail_hook_breaks(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Even with the failure hook broken, the SDK's own exception object reaches the caller."""
+    monkeypatch.setattr(_engine, "_fail", _boom)
+    error = _run_error()
+    assert isinstance(error, openai.AuthenticationError)
+    assert error.status_code == 401
+
+
+def test_strict_mode_reraises_internal_errors(monkeypatch: pytest.MonkeyPatch) -> None:
+    """In the project's own tests the boundary re-raises, so tokentrace's bugs fail loudly."""
+    monkeypatch.setattr(_pricing, "lookup", _boom)
+    with pytest.raises(Injected):
+        _run_plain()
+
+
+def test_keyboard_interrupt_is_never_swallowed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The boundary catches Exception only: KeyboardInterrupt passes through."""
+
+    def interrupt(*args: Any, **kwargs: Any) -> Any:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(_pricing, "lookup", interrupt)
+    from tokentrace import _safety
+
+    _safety.set_strict(False)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            _run_plain()
+    finally:
+        _safety.set_strict(True)
