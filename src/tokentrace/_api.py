@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -37,6 +37,8 @@ def configure(
     capture_content: bool | None = None,
     metrics_include_user: bool | None = None,
     enabled: bool | None = None,
+    content_max_chars: int | None = None,
+    redact: Callable[[Any], Any] | None = None,
 ) -> None:
     """Wire tracing, metrics, prices and settings; see ``docs/configuration.md``. Safe to call twice."""
     from tokentrace._config import configure as _configure
@@ -50,4 +52,6 @@ def configure(
         capture_content=capture_content,
         metrics_include_user=metrics_include_user,
         enabled=enabled,
+        content_max_chars=content_max_chars,
+        redact=redact,
     )

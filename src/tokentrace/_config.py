@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -87,7 +87,13 @@ def _has_sdk_provider() -> bool:
 
 
 def _exporter_choice(exporter: object) -> object:
+    from opentelemetry.sdk.trace.export import SpanExporter
+
     if exporter is not None:
+        if not isinstance(exporter, SpanExporter) and exporter not in _EXPORTERS:
+            raise ConfigurationError(
+                f"exporter must be 'otlp', 'console', 'none' or an OpenTelemetry SpanExporter, got {exporter!r}"
+            )
         return exporter
     raw = os.environ.get("TOKENTRACE_EXPORTER", "").strip().lower()
     if raw:
@@ -153,6 +159,8 @@ def configure(
     capture_content: bool | None = None,
     metrics_include_user: bool | None = None,
     enabled: bool | None = None,
+    content_max_chars: int | None = None,
+    redact: Callable[[Any], Any] | None = None,
 ) -> None:
     """Wire tokentrace's tracing, metrics, prices and settings. Safe to call more than once.
 
@@ -162,6 +170,7 @@ def configure(
     is set). Later calls never add exporters again.
     """
     settings = _telemetry.state.settings
+    choice = _exporter_choice(exporter)  # validated even when an existing provider is used
     env_capture = _env_bool("TOKENTRACE_CAPTURE_CONTENT")
     env_user = _env_bool("TOKENTRACE_METRICS_INCLUDE_USER")
     env_disabled = _env_bool("TOKENTRACE_DISABLED")
@@ -172,8 +181,16 @@ def configure(
     settings.metrics_include_user = bool(
         metrics_include_user if metrics_include_user is not None else (env_user or settings.metrics_include_user)
     )
-    if env_max is not None:
+    if content_max_chars is not None:
+        if not isinstance(content_max_chars, int) or content_max_chars < 1:
+            raise ConfigurationError(f"content_max_chars must be a positive int, got {content_max_chars!r}")
+        settings.content_max_chars = content_max_chars
+    elif env_max is not None:
         settings.content_max_chars = env_max
+    if redact is not None:
+        if not callable(redact):
+            raise ConfigurationError("redact must be a callable that takes and returns the captured content")
+        settings.redact = redact
     if enabled is not None:
         settings.enabled = bool(enabled)
     elif env_disabled is not None:
@@ -190,5 +207,5 @@ def configure(
     if _built or _has_sdk_provider():
         _telemetry.use_providers(None, None)
         return
-    _build_providers(service_name or os.environ.get("OTEL_SERVICE_NAME"), _exporter_choice(exporter))
+    _build_providers(service_name or os.environ.get("OTEL_SERVICE_NAME"), choice)
     _telemetry.use_providers(None, None)

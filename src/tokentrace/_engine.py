@@ -7,6 +7,7 @@ guarded, and after an internal error the user's own result is returned.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from contextvars import ContextVar, Token
@@ -215,12 +216,37 @@ def _end_span(
                 span.add_event(sc.EVENT_ATTEMPT, {sc.ATTEMPT_NUMBER: number, sc.ATTEMPT_OUTCOME: outcome})
     if stream_end is not None:
         attrs[sc.STREAM_END] = stream_end
+    settings = _telemetry.state.settings
+    if settings.capture_content:
+        _add_content(attrs, call, reading, settings.content_max_chars)
     if error is not None:
         attrs[sc.ERROR_TYPE] = rec.error_type
         span.record_exception(error)
         span.set_status(Status(StatusCode.ERROR, rec.error_type))
     span.set_attributes(attrs)
     span.end()
+
+
+def _as_json(value: Any, limit: int) -> str:
+    def default(obj: Any) -> Any:
+        dump = getattr(obj, "model_dump", None)
+        return dump(mode="json", exclude_none=True) if callable(dump) else repr(obj)
+
+    text = json.dumps(value, default=default, ensure_ascii=False)
+    return text if len(text) <= limit else text[:limit] + "...[truncated]"
+
+
+def _add_content(attrs: dict[str, Any], call: Call, reading: Reading | None, limit: int) -> None:
+    """Opt-in only: the request's messages and the response's output, JSON, truncated to ``limit``."""
+    kwargs = call.request.kwargs
+    messages: Any = kwargs.get("messages")
+    if kwargs.get("system") is not None:
+        messages = [{"role": "system", "content": kwargs["system"]}, *(messages or [])]
+    hook = _telemetry.state.settings.redact
+    if messages is not None:
+        attrs[sc.GEN_AI_INPUT_MESSAGES] = _as_json(hook(messages) if hook else messages, limit)
+    if reading is not None and reading.output is not None:
+        attrs[sc.GEN_AI_OUTPUT_MESSAGES] = _as_json(hook(reading.output) if hook else reading.output, limit)
 
 
 def _record_metrics(call: Call, rec: CallRecord, response_model: str | None, duration_ns: int) -> None:

@@ -8,6 +8,7 @@ on them.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,6 +34,8 @@ class Settings:
     content_max_chars: int = 4096
     metrics_include_user: bool = False
     enabled: bool = True
+    redact: Callable[[Any], Any] | None = None
+    """Applied to captured content before it is recorded (opt-in capture only)."""
 
 
 @dataclass

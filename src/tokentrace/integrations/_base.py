@@ -65,6 +65,8 @@ class Reading:
     usage: Usage | None
     response_model: str | None = None
     estimated: bool = False
+    output: Any = None
+    """The response's output messages, recorded only when content capture is on."""
 
 
 class StreamReader(Protocol):

@@ -108,9 +108,10 @@ class AnthropicIntegration(Integration):
     def read(self, method: Method, request: Request, response: Any) -> Reading:
         usage = getattr(response, "usage", None)
         model = getattr(response, "model", None)
+        output = getattr(response, "content", None)
         if usage is None:
-            return Reading(None, model)
-        return Reading(messages_usage(usage), model)
+            return Reading(None, model, output=output)
+        return Reading(messages_usage(usage), model, output=output)
 
     def stream_reader(self, method: Method, request: Request) -> _MessagesStream:
         return _MessagesStream()

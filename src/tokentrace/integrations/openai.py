@@ -93,9 +93,10 @@ class OpenAIIntegration(Integration):
     def read(self, method: Method, request: Request, response: Any) -> Reading:
         model = getattr(response, "model", None)
         usage = getattr(response, "usage", None)
+        output = [field(choice, "message") for choice in getattr(response, "choices", None) or ()]
         if not has(usage, "prompt_tokens") and not has(usage, "completion_tokens"):
-            return Reading(None, model)
-        return Reading(chat_usage(usage), model)
+            return Reading(None, model, output=output)
+        return Reading(chat_usage(usage), model, output=output)
 
     def stream_reader(self, method: Method, request: Request) -> _ChatStream:
         return _ChatStream(request)

@@ -1,0 +1,157 @@
+"""Garbage, partial and None usage never raises into user code; impossible numbers are flagged."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import tokentrace
+from tests.support.cassettes import Replay
+from tests.support.clients import anthropic_client, openai_client, synthetic
+from tokentrace.integrations.anthropic import messages_usage
+from tokentrace.integrations.openai import chat_usage
+from tokentrace.testing import capture
+
+NUMBERS = st.one_of(
+    st.none(),
+    st.integers(min_value=-(10**15), max_value=10**15),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=5),
+    st.booleans(),
+    st.lists(st.integers(), max_size=2),
+)
+
+
+def _openai_body(usage: Any) -> dict[str, Any]:
+    return {
+        "id": "c1",
+        "object": "chat.completion",
+        "created": 1,
+        "model": "gpt-4o-mini",
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": "hi"}, "finish_reason": "stop"}],
+        "usage": usage,
+    }
+
+
+def _anthropic_body(usage: Any) -> dict[str, Any]:
+    return {
+        "id": "m1",
+        "type": "message",
+        "role": "assistant",
+        "model": "claude-sonnet-4-5",
+        "content": [{"type": "text", "text": "hi"}],
+        "stop_reason": "end_turn",
+        "usage": usage,
+    }
+
+
+def _call(provider: str, usage: Any) -> tuple[Any, dict[str, Any], tokentrace.Totals]:
+    if provider == "openai":
+        replay = Replay(synthetic("https://api.openai.com/v1/chat/completions", _openai_body(usage)))
+        client = openai_client(replay)
+        with capture() as cap, tokentrace.task("fuzz") as task:
+            result = client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "x"}])
+    else:
+        replay = Replay(synthetic("https://api.anthropic.com/v1/messages", _anthropic_body(usage)))
+        client = anthropic_client(replay)
+        with capture() as cap, tokentrace.task("fuzz") as task:
+            result = client.messages.create(
+                model="claude-sonnet-4-5", max_tokens=5, messages=[{"role": "user", "content": "x"}]
+            )
+    (span,) = cap.call_spans()
+    return result, dict(span.attributes or {}), task.totals
+
+
+OPENAI_USAGE = st.fixed_dictionaries(
+    {},
+    optional={
+        "prompt_tokens": NUMBERS,
+        "completion_tokens": NUMBERS,
+        "total_tokens": NUMBERS,
+        "prompt_tokens_details": st.one_of(st.none(), st.fixed_dictionaries({}, optional={"cached_tokens": NUMBERS})),
+        "completion_tokens_details": st.one_of(
+            st.none(), st.fixed_dictionaries({}, optional={"reasoning_tokens": NUMBERS})
+        ),
+        "surprise": st.text(max_size=3),
+    },
+)
+ANTHROPIC_USAGE = st.fixed_dictionaries(
+    {},
+    optional={
+        "input_tokens": NUMBERS,
+        "output_tokens": NUMBERS,
+        "cache_read_input_tokens": NUMBERS,
+        "cache_creation_input_tokens": NUMBERS,
+        "cache_creation": st.one_of(
+            st.none(), st.fixed_dictionaries({}, optional={"ephemeral_1h_input_tokens": NUMBERS})
+        ),
+        "surprise": st.text(max_size=3),
+    },
+)
+
+
+def _check(attrs: dict[str, Any], totals: tokentrace.Totals) -> None:
+    status = attrs["tokentrace.cost.status"]
+    assert status in {"priced", "unpriced", "invalid_usage"}
+    if status == "invalid_usage":
+        assert isinstance(attrs["tokentrace.usage.problem"], str)
+        assert "gen_ai.usage.input_tokens" not in attrs
+        assert "tokentrace.cost.usd" not in attrs
+        assert totals.unpriced_calls == 1
+        assert totals.input_tokens == 0
+    if status == "priced":
+        for key in ("gen_ai.usage.input_tokens", "gen_ai.usage.output_tokens"):
+            assert type(attrs[key]) is int and attrs[key] >= 0
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(usage=st.one_of(st.none(), OPENAI_USAGE))
+def test_openai_usage_fuzz_never_raises(usage: Any) -> None:
+    """Any usage object the openai SDK lets through is either priced sanely or flagged."""
+    result, attrs, totals = _call("openai", usage)
+    assert result.choices[0].message.content == "hi"
+    _check(attrs, totals)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(usage=st.one_of(st.none(), ANTHROPIC_USAGE))
+def test_anthropic_usage_fuzz_never_raises(usage: Any) -> None:
+    """Any usage object the anthropic SDK lets through is either priced sanely or flagged."""
+    result, attrs, totals = _call("anthropic", usage)
+    assert result.content[0].text == "hi"
+    _check(attrs, totals)
+
+
+@pytest.mark.parametrize(
+    ("usage", "problem"),
+    [
+        ({"prompt_tokens": -5, "completion_tokens": 3}, "input_tokens is negative"),
+        ({"prompt_tokens": "12", "completion_tokens": 3}, "prompt_tokens is not a token count"),
+        ({"prompt_tokens": 10, "completion_tokens": 3, "prompt_tokens_details": {"cached_tokens": 11}}, "cache"),
+        ({"prompt_tokens": 10**13, "completion_tokens": 3}, "implausibly large"),
+        ({"prompt_tokens": 1.5, "completion_tokens": 3}, "not a token count"),
+    ],
+)
+def test_impossible_numbers_are_flagged_not_priced(usage: dict[str, Any], problem: str) -> None:
+    """Negative, string, fractional, huge or inconsistent counts become invalid_usage with a reason."""
+    _result, attrs, totals = _call("openai", usage)
+    assert attrs["tokentrace.cost.status"] == "invalid_usage"
+    assert problem in attrs["tokentrace.usage.problem"]
+    assert totals.unpriced_calls == 1
+
+
+def test_missing_usage_is_unpriced_not_zero() -> None:
+    """A successful response without usage is unpriced (never $0) and says why."""
+    _result, attrs, totals = _call("openai", None)
+    assert attrs["tokentrace.cost.status"] == "unpriced"
+    assert attrs["tokentrace.usage.problem"] == "the response reported no usage"
+    assert totals.unpriced_calls == 1
+
+
+def test_integral_floats_are_accepted_as_counts() -> None:
+    """12.0 is a count of 12; the readers accept integral floats."""
+    assert chat_usage({"prompt_tokens": 12.0, "completion_tokens": 3}).input_tokens == 12
+    assert messages_usage({"input_tokens": 2.0, "cache_read_input_tokens": 1}).input_tokens == 3
