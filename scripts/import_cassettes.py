@@ -22,8 +22,7 @@ def main(source: Path, target: Path) -> None:
     with (source / "MANIFEST.tsv").open(encoding="utf-8") as f:
         rows = list(csv.DictReader(f, delimiter="\t"))
     chosen = [
-        r for r in rows
-        if (r["provider"], r["api"]) in SURFACES and r["replay_check"].startswith("verified")
+        r for r in rows if (r["provider"], r["api"]) in SURFACES and r["replay_check"].startswith("verified")
     ]
     paths = {r["path"] for r in chosen}
     for path in sorted(paths):
@@ -38,9 +37,10 @@ def main(source: Path, target: Path) -> None:
         writer = csv.DictWriter(f, fieldnames=list(rows[0]), delimiter="\t")
         writer.writeheader()
         writer.writerows(chosen)
-    with (source / "usage_by_interaction.jsonl").open(encoding="utf-8") as f, (
-        target / "ground_truth.jsonl"
-    ).open("w", encoding="utf-8") as out:
+    with (
+        (source / "usage_by_interaction.jsonl").open(encoding="utf-8") as f,
+        (target / "ground_truth.jsonl").open("w", encoding="utf-8") as out,
+    ):
         for line in f:
             if json.loads(line)["path"] in paths:
                 out.write(line)

@@ -39,9 +39,14 @@ def _no_network(monkeypatch: pytest.MonkeyPatch) -> None:
 
     def guarded_connect(self: socket.socket, address: object) -> object:
         host = address[0] if isinstance(address, tuple) else address
-        if isinstance(host, str) and host not in {"127.0.0.1", "localhost", "::1"} and self.family in (
-            socket.AF_INET,
-            socket.AF_INET6,
+        if (
+            isinstance(host, str)
+            and host not in {"127.0.0.1", "localhost", "::1"}
+            and self.family
+            in (
+                socket.AF_INET,
+                socket.AF_INET6,
+            )
         ):
             raise ConnectionRefusedError(f"tests may not reach {host!r}")
         return real_connect(self, address)  # type: ignore[arg-type]

@@ -45,7 +45,9 @@ def test_plain_threads_started_in_a_task_are_attributed_to_it() -> None:
             client.chat.completions.create(**kwargs)  # type: ignore[attr-defined]
 
     with tokentrace.task("threads") as task:
-        threads = [threading.Thread(target=lambda: client.chat.completions.create(**kwargs)) for _ in range(3)]
+        threads = [
+            threading.Thread(target=lambda: client.chat.completions.create(**kwargs)) for _ in range(3)
+        ]
         threads += [Worker() for _ in range(2)]
         for t in threads:
             t.start()

@@ -56,13 +56,17 @@ def _plain(client: Any) -> Any:
 def _run_plain() -> Any:
     (interaction,) = recorded(PLAIN)
     with tokentrace.task("faults"):
-        return openai_client(Replay([interaction])).chat.completions.create(**request_kwargs(interaction, "openai"))
+        return openai_client(Replay([interaction])).chat.completions.create(
+            **request_kwargs(interaction, "openai")
+        )
 
 
 def _run_stream() -> list[Any]:
     (interaction,) = recorded(STREAM)
     with tokentrace.task("faults"):
-        stream = openai_client(Replay([interaction])).chat.completions.create(**request_kwargs(interaction, "openai"))
+        stream = openai_client(Replay([interaction])).chat.completions.create(
+            **request_kwargs(interaction, "openai")
+        )
         return [chunk.model_dump() for chunk in stream]
 
 
@@ -70,7 +74,9 @@ def _run_error() -> BaseException:
     (interaction,) = recorded(ERROR)
     with tokentrace.task("faults"):
         try:
-            openai_client(Replay([interaction])).chat.completions.create(**request_kwargs(interaction, "openai"))
+            openai_client(Replay([interaction])).chat.completions.create(
+                **request_kwargs(interaction, "openai")
+            )
         except openai.APIError as exc:
             return exc
     raise AssertionError("the recorded 401 did not raise")
@@ -94,7 +100,11 @@ def baseline() -> dict[str, Any]:
 @pytest.mark.usefixtures("lenient")
 @pytest.mark.parametrize(("target", "name"), HOOKS, ids=[f"{t.__name__}.{n}" for t, n in HOOKS])
 def test_a_failing_hook_never_changes_the_users_result(
-    target: Any, name: str, baseline: dict[str, Any], monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+    target: Any,
+    name: str,
+    baseline: dict[str, Any],
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     """Plain, streamed and failing calls give the same result or exception; at most one warning per site."""
     monkeypatch.setattr(target, name, _boom)

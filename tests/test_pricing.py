@@ -83,7 +83,12 @@ def test_below_the_tier_the_base_rates_apply() -> None:
 def test_anthropic_cache_prices_follow_the_published_multipliers() -> None:
     """For every current Claude model: cache read 0.1x, 5-minute write 1.25x, 1-hour write 2x input."""
     checked = 0
-    for model in ("claude-sonnet-4-5", "claude-opus-4-1", "claude-3-5-haiku-latest", "claude-sonnet-4-20250514"):
+    for model in (
+        "claude-sonnet-4-5",
+        "claude-opus-4-1",
+        "claude-3-5-haiku-latest",
+        "claude-sonnet-4-20250514",
+    ):
         info = pricing.lookup(model, "anthropic")
         assert info is not None, model
         r = info.rates
@@ -152,7 +157,9 @@ def test_hourly_self_hosted_cost_is_apportioned_and_flagged_estimated(cap: Captu
     pricing.set_prices([pricing.SelfHosted(base_url="http://gpu-box:8000", usd_per_hour="3600")])
     task = _cached_call(base_url="http://gpu-box:8000/v1")
     assert task.totals.estimated_calls == 1
-    assert Decimal(0) < task.totals.cost_usd < Decimal(60)  # $1 a second, and the call takes well under a minute
+    assert (
+        Decimal(0) < task.totals.cost_usd < Decimal(60)
+    )  # $1 a second, and the call takes well under a minute
     assert dict(cap.call_spans()[0].attributes or {})["tokentrace.cost.status"] == "estimated"
 
 
@@ -171,7 +178,9 @@ def test_unknown_model_keeps_tokens_is_unpriced_and_warns_once(
     client = openai_client(Replay(synthetic("https://api.openai.com/v1/chat/completions", body, times=2)))
     with caplog.at_level(logging.WARNING, logger="tokentrace"), tokentrace.task("unknown") as task:
         for _ in range(2):
-            client.chat.completions.create(model="acme-private-7b", messages=[{"role": "user", "content": "x"}])
+            client.chat.completions.create(
+                model="acme-private-7b", messages=[{"role": "user", "content": "x"}]
+            )
     assert (task.totals.input_tokens, task.totals.output_tokens) == (22, 14)
     assert task.totals.unpriced_calls == 2
     assert task.totals.cost_usd == Decimal(0)

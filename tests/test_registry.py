@@ -57,7 +57,7 @@ def test_instrument_is_idempotent_and_uninstrument_is_exact(name: str) -> None:
 
 def test_unknown_integration_name_is_a_clear_error() -> None:
     """A name that is not registered lists the available ones."""
-    with pytest.raises(IntegrationError, match="unknown integration 'opeani'.*available: anthropic"):
+    with pytest.raises(IntegrationError, match=r"unknown integration 'opeani'.*available: anthropic"):
         tokentrace.instrument("opeani")
 
 
@@ -79,7 +79,7 @@ def test_missing_or_old_sdk_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) ->
         {**_registry._BUILTINS, "ghost": f"{__name__}:Missing", "ancient": f"{__name__}:TooOld"},
     )
     globals().update(Missing=Missing, TooOld=TooOld)
-    with pytest.raises(IntegrationError, match="not installed.*pip install"):
+    with pytest.raises(IntegrationError, match=r"not installed.*pip install"):
         tokentrace.instrument("ghost")
     with pytest.raises(IntegrationError, match="older than the 999"):
         tokentrace.instrument("ancient")
@@ -105,7 +105,9 @@ def test_another_wrapper_on_top_survives_uninstrument() -> None:
         tokentrace.uninstrument("openai")
         (interaction,) = recorded("dd-trace-py/tests/contrib/litellm/cassettes/completion_reasoning.yaml")
         with tokentrace.task("after") as task:
-            openai_client(Replay([interaction])).chat.completions.create(**request_kwargs(interaction, "openai"))
+            openai_client(Replay([interaction])).chat.completions.create(
+                **request_kwargs(interaction, "openai")
+            )
         assert calls == [1]
         assert task.totals.llm_calls == 0
     finally:
@@ -170,7 +172,9 @@ def test_sync_and_async_clients_record_the_same(provider: str, cap: Capture) -> 
 
     async def run_async() -> None:
         async with tokentrace.task("parity"):
-            await api(make(Replay([interaction]), use_async=True)).create(**request_kwargs(interaction, provider))
+            await api(make(Replay([interaction]), use_async=True)).create(
+                **request_kwargs(interaction, provider)
+            )
 
     asyncio.run(run_async())
     sync_span, async_span = cap.call_spans()

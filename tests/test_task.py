@@ -21,7 +21,9 @@ ONE = Decimal("0.0001452")
 
 def _client(calls: int = 1, use_async: bool = False) -> Any:
     (interaction,) = recorded(CALL)
-    return openai_client(Replay([interaction] * calls), use_async=use_async), request_kwargs(interaction, "openai")
+    return openai_client(Replay([interaction] * calls), use_async=use_async), request_kwargs(
+        interaction, "openai"
+    )
 
 
 def test_nested_tasks_roll_up_inclusively(cap: Capture) -> None:
@@ -82,7 +84,12 @@ def test_per_model_breakdown() -> None:
         client.chat.completions.create(**kwargs)
         client.chat.completions.create(**kwargs)
     (model,) = task.totals.by_model.values()
-    assert (model.model, model.provider, model.llm_calls, model.cost_usd) == ("o3-mini-2025-01-31", "openai", 2, 2 * ONE)
+    assert (model.model, model.provider, model.llm_calls, model.cost_usd) == (
+        "o3-mini-2025-01-31",
+        "openai",
+        2,
+        2 * ONE,
+    )
 
 
 def test_bare_decorator_uses_the_qualified_name(cap: Capture) -> None:
@@ -195,7 +202,7 @@ def test_body_exception_is_reraised_unchanged_and_marks_failure(cap: Capture) ->
     def fails() -> None:
         raise boom
 
-    with pytest.raises(ValueError) as info:
+    with pytest.raises(ValueError, match="boom") as info:
         fails()
     assert info.value is boom
     (span,) = cap.task_spans("fails")
@@ -208,9 +215,10 @@ def test_body_exception_is_reraised_unchanged_and_marks_failure(cap: Capture) ->
 def test_dimensions_are_inherited_and_overridable(cap: Capture) -> None:
     """Nested tasks inherit user, feature and tenant unless they set their own; call spans carry them."""
     client, kwargs = _client(1)
-    with tokentrace.task("outer", user_id="u1", feature="support", tenant="acme"), tokentrace.task(
-        "inner", feature="triage"
-    ) as inner:
+    with (
+        tokentrace.task("outer", user_id="u1", feature="support", tenant="acme"),
+        tokentrace.task("inner", feature="triage") as inner,
+    ):
         client.chat.completions.create(**kwargs)
     assert (inner.user_id, inner.feature, inner.tenant) == ("u1", "triage", "acme")
     (call,) = cap.call_spans()

@@ -53,7 +53,9 @@ def _call(provider: str, usage: Any) -> tuple[Any, dict[str, Any], tokentrace.To
         replay = Replay(synthetic("https://api.openai.com/v1/chat/completions", _openai_body(usage)))
         client = openai_client(replay)
         with capture() as cap, tokentrace.task("fuzz") as task:
-            result = client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "x"}])
+            result = client.chat.completions.create(
+                model="gpt-4o-mini", messages=[{"role": "user", "content": "x"}]
+            )
     else:
         replay = Replay(synthetic("https://api.anthropic.com/v1/messages", _anthropic_body(usage)))
         client = anthropic_client(replay)
@@ -71,7 +73,9 @@ OPENAI_USAGE = st.fixed_dictionaries(
         "prompt_tokens": NUMBERS,
         "completion_tokens": NUMBERS,
         "total_tokens": NUMBERS,
-        "prompt_tokens_details": st.one_of(st.none(), st.fixed_dictionaries({}, optional={"cached_tokens": NUMBERS})),
+        "prompt_tokens_details": st.one_of(
+            st.none(), st.fixed_dictionaries({}, optional={"cached_tokens": NUMBERS})
+        ),
         "completion_tokens_details": st.one_of(
             st.none(), st.fixed_dictionaries({}, optional={"reasoning_tokens": NUMBERS})
         ),
@@ -104,7 +108,8 @@ def _check(attrs: dict[str, Any], totals: tokentrace.Totals) -> None:
         assert totals.input_tokens == 0
     if status == "priced":
         for key in ("gen_ai.usage.input_tokens", "gen_ai.usage.output_tokens"):
-            assert type(attrs[key]) is int and attrs[key] >= 0
+            assert type(attrs[key]) is int
+            assert attrs[key] >= 0
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -130,7 +135,10 @@ def test_anthropic_usage_fuzz_never_raises(usage: Any) -> None:
     [
         ({"prompt_tokens": -5, "completion_tokens": 3}, "input_tokens is negative"),
         ({"prompt_tokens": "12", "completion_tokens": 3}, "prompt_tokens is not a token count"),
-        ({"prompt_tokens": 10, "completion_tokens": 3, "prompt_tokens_details": {"cached_tokens": 11}}, "cache"),
+        (
+            {"prompt_tokens": 10, "completion_tokens": 3, "prompt_tokens_details": {"cached_tokens": 11}},
+            "cache",
+        ),
         ({"prompt_tokens": 10**13, "completion_tokens": 3}, "implausibly large"),
         ({"prompt_tokens": 1.5, "completion_tokens": 3}, "not a token count"),
     ],

@@ -52,7 +52,11 @@ def _env_int(name: str) -> int | None:
 
 
 def load_price_file(path: str | os.PathLike[str]) -> list[PriceOverride]:
-    """Read price overrides from a JSON file: ``{"rates": [...], "discounts": [...], "self_hosted": [...]}``."""
+    """Read price overrides from a JSON file.
+
+    The file holds ``{"rates": [...], "discounts": [...], "self_hosted": [...]}``, each entry the
+    fields of ``Rates``, ``Discount`` or ``SelfHosted``.
+    """
     file = Path(path)
     try:
         data = json.loads(file.read_text(encoding="utf-8"))
@@ -61,7 +65,9 @@ def load_price_file(path: str | os.PathLike[str]) -> list[PriceOverride]:
     except ValueError as exc:
         raise ConfigurationError(f"price file {file} is not valid JSON: {exc}") from None
     if not isinstance(data, Mapping):
-        raise ConfigurationError(f"price file {file} must hold a JSON object with rates/discounts/self_hosted")
+        raise ConfigurationError(
+            f"price file {file} must hold a JSON object with rates/discounts/self_hosted"
+        )
     unknown = set(data) - {"rates", "discounts", "self_hosted"}
     if unknown:
         raise ConfigurationError(f"price file {file}: unknown keys {sorted(unknown)}")
@@ -92,7 +98,8 @@ def _exporter_choice(exporter: object) -> object:
     if exporter is not None:
         if not isinstance(exporter, SpanExporter) and exporter not in _EXPORTERS:
             raise ConfigurationError(
-                f"exporter must be 'otlp', 'console', 'none' or an OpenTelemetry SpanExporter, got {exporter!r}"
+                "exporter must be 'otlp', 'console', 'none' or an OpenTelemetry SpanExporter, "
+                f"got {exporter!r}"
             )
         return exporter
     raw = os.environ.get("TOKENTRACE_EXPORTER", "").strip().lower()
@@ -179,7 +186,9 @@ def configure(
         capture_content if capture_content is not None else (env_capture or settings.capture_content)
     )
     settings.metrics_include_user = bool(
-        metrics_include_user if metrics_include_user is not None else (env_user or settings.metrics_include_user)
+        metrics_include_user
+        if metrics_include_user is not None
+        else (env_user or settings.metrics_include_user)
     )
     if content_max_chars is not None:
         if not isinstance(content_max_chars, int) or content_max_chars < 1:

@@ -17,9 +17,8 @@ from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
-from tokentrace import _pricing
+from tokentrace import _pricing, _telemetry
 from tokentrace import _semconv as sc
-from tokentrace import _telemetry
 from tokentrace._safety import guarded
 from tokentrace._task import _CURRENT as _CURRENT_TASK
 from tokentrace._task import Task
@@ -92,7 +91,9 @@ def _begin(integration: Integration, method: Method, instance: Any, kwargs: dict
         attrs[sc.GEN_AI_REQUEST_STREAM] = True
     if task is not None:
         attrs.update(task._dimensions())
-    call.span = _telemetry.tracer().start_span(f"{method.operation} {model}", kind=SpanKind.CLIENT, attributes=attrs)
+    call.span = _telemetry.tracer().start_span(
+        f"{method.operation} {model}", kind=SpanKind.CLIENT, attributes=attrs
+    )
     call.tokens = (_ACTIVE_CALL.set(call), otel_context.attach(trace.set_span_in_context(call.span)))
     return call
 
@@ -285,7 +286,9 @@ def call_wrapper(integration: Integration, method: Method) -> Wrapper:
 
     if method.is_async:
 
-        async def async_wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        async def async_wrapper(
+            wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+        ) -> Any:
             call = guarded("call.begin", _begin, None, integration, method, instance, kwargs)
             if call is None:
                 return await wrapped(*args, **kwargs)
@@ -332,7 +335,9 @@ def attempt_wrapper(hook: AttemptHook) -> Wrapper:
 
     if hook.is_async:
 
-        async def async_wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        async def async_wrapper(
+            wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+        ) -> Any:
             try:
                 result = await wrapped(*args, **kwargs)
             except BaseException as exc:

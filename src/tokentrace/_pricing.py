@@ -161,10 +161,16 @@ def _from_rates(rates: Rates, source: str) -> PriceInfo:
     return PriceInfo(
         source=source,
         rates=RateSet.build(
-            rates.input, rates.output, rates.cache_read, rates.cache_write, rates.cache_write_1h, rates.reasoning
+            rates.input,
+            rates.output,
+            rates.cache_read,
+            rates.cache_write,
+            rates.cache_write_1h,
+            rates.reasoning,
         ),
         tiers=tuple(
-            (t.above_input_tokens, _tier_rates(t)) for t in sorted(rates.tiers, key=lambda t: t.above_input_tokens)
+            (t.above_input_tokens, _tier_rates(t))
+            for t in sorted(rates.tiers, key=lambda t: t.above_input_tokens)
         ),
         per_request=rates.per_request,
         matched=rates.model,
@@ -278,7 +284,9 @@ def _price_info_from_model_price(prices: Any, model_id: str, provider_id: str) -
     if raw["input"] is None or raw["output"] is None:
         # A model priced per request/character only is outside what tokentrace prices by token.
         return None
-    thresholds = sorted({tier.start for value in raw.values() if hasattr(value, "tiers") for tier in value.tiers})
+    thresholds = sorted(
+        {tier.start for value in raw.values() for tier in (getattr(value, "tiers", None) or ())}
+    )
 
     def at(input_tokens: int) -> RateSet:
         chosen: dict[str, Decimal | None] = {}

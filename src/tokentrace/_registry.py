@@ -96,7 +96,7 @@ def _wrap(module: str, qualname: str, wrapper: Any, optional: bool) -> Any | Non
 def _unwrap(module: str, qualname: str, installed: Any) -> None:
     parent, attr, current = wrapt.resolve_path(module, qualname)
     if current is installed:
-        setattr(parent, attr, installed.__wrapped__)
+        setattr(parent, attr, getattr(installed, "__wrapped__"))  # noqa: B009  # wrapt's typing hides it
     else:
         # Someone wrapped on top of us since; leave their wrapper, ours passes through from now.
         logger.warning(
@@ -112,7 +112,9 @@ def _apply(integration: Integration) -> _Applied:
     hooked = False
     try:
         for method in integration.methods:
-            installed = _wrap(method.module, method.qualname, _engine.call_wrapper(integration, method), False)
+            installed = _wrap(
+                method.module, method.qualname, _engine.call_wrapper(integration, method), False
+            )
             patched.append((method.module, method.qualname, installed))
         for hook in integration.attempt_hooks:
             installed = _wrap(hook.module, hook.qualname, _engine.attempt_wrapper(hook), True)
@@ -143,9 +145,7 @@ def instrument(*names: str) -> list[str]:
     explicit = bool(names)
     for name in names:
         if not isinstance(name, str) or name not in targets:
-            raise IntegrationError(
-                f"unknown integration {name!r}; available: {', '.join(sorted(targets))}"
-            )
+            raise IntegrationError(f"unknown integration {name!r}; available: {', '.join(sorted(targets))}")
     done: list[str] = []
     with _lock:
         for name in names or tuple(targets):

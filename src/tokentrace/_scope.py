@@ -31,7 +31,9 @@ def _check_attributes(attributes: Mapping[str, Any] | None) -> dict[str, Any]:
     if attributes is None:
         return {}
     if not isinstance(attributes, Mapping):
-        raise ConfigurationError(f"task attributes must be a mapping of str to str/bool/int/float, got {attributes!r}")
+        raise ConfigurationError(
+            f"task attributes must be a mapping of str to str/bool/int/float, got {attributes!r}"
+        )
     checked: dict[str, Any] = {}
     for key, value in attributes.items():
         if not isinstance(key, str) or not key:
@@ -158,7 +160,7 @@ class TaskScope:
                 close_task(task, None)
                 return result
 
-        return functools.wraps(fn)(wrapper)  # type: ignore[return-value]  # same signature (ParamSpec)
+        return functools.wraps(fn)(wrapper)
 
 
 def _drive_sync(gen: Generator[Any, Any, Any], scope: TaskScope, name: str) -> Generator[Any, Any, Any]:
@@ -181,7 +183,7 @@ def _drive_sync(gen: Generator[Any, Any, Any], scope: TaskScope, name: str) -> G
             except GeneratorExit:
                 gen.close()
                 raise
-            except BaseException as exc:
+            except BaseException as exc:  # noqa: BLE001  # not swallowed: thrown into the generator
                 to_throw = exc
     except GeneratorExit:
         close_task(task, None)
@@ -193,7 +195,9 @@ def _drive_sync(gen: Generator[Any, Any, Any], scope: TaskScope, name: str) -> G
         close_task(task, None)
 
 
-async def _drive_async(agen: AsyncGenerator[Any, Any], scope: TaskScope, name: str) -> AsyncGenerator[Any, Any]:
+async def _drive_async(
+    agen: AsyncGenerator[Any, Any], scope: TaskScope, name: str
+) -> AsyncGenerator[Any, Any]:
     """Run ``agen`` step by step with its task current during each step only."""
     task = scope._open(name)
     to_send: Any = None
@@ -213,7 +217,7 @@ async def _drive_async(agen: AsyncGenerator[Any, Any], scope: TaskScope, name: s
             except GeneratorExit:
                 await agen.aclose()
                 raise
-            except BaseException as exc:
+            except BaseException as exc:  # noqa: BLE001  # not swallowed: thrown into the generator
                 to_throw = exc
     except GeneratorExit:
         close_task(task, None)

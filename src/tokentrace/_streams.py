@@ -10,7 +10,7 @@ from __future__ import annotations
 import inspect
 import weakref
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import wrapt
 
@@ -52,7 +52,14 @@ def _finish(state: _State, end: str, error: BaseException | None = None) -> None
     guarded("stream.finish", state.finish, None, end, error)
 
 
-class StreamProxy(wrapt.ObjectProxy):  # type: ignore[misc]  # wrapt is untyped
+# wrapt 1.x proxies are not subscriptable at run time; wrapt 2.x types them as generics.
+if TYPE_CHECKING:
+    _Proxy = wrapt.ObjectProxy[Any]
+else:
+    _Proxy = wrapt.ObjectProxy
+
+
+class StreamProxy(_Proxy):
     """A sync SDK stream, watched."""
 
     def __init__(self, wrapped: Any, state: _State) -> None:
@@ -100,7 +107,7 @@ class StreamProxy(wrapt.ObjectProxy):  # type: ignore[misc]  # wrapt is untyped
             _finish(self._self_state, ERROR if exc is not None else CLOSED, exc)
 
 
-class AsyncStreamProxy(wrapt.ObjectProxy):  # type: ignore[misc]  # wrapt is untyped
+class AsyncStreamProxy(_Proxy):
     """An async SDK stream, watched."""
 
     def __init__(self, wrapped: Any, state: _State) -> None:

@@ -68,9 +68,9 @@ class Task:
             user_id = parent.user_id if user_id is None else user_id
             feature = parent.feature if feature is None else feature
             tenant = parent.tenant if tenant is None else tenant
-        self.user_id = user_id
-        self.feature = feature
-        self.tenant = tenant
+        self.user_id: str | None = user_id
+        self.feature: str | None = feature
+        self.tenant: str | None = tenant
         self.attributes = attributes
         self._tally = Tally()
         self._span: Span = INVALID_SPAN

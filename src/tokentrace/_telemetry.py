@@ -74,7 +74,9 @@ def instruments() -> Instruments:
         return inst
     with state.lock:
         if state.instruments is None:
-            meter = metrics.get_meter(sc.INSTRUMENTATION_SCOPE, _version(), meter_provider=state.meter_provider)
+            meter = metrics.get_meter(
+                sc.INSTRUMENTATION_SCOPE, _version(), meter_provider=state.meter_provider
+            )
             state.instruments = Instruments(
                 token_usage=meter.create_histogram(
                     sc.METRIC_TOKEN_USAGE,

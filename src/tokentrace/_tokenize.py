@@ -29,9 +29,7 @@ _O200K_PATTERN: Final = "|".join(
         r"""\s+""",
     ]
 )
-_CL100K_PATTERN: Final = (
-    r"""'(?i:[sdmt]|ll|ve|re)|[^\r\n\p{L}\p{N}]?+\p{L}++|\p{N}{1,3}+| ?[^\s\p{L}\p{N}]++[\r\n]*+|\s++$|\s*[\r\n]|\s+(?!\S)|\s"""
-)
+_CL100K_PATTERN: Final = r"""'(?i:[sdmt]|ll|ve|re)|[^\r\n\p{L}\p{N}]?+\p{L}++|\p{N}{1,3}+| ?[^\s\p{L}\p{N}]++[\r\n]*+|\s++$|\s*[\r\n]|\s+(?!\S)|\s"""
 
 _ENCODINGS: Final = {
     "o200k_base": (
@@ -81,7 +79,9 @@ def get_encoding(name: str) -> Any:
             raw = gzip.decompress(data)
             if hashlib.sha256(raw).hexdigest() != sha256:
                 raise RuntimeError(f"the bundled {name} table does not match OpenAI's published hash")
-            ranks = {base64.b64decode(tok): int(rank) for tok, rank in (line.split() for line in raw.splitlines())}
+            ranks = {
+                base64.b64decode(tok): int(rank) for tok, rank in (line.split() for line in raw.splitlines())
+            }
             enc = tiktoken.Encoding(name, pat_str=pattern, mergeable_ranks=ranks, special_tokens=specials)
             _loaded[name] = enc
     return enc

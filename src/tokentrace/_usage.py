@@ -70,10 +70,7 @@ def field(obj: object, *path: str) -> Any:
     for name in path:
         if obj is None:
             return None
-        if isinstance(obj, Mapping):
-            obj = obj.get(name)
-        else:
-            obj = getattr(obj, name, None)
+        obj = obj.get(name) if isinstance(obj, Mapping) else getattr(obj, name, None)
     return obj
 
 

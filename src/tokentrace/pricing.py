@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from decimal import Decimal
-
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -63,7 +62,9 @@ class Tier(_Frozen):
     cache_write_1h: Decimal | None = None
     reasoning: Decimal | None = None
 
-    @field_validator("input", "output", "cache_read", "cache_write", "cache_write_1h", "reasoning", mode="before")
+    @field_validator(
+        "input", "output", "cache_read", "cache_write", "cache_write_1h", "reasoning", mode="before"
+    )
     @classmethod
     def _rate(cls, value: object) -> Decimal | None:
         return None if value is None else _decimal(value)
@@ -90,7 +91,13 @@ class Rates(_Frozen):
     tiers: tuple[Tier, ...] = ()
 
     @field_validator(
-        "input", "output", "cache_read", "cache_write", "cache_write_1h", "reasoning", "per_request",
+        "input",
+        "output",
+        "cache_read",
+        "cache_write",
+        "cache_write_1h",
+        "reasoning",
+        "per_request",
         mode="before",
     )
     @classmethod

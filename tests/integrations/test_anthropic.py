@@ -126,7 +126,9 @@ def _usage_spans(exporter: InMemorySpanExporter) -> list[str]:
 
 
 @pytest.mark.parametrize("sdk_tracing", [True, False], ids=["sdk-tracing-on", "sdk-tracing-off"])
-def test_exactly_one_span_per_call_carries_usage(global_spans: InMemorySpanExporter, sdk_tracing: bool) -> None:
+def test_exactly_one_span_per_call_carries_usage(
+    global_spans: InMemorySpanExporter, sdk_tracing: bool
+) -> None:
     """With a global TracerProvider, the SDK's own span is switched off for recorded calls, on or off."""
     (interaction,) = recorded(CACHE_READ)
     client = anthropic_client(Replay([interaction]), open_telemetry=None if sdk_tracing else False)

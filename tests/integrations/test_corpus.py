@@ -122,7 +122,7 @@ def test_replayed_usage_equals_ground_truth(path: str, use_async: bool, cap: Cap
     spans = cap.call_spans()
     assert len(spans) == len(interactions)
     sums = dict.fromkeys(("input", "output", "cache_read", "cache_write", "reasoning"), 0)
-    for index, span, error in zip(indexes, spans, errors):
+    for index, span, error in zip(indexes, spans, errors, strict=False):
         attrs = dict(span.attributes or {})
         truth = TRUTH[(path, index)]
         assert attrs["gen_ai.provider.name"] == provider

@@ -133,7 +133,7 @@ def test_stream_abandoned_half_way_still_ends_its_span(cap: Capture) -> None:
     client = openai_client(Replay([interaction]))
     with tokentrace.task("abandon") as task:
         stream = client.chat.completions.create(**request_kwargs(interaction, "openai"))
-        for _ in zip(range(2), stream):
+        for _ in zip(range(2), stream, strict=False):
             pass
         del stream
         gc.collect()

@@ -70,7 +70,7 @@ def _bytes(value: Any) -> bytes:
 
 def load(path: Path) -> list[Interaction]:
     """The interactions of one cassette, in recorded order."""
-    data = yaml.load(path.read_text(encoding="utf-8"), Loader=_Loader)  # noqa: S506  # our own loader
+    data = yaml.load(path.read_text(encoding="utf-8"), Loader=_Loader)  # our own loader
     out = []
     for entry in data["interactions"]:
         req, resp = entry["request"], entry["response"]
@@ -90,7 +90,9 @@ def load(path: Path) -> list[Interaction]:
                 headers.append((str(name), str(value)))
         if gzipped:
             content = gzip.decompress(content)
-        out.append(Interaction(str(req["method"]), str(req["uri"]), _bytes(body), int(code), headers, content))
+        out.append(
+            Interaction(str(req["method"]), str(req["uri"]), _bytes(body), int(code), headers, content)
+        )
     return out
 
 

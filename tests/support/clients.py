@@ -15,7 +15,9 @@ from tests.support.cassettes import CASSETTES, Interaction, Replay, load
 
 def openai_client(replay: Replay, *, use_async: bool = False, max_retries: int = 0) -> Any:
     if use_async:
-        return openai.AsyncOpenAI(api_key="sk-test", http_client=replay.async_client(), max_retries=max_retries)
+        return openai.AsyncOpenAI(
+            api_key="sk-test", http_client=replay.async_client(), max_retries=max_retries
+        )
     return openai.OpenAI(api_key="sk-test", http_client=replay.sync_client(), max_retries=max_retries)
 
 
@@ -24,7 +26,9 @@ def anthropic_client(replay: Replay, *, use_async: bool = False, max_retries: in
         return anthropic.AsyncAnthropic(
             api_key="sk-ant-test", http_client=replay.async_client(), max_retries=max_retries, **kw
         )
-    return anthropic.Anthropic(api_key="sk-ant-test", http_client=replay.sync_client(), max_retries=max_retries, **kw)
+    return anthropic.Anthropic(
+        api_key="sk-ant-test", http_client=replay.sync_client(), max_retries=max_retries, **kw
+    )
 
 
 def recorded(path: str) -> list[Interaction]:
@@ -35,7 +39,11 @@ def recorded(path: str) -> list[Interaction]:
 def request_kwargs(interaction: Interaction, provider: str) -> dict[str, Any]:
     """The recorded request body as SDK keyword arguments (the rest goes in ``extra_body``)."""
     body = interaction.request_json()
-    names = ("model", "messages", "stream") if provider == "openai" else ("model", "messages", "max_tokens", "stream")
+    names = (
+        ("model", "messages", "stream")
+        if provider == "openai"
+        else ("model", "messages", "max_tokens", "stream")
+    )
     kwargs: dict[str, Any] = {name: body.pop(name) for name in names if name in body}
     if body:
         kwargs["extra_body"] = body
@@ -65,7 +73,8 @@ def synthetic(uri: str, body: dict[str, Any], times: int = 1) -> list[Interactio
     """A JSON response written by the test (for usage payloads no recording has)."""
     raw = json.dumps(body).encode()
     return [
-        Interaction("POST", uri, b"{}", 200, [("content-type", "application/json")], raw) for _ in range(times)
+        Interaction("POST", uri, b"{}", 200, [("content-type", "application/json")], raw)
+        for _ in range(times)
     ]
 
 
