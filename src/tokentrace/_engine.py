@@ -20,11 +20,11 @@ from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 from tokentrace import _pricing, _telemetry
 from tokentrace import _semconv as sc
 from tokentrace._safety import guarded
+from tokentrace._tally import CallRecord
 from tokentrace._task import _CURRENT as _CURRENT_TASK
 from tokentrace._task import Task
 from tokentrace._usage import UsageError
 from tokentrace.integrations._base import AttemptHook, Integration, Method, Reading, Request
-from tokentrace.types import CallRecord
 
 Wrapper = Callable[[Any, Any, tuple[Any, ...], dict[str, Any]], Any]
 
@@ -90,7 +90,7 @@ def _begin(integration: Integration, method: Method, instance: Any, kwargs: dict
     if request.stream:
         attrs[sc.GEN_AI_REQUEST_STREAM] = True
     if task is not None:
-        attrs.update(task._dimensions())
+        attrs.update(task._dims or task._dimensions())
     call.span = _telemetry.tracer().start_span(
         f"{method.operation} {model}", kind=SpanKind.CLIENT, attributes=attrs
     )
@@ -210,10 +210,12 @@ def _end_span(
         attrs[sc.COST_SOURCE] = source
     if problem is not None:
         attrs[sc.USAGE_PROBLEM] = problem
-    if call.attempts:
-        attrs[sc.ATTEMPTS] = call.attempts
-        if len(call.attempts) > 1:
-            for number, outcome in enumerate(call.attempts, 1):
+    attempts = call.attempts
+    if attempts and (len(attempts) > 1 or error is not None):
+        # One clean attempt is the common case and says nothing that retries=0 does not.
+        attrs[sc.ATTEMPTS] = attempts
+        if len(attempts) > 1:
+            for number, outcome in enumerate(attempts, 1):
                 span.add_event(sc.EVENT_ATTEMPT, {sc.ATTEMPT_NUMBER: number, sc.ATTEMPT_OUTCOME: outcome})
     if stream_end is not None:
         attrs[sc.STREAM_END] = stream_end
@@ -252,6 +254,8 @@ def _add_content(attrs: dict[str, Any], call: Call, reading: Reading | None, lim
 
 def _record_metrics(call: Call, rec: CallRecord, response_model: str | None, duration_ns: int) -> None:
     inst = _telemetry.instruments()
+    if inst.noop:
+        return
     base: dict[str, Any] = {
         sc.GEN_AI_OPERATION_NAME: call.method.operation,
         sc.GEN_AI_PROVIDER_NAME: call.provider,

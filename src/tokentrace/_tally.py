@@ -7,10 +7,35 @@ from decimal import Decimal
 from types import MappingProxyType
 
 from tokentrace._pricing import ESTIMATED, INVALID_USAGE, UNPRICED
-from tokentrace.types import CallRecord, ModelTotals, Totals
+from tokentrace._usage import Usage
+from tokentrace.types import ModelTotals, Totals
 
 _ZERO = Decimal(0)
 _UNPRICED = frozenset({UNPRICED, INVALID_USAGE})
+
+
+class CallRecord:
+    """One logical LLM call as it is charged to tasks (internal; a plain slotted class for speed)."""
+
+    __slots__ = ("cost_status", "cost_usd", "error_type", "model", "provider", "retries", "usage")
+
+    def __init__(
+        self,
+        provider: str,
+        model: str,
+        usage: Usage | None,
+        cost_usd: Decimal | None,
+        cost_status: str,
+        retries: int,
+        error_type: str | None = None,
+    ) -> None:
+        self.provider = provider
+        self.model = model
+        self.usage = usage
+        self.cost_usd = cost_usd
+        self.cost_status = cost_status
+        self.retries = retries
+        self.error_type = error_type
 
 
 class _Sums:
@@ -51,18 +76,20 @@ class _Sums:
 
 
 class Tally:
-    """The sums of one task; ``add`` may be called from any thread."""
+    """The sums of one task, per model; ``add`` may be called from any thread.
 
-    __slots__ = ("_by_model", "_lock", "_sums")
+    Only per-model sums are kept on the hot path; the task's totals are their sum, computed
+    when a snapshot is taken.
+    """
+
+    __slots__ = ("_by_model", "_lock")
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._sums = _Sums()
         self._by_model: dict[str, tuple[str, _Sums]] = {}
 
     def add(self, rec: CallRecord) -> None:
         with self._lock:
-            self._sums.add(rec)
             entry = self._by_model.get(rec.model)
             if entry is None:
                 entry = self._by_model[rec.model] = (rec.provider, _Sums())
@@ -70,9 +97,10 @@ class Tally:
 
     def snapshot(self) -> Totals:
         with self._lock:
-            s = self._sums
-            by_model = {
-                model: ModelTotals(
+            by_model: dict[str, ModelTotals] = {}
+            t = _Sums()
+            for model, (provider, m) in self._by_model.items():
+                by_model[model] = ModelTotals(
                     provider=provider,
                     model=model,
                     input_tokens=m.input,
@@ -86,18 +114,26 @@ class Tally:
                     unpriced_calls=m.unpriced,
                     estimated_calls=m.estimated,
                 )
-                for model, (provider, m) in self._by_model.items()
-            }
-            return Totals(
-                input_tokens=s.input,
-                output_tokens=s.output,
-                cache_read_tokens=s.cache_read,
-                cache_write_tokens=s.cache_write,
-                reasoning_tokens=s.reasoning,
-                cost_usd=s.cost,
-                llm_calls=s.calls,
-                retries=s.retries,
-                unpriced_calls=s.unpriced,
-                estimated_calls=s.estimated,
-                by_model=MappingProxyType(by_model),
-            )
+                t.input += m.input
+                t.output += m.output
+                t.cache_read += m.cache_read
+                t.cache_write += m.cache_write
+                t.reasoning += m.reasoning
+                t.cost += m.cost
+                t.calls += m.calls
+                t.retries += m.retries
+                t.unpriced += m.unpriced
+                t.estimated += m.estimated
+        return Totals(
+            input_tokens=t.input,
+            output_tokens=t.output,
+            cache_read_tokens=t.cache_read,
+            cache_write_tokens=t.cache_write,
+            reasoning_tokens=t.reasoning,
+            cost_usd=t.cost,
+            llm_calls=t.calls,
+            retries=t.retries,
+            unpriced_calls=t.unpriced,
+            estimated_calls=t.estimated,
+            by_model=MappingProxyType(by_model),
+        )

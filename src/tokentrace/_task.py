@@ -20,8 +20,8 @@ from opentelemetry.trace import INVALID_SPAN, Span, SpanKind, Status, StatusCode
 from tokentrace import _semconv as sc
 from tokentrace import _telemetry
 from tokentrace._safety import guarded
-from tokentrace._tally import Tally
-from tokentrace.types import CallRecord, Totals
+from tokentrace._tally import CallRecord, Tally
+from tokentrace.types import Totals
 
 _CURRENT: ContextVar[Task | None] = ContextVar("tokentrace.task", default=None)
 
@@ -37,6 +37,7 @@ class Task:
     __slots__ = (
         "_activation",
         "_closed",
+        "_dims",
         "_outcome",
         "_span",
         "_start_ns",
@@ -72,6 +73,7 @@ class Task:
         self.feature: str | None = feature
         self.tenant: str | None = tenant
         self.attributes = attributes
+        self._dims: dict[str, Any] | None = None
         self._tally = Tally()
         self._span: Span = INVALID_SPAN
         self._closed = False
@@ -104,6 +106,13 @@ class Task:
             task = task.parent
 
     def _dimensions(self) -> dict[str, Any]:
+        """The attribution attributes every span under this task carries (built once, read-only)."""
+        dims = self._dims
+        if dims is None:
+            dims = self._dims = self._build_dimensions()
+        return dims
+
+    def _build_dimensions(self) -> dict[str, Any]:
         attrs: dict[str, Any] = {sc.TASK_NAME: self.name, sc.TASK_ID: self.id, sc.TASK_ROOT_ID: self.root_id}
         if self.user_id is not None:
             attrs[sc.USER_ID] = self.user_id
@@ -140,7 +149,7 @@ def deactivate(tokens: Activation) -> None:
 
 
 def _start_span(task: Task) -> Span:
-    attrs = task._dimensions()
+    attrs = dict(task._dimensions())
     if task.parent is not None:
         attrs[sc.TASK_PARENT_ID] = task.parent.id
     attrs.update(task.attributes)
@@ -203,4 +212,6 @@ def _end_span(task: Task, error: BaseException | None) -> None:
             metric_attrs[sc.USER_ID] = task.user_id
         if task.tenant is not None:
             metric_attrs[sc.TENANT] = task.tenant
-    _telemetry.instruments().task_cost.record(float(totals.cost_usd), metric_attrs)
+    inst = _telemetry.instruments()
+    if not inst.noop:
+        inst.task_cost.record(float(totals.cost_usd), metric_attrs)

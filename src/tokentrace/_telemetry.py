@@ -19,6 +19,9 @@ from tokentrace import _semconv as sc
 
 @dataclass
 class Instruments:
+    noop: bool
+    """True while no SDK MeterProvider is behind these instruments (recording would be discarded)."""
+    provider: object
     token_usage: metrics.Histogram
     duration: metrics.Histogram
     cost: metrics.Counter
@@ -67,17 +70,26 @@ def tracer() -> trace.Tracer:
     return t
 
 
+def _is_sdk_meter_provider(provider: object) -> bool:
+    return type(provider).__module__.startswith("opentelemetry.sdk")
+
+
 def instruments() -> Instruments:
     """The metric instruments (created once per meter provider)."""
     inst = state.instruments
-    if inst is not None:
+    if inst is not None and (
+        not inst.noop or (state.meter_provider or metrics.get_meter_provider()) is inst.provider
+    ):
         return inst
     with state.lock:
-        if state.instruments is None:
+        provider = state.meter_provider or metrics.get_meter_provider()
+        if state.instruments is None or state.instruments.provider is not provider:
             meter = metrics.get_meter(
                 sc.INSTRUMENTATION_SCOPE, _version(), meter_provider=state.meter_provider
             )
             state.instruments = Instruments(
+                noop=not _is_sdk_meter_provider(provider),
+                provider=provider,
                 token_usage=meter.create_histogram(
                     sc.METRIC_TOKEN_USAGE,
                     unit="{token}",

@@ -35,6 +35,21 @@ class Usage:
 
     def problem(self) -> str | None:
         """Why these numbers cannot be true, or ``None`` when they are consistent."""
+        inp, out = self.input_tokens, self.output_tokens
+        read, write, write_1h, reasoning = (
+            self.cache_read_tokens,
+            self.cache_write_tokens,
+            self.cache_write_1h_tokens,
+            self.reasoning_tokens,
+        )
+        if (
+            0 <= read + write <= inp <= MAX_TOKENS
+            and 0 <= reasoning <= out <= MAX_TOKENS
+            and read >= 0
+            and write >= 0
+            and 0 <= write_1h <= write
+        ):
+            return None  # the common case, checked in one expression
         for name in self.__slots__:
             value = getattr(self, name)
             if value < 0:
@@ -76,7 +91,14 @@ def field(obj: object, *path: str) -> Any:
 
 def count(obj: object, *path: str) -> int:
     """The token count at ``path`` (0 when absent); raises ``UsageError`` for a non-count."""
-    value = field(obj, *path)
+    if len(path) == 1 and obj is not None and type(obj) is not dict:
+        value = getattr(obj, path[0], _MISSING)  # the common case: one attribute of an SDK model
+        if value is _MISSING:
+            value = field(obj, *path)
+    else:
+        value = field(obj, *path)
+    if type(value) is int:
+        return value
     if value is None:
         return 0
     if isinstance(value, bool):

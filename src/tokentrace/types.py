@@ -9,25 +9,9 @@ from types import MappingProxyType
 
 from tokentrace._usage import Usage
 
-__all__ = ["CallRecord", "ModelTotals", "Totals", "Usage"]
+__all__ = ["ModelTotals", "Totals", "Usage"]
 
 _EMPTY: Mapping[str, ModelTotals] = MappingProxyType({})
-
-
-@dataclass(frozen=True, slots=True)
-class CallRecord:
-    """One logical LLM call as tokentrace accounted it."""
-
-    provider: str
-    model: str
-    usage: Usage | None
-    """The normalised usage, or ``None`` when the provider reported none or impossible numbers."""
-    cost_usd: Decimal | None
-    """Exact cost in USD, or ``None`` when the call could not be priced."""
-    cost_status: str
-    """``priced``, ``estimated``, ``unpriced``, ``invalid_usage`` or ``no_usage``."""
-    retries: int
-    error_type: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

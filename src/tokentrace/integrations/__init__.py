@@ -12,6 +12,16 @@ from tokentrace.integrations._base import (
     Reading,
     Request,
     StreamReader,
+    base_url_of,
 )
 
-__all__ = ["AttemptHook", "Integration", "Method", "Patch", "Reading", "Request", "StreamReader"]
+__all__ = [
+    "AttemptHook",
+    "Integration",
+    "Method",
+    "Patch",
+    "Reading",
+    "Request",
+    "StreamReader",
+    "base_url_of",
+]

@@ -14,7 +14,34 @@ from typing import Any, ClassVar, Protocol
 
 from tokentrace._usage import Usage
 
-__all__ = ["AttemptHook", "Integration", "Method", "Patch", "Reading", "Request", "StreamReader"]
+__all__ = [
+    "AttemptHook",
+    "Integration",
+    "Method",
+    "Patch",
+    "Reading",
+    "Request",
+    "StreamReader",
+    "base_url_of",
+]
+
+_url_strings: dict[int, tuple[object, str]] = {}
+
+
+def base_url_of(resource: Any) -> str | None:
+    """The base URL of a Stainless-style SDK resource's client, as a string (cached per URL object)."""
+    client = getattr(resource, "_client", None)
+    url = getattr(client, "base_url", None)
+    if url is None:
+        return None
+    entry = _url_strings.get(id(url))
+    if entry is not None and entry[0] is url:
+        return entry[1]
+    text = str(url)
+    if len(_url_strings) > 1024:
+        _url_strings.clear()
+    _url_strings[id(url)] = (url, text)  # holding the URL keeps its id from being reused
+    return text
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,7 +85,7 @@ class Request:
     kwargs: Mapping[str, Any] = field(default_factory=dict)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Reading:
     """What a response (or a finished stream) says about the call."""
 

@@ -13,7 +13,15 @@ from typing import Any
 
 from tokentrace._engine import active_call
 from tokentrace._usage import Usage, count, field
-from tokentrace.integrations._base import AttemptHook, Integration, Method, Patch, Reading, Request
+from tokentrace.integrations._base import (
+    AttemptHook,
+    Integration,
+    Method,
+    Patch,
+    Reading,
+    Request,
+    base_url_of,
+)
 
 _USAGE_FIELDS = (
     "input_tokens",
@@ -97,11 +105,10 @@ class AnthropicIntegration(Integration):
 
     def request(self, method: Method, instance: Any, kwargs: Mapping[str, Any]) -> Request:
         model = kwargs.get("model")
-        base_url = field(instance, "_client", "base_url")
         return Request(
             model=model if isinstance(model, str) else None,
             stream=kwargs.get("stream") is True,
-            base_url=str(base_url) if base_url is not None else None,
+            base_url=base_url_of(instance),
             kwargs=kwargs,
         )
 

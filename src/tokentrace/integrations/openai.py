@@ -7,7 +7,7 @@ from typing import Any
 
 from tokentrace._tokenize import count_chat_messages, count_text
 from tokentrace._usage import Usage, count, field, has
-from tokentrace.integrations._base import AttemptHook, Integration, Method, Reading, Request
+from tokentrace.integrations._base import AttemptHook, Integration, Method, Reading, Request, base_url_of
 
 
 def _status(response: Any) -> int | None:
@@ -16,11 +16,12 @@ def _status(response: Any) -> int | None:
 
 def chat_usage(usage: object) -> Usage:
     """OpenAI usage: ``prompt_tokens`` already includes cached tokens."""
+    prompt_details = field(usage, "prompt_tokens_details")
     return Usage(
         input_tokens=count(usage, "prompt_tokens"),
         output_tokens=count(usage, "completion_tokens"),
-        cache_read_tokens=count(usage, "prompt_tokens_details", "cached_tokens"),
-        cache_write_tokens=count(usage, "prompt_tokens_details", "cache_write_tokens"),
+        cache_read_tokens=count(prompt_details, "cached_tokens"),
+        cache_write_tokens=count(prompt_details, "cache_write_tokens"),
         reasoning_tokens=count(usage, "completion_tokens_details", "reasoning_tokens"),
     )
 
@@ -77,8 +78,7 @@ class OpenAIIntegration(Integration):
 
     def request(self, method: Method, instance: Any, kwargs: Mapping[str, Any]) -> Request:
         model = kwargs.get("model")
-        base_url = field(instance, "_client", "base_url")
-        url = str(base_url) if base_url is not None else None
+        url = base_url_of(instance)
         provider = None
         if url is not None and ".openai.azure.com" in url:
             provider = "azure.ai.openai"
@@ -93,7 +93,7 @@ class OpenAIIntegration(Integration):
     def read(self, method: Method, request: Request, response: Any) -> Reading:
         model = getattr(response, "model", None)
         usage = getattr(response, "usage", None)
-        output = [field(choice, "message") for choice in getattr(response, "choices", None) or ()]
+        output = getattr(response, "choices", None)
         if not has(usage, "prompt_tokens") and not has(usage, "completion_tokens"):
             return Reading(None, model, output=output)
         return Reading(chat_usage(usage), model, output=output)
