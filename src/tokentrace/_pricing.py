@@ -264,7 +264,13 @@ def _from_database(model: str, provider: str, base_url: str | None) -> PriceInfo
     try:
         found_provider, found_model = snapshot.find_provider_model(model, None, provider_id, api_url)
     except LookupError:
-        return None
+        if api_url is None:
+            return None
+        # An endpoint genai-prices does not know (a proxy, a gateway): price by the SDK's provider.
+        try:
+            found_provider, found_model = snapshot.find_provider_model(model, None, provider, None)
+        except LookupError:
+            return None
     prices = found_model.get_prices(datetime.now(tz=timezone.utc))
     return _price_info_from_model_price(prices, found_model.id, found_provider.id)
 

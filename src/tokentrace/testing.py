@@ -9,9 +9,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import itertools
+import json
+import threading
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from opentelemetry.sdk.metrics import MeterProvider
@@ -24,7 +28,7 @@ from opentelemetry.trace import SpanKind
 from tokentrace import _semconv as sc
 from tokentrace import _telemetry
 
-__all__ = ["Capture", "capture"]
+__all__ = ["Capture", "Recorded", "ReplayServer", "capture"]
 
 
 @dataclass
@@ -100,3 +104,94 @@ def capture() -> Iterator[Capture]:
         _telemetry.use_providers(*previous)
         tracer_provider.shutdown()
         meter_provider.shutdown()
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """One provider response to serve: status, content type and body (JSON or server-sent events)."""
+
+    body: bytes
+    content_type: str = "application/json"
+    status: int = 200
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+
+class ReplayServer:
+    """A real HTTP server on 127.0.0.1 that answers LLM API requests with recorded responses.
+
+    ``routes`` maps a request path (``"/v1/chat/completions"``) to the responses to serve, in
+    turn (the last one repeats). A ``"PATH#stream"`` entry answers requests whose JSON body
+    has ``"stream": true``. Point an SDK at ``server.url`` (``base_url=``, or the
+    ``OPENAI_BASE_URL``/``ANTHROPIC_BASE_URL`` variables) and it runs unchanged, offline.
+
+    >>> server = ReplayServer({"/v1/models": [Recorded(b'{"data": []}')]})
+    >>> with server:
+    ...     server.url.startswith("http://127.0.0.1:")
+    True
+    """
+
+    def __init__(self, routes: Mapping[str, Sequence[Recorded]]) -> None:
+        self._routes = {path: list(responses) for path, responses in routes.items()}
+        self._cursors = {path: itertools.count() for path in self._routes}
+        self._lock = threading.Lock()
+        self.requests: list[tuple[str, bytes]] = []
+        """(path, body) of every request received."""
+        self._server: ThreadingHTTPServer | None = None
+
+    @property
+    def url(self) -> str:
+        """The server's base URL (only while it runs)."""
+        if self._server is None:
+            raise RuntimeError("the ReplayServer is not running: use it as a context manager")
+        host, port = self._server.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    def _pick(self, path: str, body: bytes) -> Recorded | None:
+        path = path.split("?", 1)[0]
+        try:
+            streaming = bool(json.loads(body or b"{}").get("stream"))
+        except (ValueError, AttributeError):
+            streaming = False
+        key = f"{path}#stream" if streaming and f"{path}#stream" in self._routes else path
+        responses = self._routes.get(key)
+        if not responses:
+            return None
+        with self._lock:
+            index = next(self._cursors[key])
+        return responses[min(index, len(responses) - 1)]
+
+    def __enter__(self) -> ReplayServer:
+        server_ref = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("content-length") or 0))
+                server_ref.requests.append((self.path, body))
+                recorded = server_ref._pick(self.path, body)
+                if recorded is None:
+                    recorded = Recorded(b'{"error": {"message": "no recorded response"}}', status=404)
+                self.send_response(recorded.status)
+                self.send_header("content-type", recorded.content_type)
+                self.send_header("content-length", str(len(recorded.body)))
+                for name, value in recorded.headers.items():
+                    self.send_header(name, value)
+                self.end_headers()
+                self.wfile.write(recorded.body)
+
+            do_GET = do_POST
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
