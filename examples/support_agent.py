@@ -80,7 +80,9 @@ def resolve_ticket(ticket: str, oa: openai.OpenAI, an: anthropic.Anthropic) -> t
 
 def print_report(task: tokentrace.Task) -> None:
     t = task.totals
-    print(f"task {task.name!r} ({task.feature}): ${t.cost_usd.normalize():f} for {t.llm_calls} LLM calls, {t.retries} retry")
+    print(
+        f"task {task.name!r} ({task.feature}): ${t.cost_usd.normalize():f} for {t.llm_calls} LLM calls, {t.retries} retry"
+    )
     print(f"  tokens: {t.input_tokens} in ({t.cache_read_tokens} cached), {t.output_tokens} out")
     if t.unpriced_calls:
         print(f"  {t.unpriced_calls} call(s) could not be priced and are not in the cost above")
@@ -90,7 +92,9 @@ def print_report(task: tokentrace.Task) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--live", action="store_true", help="call the real APIs instead of recordings")
     args = parser.parse_args()
     tokentrace.instrument()

@@ -12,7 +12,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.support.cassettes import CASSETTES, load  # noqa: E402
+from tests.support.cassettes import CASSETTES, load
 
 PICKS = {
     "openai_chat.json": "dd-trace-py/tests/cassettes/openai/openai_chat_completions_post_1d538f35.yaml",
@@ -27,7 +27,9 @@ def main() -> None:
     out = ROOT / "examples" / "recordings"
     out.mkdir(parents=True, exist_ok=True)
     for name, path in PICKS.items():
-        (interaction,) = [i for i in load(CASSETTES / path) if i.key[3].endswith(("/completions", "/messages"))][:1]
+        (interaction,) = [
+            i for i in load(CASSETTES / path) if i.key[3].endswith(("/completions", "/messages"))
+        ][:1]
         (out / name).write_bytes(interaction.body)
     for licence in ("LICENSE", "LICENSE.Apache", "LICENSE.BSD3", "NOTICE"):
         shutil.copyfile(CASSETTES / "dd-trace-py" / licence, out / licence)
