@@ -110,3 +110,16 @@ def test_unpriced_calls_are_counted(cap: Capture) -> None:
     client.chat.completions.create(model="acme-private-7b", messages=[])
     (point,) = cap.metric_points("tokentrace.unpriced_calls")
     assert point.value == 1
+
+
+def test_metric_records_are_deferred_to_collection_and_bounded(cap: Capture) -> None:
+    """Calls only buffer metric records; a collection replays them; the buffer never grows past its cap."""
+    _calls(2)
+    inst = _telemetry.instruments()
+    assert len(inst.buffer._records) > 0
+    (point,) = cap.metric_points("gen_ai.client.operation.duration")
+    assert point.count == 2
+    assert len(inst.buffer._records) == 0
+    for _ in range(_telemetry.MAX_BUFFERED + 5):
+        inst.buffer.add(inst.unpriced.add, 1, {"k": "v"})
+    assert len(inst.buffer._records) <= _telemetry.MAX_BUFFERED

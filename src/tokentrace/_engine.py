@@ -256,6 +256,7 @@ def _record_metrics(call: Call, rec: CallRecord, response_model: str | None, dur
     inst = _telemetry.instruments()
     if inst.noop:
         return
+    add = inst.buffer.add
     base: dict[str, Any] = {
         sc.GEN_AI_OPERATION_NAME: call.method.operation,
         sc.GEN_AI_PROVIDER_NAME: call.provider,
@@ -265,11 +266,11 @@ def _record_metrics(call: Call, rec: CallRecord, response_model: str | None, dur
         base[sc.GEN_AI_RESPONSE_MODEL] = response_model
     if rec.error_type is not None:
         base[sc.ERROR_TYPE] = rec.error_type
-    inst.duration.record(duration_ns / 1e9, base)
+    add(inst.duration.record, duration_ns / 1e9, base)
     usage = rec.usage
     if usage is not None:
-        inst.token_usage.record(usage.input_tokens, {**base, sc.GEN_AI_TOKEN_TYPE: "input"})
-        inst.token_usage.record(usage.output_tokens, {**base, sc.GEN_AI_TOKEN_TYPE: "output"})
+        add(inst.token_usage.record, usage.input_tokens, {**base, sc.GEN_AI_TOKEN_TYPE: "input"})
+        add(inst.token_usage.record, usage.output_tokens, {**base, sc.GEN_AI_TOKEN_TYPE: "output"})
     task = call.task
     cost_attrs: dict[str, Any] = {sc.GEN_AI_PROVIDER_NAME: call.provider, sc.GEN_AI_RESPONSE_MODEL: rec.model}
     if task is not None:
@@ -277,9 +278,9 @@ def _record_metrics(call: Call, rec: CallRecord, response_model: str | None, dur
         if task.feature is not None:
             cost_attrs[sc.FEATURE] = task.feature
     if rec.cost_usd is not None:
-        inst.cost.add(float(rec.cost_usd), cost_attrs)
+        add(inst.cost.add, float(rec.cost_usd), cost_attrs)
     elif rec.cost_status in (_pricing.UNPRICED, _pricing.INVALID_USAGE):
-        inst.unpriced.add(1, cost_attrs)
+        add(inst.unpriced.add, 1, cost_attrs)
 
 
 # --- wrappers --------------------------------------------------------------------------------

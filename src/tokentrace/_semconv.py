@@ -71,6 +71,7 @@ METRIC_OPERATION_DURATION: Final = "gen_ai.client.operation.duration"
 METRIC_COST: Final = "tokentrace.cost"
 METRIC_TASK_COST: Final = "tokentrace.task.cost"
 METRIC_UNPRICED_CALLS: Final = "tokentrace.unpriced_calls"
+METRIC_BUFFERED: Final = "tokentrace.metrics.buffered"
 
 # Bucket boundaries that the GenAI conventions advise.
 TOKEN_USAGE_BUCKETS: Final = (

@@ -214,4 +214,4 @@ def _end_span(task: Task, error: BaseException | None) -> None:
             metric_attrs[sc.TENANT] = task.tenant
     inst = _telemetry.instruments()
     if not inst.noop:
-        inst.task_cost.record(float(totals.cost_usd), metric_attrs)
+        inst.buffer.add(inst.task_cost.record, float(totals.cost_usd), metric_attrs)

@@ -8,7 +8,8 @@ on them.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,11 +18,51 @@ from opentelemetry import metrics, trace
 from tokentrace import _semconv as sc
 
 
+# Past this many buffered records (a reader that never collects), the caller drains them itself.
+MAX_BUFFERED = 10_000
+
+
+class MetricBuffer:
+    """Metric records deferred off the LLM call's path, replayed when a reader collects.
+
+    Recording into an SDK histogram costs more than the rest of a call's accounting, so calls
+    only append here; a collection (periodic export, ``force_flush``, shutdown) first runs the
+    ``tokentrace.metrics.buffered`` callback, which replays every record into the real
+    instruments before the SDK reads them. Values and attributes are exact; what changes is
+    which thread pays for the aggregation, and that exemplars do not link to call spans.
+    """
+
+    __slots__ = ("_records",)
+
+    def __init__(self) -> None:
+        self._records: deque[tuple[Callable[..., None], float, dict[str, object]]] = deque()
+
+    def add(self, record: Callable[..., None], value: float, attributes: dict[str, object]) -> None:
+        self._records.append((record, value, attributes))
+        if len(self._records) > MAX_BUFFERED:
+            self.drain()
+
+    def drain(self) -> int:
+        drained = 0
+        pop = self._records.popleft
+        while True:
+            try:
+                record, value, attributes = pop()
+            except IndexError:
+                return drained
+            record(value, attributes)
+            drained += 1
+
+    def observe(self, options: metrics.CallbackOptions) -> Iterable[metrics.Observation]:
+        yield metrics.Observation(self.drain())
+
+
 @dataclass
 class Instruments:
     noop: bool
     """True while no SDK MeterProvider is behind these instruments (recording would be discarded)."""
     provider: object
+    buffer: MetricBuffer
     token_usage: metrics.Histogram
     duration: metrics.Histogram
     cost: metrics.Counter
@@ -87,9 +128,17 @@ def instruments() -> Instruments:
             meter = metrics.get_meter(
                 sc.INSTRUMENTATION_SCOPE, _version(), meter_provider=state.meter_provider
             )
+            buffer = MetricBuffer()
+            meter.create_observable_gauge(
+                sc.METRIC_BUFFERED,
+                callbacks=[buffer.observe],
+                unit="{record}",
+                description="Metric records tokentrace deferred since the previous collection.",
+            )
             state.instruments = Instruments(
                 noop=not _is_sdk_meter_provider(provider),
                 provider=provider,
+                buffer=buffer,
                 token_usage=meter.create_histogram(
                     sc.METRIC_TOKEN_USAGE,
                     unit="{token}",
