@@ -23,7 +23,9 @@ def test_replay_server_serves_in_turn_and_routes_streams() -> None:
                 Recorded((RECORDINGS / "openai_chat.json").read_bytes()),
             ],
             "/v1/chat/completions#stream": [
-                Recorded((RECORDINGS / "openai_chat_stream.sse").read_bytes(), content_type="text/event-stream")
+                Recorded(
+                    (RECORDINGS / "openai_chat_stream.sse").read_bytes(), content_type="text/event-stream"
+                )
             ],
         }
     )

@@ -17,7 +17,6 @@ from opentelemetry import metrics, trace
 
 from tokentrace import _semconv as sc
 
-
 # Past this many buffered records (a reader that never collects), the caller drains them itself.
 MAX_BUFFERED = 10_000
 
