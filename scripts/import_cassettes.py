@@ -2,7 +2,8 @@
 
 Usage: python scripts/import_cassettes.py PATH/TO/cassettes
 
-Selects every OpenAI Chat Completions and Anthropic Messages cassette whose replay through the
+Selects every OpenAI Chat Completions, Responses and Embeddings cassette and every Anthropic
+Messages cassette whose replay through the
 current official SDK was verified, copies it unchanged (keeping its source folder layout and
 each source's licence files) with its rows of the manifest and of the ground-truth usage file.
 """
@@ -15,7 +16,12 @@ import shutil
 import sys
 from pathlib import Path
 
-SURFACES = {("openai", "chat.completions"), ("anthropic", "messages")}
+SURFACES = {
+    ("openai", "chat.completions"),
+    ("openai", "responses"),
+    ("openai", "embeddings"),
+    ("anthropic", "messages"),
+}
 
 
 def main(source: Path, target: Path) -> None:

@@ -156,6 +156,8 @@ def complete(
         price = _pricing.lookup(model, call.provider, request.base_url)
         if price is None and response_model and request.model and request.model != response_model:
             price = _pricing.lookup(request.model, call.provider, request.base_url)
+        if price is not None and not price.output_priced and usage.output_tokens:
+            price = None  # an input-only price cannot price output tokens
         if price is None:
             status = _pricing.UNPRICED
             _pricing.warn_unpriced_once(call.provider, model)

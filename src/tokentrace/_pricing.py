@@ -91,6 +91,8 @@ class PriceInfo:
     matched: str | None = None
     """The model id or pattern that matched, when there was one."""
     provider_id: str | None = None
+    output_priced: bool = True
+    """False for an input-only price (embedding models): calls with output tokens are unpriced."""
 
     @property
     def estimated(self) -> bool:
@@ -237,6 +239,7 @@ def _resolve(book: _PriceBook, model: str, provider: str, base_url: str | None) 
             multiplier=multiplier,
             matched=info.matched,
             provider_id=info.provider_id,
+            output_priced=info.output_priced,
         )
     return info
 
@@ -287,9 +290,12 @@ _KEYS: Final = {
 
 def _price_info_from_model_price(prices: Any, model_id: str, provider_id: str) -> PriceInfo | None:
     raw = {name: getattr(prices, key, None) for name, key in _KEYS.items()}
-    if raw["input"] is None or raw["output"] is None:
+    if raw["input"] is None:
         # A model priced per request/character only is outside what tokentrace prices by token.
         return None
+    output_priced = raw["output"] is not None
+    if not output_priced:
+        raw["output"] = _ZERO  # input-only (embeddings); engine refuses to price output tokens
     thresholds = sorted(
         {tier.start for value in raw.values() for tier in (getattr(value, "tiers", None) or ())}
     )
@@ -315,6 +321,7 @@ def _price_info_from_model_price(prices: Any, model_id: str, provider_id: str) -
         per_request=(per_request / 1000) if isinstance(per_request, Decimal) else _ZERO,
         matched=model_id,
         provider_id=provider_id,
+        output_priced=output_priced,
     )
 
 

@@ -1,4 +1,5 @@
-"""Every recorded OpenAI chat and Anthropic messages cassette, replayed through the real SDK."""
+"""Every recorded OpenAI chat/responses/embeddings and Anthropic messages cassette, replayed
+through the real SDK."""
 
 from __future__ import annotations
 
@@ -20,14 +21,17 @@ with (CASSETTES / "MANIFEST.tsv").open(encoding="utf-8") as _f:
     MANIFEST = {row["path"]: row for row in csv.DictReader(_f, delimiter="\t")}
 TRUTH = ground_truth()
 
-_LLM_PATHS = ("/chat/completions", "/v1/messages")
+_LLM_PATHS = ("/chat/completions", "/v1/messages", "/v1/responses", "/v1/embeddings")
 _OPENAI_KWARGS = ("model", "messages", "stream")
+_RESPONSES_KWARGS = ("model", "input", "stream")
+_EMBEDDINGS_KWARGS = ("model", "input")
 _ANTHROPIC_KWARGS = ("model", "messages", "max_tokens", "stream")
 
 
 def expected_usage(provider: str, norm: dict[str, int], raw: dict[str, Any]) -> dict[str, int]:
     """The ground truth in the OTel convention (input includes cache, output includes reasoning)."""
     if provider == "openai":
+        # Chat, Responses and Embeddings all report an input total that includes cached tokens.
         return {
             "input": norm.get("in", 0),
             "output": norm.get("out", 0),
@@ -57,6 +61,13 @@ def _client(provider: str, replay: Replay, use_async: bool) -> Any:
 
 def _create(client: Any, provider: str, interaction: Interaction) -> Any:
     body = interaction.request_json()
+    path = interaction.key[3]
+    if path.endswith("/v1/responses"):
+        kwargs = {name: body.pop(name) for name in _RESPONSES_KWARGS if name in body}
+        return client.responses.create(**kwargs, extra_body=body or None)
+    if path.endswith("/v1/embeddings"):
+        kwargs = {name: body.pop(name) for name in _EMBEDDINGS_KWARGS if name in body}
+        return client.embeddings.create(**kwargs, extra_body=body or None)
     names = _OPENAI_KWARGS if provider == "openai" else _ANTHROPIC_KWARGS
     kwargs = {name: body.pop(name) for name in names if name in body}
     if provider == "openai":

@@ -261,3 +261,61 @@ def test_client_side_refusal_is_not_an_llm_call(cap: Capture) -> None:
     with tokentrace.task("bad") as task, pytest.raises(TypeError):
         client.chat.completions.create(model="gpt-4o")  # type: ignore[call-overload]
     assert task.totals.llm_calls == 0
+
+
+RESPONSES_REASONING = "dd-trace-py/tests/contrib/openai/cassettes/v1/response_reasoning_tokens.yaml"
+RESPONSES_STREAM_CACHED = (
+    "dd-trace-py/tests/contrib/openai/cassettes/v1/responses_stream_prompt_caching_cache_read.yaml"
+)
+EMBEDDINGS = (
+    "opentelemetry-python-contrib/instrumentation-genai/opentelemetry-instrumentation-openai-v2/"
+    "tests/cassettes/test_embeddings_with_batch_input.yaml"
+)
+
+
+def _responses_kwargs(interaction: object) -> dict[str, object]:
+    body = interaction.request_json()  # type: ignore[attr-defined]
+    kwargs = {name: body.pop(name) for name in ("model", "input", "stream") if name in body}
+    if body:
+        kwargs["extra_body"] = body
+    return kwargs
+
+
+def test_responses_api_reasoning_is_priced_at_the_output_rate(cap: Capture) -> None:
+    """gpt-5-mini via the Responses API: 54 x $0.25 + 164 output (128 reasoning) x $2 per million."""
+    (interaction,) = recorded(RESPONSES_REASONING)
+    client = openai_client(Replay([interaction]))
+    with tokentrace.task("responses") as task:
+        client.responses.create(**_responses_kwargs(interaction))
+    attrs = _attrs(cap)
+    assert attrs["gen_ai.operation.name"] == "chat"
+    assert attrs["gen_ai.usage.reasoning.output_tokens"] == 128
+    assert (task.totals.input_tokens, task.totals.output_tokens) == (54, 164)
+    assert task.totals.cost_usd == Decimal("0.0003415")
+
+
+def test_responses_stream_takes_usage_from_response_completed(cap: Capture) -> None:
+    """A streamed Responses call: 125 x $2.50 + 1,390 cached x $1.25 + 8 x $10 per million = $0.00213."""
+    (interaction,) = recorded(RESPONSES_STREAM_CACHED)
+    client = openai_client(Replay([interaction]))
+    with tokentrace.task("responses-stream") as task:
+        for _ in client.responses.create(**_responses_kwargs(interaction)):
+            pass
+    attrs = _attrs(cap)
+    assert attrs["tokentrace.stream.end"] == "completed"
+    assert attrs["gen_ai.usage.cache_read.input_tokens"] == 1390
+    assert task.totals.cost_usd == Decimal("0.00213")
+
+
+def test_embeddings_are_input_only_calls(cap: Capture) -> None:
+    """text-embedding-3-small: 24 input tokens x $0.02 per million, operation 'embeddings'."""
+    (interaction,) = recorded(EMBEDDINGS)
+    body = interaction.request_json()
+    client = openai_client(Replay([interaction]))
+    with tokentrace.task("embed") as task:
+        client.embeddings.create(model=body["model"], input=body["input"])
+    (span,) = cap.call_spans()
+    assert span.name == "embeddings text-embedding-3-small"
+    attrs = dict(span.attributes or {})
+    assert (attrs["gen_ai.usage.input_tokens"], attrs["gen_ai.usage.output_tokens"]) == (24, 0)
+    assert task.totals.cost_usd == Decimal("0.00000048")

@@ -52,6 +52,8 @@ class Method:
     qualname: str
     operation: str
     is_async: bool = False
+    api: str = ""
+    """Which of the SDK's APIs this is, for an integration that reads several (e.g. ``responses``)."""
 
 
 @dataclass(frozen=True, slots=True)

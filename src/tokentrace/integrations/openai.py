@@ -1,4 +1,4 @@
-"""The official ``openai`` SDK: Chat Completions, sync and async, streamed and not."""
+"""The official ``openai`` SDK: Chat Completions, Responses and Embeddings, sync and async."""
 
 from __future__ import annotations
 
@@ -24,6 +24,45 @@ def chat_usage(usage: object) -> Usage:
         cache_write_tokens=count(prompt_details, "cache_write_tokens"),
         reasoning_tokens=count(usage, "completion_tokens_details", "reasoning_tokens"),
     )
+
+
+def responses_usage(usage: object) -> Usage:
+    """Responses API usage: ``input_tokens`` includes cached tokens, ``output_tokens`` reasoning."""
+    return Usage(
+        input_tokens=count(usage, "input_tokens"),
+        output_tokens=count(usage, "output_tokens"),
+        cache_read_tokens=count(usage, "input_tokens_details", "cached_tokens"),
+        reasoning_tokens=count(usage, "output_tokens_details", "reasoning_tokens"),
+    )
+
+
+def embeddings_usage(usage: object) -> Usage:
+    """Embeddings usage: input only."""
+    return Usage(input_tokens=count(usage, "prompt_tokens"))
+
+
+class _ResponsesStream:
+    """The ``response.completed`` (or ``.incomplete``/``.failed``) event carries the final response."""
+
+    __slots__ = ("model", "usage")
+
+    def __init__(self) -> None:
+        self.model: str | None = None
+        self.usage: object = None
+
+    def feed(self, event: Any) -> None:
+        response = getattr(event, "response", None)
+        if response is None:
+            return
+        self.model = getattr(response, "model", None) or self.model
+        usage = getattr(response, "usage", None)
+        if usage is not None:
+            self.usage = usage
+
+    def result(self) -> Reading:
+        if self.usage is None:
+            return Reading(None, self.model)
+        return Reading(responses_usage(self.usage), self.model)
 
 
 class _ChatStream:
@@ -70,6 +109,16 @@ class OpenAIIntegration(Integration):
     methods = (
         Method("openai.resources.chat.completions", "Completions.create", "chat"),
         Method("openai.resources.chat.completions", "AsyncCompletions.create", "chat", is_async=True),
+        Method("openai.resources.responses", "Responses.create", "chat", api="responses"),
+        Method("openai.resources.responses", "AsyncResponses.create", "chat", is_async=True, api="responses"),
+        Method("openai.resources.embeddings", "Embeddings.create", "embeddings", api="embeddings"),
+        Method(
+            "openai.resources.embeddings",
+            "AsyncEmbeddings.create",
+            "embeddings",
+            is_async=True,
+            api="embeddings",
+        ),
     )
     attempt_hooks = (
         AttemptHook("openai._base_client", "SyncAPIClient._send_request", _status),
@@ -93,10 +142,17 @@ class OpenAIIntegration(Integration):
     def read(self, method: Method, request: Request, response: Any) -> Reading:
         model = getattr(response, "model", None)
         usage = getattr(response, "usage", None)
+        if method.api == "responses":
+            output = getattr(response, "output", None)
+            return Reading(responses_usage(usage) if usage is not None else None, model, output=output)
+        if method.api == "embeddings":
+            return Reading(embeddings_usage(usage) if has(usage, "prompt_tokens") else None, model)
         output = getattr(response, "choices", None)
         if not has(usage, "prompt_tokens") and not has(usage, "completion_tokens"):
             return Reading(None, model, output=output)
         return Reading(chat_usage(usage), model, output=output)
 
-    def stream_reader(self, method: Method, request: Request) -> _ChatStream:
+    def stream_reader(self, method: Method, request: Request) -> _ChatStream | _ResponsesStream:
+        if method.api == "responses":
+            return _ResponsesStream()
         return _ChatStream(request)
