@@ -72,8 +72,10 @@ def _create(client: Any, provider: str, interaction: Interaction) -> Any:
     kwargs = {name: body.pop(name) for name in names if name in body}
     if provider == "openai":
         return client.chat.completions.create(**kwargs, extra_body=body or None)
+    # Recordings made with the beta surface (?beta=true) replay through client.beta.messages.
+    api = client.beta.messages if "beta=true" in interaction.uri else client.messages
     # An explicit timeout skips the SDK's client-side "use streaming for long requests" refusal.
-    return client.messages.create(**kwargs, extra_body=body or None, timeout=600.0)
+    return api.create(**kwargs, extra_body=body or None, timeout=600.0)
 
 
 def _replay_sync(client: Any, provider: str, interactions: list[Interaction]) -> list[str | None]:

@@ -1,4 +1,4 @@
-"""The official ``anthropic`` SDK: Messages, sync and async, streamed and not.
+"""The official ``anthropic`` SDK: Messages and beta Messages, sync and async, streamed and not.
 
 anthropic 2.x emits its own CLIENT span per API call with ``gen_ai.usage.*``. For the calls
 tokentrace records it switches that span off (the SDK's call then proceeds exactly as with
@@ -94,6 +94,8 @@ class AnthropicIntegration(Integration):
     methods = (
         Method("anthropic.resources.messages", "Messages.create", "chat"),
         Method("anthropic.resources.messages", "AsyncMessages.create", "chat", is_async=True),
+        Method("anthropic.resources.beta.messages", "Messages.create", "chat"),
+        Method("anthropic.resources.beta.messages", "AsyncMessages.create", "chat", is_async=True),
     )
     attempt_hooks = (
         AttemptHook("anthropic._base_client", "SyncAPIClient._attempt_request", _status),
