@@ -1,6 +1,7 @@
 """tokentrace: what each task of your LLM application costs, exactly."""
 
-from tokentrace._api import configure, instrument, uninstrument
+from tokentrace._api import instrument, uninstrument
+from tokentrace._config import configure
 from tokentrace._scope import TaskScope, task
 from tokentrace._task import Task, current_task
 from tokentrace._version import __version__

@@ -11,13 +11,15 @@ import json
 import os
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from opentelemetry import metrics, trace
 
 from tokentrace import _telemetry
 from tokentrace.exceptions import ConfigurationError
-from tokentrace.pricing import Discount, PriceOverride, Rates, SelfHosted, set_prices
+
+if TYPE_CHECKING:
+    from tokentrace.pricing import PriceOverride
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
@@ -57,6 +59,8 @@ def load_price_file(path: str | os.PathLike[str]) -> list[PriceOverride]:
     The file holds ``{"rates": [...], "discounts": [...], "self_hosted": [...]}``, each entry the
     fields of ``Rates``, ``Discount`` or ``SelfHosted``.
     """
+    from tokentrace.pricing import Discount, Rates, SelfHosted
+
     file = Path(path)
     try:
         data = json.loads(file.read_text(encoding="utf-8"))
@@ -169,7 +173,7 @@ def configure(
     content_max_chars: int | None = None,
     redact: Callable[[Any], Any] | None = None,
 ) -> None:
-    """Wire tokentrace's tracing, metrics, prices and settings. Safe to call more than once.
+    """Wire tracing, metrics, prices and settings (see ``docs/configuration.md``). Safe to call twice.
 
     Providers: ``tracer_provider=``/``meter_provider=`` are used as given; else an SDK provider
     the application already registered globally is used; else tokentrace builds providers once
@@ -205,10 +209,10 @@ def configure(
     elif env_disabled is not None:
         settings.enabled = not env_disabled
 
-    if prices is not None:
-        set_prices(prices)
-    elif os.environ.get("TOKENTRACE_PRICES"):
-        set_prices(load_price_file(os.environ["TOKENTRACE_PRICES"]))
+    if prices is not None or os.environ.get("TOKENTRACE_PRICES"):
+        from tokentrace.pricing import set_prices
+
+        set_prices(prices if prices is not None else load_price_file(os.environ["TOKENTRACE_PRICES"]))
 
     if tracer_provider is not None or meter_provider is not None:
         _telemetry.use_providers(tracer_provider, meter_provider)

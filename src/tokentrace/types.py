@@ -15,11 +15,7 @@ _EMPTY: Mapping[str, ModelTotals] = MappingProxyType({})
 
 
 @dataclass(frozen=True, slots=True)
-class ModelTotals:
-    """A task's totals for one model."""
-
-    provider: str
-    model: str
+class _Counts:
     input_tokens: int = 0
     output_tokens: int = 0
     cache_read_tokens: int = 0
@@ -33,7 +29,15 @@ class ModelTotals:
 
 
 @dataclass(frozen=True, slots=True)
-class Totals:
+class ModelTotals(_Counts):
+    """A task's totals for one model (the same fields as ``Totals``, plus provider and model)."""
+
+    provider: str = ""
+    model: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Totals(_Counts):
     """A task's rolled-up totals: its own calls and those of every nested task.
 
     ``input_tokens`` includes cache reads and writes; ``output_tokens`` includes reasoning.
@@ -41,14 +45,4 @@ class Totals:
     leaves out, and ``estimated_calls`` how many of its calls rest on estimated numbers.
     """
 
-    input_tokens: int = 0
-    output_tokens: int = 0
-    cache_read_tokens: int = 0
-    cache_write_tokens: int = 0
-    reasoning_tokens: int = 0
-    cost_usd: Decimal = Decimal(0)
-    llm_calls: int = 0
-    retries: int = 0
-    unpriced_calls: int = 0
-    estimated_calls: int = 0
     by_model: Mapping[str, ModelTotals] = field(default_factory=lambda: _EMPTY)
