@@ -120,7 +120,9 @@ def _finish(call: Call, result: Any) -> Any:
 
 
 def _fail(call: Call, error: BaseException) -> None:
-    complete(call, None, error=error)
+    # Some SDK errors come after a billed response (e.g. a length limit while parsing).
+    reading = call.integration.read_error(call.method, call.request, error)
+    complete(call, reading, error=error)
 
 
 def complete(

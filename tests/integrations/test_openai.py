@@ -319,3 +319,44 @@ def test_embeddings_are_input_only_calls(cap: Capture) -> None:
     attrs = dict(span.attributes or {})
     assert (attrs["gen_ai.usage.input_tokens"], attrs["gen_ai.usage.output_tokens"]) == (24, 0)
     assert task.totals.cost_usd == Decimal("0.00000048")
+
+
+def test_parse_helper_is_recorded_once(cap: Capture) -> None:
+    """chat.completions.parse is one call with the provider's usage, however the SDK builds it."""
+    (interaction,) = recorded(REASONING)
+    client = openai_client(Replay([interaction]))
+    with tokentrace.task("parse") as task:
+        parsed = client.chat.completions.parse(**request_kwargs(interaction, "openai"))
+    assert type(parsed).__name__.startswith("ParsedChatCompletion")
+    assert len(cap.call_spans()) == 1
+    assert task.totals.llm_calls == 1
+    assert task.totals.cost_usd == Decimal("0.0001452")
+
+
+def test_a_billed_response_that_parse_rejects_is_still_charged(cap: Capture) -> None:
+    """parse() raising LengthFinishReasonError after a billed response still records its cost."""
+    import openai
+
+    (interaction,) = recorded(CACHED)  # finish_reason "length"
+    client = openai_client(Replay([interaction]))
+    with tokentrace.task("cut") as task, pytest.raises(openai.LengthFinishReasonError):
+        client.chat.completions.parse(**request_kwargs(interaction, "openai"))
+    attrs = _attrs(cap)
+    assert attrs["error.type"] == "LengthFinishReasonError"
+    assert attrs["tokentrace.cost.status"] == "priced"
+    assert task.totals.cost_usd == Decimal("0.00261")
+
+
+def test_async_responses_parse_is_recorded(cap: Capture) -> None:
+    """responses.parse on the async client reports the Responses API usage."""
+    (interaction,) = recorded(RESPONSES_REASONING)
+
+    async def run() -> tokentrace.Totals:
+        client = openai_client(Replay([interaction]), use_async=True)
+        async with tokentrace.task("aparse") as task:
+            await client.responses.parse(**_responses_kwargs(interaction))
+        return task.totals
+
+    totals = asyncio.run(run())
+    assert (totals.llm_calls, totals.reasoning_tokens) == (1, 128)
+    assert totals.cost_usd == Decimal("0.0003415")

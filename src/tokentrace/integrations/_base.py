@@ -132,6 +132,10 @@ class Integration:
         """Read usage from a finished, non-streamed response."""
         raise NotImplementedError
 
+    def read_error(self, method: Method, request: Request, error: BaseException) -> Reading | None:
+        """Usage carried by an error the SDK raised after a billed response (default: none)."""
+        return None
+
     def stream_reader(self, method: Method, request: Request) -> StreamReader:
         """A fresh reader for one streamed response."""
         raise NotImplementedError

@@ -1,4 +1,5 @@
-"""The official ``openai`` SDK: Chat Completions, Responses and Embeddings, sync and async."""
+"""The official ``openai`` SDK: Chat Completions and Responses (``create``, ``parse``) and
+Embeddings, sync and async."""
 
 from __future__ import annotations
 
@@ -109,7 +110,11 @@ class OpenAIIntegration(Integration):
     methods = (
         Method("openai.resources.chat.completions", "Completions.create", "chat"),
         Method("openai.resources.chat.completions", "AsyncCompletions.create", "chat", is_async=True),
+        Method("openai.resources.chat.completions", "Completions.parse", "chat"),
+        Method("openai.resources.chat.completions", "AsyncCompletions.parse", "chat", is_async=True),
         Method("openai.resources.responses", "Responses.create", "chat", api="responses"),
+        Method("openai.resources.responses", "Responses.parse", "chat", api="responses"),
+        Method("openai.resources.responses", "AsyncResponses.parse", "chat", is_async=True, api="responses"),
         Method("openai.resources.responses", "AsyncResponses.create", "chat", is_async=True, api="responses"),
         Method("openai.resources.embeddings", "Embeddings.create", "embeddings", api="embeddings"),
         Method(
@@ -151,6 +156,13 @@ class OpenAIIntegration(Integration):
         if not has(usage, "prompt_tokens") and not has(usage, "completion_tokens"):
             return Reading(None, model, output=output)
         return Reading(chat_usage(usage), model, output=output)
+
+    def read_error(self, method: Method, request: Request, error: BaseException) -> Reading | None:
+        # LengthFinishReasonError / ContentFilterFinishReasonError from parse() carry the completion.
+        completion = getattr(error, "completion", None)
+        if completion is None:
+            return None
+        return self.read(method, request, completion)
 
     def stream_reader(self, method: Method, request: Request) -> _ChatStream | _ResponsesStream:
         if method.api == "responses":
