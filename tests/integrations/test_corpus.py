@@ -21,7 +21,13 @@ with (CASSETTES / "MANIFEST.tsv").open(encoding="utf-8") as _f:
     MANIFEST = {row["path"]: row for row in csv.DictReader(_f, delimiter="\t")}
 TRUTH = ground_truth()
 
-_LLM_PATHS = ("/chat/completions", "/v1/messages", "/v1/responses", "/v1/embeddings")
+_LLM_PATHS = (
+    "/chat/completions",
+    "/v1/messages",
+    "/v1/responses",
+    "/v1/embeddings",
+    "/v1/completions",
+)
 _OPENAI_KWARGS = ("model", "messages", "stream")
 _RESPONSES_KWARGS = ("model", "input", "stream")
 _EMBEDDINGS_KWARGS = ("model", "input")
@@ -65,6 +71,9 @@ def _create(client: Any, provider: str, interaction: Interaction) -> Any:
     if path.endswith("/v1/responses"):
         kwargs = {name: body.pop(name) for name in _RESPONSES_KWARGS if name in body}
         return client.responses.create(**kwargs, extra_body=body or None)
+    if path.endswith("/v1/completions"):
+        kwargs = {name: body.pop(name) for name in ("model", "prompt", "stream") if name in body}
+        return client.completions.create(**kwargs, extra_body=body or None)
     if path.endswith("/v1/embeddings"):
         kwargs = {name: body.pop(name) for name in _EMBEDDINGS_KWARGS if name in body}
         return client.embeddings.create(**kwargs, extra_body=body or None)
@@ -106,9 +115,26 @@ async def _replay_async(client: Any, provider: str, interactions: list[Interacti
     return errors
 
 
+# Recordings that no SDK call can reproduce, each with the reason (kept out of the replay).
+LEFT_OUT = {
+    "dd-trace-py/tests/contrib/openai/cassettes/v1/completion_streamed.yaml": (
+        'the recorded request has no "stream": true but its recorded response is a stream'
+    ),
+}
+
+
+def test_left_out_recordings_are_few_and_real() -> None:
+    """Every left-out recording exists in the corpus and has a reason."""
+    assert set(LEFT_OUT) <= set(MANIFEST)
+    assert all(reason for reason in LEFT_OUT.values())
+    assert len(LEFT_OUT) <= 1
+
+
 def _cases() -> list[Any]:
     cases = []
     for path, row in sorted(MANIFEST.items()):
+        if path in LEFT_OUT:
+            continue
         cases.append(pytest.param(path, False, id=f"sync:{path}"))
         if "async-client" in row["features"].split(","):
             cases.append(pytest.param(path, True, id=f"async:{path}"))

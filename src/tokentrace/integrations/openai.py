@@ -83,7 +83,7 @@ class _ChatStream:
             self.usage = usage
         for choice in getattr(chunk, "choices", None) or ():
             delta = getattr(choice, "delta", None)
-            content = getattr(delta, "content", None)
+            content = getattr(delta, "content", None) if delta is not None else getattr(choice, "text", None)
             if content:
                 self.pieces.append(content)
             for tool_call in getattr(delta, "tool_calls", None) or ():
@@ -95,8 +95,11 @@ class _ChatStream:
         if self.usage is not None:
             return Reading(chat_usage(self.usage), self.model)
         model = self.model or self.request.model or ""
+        prompt = self.request.kwargs.get("prompt")
         usage = Usage(
-            input_tokens=count_chat_messages(self.request.kwargs.get("messages"), model),
+            input_tokens=count_text(prompt, model)
+            if isinstance(prompt, str)
+            else count_chat_messages(self.request.kwargs.get("messages"), model),
             output_tokens=count_text("".join(self.pieces), model),
         )
         return Reading(usage, self.model, estimated=True)
@@ -116,6 +119,14 @@ class OpenAIIntegration(Integration):
         Method("openai.resources.responses", "Responses.parse", "chat", api="responses"),
         Method("openai.resources.responses", "AsyncResponses.parse", "chat", is_async=True, api="responses"),
         Method("openai.resources.responses", "AsyncResponses.create", "chat", is_async=True, api="responses"),
+        Method("openai.resources.completions", "Completions.create", "text_completion", api="completions"),
+        Method(
+            "openai.resources.completions",
+            "AsyncCompletions.create",
+            "text_completion",
+            is_async=True,
+            api="completions",
+        ),
         Method("openai.resources.embeddings", "Embeddings.create", "embeddings", api="embeddings"),
         Method(
             "openai.resources.embeddings",
