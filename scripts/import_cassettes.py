@@ -21,6 +21,7 @@ SURFACES = {
     ("openai", "responses"),
     ("openai", "embeddings"),
     ("openai", "completions"),
+    ("openrouter", "chat.completions"),
     ("anthropic", "messages"),
 }
 

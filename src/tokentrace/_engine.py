@@ -154,6 +154,9 @@ def complete(
             status, problem = _pricing.UNPRICED, "the response reported no usage"
         else:
             status = _pricing.NO_USAGE
+    elif reading is not None and reading.reported_cost is not None:
+        # The gateway reported what it charged (OpenRouter's usage.cost): recorded, not recomputed.
+        cost, source, status = reading.reported_cost, _pricing.SOURCE_PROVIDER, _pricing.PRICED
     else:
         price = _pricing.lookup(model, call.provider, request.base_url)
         if price is None and response_model and request.model and request.model != response_model:

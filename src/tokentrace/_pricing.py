@@ -40,6 +40,7 @@ SOURCE_USER: Final = "user"
 SOURCE_USER_PATTERN: Final = "user_pattern"
 SOURCE_DATABASE: Final = "genai-prices"
 SOURCE_SELF_HOSTED: Final = "self_hosted"
+SOURCE_PROVIDER: Final = "provider"
 
 
 @dataclass(frozen=True, slots=True)

@@ -36,7 +36,7 @@ _ANTHROPIC_KWARGS = ("model", "messages", "max_tokens", "stream")
 
 def expected_usage(provider: str, norm: dict[str, int], raw: dict[str, Any]) -> dict[str, int]:
     """The ground truth in the OTel convention (input includes cache, output includes reasoning)."""
-    if provider == "openai":
+    if provider in ("openai", "openrouter"):
         # Chat, Responses and Embeddings all report an input total that includes cached tokens.
         return {
             "input": norm.get("in", 0),
@@ -58,9 +58,10 @@ def expected_usage(provider: str, norm: dict[str, int], raw: dict[str, Any]) -> 
 
 def _client(provider: str, replay: Replay, use_async: bool) -> Any:
     http = replay.async_client() if use_async else replay.sync_client()
-    if provider == "openai":
+    if provider in ("openai", "openrouter"):
         cls = openai.AsyncOpenAI if use_async else openai.OpenAI
-        return cls(api_key="sk-test", http_client=http, max_retries=0)
+        base_url = "https://openrouter.ai/api/v1" if provider == "openrouter" else None
+        return cls(api_key="sk-test", http_client=http, max_retries=0, base_url=base_url)
     cls = anthropic.AsyncAnthropic if use_async else anthropic.Anthropic
     return cls(api_key="sk-ant-test", http_client=http, max_retries=0)
 
@@ -77,9 +78,9 @@ def _create(client: Any, provider: str, interaction: Interaction) -> Any:
     if path.endswith("/v1/embeddings"):
         kwargs = {name: body.pop(name) for name in _EMBEDDINGS_KWARGS if name in body}
         return client.embeddings.create(**kwargs, extra_body=body or None)
-    names = _OPENAI_KWARGS if provider == "openai" else _ANTHROPIC_KWARGS
+    names = _ANTHROPIC_KWARGS if provider == "anthropic" else _OPENAI_KWARGS
     kwargs = {name: body.pop(name) for name in names if name in body}
-    if provider == "openai":
+    if provider != "anthropic":
         return client.chat.completions.create(**kwargs, extra_body=body or None)
     # Recordings made with the beta surface (?beta=true) replay through client.beta.messages.
     api = client.beta.messages if "beta=true" in interaction.uri else client.messages
@@ -185,6 +186,9 @@ def test_replayed_usage_equals_ground_truth(path: str, use_async: bool, cap: Cap
         assert all(type(v) is int for v in got.values())
         assert "tokentrace.usage.estimated" not in attrs
         assert attrs["tokentrace.cost.status"] in {"priced", "unpriced"}
+        if "cost" in truth["usage_raw"]:
+            # A gateway that reports its own charge is recorded as provider-reported.
+            assert attrs["tokentrace.cost.source"] == "provider"
         if attrs["tokentrace.cost.status"] == "priced":
             assert type(attrs["tokentrace.cost.usd"]) is float
         for key in sums:

@@ -360,3 +360,34 @@ def test_async_responses_parse_is_recorded(cap: Capture) -> None:
     totals = asyncio.run(run())
     assert (totals.llm_calls, totals.reasoning_tokens) == (1, 128)
     assert totals.cost_usd == Decimal("0.0003415")
+
+
+OPENROUTER = "dd-trace-py/tests/contrib/openai/cassettes/v1/chat_completion_openrouter.yaml"
+OPENROUTER_BYOK = "dd-trace-py/tests/contrib/openai/cassettes/v1/chat_completion_openrouter_byok.yaml"
+
+
+@pytest.mark.parametrize(
+    ("path", "expected"),
+    [
+        (OPENROUTER, Decimal("0.00000537")),  # usage.cost, upstream included
+        (OPENROUTER_BYOK, Decimal("0.0000063")),  # usage.cost 0 + upstream_inference_cost on your key
+    ],
+    ids=["credits", "byok"],
+)
+def test_gateway_reported_cost_is_recorded_not_recomputed(path: str, expected: Decimal, cap: Capture) -> None:
+    """OpenRouter's own usage.cost is the call's cost, source 'provider', provider 'openrouter'."""
+    import openai
+
+    (interaction,) = recorded(path)
+    client = openai.OpenAI(
+        api_key="sk-test",
+        base_url="https://openrouter.ai/api/v1",
+        http_client=Replay([interaction]).sync_client(),
+    )
+    with tokentrace.task("gateway") as task:
+        client.chat.completions.create(**request_kwargs(interaction, "openai"))
+    attrs = _attrs(cap)
+    assert attrs["gen_ai.provider.name"] == "openrouter"
+    assert attrs["tokentrace.cost.source"] == "provider"
+    assert attrs["tokentrace.cost.status"] == "priced"
+    assert task.totals.cost_usd == expected

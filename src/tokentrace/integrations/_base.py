@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any, ClassVar, Protocol
 
 from tokentrace._usage import Usage
@@ -96,6 +97,8 @@ class Reading:
     estimated: bool = False
     output: Any = None
     """The response's output messages, recorded only when content capture is on."""
+    reported_cost: Decimal | None = None
+    """A cost in USD the provider or gateway reported itself (used as is, not recomputed)."""
 
 
 class StreamReader(Protocol):

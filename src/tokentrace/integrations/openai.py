@@ -4,6 +4,7 @@ Embeddings, sync and async."""
 from __future__ import annotations
 
 from collections.abc import Mapping
+from decimal import Decimal
 from typing import Any
 
 from tokentrace._tokenize import count_chat_messages, count_text
@@ -25,6 +26,32 @@ def chat_usage(usage: object) -> Usage:
         cache_write_tokens=count(prompt_details, "cache_write_tokens"),
         reasoning_tokens=count(usage, "completion_tokens_details", "reasoning_tokens"),
     )
+
+
+def reported_cost(usage: object) -> Decimal | None:
+    """The cost a gateway reported in ``usage.cost`` (OpenRouter), in USD, or ``None``.
+
+    With bring-your-own-key (``is_byok``), ``cost`` is the gateway's fee and the upstream
+    provider bills ``cost_details.upstream_inference_cost`` to your key: both are yours to pay.
+    """
+    cost = _money(field(usage, "cost"))
+    if cost is None:
+        return None
+    if field(usage, "is_byok") is True:
+        upstream = _money(field(usage, "cost_details", "upstream_inference_cost"))
+        if upstream is not None:
+            cost += upstream
+    return cost
+
+
+def _money(value: object) -> Decimal | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        return None
+    try:
+        amount = Decimal(str(value))
+    except ArithmeticError:
+        return None
+    return amount if amount.is_finite() and amount >= 0 else None
 
 
 def responses_usage(usage: object) -> Usage:
@@ -93,7 +120,7 @@ class _ChatStream:
 
     def result(self) -> Reading:
         if self.usage is not None:
-            return Reading(chat_usage(self.usage), self.model)
+            return Reading(chat_usage(self.usage), self.model, reported_cost=reported_cost(self.usage))
         model = self.model or self.request.model or ""
         prompt = self.request.kwargs.get("prompt")
         usage = Usage(
@@ -145,8 +172,11 @@ class OpenAIIntegration(Integration):
         model = kwargs.get("model")
         url = base_url_of(instance)
         provider = None
-        if url is not None and ".openai.azure.com" in url:
-            provider = "azure.ai.openai"
+        if url is not None:
+            if ".openai.azure.com" in url:
+                provider = "azure.ai.openai"
+            elif "openrouter.ai" in url:
+                provider = "openrouter"
         return Request(
             model=model if isinstance(model, str) else None,
             stream=kwargs.get("stream") is True,
@@ -166,7 +196,7 @@ class OpenAIIntegration(Integration):
         output = getattr(response, "choices", None)
         if not has(usage, "prompt_tokens") and not has(usage, "completion_tokens"):
             return Reading(None, model, output=output)
-        return Reading(chat_usage(usage), model, output=output)
+        return Reading(chat_usage(usage), model, output=output, reported_cost=reported_cost(usage))
 
     def read_error(self, method: Method, request: Request, error: BaseException) -> Reading | None:
         # LengthFinishReasonError / ContentFilterFinishReasonError from parse() carry the completion.
