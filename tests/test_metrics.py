@@ -96,16 +96,9 @@ def test_user_and_tenant_on_task_metrics_when_opted_in(cap: Capture) -> None:
 
 def test_unpriced_calls_are_counted(cap: Capture) -> None:
     """tokentrace.unpriced_calls counts calls whose cost could not be known."""
-    from tests.support.clients import synthetic
+    from tests.support.clients import chat_completion_body, synthetic
 
-    body = {
-        "id": "c",
-        "object": "chat.completion",
-        "created": 1,
-        "model": "acme-private-7b",
-        "choices": [],
-        "usage": {"prompt_tokens": 1, "completion_tokens": 1},
-    }
+    body = chat_completion_body({"prompt_tokens": 1, "completion_tokens": 1}, model="acme-private-7b")
     client = openai_client(Replay(synthetic("https://api.openai.com/v1/chat/completions", body)))
     client.chat.completions.create(model="acme-private-7b", messages=[])
     (point,) = cap.metric_points("tokentrace.unpriced_calls")
@@ -116,10 +109,27 @@ def test_metric_records_are_deferred_to_collection_and_bounded(cap: Capture) -> 
     """Calls only buffer metric records; a collection replays them; the buffer never grows past its cap."""
     _calls(2)
     inst = _telemetry.instruments()
-    assert len(inst.buffer._records) > 0
+    assert len(inst.buffer._entries) > 0
     (point,) = cap.metric_points("gen_ai.client.operation.duration")
     assert point.count == 2
-    assert len(inst.buffer._records) == 0
+    assert len(inst.buffer._entries) == 0
     for _ in range(_telemetry.MAX_BUFFERED + 5):
         inst.buffer.add(inst.unpriced.add, 1, {"k": "v"})
-    assert len(inst.buffer._records) <= _telemetry.MAX_BUFFERED
+    assert len(inst.buffer._entries) <= _telemetry.MAX_BUFFERED
+
+
+@pytest.mark.usefixtures("lenient")
+def test_a_failing_metric_entry_does_not_lose_the_others(
+    cap: Capture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An internal error while replaying one call's metrics leaves the task's metrics intact."""
+    from tokentrace import _engine
+
+    def boom(*args: object) -> None:
+        raise RuntimeError("injected")
+
+    monkeypatch.setattr(_engine, "_emit_call_metrics", boom)
+    _calls(2)
+    assert cap.metric_points("gen_ai.client.token.usage") == []
+    (point,) = cap.metric_points("tokentrace.task.cost")
+    assert point.count == 1

@@ -24,7 +24,7 @@ from tokentrace._tally import CallRecord
 from tokentrace._task import _CURRENT as _CURRENT_TASK
 from tokentrace._task import Task
 from tokentrace._usage import UsageError
-from tokentrace.integrations._base import AttemptHook, Integration, Method, Reading, Request
+from tokentrace.integrations._base import AttemptHook, Method, ProviderIntegration, Reading, Request
 
 Wrapper = Callable[[Any, Any, tuple[Any, ...], dict[str, Any]], Any]
 
@@ -51,7 +51,9 @@ class Call:
         "tokens",
     )
 
-    def __init__(self, integration: Integration, method: Method, request: Request, task: Task | None) -> None:
+    def __init__(
+        self, integration: ProviderIntegration, method: Method, request: Request, task: Task | None
+    ) -> None:
         self.integration = integration
         self.method = method
         self.request = request
@@ -72,7 +74,9 @@ def active_call() -> Call | None:
     return _ACTIVE_CALL.get()
 
 
-def _begin(integration: Integration, method: Method, instance: Any, kwargs: dict[str, Any]) -> Call | None:
+def _begin(
+    integration: ProviderIntegration, method: Method, instance: Any, kwargs: dict[str, Any]
+) -> Call | None:
     if integration.name not in active or not _telemetry.state.settings.enabled:
         return None
     if _ACTIVE_CALL.get() is not None:
@@ -90,7 +94,7 @@ def _begin(integration: Integration, method: Method, instance: Any, kwargs: dict
     if request.stream:
         attrs[sc.GEN_AI_REQUEST_STREAM] = True
     if task is not None:
-        attrs.update(task._dims or task._dimensions())
+        attrs.update(task._dimensions())
     call.span = _telemetry.tracer().start_span(
         f"{method.operation} {model}", kind=SpanKind.CLIENT, attributes=attrs
     )
@@ -261,39 +265,63 @@ def _add_content(attrs: dict[str, Any], call: Call, reading: Reading | None, lim
 
 def _record_metrics(call: Call, rec: CallRecord, response_model: str | None, duration_ns: int) -> None:
     inst = _telemetry.instruments()
-    if inst.noop:
-        return
-    add = inst.buffer.add
+    if not inst.noop:
+        # One buffered entry per call; attribute sets are built when the metrics are collected.
+        task = call.task
+        inst.buffer.add(
+            _emit_call_metrics,
+            inst,
+            call.method.operation,
+            call.provider,
+            call.request.model or "unknown",
+            response_model,
+            rec,
+            duration_ns,
+            task.name if task is not None else None,
+            task.feature if task is not None else None,
+        )
+
+
+def _emit_call_metrics(
+    inst: _telemetry.Instruments,
+    operation: str,
+    provider: str,
+    request_model: str,
+    response_model: str | None,
+    rec: CallRecord,
+    duration_ns: int,
+    task_name: str | None,
+    feature: str | None,
+) -> None:
     base: dict[str, Any] = {
-        sc.GEN_AI_OPERATION_NAME: call.method.operation,
-        sc.GEN_AI_PROVIDER_NAME: call.provider,
-        sc.GEN_AI_REQUEST_MODEL: call.request.model or "unknown",
+        sc.GEN_AI_OPERATION_NAME: operation,
+        sc.GEN_AI_PROVIDER_NAME: provider,
+        sc.GEN_AI_REQUEST_MODEL: request_model,
     }
     if response_model:
         base[sc.GEN_AI_RESPONSE_MODEL] = response_model
     if rec.error_type is not None:
         base[sc.ERROR_TYPE] = rec.error_type
-    add(inst.duration.record, duration_ns / 1e9, base)
+    inst.duration.record(duration_ns / 1e9, base)
     usage = rec.usage
     if usage is not None:
-        add(inst.token_usage.record, usage.input_tokens, {**base, sc.GEN_AI_TOKEN_TYPE: "input"})
-        add(inst.token_usage.record, usage.output_tokens, {**base, sc.GEN_AI_TOKEN_TYPE: "output"})
-    task = call.task
-    cost_attrs: dict[str, Any] = {sc.GEN_AI_PROVIDER_NAME: call.provider, sc.GEN_AI_RESPONSE_MODEL: rec.model}
-    if task is not None:
-        cost_attrs[sc.TASK_NAME] = task.name
-        if task.feature is not None:
-            cost_attrs[sc.FEATURE] = task.feature
+        inst.token_usage.record(usage.input_tokens, {**base, sc.GEN_AI_TOKEN_TYPE: "input"})
+        inst.token_usage.record(usage.output_tokens, {**base, sc.GEN_AI_TOKEN_TYPE: "output"})
+    cost_attrs: dict[str, Any] = {sc.GEN_AI_PROVIDER_NAME: provider, sc.GEN_AI_RESPONSE_MODEL: rec.model}
+    if task_name is not None:
+        cost_attrs[sc.TASK_NAME] = task_name
+        if feature is not None:
+            cost_attrs[sc.FEATURE] = feature
     if rec.cost_usd is not None:
-        add(inst.cost.add, float(rec.cost_usd), cost_attrs)
+        inst.cost.add(float(rec.cost_usd), cost_attrs)
     elif rec.cost_status in (_pricing.UNPRICED, _pricing.INVALID_USAGE):
-        add(inst.unpriced.add, 1, cost_attrs)
+        inst.unpriced.add(1, cost_attrs)
 
 
 # --- wrappers --------------------------------------------------------------------------------
 
 
-def call_wrapper(integration: Integration, method: Method) -> Wrapper:
+def call_wrapper(integration: ProviderIntegration, method: Method) -> Wrapper:
     """The wrapt wrapper for one LLM method (sync or async as the method is)."""
 
     if method.is_async:

@@ -19,7 +19,7 @@ import wrapt
 
 from tokentrace import _engine
 from tokentrace.exceptions import IntegrationError
-from tokentrace.integrations._base import Integration
+from tokentrace.integrations._base import Integration, ProviderIntegration
 
 logger = logging.getLogger("tokentrace")
 
@@ -108,10 +108,17 @@ def _unwrap(module: str, qualname: str, installed: Any) -> None:
 
 
 def _apply(integration: Integration) -> _Applied:
+    provider = integration if isinstance(integration, ProviderIntegration) else None
+    if integration.methods and provider is None:
+        raise IntegrationError(
+            f"integration {integration.name!r} lists LLM methods but is not a ProviderIntegration, "
+            "so tokentrace cannot read their usage"
+        )
     patched: list[tuple[str, str, Any]] = []
     hooked = False
     try:
         for method in integration.methods:
+            assert isinstance(integration, ProviderIntegration)  # checked above
             installed = _wrap(
                 method.module, method.qualname, _engine.call_wrapper(integration, method), False
             )

@@ -32,11 +32,6 @@ def set_strict(strict: bool) -> None:
     _strict = strict
 
 
-def is_strict() -> bool:
-    """Whether the boundary re-raises internal errors."""
-    return _strict
-
-
 def report(site: str, exc: Exception) -> None:
     """Log an internal error once per (site, exception type)."""
     key = (site, type(exc))

@@ -128,14 +128,6 @@ def current_task() -> Task | None:
     return _CURRENT.get()
 
 
-def record(rec: CallRecord) -> Task | None:
-    """Add a call to the current task and every enclosing one; returns that task."""
-    task = _CURRENT.get()
-    if task is not None:
-        task._record(rec)
-    return task
-
-
 def activate(task: Task) -> Activation:
     """Make ``task`` (and its span) current in this context."""
     return _CURRENT.set(task), otel_context.attach(trace.set_span_in_context(task._span))

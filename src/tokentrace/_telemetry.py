@@ -16,40 +16,42 @@ from typing import Any
 from opentelemetry import metrics, trace
 
 from tokentrace import _semconv as sc
+from tokentrace._safety import guarded
 
 # Past this many buffered records (a reader that never collects), the caller drains them itself.
 MAX_BUFFERED = 10_000
 
 
 class MetricBuffer:
-    """Metric records deferred off the LLM call's path, replayed when a reader collects.
+    """Metric work deferred off the LLM call's path, run when a reader collects.
 
-    Recording into an SDK histogram costs more than the rest of a call's accounting, so calls
-    only append here; a collection (periodic export, ``force_flush``, shutdown) first runs the
-    ``tokentrace.metrics.buffered`` callback, which replays every record into the real
-    instruments before the SDK reads them. Values and attributes are exact; what changes is
-    which thread pays for the aggregation, and that exemplars do not link to call spans.
+    Recording into SDK instruments (and building their attribute sets) costs more than the rest
+    of a call's accounting, so a call only appends one entry here; a collection (periodic
+    export, ``force_flush``, shutdown) first runs the ``tokentrace.metrics.buffered`` callback,
+    which runs every entry before the SDK reads the instruments. Values and attributes are
+    exact; what changes is which thread pays, and that exemplars do not link to call spans.
     """
 
-    __slots__ = ("_records",)
+    __slots__ = ("_entries",)
 
     def __init__(self) -> None:
-        self._records: deque[tuple[Callable[..., None], float, dict[str, object]]] = deque()
+        self._entries: deque[tuple[Callable[..., None], tuple[Any, ...]]] = deque()
 
-    def add(self, record: Callable[..., None], value: float, attributes: dict[str, object]) -> None:
-        self._records.append((record, value, attributes))
-        if len(self._records) > MAX_BUFFERED:
+    def add(self, fn: Callable[..., None], *args: Any) -> None:
+        self._entries.append((fn, args))
+        if len(self._entries) > MAX_BUFFERED:
             self.drain()
 
     def drain(self) -> int:
         drained = 0
-        pop = self._records.popleft
+        pop = self._entries.popleft
         while True:
             try:
-                record, value, attributes = pop()
+                fn, args = pop()
             except IndexError:
                 return drained
-            record(value, attributes)
+            # Runs in the SDK's collection callback: one failing entry must not lose the others.
+            guarded("metrics.emit", fn, None, *args)
             drained += 1
 
     def observe(self, options: metrics.CallbackOptions) -> Iterable[metrics.Observation]:

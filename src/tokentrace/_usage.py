@@ -64,21 +64,6 @@ class Usage:
             return "reasoning tokens exceed output tokens"
         return None
 
-    @property
-    def uncached_input_tokens(self) -> int:
-        """Input tokens billed at the plain input rate."""
-        return self.input_tokens - self.cache_read_tokens - self.cache_write_tokens
-
-    def __add__(self, other: Usage) -> Usage:
-        return Usage(
-            self.input_tokens + other.input_tokens,
-            self.output_tokens + other.output_tokens,
-            self.cache_read_tokens + other.cache_read_tokens,
-            self.cache_write_tokens + other.cache_write_tokens,
-            self.cache_write_1h_tokens + other.cache_write_1h_tokens,
-            self.reasoning_tokens + other.reasoning_tokens,
-        )
-
 
 def field(obj: object, *path: str) -> Any:
     """``obj.a.b`` or ``obj["a"]["b"]``, whichever the payload is; ``None`` when any step is missing."""

@@ -9,10 +9,12 @@ from tokentrace.integrations._base import (
     Integration,
     Method,
     Patch,
+    ProviderIntegration,
     Reading,
     Request,
     StreamReader,
     base_url_of,
+    sync_and_async,
 )
 
 __all__ = [
@@ -20,8 +22,10 @@ __all__ = [
     "Integration",
     "Method",
     "Patch",
+    "ProviderIntegration",
     "Reading",
     "Request",
     "StreamReader",
     "base_url_of",
+    "sync_and_async",
 ]

@@ -8,6 +8,7 @@ calls, catches nothing and has no sync/async copies: the engine does all of that
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -20,10 +21,12 @@ __all__ = [
     "Integration",
     "Method",
     "Patch",
+    "ProviderIntegration",
     "Reading",
     "Request",
     "StreamReader",
     "base_url_of",
+    "sync_and_async",
 ]
 
 _url_strings: dict[int, tuple[object, str]] = {}
@@ -55,6 +58,14 @@ class Method:
     is_async: bool = False
     api: str = ""
     """Which of the SDK's APIs this is, for an integration that reads several (e.g. ``responses``)."""
+
+
+def sync_and_async(module: str, qualname: str, operation: str, api: str = "") -> tuple[Method, Method]:
+    """A Stainless-style SDK's method and its async twin (``X.create`` and ``AsyncX.create``)."""
+    return (
+        Method(module, qualname, operation, api=api),
+        Method(module, f"Async{qualname}", operation, is_async=True, api=api),
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,37 +122,56 @@ class StreamReader(Protocol):
 
 class Integration:
     """Base class of every integration, built-in or third-party (entry point group
-    ``tokentrace.integrations``)."""
+    ``tokentrace.integrations``). On its own it only applies ``patches()``; an integration that
+    records LLM calls is a ``ProviderIntegration``."""
 
     name: ClassVar[str]
     """The name ``tokentrace.instrument(name)`` takes."""
     distribution: ClassVar[str | None] = None
     """The PyPI distribution that must be installed, if any."""
     min_version: ClassVar[tuple[int, ...]] = ()
-    provider: ClassVar[str] = ""
-    """The default ``gen_ai.provider.name``."""
     methods: ClassVar[Sequence[Method]] = ()
+    """The SDK methods that make LLM calls (only a ``ProviderIntegration`` may list any)."""
     attempt_hooks: ClassVar[Sequence[AttemptHook]] = ()
 
     def patches(self) -> Sequence[Patch]:
         """Extra patches beyond the LLM methods and attempt hooks."""
         return ()
 
-    def request(self, method: Method, instance: Any, kwargs: Mapping[str, Any]) -> Request:
-        """Read the model and streaming flag from a call's arguments."""
-        raise NotImplementedError
 
+class ProviderIntegration(Integration, ABC):
+    """An integration whose ``methods`` make LLM calls: it says how to read them."""
+
+    provider: ClassVar[str] = ""
+    """The default ``gen_ai.provider.name``."""
+
+    def request(self, method: Method, instance: Any, kwargs: Mapping[str, Any]) -> Request:
+        """Read a call's model, streaming flag and base URL (the Stainless SDK layout by default)."""
+        model = kwargs.get("model")
+        url = base_url_of(instance)
+        return Request(
+            model=model if isinstance(model, str) else None,
+            stream=kwargs.get("stream") is True,
+            base_url=url,
+            provider=self.provider_for(url) if url is not None else None,
+            kwargs=kwargs,
+        )
+
+    def provider_for(self, base_url: str) -> str | None:
+        """The ``gen_ai.provider.name`` for calls to ``base_url``, when not ``provider``."""
+        return None
+
+    @abstractmethod
     def read(self, method: Method, request: Request, response: Any) -> Reading:
         """Read usage from a finished, non-streamed response."""
-        raise NotImplementedError
+
+    @abstractmethod
+    def stream_reader(self, method: Method, request: Request) -> StreamReader:
+        """A fresh reader for one streamed response."""
 
     def read_error(self, method: Method, request: Request, error: BaseException) -> Reading | None:
         """Usage carried by an error the SDK raised after a billed response (default: none)."""
         return None
-
-    def stream_reader(self, method: Method, request: Request) -> StreamReader:
-        """A fresh reader for one streamed response."""
-        raise NotImplementedError
 
     def is_stream(self, request: Request, response: Any) -> bool:
         """Whether ``response`` is a stream to proxy (default: the request asked for one)."""

@@ -8,19 +8,18 @@ does not record (listing models, files, ...) are left alone.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 from tokentrace._engine import active_call
 from tokentrace._usage import Usage, count, field
 from tokentrace.integrations._base import (
     AttemptHook,
-    Integration,
     Method,
     Patch,
+    ProviderIntegration,
     Reading,
     Request,
-    base_url_of,
+    sync_and_async,
 )
 
 _USAGE_FIELDS = (
@@ -86,16 +85,14 @@ def _suppress_sdk_span(wrapped: Any, instance: Any, args: tuple[Any, ...], kwarg
     return wrapped(*args, **kwargs)
 
 
-class AnthropicIntegration(Integration):
+class AnthropicIntegration(ProviderIntegration):
     name = "anthropic"
     distribution = "anthropic"
     min_version = (0, 34)
     provider = "anthropic"
     methods = (
-        Method("anthropic.resources.messages", "Messages.create", "chat"),
-        Method("anthropic.resources.messages", "AsyncMessages.create", "chat", is_async=True),
-        Method("anthropic.resources.beta.messages", "Messages.create", "chat"),
-        Method("anthropic.resources.beta.messages", "AsyncMessages.create", "chat", is_async=True),
+        *sync_and_async("anthropic.resources.messages", "Messages.create", "chat"),
+        *sync_and_async("anthropic.resources.beta.messages", "Messages.create", "chat"),
     )
     attempt_hooks = (
         AttemptHook("anthropic._base_client", "SyncAPIClient._attempt_request", _status),
@@ -104,15 +101,6 @@ class AnthropicIntegration(Integration):
 
     def patches(self) -> tuple[Patch, ...]:
         return (Patch("anthropic._base_client", "start_api_call_span", _suppress_sdk_span),)
-
-    def request(self, method: Method, instance: Any, kwargs: Mapping[str, Any]) -> Request:
-        model = kwargs.get("model")
-        return Request(
-            model=model if isinstance(model, str) else None,
-            stream=kwargs.get("stream") is True,
-            base_url=base_url_of(instance),
-            kwargs=kwargs,
-        )
 
     def read(self, method: Method, request: Request, response: Any) -> Reading:
         usage = getattr(response, "usage", None)

@@ -3,13 +3,19 @@ Embeddings, sync and async."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
 from tokentrace._tokenize import count_chat_messages, count_text
 from tokentrace._usage import Usage, count, field, has
-from tokentrace.integrations._base import AttemptHook, Integration, Method, Reading, Request, base_url_of
+from tokentrace.integrations._base import (
+    AttemptHook,
+    Method,
+    ProviderIntegration,
+    Reading,
+    Request,
+    sync_and_async,
+)
 
 
 def _status(response: Any) -> int | None:
@@ -132,58 +138,32 @@ class _ChatStream:
         return Reading(usage, self.model, estimated=True)
 
 
-class OpenAIIntegration(Integration):
+class OpenAIIntegration(ProviderIntegration):
     name = "openai"
     distribution = "openai"
     min_version = (1, 40)
     provider = "openai"
     methods = (
-        Method("openai.resources.chat.completions", "Completions.create", "chat"),
-        Method("openai.resources.chat.completions", "AsyncCompletions.create", "chat", is_async=True),
-        Method("openai.resources.chat.completions", "Completions.parse", "chat"),
-        Method("openai.resources.chat.completions", "AsyncCompletions.parse", "chat", is_async=True),
-        Method("openai.resources.responses", "Responses.create", "chat", api="responses"),
-        Method("openai.resources.responses", "Responses.parse", "chat", api="responses"),
-        Method("openai.resources.responses", "AsyncResponses.parse", "chat", is_async=True, api="responses"),
-        Method("openai.resources.responses", "AsyncResponses.create", "chat", is_async=True, api="responses"),
-        Method("openai.resources.completions", "Completions.create", "text_completion", api="completions"),
-        Method(
-            "openai.resources.completions",
-            "AsyncCompletions.create",
-            "text_completion",
-            is_async=True,
-            api="completions",
+        *sync_and_async("openai.resources.chat.completions", "Completions.create", "chat"),
+        *sync_and_async("openai.resources.chat.completions", "Completions.parse", "chat"),
+        *sync_and_async("openai.resources.responses", "Responses.create", "chat", api="responses"),
+        *sync_and_async("openai.resources.responses", "Responses.parse", "chat", api="responses"),
+        *sync_and_async(
+            "openai.resources.completions", "Completions.create", "text_completion", api="completions"
         ),
-        Method("openai.resources.embeddings", "Embeddings.create", "embeddings", api="embeddings"),
-        Method(
-            "openai.resources.embeddings",
-            "AsyncEmbeddings.create",
-            "embeddings",
-            is_async=True,
-            api="embeddings",
-        ),
+        *sync_and_async("openai.resources.embeddings", "Embeddings.create", "embeddings", api="embeddings"),
     )
     attempt_hooks = (
         AttemptHook("openai._base_client", "SyncAPIClient._send_request", _status),
         AttemptHook("openai._base_client", "AsyncAPIClient._send_request", _status, is_async=True),
     )
 
-    def request(self, method: Method, instance: Any, kwargs: Mapping[str, Any]) -> Request:
-        model = kwargs.get("model")
-        url = base_url_of(instance)
-        provider = None
-        if url is not None:
-            if ".openai.azure.com" in url:
-                provider = "azure.ai.openai"
-            elif "openrouter.ai" in url:
-                provider = "openrouter"
-        return Request(
-            model=model if isinstance(model, str) else None,
-            stream=kwargs.get("stream") is True,
-            base_url=url,
-            provider=provider,
-            kwargs=kwargs,
-        )
+    def provider_for(self, base_url: str) -> str | None:
+        if ".openai.azure.com" in base_url:
+            return "azure.ai.openai"
+        if "openrouter.ai" in base_url:
+            return "openrouter"
+        return None
 
     def read(self, method: Method, request: Request, response: Any) -> Reading:
         model = getattr(response, "model", None)
