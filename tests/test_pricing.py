@@ -12,7 +12,15 @@ import pytest
 
 import tokentrace
 from tests.support.cassettes import Replay
-from tests.support.clients import anthropic_client, openai_client, recorded, request_kwargs, synthetic
+from tests.support.clients import (
+    anthropic_client,
+    chat_completion_body,
+    message_body,
+    openai_client,
+    recorded,
+    request_kwargs,
+    synthetic,
+)
 from tokentrace import pricing
 from tokentrace._config import load_price_file
 from tokentrace.exceptions import ConfigurationError
@@ -41,21 +49,13 @@ def _cached_call(**client_kw: object) -> tokentrace.Task:
 
 
 def _anthropic_usage(input_tokens: int, cache_read: int, cache_write: int, output: int) -> dict[str, object]:
-    return {
-        "id": "msg_test",
-        "type": "message",
-        "role": "assistant",
-        "model": "claude-sonnet-4-5-20250929",
-        "content": [{"type": "text", "text": "ok"}],
-        "stop_reason": "end_turn",
-        "stop_sequence": None,
-        "usage": {
-            "input_tokens": input_tokens,
-            "cache_read_input_tokens": cache_read,
-            "cache_creation_input_tokens": cache_write,
-            "output_tokens": output,
-        },
+    usage = {
+        "input_tokens": input_tokens,
+        "cache_read_input_tokens": cache_read,
+        "cache_creation_input_tokens": cache_write,
+        "output_tokens": output,
     }
+    return message_body(usage, model="claude-sonnet-4-5-20250929")
 
 
 def _anthropic_call(body: dict[str, object]) -> tokentrace.Task:
@@ -167,14 +167,9 @@ def test_unknown_model_keeps_tokens_is_unpriced_and_warns_once(
     cap: Capture, caplog: pytest.LogCaptureFixture
 ) -> None:
     """An unknown model is never $0: tokens kept, cost status unpriced, one warning per model."""
-    body = {
-        "id": "c1",
-        "object": "chat.completion",
-        "created": 1,
-        "model": "acme-private-7b",
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": "hi"}, "finish_reason": "stop"}],
-        "usage": {"prompt_tokens": 11, "completion_tokens": 7, "total_tokens": 18},
-    }
+    body = chat_completion_body(
+        {"prompt_tokens": 11, "completion_tokens": 7, "total_tokens": 18}, model="acme-private-7b"
+    )
     client = openai_client(Replay(synthetic("https://api.openai.com/v1/chat/completions", body, times=2)))
     with caplog.at_level(logging.WARNING, logger="tokentrace"), tokentrace.task("unknown") as task:
         for _ in range(2):

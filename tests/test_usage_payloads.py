@@ -10,7 +10,13 @@ from hypothesis import strategies as st
 
 import tokentrace
 from tests.support.cassettes import Replay
-from tests.support.clients import anthropic_client, openai_client, synthetic
+from tests.support.clients import (
+    anthropic_client,
+    chat_completion_body,
+    message_body,
+    openai_client,
+    synthetic,
+)
 from tokentrace.integrations.anthropic import messages_usage
 from tokentrace.integrations.openai import chat_usage
 from tokentrace.testing import capture
@@ -25,39 +31,16 @@ NUMBERS = st.one_of(
 )
 
 
-def _openai_body(usage: Any) -> dict[str, Any]:
-    return {
-        "id": "c1",
-        "object": "chat.completion",
-        "created": 1,
-        "model": "gpt-4o-mini",
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": "hi"}, "finish_reason": "stop"}],
-        "usage": usage,
-    }
-
-
-def _anthropic_body(usage: Any) -> dict[str, Any]:
-    return {
-        "id": "m1",
-        "type": "message",
-        "role": "assistant",
-        "model": "claude-sonnet-4-5",
-        "content": [{"type": "text", "text": "hi"}],
-        "stop_reason": "end_turn",
-        "usage": usage,
-    }
-
-
 def _call(provider: str, usage: Any) -> tuple[Any, dict[str, Any], tokentrace.Totals]:
     if provider == "openai":
-        replay = Replay(synthetic("https://api.openai.com/v1/chat/completions", _openai_body(usage)))
+        replay = Replay(synthetic("https://api.openai.com/v1/chat/completions", chat_completion_body(usage)))
         client = openai_client(replay)
         with capture() as cap, tokentrace.task("fuzz") as task:
             result = client.chat.completions.create(
                 model="gpt-4o-mini", messages=[{"role": "user", "content": "x"}]
             )
     else:
-        replay = Replay(synthetic("https://api.anthropic.com/v1/messages", _anthropic_body(usage)))
+        replay = Replay(synthetic("https://api.anthropic.com/v1/messages", message_body(usage)))
         client = anthropic_client(replay)
         with capture() as cap, tokentrace.task("fuzz") as task:
             result = client.messages.create(

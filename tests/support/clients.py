@@ -69,6 +69,31 @@ def spliced_error(status: int, like: Interaction) -> Interaction:
     )
 
 
+def chat_completion_body(usage: Any, model: str = "gpt-4o-mini") -> dict[str, Any]:
+    """A minimal Chat Completions response carrying ``usage`` (for payloads no recording has)."""
+    return {
+        "id": "c1",
+        "object": "chat.completion",
+        "created": 1,
+        "model": model,
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": "hi"}, "finish_reason": "stop"}],
+        "usage": usage,
+    }
+
+
+def message_body(usage: Any, model: str = "claude-sonnet-4-5") -> dict[str, Any]:
+    """A minimal Anthropic Messages response carrying ``usage``."""
+    return {
+        "id": "m1",
+        "type": "message",
+        "role": "assistant",
+        "model": model,
+        "content": [{"type": "text", "text": "hi"}],
+        "stop_reason": "end_turn",
+        "usage": usage,
+    }
+
+
 def synthetic(uri: str, body: dict[str, Any], times: int = 1) -> list[Interaction]:
     """A JSON response written by the test (for usage payloads no recording has)."""
     raw = json.dumps(body).encode()
