@@ -16,19 +16,6 @@ from typing import Any, ClassVar, Protocol
 
 from tokentrace._usage import Usage
 
-__all__ = [
-    "AttemptHook",
-    "Integration",
-    "Method",
-    "Patch",
-    "ProviderIntegration",
-    "Reading",
-    "Request",
-    "StreamReader",
-    "base_url_of",
-    "sync_and_async",
-]
-
 _url_strings: dict[int, tuple[object, str]] = {}
 
 
