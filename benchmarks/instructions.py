@@ -9,17 +9,21 @@ call and the ratio of tokentrace's added instructions to the hand-written span's
 
     python benchmarks/instructions.py [--calls 50] [--provider openai|anthropic|all]
 
-Needs valgrind (``apt-get install valgrind``). Each run takes about a minute.
+Needs valgrind (``apt-get install valgrind``). Start-up (imports) runs with callgrind's
+instrumentation off, which is switched on (``callgrind_control -i on``) once the child is
+warm, so a run takes well under a minute per provider.
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import re
 import subprocess
 import sys
 import tempfile
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -27,7 +31,7 @@ HERE = Path(__file__).resolve().parent
 CONFIGS = ("bare", "otel-span", "tokentrace", "tokentrace+metrics")
 
 
-def child(config: str, provider: str, calls: int) -> None:
+def child(config: str, provider: str, calls: int, ready: str) -> None:
     """Run ``calls`` calls of one configuration inside ``functools.reduce`` (the collection window)."""
     import functools
     import warnings
@@ -44,7 +48,16 @@ def child(config: str, provider: str, calls: int) -> None:
     from tokentrace import _telemetry
 
     provider_obj = TracerProvider()
-    provider_obj.add_span_processor(BatchSpanProcessor(overhead.DropExporter(), max_queue_size=1_000_000))
+    # The export thread must not wake inside the collection window (its work is not the caller's and
+    # would make counts depend on timing): a 10-minute schedule and a queue larger than the run.
+    provider_obj.add_span_processor(
+        BatchSpanProcessor(
+            overhead.DropExporter(),
+            max_queue_size=1_000_000,
+            max_export_batch_size=1_000_000,
+            schedule_delay_millis=600_000,
+        )
+    )
     trace.set_tracer_provider(provider_obj)
     call = overhead.make_call(provider)
     fn = overhead.floor_call(call, provider) if config == "otel-span" else call
@@ -58,15 +71,24 @@ def child(config: str, provider: str, calls: int) -> None:
         tokentrace.task("bench").__enter__()
     for _ in range(20):  # warm caches outside the collection window
         fn()
+    # A garbage collection inside the window would cost millions of instructions or none,
+    # depending on allocation counts since start-up; overhead.py pauses it too.
+    gc.collect()
+    gc.disable()
+    Path(ready).touch()  # the parent switches instrumentation on, then removes the file
+    while Path(ready).exists():
+        time.sleep(0.05)
     functools.reduce(lambda acc, _: fn(), range(calls), None)
 
 
 def measure(config: str, provider: str, calls: int) -> float:
     with tempfile.TemporaryDirectory() as tmp:
-        out = subprocess.run(
+        ready = Path(tmp) / "ready"
+        proc = subprocess.Popen(
             [
                 "valgrind",
                 "--tool=callgrind",
+                "--instr-atstart=no",
                 "--collect-atstart=no",
                 "--toggle-collect=functools_reduce",
                 f"--callgrind-out-file={tmp}/cg.out",
@@ -76,21 +98,29 @@ def measure(config: str, provider: str, calls: int) -> float:
                 config,
                 provider,
                 str(calls),
+                str(ready),
             ],
-            capture_output=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
             text=True,
-            check=True,
             env={**os.environ, "PYTHONHASHSEED": "0"},
         )
-    match = re.search(r"Collected : (\d+)", out.stderr)
+        while not ready.exists():
+            if proc.poll() is not None:
+                raise RuntimeError(f"the {config} child exited early:\n{proc.stderr.read()[-2000:]}")  # type: ignore[union-attr]
+            time.sleep(0.1)
+        subprocess.run(["callgrind_control", "-i", "on", str(proc.pid)], check=True, capture_output=True)
+        ready.unlink()
+        _, err = proc.communicate()
+    match = re.search(r"Collected : (\d+)", err)
     if match is None:
-        raise RuntimeError(f"callgrind gave no count for {config}:\n{out.stderr[-2000:]}")
+        raise RuntimeError(f"callgrind gave no count for {config}:\n{err[-2000:]}")
     return int(match.group(1)) / calls
 
 
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "--child":
-        child(sys.argv[2], sys.argv[3], int(sys.argv[4]))
+        child(sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5])
         return
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter

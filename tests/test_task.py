@@ -43,6 +43,9 @@ def test_nested_tasks_roll_up_inclusively(cap: Capture) -> None:
     assert spans["child"]["tokentrace.task.parent_id"] == parent.id
     assert spans["grandchild"]["tokentrace.task.root_id"] == parent.id
     assert spans["parent"]["tokentrace.task.cost.usd"] == float(3 * ONE)
+    call_task_ids = [dict(s.attributes or {}).get("tokentrace.task.id") for s in cap.call_spans()]
+    assert call_task_ids == [parent.id, child.id, grandchild.id]
+    assert not any("tokentrace.task.root_id" in (s.attributes or {}) for s in cap.call_spans())
 
 
 def test_totals_are_readable_while_the_task_is_open() -> None:

@@ -143,11 +143,12 @@ def complete(
     call.done = True
     duration_ns = time.perf_counter_ns() - call.start_ns
     request = call.request
-    usage = reading.usage if reading is not None else None
-    response_model = reading.response_model if reading is not None else None
+    if reading is not None:
+        usage, response_model = reading.usage, reading.response_model
+    else:
+        usage = response_model = None
     model = response_model or request.model or "unknown"
-    cost = None
-    source = None
+    cost = source = None
     if usage is not None and problem is None:
         problem = usage.problem()
     if problem is not None:
@@ -158,9 +159,9 @@ def complete(
             status, problem = _pricing.UNPRICED, "the response reported no usage"
         else:
             status = _pricing.NO_USAGE
-    elif reading is not None and reading.reported_cost is not None:
+    elif reading.reported_cost is not None:  # type: ignore[union-attr]  # usage came from it
         # The gateway reported what it charged (OpenRouter's usage.cost): recorded, not recomputed.
-        cost, source, status = reading.reported_cost, _pricing.SOURCE_PROVIDER, _pricing.PRICED
+        cost, source, status = reading.reported_cost, _pricing.SOURCE_PROVIDER, _pricing.PRICED  # type: ignore[union-attr]
     else:
         price = _pricing.lookup(model, call.provider, request.base_url)
         if price is None and response_model and request.model and request.model != response_model:
@@ -173,15 +174,21 @@ def complete(
         else:
             cost = price.cost(usage, duration_ns)
             source = price.source
-            estimated = (reading is not None and reading.estimated) or price.estimated
+            estimated = reading.estimated or price.estimated  # type: ignore[union-attr]
             status = _pricing.ESTIMATED if estimated else _pricing.PRICED
-    retries = max(len(call.attempts) - 1, 0)
-    error_type = type(error).__qualname__ if error is not None else None
-    rec = CallRecord(call.provider, model, usage, cost, status, retries, error_type)
+    attempts = len(call.attempts)
+    rec = CallRecord(
+        call.provider,
+        model,
+        usage,
+        cost,
+        status,
+        attempts - 1 if attempts > 1 else 0,
+        type(error).__qualname__ if error is not None else None,
+    )
     task = call.task
-    never_sent = error is not None and not call.attempts and call.integration.name in counts_attempts
-    if task is not None and not never_sent:
-        # A call the SDK refused before sending (bad arguments) is not an LLM call.
+    # A call the SDK refused before sending (bad arguments) is not an LLM call.
+    if task is not None and (error is None or attempts or call.integration.name not in counts_attempts):
         task._record(rec)
     _end_span(call, rec, response_model, problem, source, error, stream_end, reading)
     _record_metrics(call, rec, response_model, duration_ns)

@@ -113,7 +113,8 @@ class Task:
         return dims
 
     def _build_dimensions(self) -> dict[str, Any]:
-        attrs: dict[str, Any] = {sc.TASK_NAME: self.name, sc.TASK_ID: self.id, sc.TASK_ROOT_ID: self.root_id}
+        # The root is on the task's own span; a call reaches it through its task id.
+        attrs: dict[str, Any] = {sc.TASK_NAME: self.name, sc.TASK_ID: self.id}
         if self.user_id is not None:
             attrs[sc.USER_ID] = self.user_id
         if self.feature is not None:
@@ -142,6 +143,7 @@ def deactivate(tokens: Activation) -> None:
 
 def _start_span(task: Task) -> Span:
     attrs = dict(task._dimensions())
+    attrs[sc.TASK_ROOT_ID] = task.root_id
     if task.parent is not None:
         attrs[sc.TASK_PARENT_ID] = task.parent.id
     attrs.update(task.attributes)

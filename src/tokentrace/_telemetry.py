@@ -116,15 +116,36 @@ def _is_sdk_meter_provider(provider: object) -> bool:
     return type(provider).__module__.startswith("opentelemetry.sdk")
 
 
+_metrics_internal: Any
+try:
+    from opentelemetry.metrics import _internal as _metrics_internal
+except ImportError:  # pragma: no cover - a future API without this module
+    _metrics_internal = None
+
+
+def _meter_provider() -> Any:
+    """The meter provider in use: ``configure()``'s, else the global one.
+
+    While no global provider is set, OpenTelemetry's ``get_meter_provider()`` reads the
+    environment on every call; the API module's own global says the same for a fraction of it.
+    """
+    provider = state.meter_provider
+    if provider is not None:
+        return provider
+    if _metrics_internal is not None and getattr(_metrics_internal, "_METER_PROVIDER", 0) is None:
+        proxy = getattr(_metrics_internal, "_PROXY_METER_PROVIDER", None)
+        if proxy is not None:
+            return proxy
+    return metrics.get_meter_provider()
+
+
 def instruments() -> Instruments:
     """The metric instruments (created once per meter provider)."""
     inst = state.instruments
-    if inst is not None and (
-        not inst.noop or (state.meter_provider or metrics.get_meter_provider()) is inst.provider
-    ):
+    if inst is not None and (not inst.noop or _meter_provider() is inst.provider):
         return inst
     with state.lock:
-        provider = state.meter_provider or metrics.get_meter_provider()
+        provider = _meter_provider()
         if state.instruments is None or state.instruments.provider is not provider:
             meter = metrics.get_meter(
                 sc.INSTRUMENTATION_SCOPE, _version(), meter_provider=state.meter_provider

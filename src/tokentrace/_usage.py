@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any, Final
 
 _MISSING: Final = object()
@@ -65,36 +66,85 @@ class Usage:
         return None
 
 
+_EMPTY: Final[Mapping[str, Any]] = MappingProxyType({})
+
+# How to read a payload type's fields (decided once per type; bounded below).
+_AS_MAPPING, _AS_PYDANTIC, _AS_ATTRIBUTES = 0, 1, 2
+_kinds: dict[type, int] = {dict: _AS_MAPPING}
+
+
+class _Attributes:
+    """A payload object that is neither a mapping nor a pydantic model, read through ``getattr``."""
+
+    __slots__ = ("_obj",)
+
+    def __init__(self, obj: object) -> None:
+        self._obj = obj
+
+    def get(self, name: str, default: Any = None) -> Any:
+        return getattr(self._obj, name, default)
+
+
+def _kind(kind: type) -> int:
+    if issubclass(kind, Mapping):
+        how = _AS_MAPPING
+    elif hasattr(kind, "__pydantic_extra__") and hasattr(kind, "__pydantic_fields__"):
+        how = _AS_PYDANTIC
+    else:
+        how = _AS_ATTRIBUTES
+    if len(_kinds) > 4096:
+        _kinds.clear()
+    _kinds[kind] = how
+    return how
+
+
+def values(obj: object) -> Mapping[str, Any]:
+    """The fields of a provider payload, to ``.get`` by name: a dict or other mapping as it is,
+    a pydantic model's fields and extra fields, or any other object's attributes.
+
+    SDK responses are pydantic models whose fields live in their ``__dict__``: reading that is
+    a dict lookup, while a missing name through ``getattr`` runs pydantic's ``__getattr__``,
+    which raises and catches an error (microseconds, on every call).
+    """
+    if obj is None:
+        return _EMPTY
+    kind = type(obj)
+    how = _kinds.get(kind)
+    if how is None:
+        how = _kind(kind)
+    if how == _AS_PYDANTIC:
+        fields: dict[str, Any] = obj.__dict__
+        extra = obj.__pydantic_extra__  # type: ignore[attr-defined]
+        return {**extra, **fields} if extra else fields
+    if how == _AS_MAPPING:
+        return obj  # type: ignore[return-value]
+    return _Attributes(obj)  # type: ignore[return-value]
+
+
 def field(obj: object, *path: str) -> Any:
     """``obj.a.b`` or ``obj["a"]["b"]``, whichever the payload is; ``None`` when any step is missing."""
     for name in path:
         if obj is None:
             return None
-        obj = obj.get(name) if isinstance(obj, Mapping) else getattr(obj, name, None)
+        obj = values(obj).get(name)
     return obj
 
 
-def count(obj: object, *path: str) -> int:
-    """The token count at ``path`` (0 when absent); raises ``UsageError`` for a non-count."""
-    if len(path) == 1 and obj is not None and type(obj) is not dict:
-        value = getattr(obj, path[0], _MISSING)  # the common case: one attribute of an SDK model
-        if value is _MISSING:
-            value = field(obj, *path)
-    else:
-        value = field(obj, *path)
+def number(value: object, name: str) -> int:
+    """``value`` as a token count (0 when absent); raises ``UsageError`` naming ``name`` otherwise."""
     if type(value) is int:
         return value
     if value is None:
         return 0
     if isinstance(value, bool):
-        raise UsageError(f"{'.'.join(path)} is a boolean")
+        raise UsageError(f"{name} is a boolean")
     if isinstance(value, int):
         return value
     if isinstance(value, float) and math.isfinite(value) and value.is_integer():
         return int(value)
-    raise UsageError(f"{'.'.join(path)} is not a token count: {type(value).__name__}")
+    raise UsageError(f"{name} is not a token count: {type(value).__name__}")
 
 
-def has(obj: object, *path: str) -> bool:
-    """Whether ``path`` is present (and not ``None``) in the payload."""
-    return field(obj, *path) is not None
+def count(obj: object, *path: str) -> int:
+    """The token count at ``path`` (0 when absent); raises ``UsageError`` for a non-count."""
+    return number(field(obj, *path), ".".join(path))

@@ -22,9 +22,13 @@ _url_strings: dict[int, tuple[object, str]] = {}
 def base_url_of(resource: Any) -> str | None:
     """The base URL of a Stainless-style SDK resource's client, as a string (cached per URL object)."""
     client = getattr(resource, "_client", None)
-    url = getattr(client, "base_url", None)
+    # ``_base_url`` is what the public ``base_url`` property returns; openai's property runs an
+    # import statement on every read, which costs more than the rest of reading the request.
+    url = getattr(client, "_base_url", None)
     if url is None:
-        return None
+        url = getattr(client, "base_url", None)
+        if url is None:
+            return None
     entry = _url_strings.get(id(url))
     if entry is not None and entry[0] is url:
         return entry[1]

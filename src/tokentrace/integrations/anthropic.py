@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from tokentrace._engine import active_call
-from tokentrace._usage import Usage, count, field
+from tokentrace._usage import Usage, field, number, values
 from tokentrace.integrations._base import (
     AttemptHook,
     Method,
@@ -35,17 +35,23 @@ def _status(result: Any) -> int | None:
     return getattr(response, "status_code", None)
 
 
-def messages_usage(usage: object, one_hour: object = None) -> Usage:
+def messages_usage(usage: object) -> Usage:
     """Anthropic usage: ``input_tokens`` excludes cache reads and writes, so add them."""
-    cache_read = count(usage, "cache_read_input_tokens")
-    cache_write = count(usage, "cache_creation_input_tokens")
+    u = values(usage)
+    cache_read = number(u.get("cache_read_input_tokens"), "cache_read_input_tokens")
+    cache_write = number(u.get("cache_creation_input_tokens"), "cache_creation_input_tokens")
     return Usage(
-        input_tokens=count(usage, "input_tokens") + cache_read + cache_write,
-        output_tokens=count(usage, "output_tokens"),
+        input_tokens=number(u.get("input_tokens"), "input_tokens") + cache_read + cache_write,
+        output_tokens=number(u.get("output_tokens"), "output_tokens"),
         cache_read_tokens=cache_read,
         cache_write_tokens=cache_write,
-        cache_write_1h_tokens=count(usage, "cache_creation", "ephemeral_1h_input_tokens"),
-        reasoning_tokens=count(usage, "output_tokens_details", "thinking_tokens"),
+        cache_write_1h_tokens=number(
+            field(u.get("cache_creation"), "ephemeral_1h_input_tokens"),
+            "cache_creation.ephemeral_1h_input_tokens",
+        ),
+        reasoning_tokens=number(
+            field(u.get("output_tokens_details"), "thinking_tokens"), "output_tokens_details.thinking_tokens"
+        ),
     )
 
 
@@ -59,8 +65,9 @@ class _MessagesStream:
         self.fields: dict[str, object] = {}
 
     def _take(self, usage: object) -> None:
+        u = values(usage)
         for name in (*_USAGE_FIELDS, "cache_creation", "output_tokens_details"):
-            value = field(usage, name)
+            value = u.get(name)
             if value is not None:
                 self.fields[name] = value
 

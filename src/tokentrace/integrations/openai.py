@@ -7,7 +7,7 @@ from decimal import Decimal
 from typing import Any
 
 from tokentrace._tokenize import count_chat_messages, count_text
-from tokentrace._usage import Usage, count, field, has
+from tokentrace._usage import Usage, field, number, values
 from tokentrace.integrations._base import (
     AttemptHook,
     Method,
@@ -24,13 +24,19 @@ def _status(response: Any) -> int | None:
 
 def chat_usage(usage: object) -> Usage:
     """OpenAI usage: ``prompt_tokens`` already includes cached tokens."""
-    prompt_details = field(usage, "prompt_tokens_details")
+    u = values(usage)
+    prompt = values(u.get("prompt_tokens_details"))
+    completion = values(u.get("completion_tokens_details"))
     return Usage(
-        input_tokens=count(usage, "prompt_tokens"),
-        output_tokens=count(usage, "completion_tokens"),
-        cache_read_tokens=count(prompt_details, "cached_tokens"),
-        cache_write_tokens=count(prompt_details, "cache_write_tokens"),
-        reasoning_tokens=count(usage, "completion_tokens_details", "reasoning_tokens"),
+        input_tokens=number(u.get("prompt_tokens"), "prompt_tokens"),
+        output_tokens=number(u.get("completion_tokens"), "completion_tokens"),
+        cache_read_tokens=number(prompt.get("cached_tokens"), "prompt_tokens_details.cached_tokens"),
+        cache_write_tokens=number(
+            prompt.get("cache_write_tokens"), "prompt_tokens_details.cache_write_tokens"
+        ),
+        reasoning_tokens=number(
+            completion.get("reasoning_tokens"), "completion_tokens_details.reasoning_tokens"
+        ),
     )
 
 
@@ -40,18 +46,19 @@ def reported_cost(usage: object) -> Decimal | None:
     With bring-your-own-key (``is_byok``), ``cost`` is the gateway's fee and the upstream
     provider bills ``cost_details.upstream_inference_cost`` to your key: both are yours to pay.
     """
-    cost = _money(field(usage, "cost"))
+    u = values(usage)
+    cost = _money(u.get("cost"))
     if cost is None:
         return None
-    if field(usage, "is_byok") is True:
-        upstream = _money(field(usage, "cost_details", "upstream_inference_cost"))
+    if u.get("is_byok") is True:
+        upstream = _money(field(u.get("cost_details"), "upstream_inference_cost"))
         if upstream is not None:
             cost += upstream
     return cost
 
 
 def _money(value: object) -> Decimal | None:
-    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+    if value is None or isinstance(value, bool) or not isinstance(value, (int, float, str)):
         return None
     try:
         amount = Decimal(str(value))
@@ -62,17 +69,23 @@ def _money(value: object) -> Decimal | None:
 
 def responses_usage(usage: object) -> Usage:
     """Responses API usage: ``input_tokens`` includes cached tokens, ``output_tokens`` reasoning."""
+    u = values(usage)
     return Usage(
-        input_tokens=count(usage, "input_tokens"),
-        output_tokens=count(usage, "output_tokens"),
-        cache_read_tokens=count(usage, "input_tokens_details", "cached_tokens"),
-        reasoning_tokens=count(usage, "output_tokens_details", "reasoning_tokens"),
+        input_tokens=number(u.get("input_tokens"), "input_tokens"),
+        output_tokens=number(u.get("output_tokens"), "output_tokens"),
+        cache_read_tokens=number(
+            field(u.get("input_tokens_details"), "cached_tokens"), "input_tokens_details.cached_tokens"
+        ),
+        reasoning_tokens=number(
+            field(u.get("output_tokens_details"), "reasoning_tokens"),
+            "output_tokens_details.reasoning_tokens",
+        ),
     )
 
 
 def embeddings_usage(usage: object) -> Usage:
     """Embeddings usage: input only."""
-    return Usage(input_tokens=count(usage, "prompt_tokens"))
+    return Usage(input_tokens=number(values(usage).get("prompt_tokens"), "prompt_tokens"))
 
 
 class _ResponsesStream:
@@ -85,7 +98,7 @@ class _ResponsesStream:
         self.usage: object = None
 
     def feed(self, event: Any) -> None:
-        response = getattr(event, "response", None)
+        response = values(event).get("response")  # most events have none
         if response is None:
             return
         self.model = getattr(response, "model", None) or self.model
@@ -171,10 +184,11 @@ class OpenAIIntegration(ProviderIntegration):
         if method.api == "responses":
             output = getattr(response, "output", None)
             return Reading(responses_usage(usage) if usage is not None else None, model, output=output)
+        u = values(usage)
         if method.api == "embeddings":
-            return Reading(embeddings_usage(usage) if has(usage, "prompt_tokens") else None, model)
+            return Reading(embeddings_usage(usage) if u.get("prompt_tokens") is not None else None, model)
         output = getattr(response, "choices", None)
-        if not has(usage, "prompt_tokens") and not has(usage, "completion_tokens"):
+        if u.get("prompt_tokens") is None and u.get("completion_tokens") is None:
             return Reading(None, model, output=output)
         return Reading(chat_usage(usage), model, output=output, reported_cost=reported_cost(usage))
 
