@@ -1,7 +1,7 @@
 """A support-ticket agent whose every step knows what it cost.
 
-Offline by default: it replays recorded real OpenAI and Anthropic responses (examples/recordings,
-from DataDog/dd-trace-py's test suite, Apache-2.0 OR BSD-3-Clause) from a local server on
+Offline by default: it replays recorded real OpenAI and Anthropic responses (the ones
+``tokentrace demo`` uses, bundled with the package with their licence notes) from a local server on
 127.0.0.1, through the official SDKs. The first classification attempt is answered with a
 429 (a recorded error body served with a retryable status), so the SDK retries once.
 
@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 from collections.abc import Iterator
-from pathlib import Path
+from importlib import resources
 
 import anthropic
 import openai
@@ -22,7 +22,7 @@ import openai
 import tokentrace
 from tokentrace.testing import Recorded, ReplayServer
 
-RECORDINGS = Path(__file__).resolve().parent / "recordings"
+RECORDINGS = resources.files("tokentrace._demo") / "recordings"
 
 
 def _recorded(name: str, **kw: object) -> Recorded:

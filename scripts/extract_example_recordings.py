@@ -1,10 +1,11 @@
-"""Extract the recorded response bodies that the examples replay (from tests/cassettes).
+"""Extract the recorded response bodies that ``tokentrace demo`` and the examples replay.
 
 Usage: python scripts/extract_example_recordings.py
 """
 
 from __future__ import annotations
 
+import json
 import shutil
 import sys
 from pathlib import Path
@@ -21,10 +22,17 @@ PICKS = {
     "anthropic_messages_cached.json": "dd-trace-py/tests/contrib/anthropic/cassettes/anthropic_completion_cache_read.yaml",
     "openai_error_401.json": "dd-trace-py/tests/contrib/openai/cassettes/v1/chat_completion_error.yaml",
 }
+# (file, cassette, the response's model): a model tokentrace has no price for.
+UNPRICED = (
+    "openai_completion_unpriced.json",
+    "openllmetry/packages/opentelemetry-instrumentation-openai/tests/traces/cassettes/test_completions/"
+    "test_async_completion.yaml",
+    "davinci:2023-07-21-v2",
+)
 
 
 def main() -> None:
-    out = ROOT / "examples" / "recordings"
+    out = ROOT / "src" / "tokentrace" / "_demo" / "recordings"
     out.mkdir(parents=True, exist_ok=True)
     for name, path in PICKS.items():
         (interaction,) = [
@@ -33,6 +41,11 @@ def main() -> None:
         (out / name).write_bytes(interaction.body)
     for licence in ("LICENSE", "LICENSE.Apache", "LICENSE.BSD3", "NOTICE"):
         shutil.copyfile(CASSETTES / "dd-trace-py" / licence, out / licence)
+    name, path, model = UNPRICED
+    source = Path(__file__).resolve().parents[2] / "shared" / "cassettes" / path
+    body = next(i.body for i in load(source) if json.loads(i.body or b"{}").get("model") == model)
+    (out / name).write_bytes(body)
+    shutil.copyfile(source.parents[len(Path(path).parts) - 2] / "LICENSE", out / "LICENSE.openllmetry")
 
 
 if __name__ == "__main__":

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import socket
+import tempfile
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from opentelemetry import trace
@@ -14,6 +17,9 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 import tokentrace
 from tokentrace import _safety
 from tokentrace.testing import Capture, capture
+
+# Nothing the tests run may write to the user's real ledger.
+os.environ["TOKENTRACE_LEDGER"] = str(Path(tempfile.mkdtemp(prefix="tokentrace-tests-")) / "ledger.db")
 
 # tokentrace's own bugs must fail its own tests loudly.
 _safety.set_strict(True)

@@ -18,7 +18,7 @@ PRELUDE = """
 import os
 from pathlib import Path
 from tokentrace.testing import Recorded, ReplayServer
-_rec = Path("examples/recordings")
+_rec = Path("src/tokentrace/_demo/recordings")
 _server = ReplayServer({
     "/v1/chat/completions": [Recorded((_rec / "openai_chat.json").read_bytes())],
     "/v1/chat/completions#stream": [

@@ -1,4 +1,4 @@
-"""The examples run offline, as the README's first command runs them."""
+"""The examples run offline, on the recordings bundled for tokentrace demo."""
 
 from __future__ import annotations
 

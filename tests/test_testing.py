@@ -11,7 +11,7 @@ import tokentrace
 from tests.support.proc import ROOT
 from tokentrace.testing import Recorded, ReplayServer, capture
 
-RECORDINGS = ROOT / "examples" / "recordings"
+RECORDINGS = ROOT / "src" / "tokentrace" / "_demo" / "recordings"
 
 
 def test_replay_server_serves_in_turn_and_routes_streams() -> None:

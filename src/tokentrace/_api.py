@@ -8,10 +8,16 @@ def instrument(*names: str) -> list[str]:
 
     A named integration that is unknown, not installed or too old raises
     ``tokentrace.exceptions.IntegrationError``. Returns the names newly instrumented.
+
+    When nothing is set up (no ``configure()`` call, no OpenTelemetry SDK TracerProvider
+    registered), tokentrace records to its local ledger, as ``configure()`` would.
     """
+    from tokentrace._config import ensure_default
     from tokentrace._registry import instrument as _instrument
 
-    return _instrument(*names)
+    newly = _instrument(*names)
+    ensure_default()
+    return newly
 
 
 def uninstrument(*names: str) -> None:

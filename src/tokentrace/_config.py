@@ -23,9 +23,10 @@ if TYPE_CHECKING:
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
-_EXPORTERS = {"otlp", "console", "none"}
+_EXPORTERS = {"ledger", "otlp", "console", "none"}
 
 _built: dict[str, Any] = {}
+_configured = False
 
 
 def _env_bool(name: str) -> bool | None:
@@ -102,8 +103,8 @@ def _exporter_choice(exporter: object) -> object:
     if exporter is not None:
         if not isinstance(exporter, SpanExporter) and exporter not in _EXPORTERS:
             raise ConfigurationError(
-                "exporter must be 'otlp', 'console', 'none' or an OpenTelemetry SpanExporter, "
-                f"got {exporter!r}"
+                "exporter must be 'ledger', 'otlp', 'console', 'none' or an OpenTelemetry "
+                f"SpanExporter, got {exporter!r}"
             )
         return exporter
     raw = os.environ.get("TOKENTRACE_EXPORTER", "").strip().lower()
@@ -113,16 +114,38 @@ def _exporter_choice(exporter: object) -> object:
         return raw
     if os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT") or os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"):
         return "otlp"
-    return "none"
+    return "ledger"
 
 
-def _build_providers(service_name: str | None, exporter: object) -> None:
+def ledger_provider(path: str | os.PathLike[str] | None = None, service_name: str | None = None) -> Any:
+    """A TracerProvider of tokentrace's own that writes the ledger (never registered globally:
+    the rest of the application's tracing is left as it is)."""
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+    from tokentrace._ledger import LedgerExporter
+
+    attrs = {"service.name": service_name} if service_name else {}
+    provider = TracerProvider(resource=Resource.create(attrs))  # flushed and shut down at exit
+    provider.add_span_processor(BatchSpanProcessor(LedgerExporter(path)))
+    return provider
+
+
+def _build_providers(
+    service_name: str | None, exporter: object, ledger: str | os.PathLike[str] | None
+) -> None:
     from opentelemetry.sdk.resources import Resource
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SpanExporter
 
     span_exporter: SpanExporter | None
     metric_reader: Any = None
+    if exporter == "ledger":
+        provider = ledger_provider(ledger, service_name)
+        _built["tracer_provider"] = provider
+        _telemetry.use_providers(provider, None)
+        return
     if isinstance(exporter, SpanExporter):
         span_exporter = exporter
     elif exporter == "console":
@@ -141,10 +164,12 @@ def _build_providers(service_name: str | None, exporter: object) -> None:
         span_exporter = OTLPSpanExporter()
         metric_reader = PeriodicExportingMetricReader(OTLPMetricExporter())
     elif exporter == "none":
+        _built["tracer_provider"] = None
         return
     else:
         raise ConfigurationError(
-            f"exporter must be 'otlp', 'console', 'none' or an OpenTelemetry SpanExporter, got {exporter!r}"
+            "exporter must be 'ledger', 'otlp', 'console', 'none' or an OpenTelemetry SpanExporter, "
+            f"got {exporter!r}"
         )
     attrs = {"service.name": service_name} if service_name else {}
     resource = Resource.create(attrs)
@@ -152,6 +177,7 @@ def _build_providers(service_name: str | None, exporter: object) -> None:
     provider.add_span_processor(BatchSpanProcessor(span_exporter))
     trace.set_tracer_provider(provider)
     _built["tracer_provider"] = provider
+    _telemetry.use_providers(None, None)
     if metric_reader is not None:
         from opentelemetry.sdk.metrics import MeterProvider
 
@@ -160,12 +186,22 @@ def _build_providers(service_name: str | None, exporter: object) -> None:
         _built["meter_provider"] = meter_provider
 
 
+def ensure_default() -> None:
+    """``instrument()`` without ``configure()``: when nothing at all is set up (no SDK
+    TracerProvider registered, no ``configure()``), record to the ledger as ``configure()`` would
+    (``TOKENTRACE_EXPORTER`` and the ``OTEL_EXPORTER_OTLP_*`` variables are honoured)."""
+    if _built or _configured or _telemetry.state.tracer_provider is not None or _has_sdk_provider():
+        return
+    configure()
+
+
 def configure(
     *,
     service_name: str | None = None,
     tracer_provider: Any = None,
     meter_provider: Any = None,
     exporter: object = None,
+    ledger: str | os.PathLike[str] | None = None,
     prices: Iterable[PriceOverride] | None = None,
     capture_content: bool | None = None,
     metrics_include_user: bool | None = None,
@@ -177,9 +213,12 @@ def configure(
 
     Providers: ``tracer_provider=``/``meter_provider=`` are used as given; else an SDK provider
     the application already registered globally is used; else tokentrace builds providers once
-    (exporter from ``exporter=``, ``TOKENTRACE_EXPORTER``, or OTLP when ``OTEL_EXPORTER_OTLP_*``
-    is set). Later calls never add exporters again.
+    (exporter from ``exporter=``, ``TOKENTRACE_EXPORTER``, OTLP when ``OTEL_EXPORTER_OTLP_*``
+    is set, else the local ledger at ``ledger=``, ``TOKENTRACE_LEDGER`` or the default path).
+    Later calls never add exporters again.
     """
+    global _configured
+    _configured = True
     settings = _telemetry.state.settings
     choice = _exporter_choice(exporter)  # validated even when an existing provider is used
     env_capture = _env_bool("TOKENTRACE_CAPTURE_CONTENT")
@@ -217,8 +256,16 @@ def configure(
     if tracer_provider is not None or meter_provider is not None:
         _telemetry.use_providers(tracer_provider, meter_provider)
         return
-    if _built or _has_sdk_provider():
+    if _built:
+        built = _built.get("tracer_provider")
+        ledger_only = built is not None and not _is_global(built)
+        _telemetry.use_providers(built if ledger_only else None, None)
+        return
+    if _has_sdk_provider():
         _telemetry.use_providers(None, None)
         return
-    _build_providers(service_name or os.environ.get("OTEL_SERVICE_NAME"), choice)
-    _telemetry.use_providers(None, None)
+    _build_providers(service_name or os.environ.get("OTEL_SERVICE_NAME"), choice, ledger)
+
+
+def _is_global(provider: object) -> bool:
+    return trace.get_tracer_provider() is provider

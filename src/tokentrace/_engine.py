@@ -222,8 +222,11 @@ def _end_span(
             attrs[sc.USAGE_CACHE_WRITE_1H] = usage.cache_write_1h_tokens
     if reading is not None and reading.estimated:
         attrs[sc.USAGE_ESTIMATED] = True
-    if rec.cost_usd is not None:
-        attrs[sc.COST_USD] = float(rec.cost_usd)
+    cost = rec.cost_usd
+    if cost is not None:
+        attrs[sc.COST_USD] = float(cost)
+        if len(cost.as_tuple().digits) > 15:  # a double carries any 15 significant digits exactly
+            attrs[sc.COST_USD_EXACT] = str(cost)
     if source is not None:
         attrs[sc.COST_SOURCE] = source
     if problem is not None:

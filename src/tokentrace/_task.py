@@ -144,6 +144,10 @@ def deactivate(tokens: Activation) -> None:
 def _start_span(task: Task) -> Span:
     attrs = dict(task._dimensions())
     attrs[sc.TASK_ROOT_ID] = task.root_id
+    root = task
+    while root.parent is not None:
+        root = root.parent
+    attrs[sc.TASK_ROOT_NAME] = root.name
     if task.parent is not None:
         attrs[sc.TASK_PARENT_ID] = task.parent.id
     attrs.update(task.attributes)
@@ -184,6 +188,11 @@ def _end_span(task: Task, error: BaseException | None) -> None:
                 sc.TASK_CACHE_WRITE_TOKENS: totals.cache_write_tokens,
                 sc.TASK_REASONING_TOKENS: totals.reasoning_tokens,
                 sc.TASK_COST_USD: float(totals.cost_usd),
+                **(
+                    {sc.TASK_COST_USD_EXACT: str(totals.cost_usd)}
+                    if len(totals.cost_usd.as_tuple().digits) > 15
+                    else {}
+                ),
                 sc.TASK_LLM_CALLS: totals.llm_calls,
                 sc.TASK_RETRIES: totals.retries,
                 sc.TASK_UNPRICED_CALLS: totals.unpriced_calls,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 import textwrap
 from pathlib import Path
 
@@ -15,6 +16,8 @@ def run_python(code: str, env: dict[str, str] | None = None, timeout: float = 60
     """Run ``code`` in a new interpreter from the repository root; return stdout, fail on error."""
     full_env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "TOKENTRACE_"))}
     full_env["PYTHONPATH"] = str(ROOT) + os.pathsep + full_env.get("PYTHONPATH", "")
+    # A program that sets nothing up records to the ledger: never the user's real one.
+    full_env["TOKENTRACE_LEDGER"] = str(Path(tempfile.mkdtemp(prefix="tokentrace-test-")) / "ledger.db")
     full_env.update(env or {})
     proc = subprocess.run(
         [sys.executable, "-c", textwrap.dedent(code)],

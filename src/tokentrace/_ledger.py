@@ -1,0 +1,524 @@
+"""The embedded ledger: tokentrace's spans as rows of a local SQLite file.
+
+``LedgerExporter`` is an OpenTelemetry span exporter; on a ``BatchSpanProcessor`` the
+application never waits on disk. It keeps only tokentrace's own spans (one row per LLM call,
+one per task run) with the raw token buckets, the price source and the exact cost, so history
+can be re-priced. Several processes may write one ledger at once: WAL journaling, a busy
+timeout and retries. The schema is versioned (``SCHEMA_VERSION``) and documented in
+docs/ledger.md; ``connect`` migrates an older ledger and refuses a newer one.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sqlite3
+import sys
+import threading
+import time
+from collections.abc import Iterable, Sequence
+from datetime import datetime, timezone
+from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+
+from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
+
+from tokentrace import _semconv as sc
+from tokentrace.exceptions import ConfigurationError
+
+logger = logging.getLogger("tokentrace")
+
+SCHEMA_VERSION = 1
+_PICO = Decimal("1e-12")
+_BUSY_RETRIES = 8
+
+_SCHEMA_V1 = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS calls (
+    span_id TEXT PRIMARY KEY,
+    trace_id TEXT NOT NULL,
+    task_id TEXT,
+    task_name TEXT,
+    root_id TEXT,
+    root_name TEXT,
+    start_ns INTEGER NOT NULL,
+    end_ns INTEGER NOT NULL,
+    day TEXT NOT NULL,
+    operation TEXT,
+    provider TEXT,
+    request_model TEXT,
+    response_model TEXT,
+    model TEXT NOT NULL,
+    input_tokens INTEGER,
+    output_tokens INTEGER,
+    cache_read_tokens INTEGER,
+    cache_write_tokens INTEGER,
+    cache_write_1h_tokens INTEGER,
+    reasoning_tokens INTEGER,
+    cost_usd TEXT,
+    cost_pico INTEGER,
+    cost_status TEXT NOT NULL,
+    cost_source TEXT,
+    usage_estimated INTEGER NOT NULL DEFAULT 0,
+    retries INTEGER NOT NULL DEFAULT 0,
+    attempts TEXT,
+    error_type TEXT,
+    stream_end TEXT,
+    feature TEXT,
+    user_id TEXT,
+    tenant TEXT,
+    service TEXT,
+    environment TEXT
+);
+CREATE INDEX IF NOT EXISTS calls_task ON calls (task_id);
+CREATE INDEX IF NOT EXISTS calls_start ON calls (start_ns);
+CREATE TABLE IF NOT EXISTS tasks (
+    task_id TEXT PRIMARY KEY,
+    parent_id TEXT,
+    root_id TEXT NOT NULL,
+    root_name TEXT,
+    name TEXT NOT NULL,
+    trace_id TEXT NOT NULL,
+    span_id TEXT NOT NULL,
+    start_ns INTEGER NOT NULL,
+    end_ns INTEGER NOT NULL,
+    day TEXT NOT NULL,
+    outcome TEXT,
+    error_type TEXT,
+    input_tokens INTEGER NOT NULL DEFAULT 0,
+    output_tokens INTEGER NOT NULL DEFAULT 0,
+    cache_read_tokens INTEGER NOT NULL DEFAULT 0,
+    cache_write_tokens INTEGER NOT NULL DEFAULT 0,
+    reasoning_tokens INTEGER NOT NULL DEFAULT 0,
+    cost_usd TEXT NOT NULL DEFAULT '0',
+    llm_calls INTEGER NOT NULL DEFAULT 0,
+    retries INTEGER NOT NULL DEFAULT 0,
+    unpriced_calls INTEGER NOT NULL DEFAULT 0,
+    estimated_calls INTEGER NOT NULL DEFAULT 0,
+    feature TEXT,
+    user_id TEXT,
+    tenant TEXT,
+    service TEXT,
+    environment TEXT,
+    attributes TEXT
+);
+CREATE INDEX IF NOT EXISTS tasks_root ON tasks (root_id);
+CREATE INDEX IF NOT EXISTS tasks_parent ON tasks (parent_id);
+CREATE INDEX IF NOT EXISTS tasks_start ON tasks (start_ns);
+"""
+
+# Migrations from version N to N+1, applied in order inside one transaction each.
+_MIGRATIONS: dict[int, str] = {}
+
+CALL_COLUMNS = (
+    "span_id",
+    "trace_id",
+    "task_id",
+    "task_name",
+    "root_id",
+    "root_name",
+    "start_ns",
+    "end_ns",
+    "day",
+    "operation",
+    "provider",
+    "request_model",
+    "response_model",
+    "model",
+    "input_tokens",
+    "output_tokens",
+    "cache_read_tokens",
+    "cache_write_tokens",
+    "cache_write_1h_tokens",
+    "reasoning_tokens",
+    "cost_usd",
+    "cost_pico",
+    "cost_status",
+    "cost_source",
+    "usage_estimated",
+    "retries",
+    "attempts",
+    "error_type",
+    "stream_end",
+    "feature",
+    "user_id",
+    "tenant",
+    "service",
+    "environment",
+)
+TASK_COLUMNS = (
+    "task_id",
+    "parent_id",
+    "root_id",
+    "root_name",
+    "name",
+    "trace_id",
+    "span_id",
+    "start_ns",
+    "end_ns",
+    "day",
+    "outcome",
+    "error_type",
+    "input_tokens",
+    "output_tokens",
+    "cache_read_tokens",
+    "cache_write_tokens",
+    "reasoning_tokens",
+    "cost_usd",
+    "llm_calls",
+    "retries",
+    "unpriced_calls",
+    "estimated_calls",
+    "feature",
+    "user_id",
+    "tenant",
+    "service",
+    "environment",
+    "attributes",
+)
+_INSERT_CALL = (
+    f"INSERT OR IGNORE INTO calls ({', '.join(CALL_COLUMNS)}) VALUES ({', '.join('?' * len(CALL_COLUMNS))})"
+)
+_INSERT_TASK = (
+    f"INSERT OR REPLACE INTO tasks ({', '.join(TASK_COLUMNS)}) VALUES ({', '.join('?' * len(TASK_COLUMNS))})"
+)
+# A task's calls are exported before the task itself (they end first): give them its root.
+_SET_ROOT = "UPDATE calls SET root_id = ?, root_name = ? WHERE task_id = ?"
+
+_TASK_KNOWN = {
+    sc.TASK_NAME,
+    sc.TASK_ID,
+    sc.TASK_PARENT_ID,
+    sc.TASK_ROOT_ID,
+    sc.TASK_ROOT_NAME,
+    sc.USER_ID,
+    sc.FEATURE,
+    sc.TENANT,
+    sc.TASK_INPUT_TOKENS,
+    sc.TASK_OUTPUT_TOKENS,
+    sc.TASK_CACHE_READ_TOKENS,
+    sc.TASK_CACHE_WRITE_TOKENS,
+    sc.TASK_REASONING_TOKENS,
+    sc.TASK_COST_USD,
+    sc.TASK_COST_USD_EXACT,
+    sc.TASK_LLM_CALLS,
+    sc.TASK_RETRIES,
+    sc.TASK_UNPRICED_CALLS,
+    sc.TASK_ESTIMATED_CALLS,
+    sc.TASK_OUTCOME,
+    sc.TASK_MODELS,
+    sc.ERROR_TYPE,
+}
+
+
+def default_path() -> Path:
+    """Where the ledger lives: ``TOKENTRACE_LEDGER``, else the user's data directory."""
+    configured = os.environ.get("TOKENTRACE_LEDGER", "").strip()
+    if configured:
+        return Path(configured).expanduser()
+    if sys.platform == "win32":
+        base = Path(os.environ.get("LOCALAPPDATA") or Path.home() / "AppData" / "Local")
+    else:
+        base = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
+    return base / "tokentrace" / "ledger.db"
+
+
+def connect(path: str | os.PathLike[str], *, create: bool = True) -> sqlite3.Connection:
+    """Open (and create or migrate) a ledger. Raises ``ConfigurationError`` when it cannot."""
+    file = Path(path)
+    if not create and not file.exists():
+        raise ConfigurationError(f"no ledger at {file}: run an instrumented program first, or pass --ledger")
+    try:
+        if create:
+            file.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(file, timeout=30.0, isolation_level=None, check_same_thread=False)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        _migrate(conn, file)
+    except sqlite3.DatabaseError as exc:
+        raise ConfigurationError(f"cannot open ledger {file}: {exc}") from None
+    except OSError as exc:
+        raise ConfigurationError(f"cannot create ledger {file}: {exc.strerror}") from None
+    return conn
+
+
+def _version(conn: sqlite3.Connection) -> int:
+    has_meta = conn.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='meta'").fetchone()
+    if not has_meta:
+        return 0
+    row = conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+    return int(row[0]) if row else 0
+
+
+def _migrate(conn: sqlite3.Connection, file: Path) -> None:
+    version = _version(conn)
+    if version == SCHEMA_VERSION:
+        return
+    if version > SCHEMA_VERSION:
+        raise ConfigurationError(
+            f"ledger {file} has schema version {version}, newer than this tokentrace reads "
+            f"({SCHEMA_VERSION}): upgrade tokentrace"
+        )
+    _retry_busy(lambda: _apply_migrations(conn))
+
+
+def _apply_migrations(conn: sqlite3.Connection) -> None:
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        version = _version(conn)  # another process may have just done it
+        if version == 0:
+            _run_script(conn, _SCHEMA_V1)
+            version = 1
+        while version < SCHEMA_VERSION:
+            _run_script(conn, _MIGRATIONS[version])
+            version += 1
+        conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', ?)", (str(version),))
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+
+
+def _run_script(conn: sqlite3.Connection, script: str) -> None:
+    # Statement by statement: executescript() would commit the enclosing transaction.
+    for statement in script.split(";"):
+        if statement.strip():
+            conn.execute(statement)
+
+
+def _retry_busy(fn: Any) -> Any:
+    delay = 0.05
+    for attempt in range(_BUSY_RETRIES):
+        try:
+            return fn()
+        except sqlite3.OperationalError as exc:
+            if ("locked" not in str(exc) and "busy" not in str(exc)) or attempt == _BUSY_RETRIES - 1:
+                raise
+            time.sleep(delay)
+            delay = min(delay * 2, 2.0)
+    return None  # pragma: no cover - the loop returns or raises
+
+
+def pico(cost: Decimal) -> int:
+    """A cost in USD as an integer count of 10^-12 USD (exact for every published per-token rate)."""
+    return int(cost.quantize(_PICO, rounding=ROUND_HALF_EVEN).scaleb(12))
+
+
+def _cost(attrs: Any, exact_key: str, float_key: str) -> Decimal | None:
+    exact = attrs.get(exact_key)
+    if isinstance(exact, str):
+        try:
+            return Decimal(exact)
+        except InvalidOperation:
+            pass
+    value = attrs.get(float_key)
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        # A double with up to 15 significant digits round-trips through its shortest repr.
+        return Decimal(repr(float(value)))
+    return None
+
+
+def _day(ns: int) -> str:
+    return datetime.fromtimestamp(ns / 1e9, tz=timezone.utc).strftime("%Y-%m-%d")
+
+
+def _int(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _resource(span: ReadableSpan) -> tuple[str | None, str | None]:
+    attrs = span.resource.attributes if span.resource is not None else {}
+    service = attrs.get("service.name")
+    env = attrs.get("deployment.environment.name", attrs.get("deployment.environment"))
+    return (str(service) if service is not None else None, str(env) if env is not None else None)
+
+
+def _ids(span: ReadableSpan) -> tuple[str, str]:
+    ctx = span.get_span_context()
+    if ctx is None:  # pragma: no cover - SDK spans always have one
+        return ("0" * 16, "0" * 32)
+    return (f"{ctx.span_id:016x}", f"{ctx.trace_id:032x}")
+
+
+def _plain(value: Any) -> Any:
+    return value if isinstance(value, (str, int, float, bool)) or value is None else list(value)
+
+
+def call_row(span: ReadableSpan) -> tuple[Any, ...]:
+    """The ``calls`` row for one call span."""
+    a = span.attributes or {}
+    span_id, trace_id = _ids(span)
+    start, end = span.start_time or 0, span.end_time or span.start_time or 0
+    cost = _cost(a, sc.COST_USD_EXACT, sc.COST_USD)
+    request_model = a.get(sc.GEN_AI_REQUEST_MODEL)
+    response_model = a.get(sc.GEN_AI_RESPONSE_MODEL)
+    attempts = a.get(sc.ATTEMPTS)
+    service, env = _resource(span)
+    has_usage = sc.GEN_AI_USAGE_INPUT_TOKENS in a
+    return (
+        span_id,
+        trace_id,
+        a.get(sc.TASK_ID),
+        a.get(sc.TASK_NAME),
+        None,
+        None,
+        start,
+        end,
+        _day(start),
+        a.get(sc.GEN_AI_OPERATION_NAME),
+        a.get(sc.GEN_AI_PROVIDER_NAME),
+        request_model,
+        response_model,
+        response_model or request_model or "unknown",
+        _int(a.get(sc.GEN_AI_USAGE_INPUT_TOKENS)),
+        _int(a.get(sc.GEN_AI_USAGE_OUTPUT_TOKENS)),
+        _int(a.get(sc.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS)) if has_usage else None,
+        _int(a.get(sc.GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS)) if has_usage else None,
+        (_int(a.get(sc.USAGE_CACHE_WRITE_1H)) or 0) if has_usage else None,
+        _int(a.get(sc.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS)) if has_usage else None,
+        str(cost) if cost is not None else None,
+        pico(cost) if cost is not None else None,
+        str(a.get(sc.COST_STATUS, "unknown")),
+        a.get(sc.COST_SOURCE),
+        1 if a.get(sc.USAGE_ESTIMATED) else 0,
+        _int(a.get(sc.RETRIES)) or 0,
+        json.dumps(_plain(attempts)) if attempts else None,
+        a.get(sc.ERROR_TYPE),
+        a.get(sc.STREAM_END),
+        a.get(sc.FEATURE),
+        a.get(sc.USER_ID),
+        a.get(sc.TENANT),
+        service,
+        env,
+    )
+
+
+def task_row(span: ReadableSpan) -> tuple[Any, ...]:
+    """The ``tasks`` row for one task span."""
+    a = span.attributes or {}
+    span_id, trace_id = _ids(span)
+    start, end = span.start_time or 0, span.end_time or span.start_time or 0
+    cost = _cost(a, sc.TASK_COST_USD_EXACT, sc.TASK_COST_USD) or Decimal(0)
+    service, env = _resource(span)
+    extra = {k: _plain(v) for k, v in a.items() if k not in _TASK_KNOWN}
+    task_id = a.get(sc.TASK_ID)
+    return (
+        task_id,
+        a.get(sc.TASK_PARENT_ID),
+        a.get(sc.TASK_ROOT_ID) or task_id,
+        a.get(sc.TASK_ROOT_NAME) or a.get(sc.TASK_NAME),
+        a.get(sc.TASK_NAME) or span.name,
+        trace_id,
+        span_id,
+        start,
+        end,
+        _day(start),
+        a.get(sc.TASK_OUTCOME),
+        a.get(sc.ERROR_TYPE),
+        _int(a.get(sc.TASK_INPUT_TOKENS)) or 0,
+        _int(a.get(sc.TASK_OUTPUT_TOKENS)) or 0,
+        _int(a.get(sc.TASK_CACHE_READ_TOKENS)) or 0,
+        _int(a.get(sc.TASK_CACHE_WRITE_TOKENS)) or 0,
+        _int(a.get(sc.TASK_REASONING_TOKENS)) or 0,
+        str(cost),
+        _int(a.get(sc.TASK_LLM_CALLS)) or 0,
+        _int(a.get(sc.TASK_RETRIES)) or 0,
+        _int(a.get(sc.TASK_UNPRICED_CALLS)) or 0,
+        _int(a.get(sc.TASK_ESTIMATED_CALLS)) or 0,
+        a.get(sc.FEATURE),
+        a.get(sc.USER_ID),
+        a.get(sc.TENANT),
+        service,
+        env,
+        json.dumps(extra, sort_keys=True) if extra else None,
+    )
+
+
+def write(
+    conn: sqlite3.Connection, calls: Sequence[tuple[Any, ...]], tasks: Sequence[tuple[Any, ...]]
+) -> None:
+    """Write rows in one transaction, retrying while another process holds the write lock."""
+
+    def transaction() -> None:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            if calls:
+                conn.executemany(_INSERT_CALL, calls)
+            if tasks:
+                conn.executemany(_INSERT_TASK, tasks)
+                conn.executemany(_SET_ROOT, [(row[2], row[3], row[0]) for row in tasks])
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+
+    _retry_busy(transaction)
+
+
+class LedgerExporter(SpanExporter):
+    """Writes tokentrace's call and task spans to a SQLite ledger (other spans are ignored).
+
+    Use it on a ``BatchSpanProcessor``. ``path`` defaults to ``TOKENTRACE_LEDGER`` or the user's
+    data directory (see ``default_path``). The file is created on first export.
+    """
+
+    def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
+        self.path = Path(path).expanduser() if path is not None else default_path()
+        self._conn: sqlite3.Connection | None = None
+        self._lock = threading.Lock()
+        self._closed = False
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        calls: list[tuple[Any, ...]] = []
+        tasks: list[tuple[Any, ...]] = []
+        for span in spans:
+            scope = span.instrumentation_scope
+            if scope is None or scope.name != sc.INSTRUMENTATION_SCOPE:
+                continue
+            attrs = span.attributes or {}
+            if sc.GEN_AI_OPERATION_NAME in attrs:
+                calls.append(call_row(span))
+            elif sc.TASK_ID in attrs:
+                tasks.append(task_row(span))
+        if not calls and not tasks:
+            return SpanExportResult.SUCCESS
+        with self._lock:
+            if self._closed:
+                return SpanExportResult.FAILURE
+            try:
+                if self._conn is None:
+                    self._conn = connect(self.path)
+                write(self._conn, calls, tasks)
+            except (sqlite3.Error, ConfigurationError, OSError) as exc:
+                logger.warning(
+                    "tokentrace could not write %d rows to %s: %s", len(calls) + len(tasks), self.path, exc
+                )
+                return SpanExportResult.FAILURE
+        return SpanExportResult.SUCCESS
+
+    def shutdown(self) -> None:
+        with self._lock:
+            self._closed = True
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return True
+
+
+def iter_rows(
+    conn: sqlite3.Connection, table: str, where: str = "", params: Iterable[Any] = ()
+) -> Iterable[dict[str, Any]]:
+    """Rows of ``calls`` or ``tasks`` as dicts (for the JSONL export)."""
+    if table not in {"calls", "tasks"}:
+        raise ValueError(table)
+    cursor = conn.execute(f"SELECT * FROM {table} {where} ORDER BY start_ns", tuple(params))
+    names = [d[0] for d in cursor.description]
+    for row in cursor:
+        yield dict(zip(names, row, strict=True))

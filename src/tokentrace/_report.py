@@ -1,0 +1,456 @@
+"""What the ``tokentrace`` command computes from a ledger: reports, task trees, re-pricing.
+
+Money is summed exactly as integer picodollars (``calls.cost_pico``) and returned as
+``Decimal``; formatting is the command line's job (``_cli.py``).
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal
+from typing import Any
+
+from tokentrace._usage import Usage
+from tokentrace.exceptions import ConfigurationError
+
+_PICO = Decimal("1e-12")
+_MAX_NS = 2**63 - 1  # nanosecond timestamps are SQLite integers (until the year 2262)
+
+# Report dimensions: name -> column of ``calls``.
+DIMENSIONS: dict[str, str] = {
+    "task": "task_name",
+    "root": "root_name",
+    "feature": "feature",
+    "user": "user_id",
+    "tenant": "tenant",
+    "model": "model",
+    "provider": "provider",
+    "environment": "environment",
+    "service": "service",
+    "operation": "operation",
+    "day": "day",
+}
+_UNPRICED = "('unpriced', 'invalid_usage')"
+
+
+def money(picos: int | None) -> Decimal:
+    """An exact USD amount from a sum of picodollars."""
+    return (Decimal(picos or 0) * _PICO).normalize() if picos else Decimal(0)
+
+
+def text(amount: Decimal) -> str:
+    """An exact amount as plain decimal text, without trailing zeros or an exponent."""
+    return format(amount.normalize(), "f") if amount else "0"
+
+
+def parse_time(text: str, *, now: datetime | None = None) -> int:
+    """``2026-11-01``, ``2026-11-01T12:00``, or a span back from now (``30m``, ``24h``, ``7d``), as ns."""
+    now = now or datetime.now(timezone.utc)
+    match = re.fullmatch(r"(\d+)\s*([mhdw])", text.strip())
+    if match:
+        amount, unit = int(match.group(1)), match.group(2)
+        delta = {
+            "m": timedelta(minutes=amount),
+            "h": timedelta(hours=amount),
+            "d": timedelta(days=amount),
+        }.get(unit, timedelta(weeks=amount))
+        return int((now - delta).timestamp() * 1e9)
+    try:
+        moment = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise ConfigurationError(
+            f"cannot read time {text!r}: use a date (2026-11-01), a date and time (2026-11-01T12:00) "
+            "or a span back from now (30m, 24h, 7d, 2w)"
+        ) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return max(0, min(int(moment.timestamp() * 1e9), _MAX_NS))
+
+
+@dataclass(frozen=True)
+class Filters:
+    """Which calls a report covers."""
+
+    since_ns: int | None = None
+    until_ns: int | None = None
+    where: tuple[tuple[str, str], ...] = ()
+
+    def sql(self, prefix: str = "") -> tuple[str, list[Any]]:
+        clauses: list[str] = []
+        params: list[Any] = []
+        if self.since_ns is not None:
+            clauses.append(f"{prefix}start_ns >= ?")
+            params.append(self.since_ns)
+        if self.until_ns is not None:
+            clauses.append(f"{prefix}start_ns < ?")
+            params.append(self.until_ns)
+        for dim, value in self.where:
+            column = DIMENSIONS[dim]
+            if value == "-":
+                clauses.append(f"{prefix}{column} IS NULL")
+            else:
+                clauses.append(f"{prefix}{column} = ?")
+                params.append(value)
+        return (" AND ".join(clauses), params)
+
+
+def parse_where(items: Iterable[str]) -> tuple[tuple[str, str], ...]:
+    """``["feature=support", "model=gpt-4o"]`` -> pairs, with a clear error for a bad one."""
+    pairs = []
+    for item in items:
+        dim, sep, value = item.partition("=")
+        dim = dim.strip()
+        if not sep or dim not in DIMENSIONS:
+            raise ConfigurationError(
+                f"--where {item!r}: use DIMENSION=VALUE with one of {', '.join(DIMENSIONS)} ('-' for none)"
+            )
+        pairs.append((dim, value))
+    return tuple(pairs)
+
+
+def check_dimensions(by: Sequence[str]) -> None:
+    unknown = [d for d in by if d not in DIMENSIONS]
+    if unknown:
+        raise ConfigurationError(f"cannot group by {', '.join(unknown)}: use any of {', '.join(DIMENSIONS)}")
+
+
+@dataclass
+class Group:
+    """One row of a report."""
+
+    key: dict[str, str | None]
+    calls: int = 0
+    cost_usd: Decimal = Decimal(0)
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
+    reasoning_tokens: int = 0
+    retries: int = 0
+    failed_calls: int = 0
+    failed_cost_usd: Decimal = Decimal(0)
+    unpriced_calls: int = 0
+    estimated_calls: int = 0
+    runs: int = 0
+    per_run: dict[str, Decimal] = field(default_factory=dict)
+    """mean, p50, p95, p99 of the group's cost per task run (root task), when it has runs."""
+
+    @property
+    def cached_share(self) -> float:
+        return self.cache_read_tokens / self.input_tokens if self.input_tokens else 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            **self.key,
+            "calls": self.calls,
+            "cost_usd": text(self.cost_usd),
+            "runs": self.runs,
+            "cost_per_run_usd": {k: text(v) for k, v in self.per_run.items()},
+            "input_tokens": self.input_tokens,
+            "output_tokens": self.output_tokens,
+            "cache_read_tokens": self.cache_read_tokens,
+            "cache_write_tokens": self.cache_write_tokens,
+            "reasoning_tokens": self.reasoning_tokens,
+            "cached_share": round(self.cached_share, 4),
+            "retries": self.retries,
+            "failed_calls": self.failed_calls,
+            "failed_cost_usd": text(self.failed_cost_usd),
+            "unpriced_calls": self.unpriced_calls,
+            "estimated_calls": self.estimated_calls,
+        }
+
+
+def _nearest_rank(sorted_values: Sequence[int], q: float) -> int:
+    index = max(0, min(len(sorted_values) - 1, -(-int(q * len(sorted_values) * 1000) // 1000) - 1))
+    return sorted_values[index]
+
+
+def report(conn: sqlite3.Connection, by: Sequence[str], filters: Filters) -> tuple[list[Group], Group]:
+    """Cost and tokens per group of ``by`` (in order of cost), and the total over all calls."""
+    check_dimensions(by)
+    columns = [DIMENSIONS[d] for d in by]
+    where, params = filters.sql()
+    where_sql = f"WHERE {where}" if where else ""
+    select = ", ".join(columns)
+    group_sql = f"GROUP BY {select}" if columns else ""
+    aggregates = f"""
+        COUNT(*), SUM(cost_pico), SUM(input_tokens), SUM(output_tokens), SUM(cache_read_tokens),
+        SUM(cache_write_tokens), SUM(reasoning_tokens), SUM(retries), SUM(error_type IS NOT NULL),
+        SUM(CASE WHEN error_type IS NOT NULL THEN cost_pico END), SUM(cost_status IN {_UNPRICED}),
+        SUM(cost_status = 'estimated')"""
+    sql = f"SELECT {select + ',' if columns else ''} {aggregates} FROM calls {where_sql} {group_sql}"
+    groups: dict[tuple[Any, ...], Group] = {}
+    total = Group(key={})
+    for row in conn.execute(sql, params):
+        key = tuple(row[: len(columns)])
+        values = row[len(columns) :]
+        group = Group(key=dict(zip(by, key, strict=True)))
+        _fill(group, values)
+        groups[key] = group
+        _accumulate(total, group)
+    # Cost per task run: each root task run's spend within the group.
+    run_where = f"{where_sql} {'AND' if where else 'WHERE'} root_id IS NOT NULL"
+    run_sql = (
+        f"SELECT {select + ',' if columns else ''} root_id, SUM(COALESCE(cost_pico, 0)) FROM calls "
+        f"{run_where} GROUP BY {select + ',' if columns else ''} root_id"
+    )
+    per_group: dict[tuple[Any, ...], list[int]] = {}
+    all_runs: dict[str, int] = {}
+    for row in conn.execute(run_sql, params):
+        key, root, spend = tuple(row[: len(columns)]), row[len(columns)], row[len(columns) + 1]
+        per_group.setdefault(key, []).append(spend)
+        all_runs[root] = all_runs.get(root, 0) + spend
+    for key, spends in per_group.items():
+        if key in groups:
+            _runs(groups[key], spends)
+    _runs(total, list(all_runs.values()))
+    ordered = sorted(groups.values(), key=lambda g: (-g.cost_usd, -g.calls, [str(v) for v in g.key.values()]))
+    return ordered, total
+
+
+def _fill(group: Group, values: Sequence[Any]) -> None:
+    (
+        group.calls,
+        cost,
+        group.input_tokens,
+        group.output_tokens,
+        group.cache_read_tokens,
+        group.cache_write_tokens,
+        group.reasoning_tokens,
+        group.retries,
+        group.failed_calls,
+        failed_cost,
+        group.unpriced_calls,
+        group.estimated_calls,
+    ) = (v or 0 for v in values)
+    group.cost_usd = money(cost)
+    group.failed_cost_usd = money(failed_cost)
+
+
+def _accumulate(total: Group, group: Group) -> None:
+    for name in (
+        "calls",
+        "input_tokens",
+        "output_tokens",
+        "cache_read_tokens",
+        "cache_write_tokens",
+        "reasoning_tokens",
+        "retries",
+        "failed_calls",
+        "unpriced_calls",
+        "estimated_calls",
+    ):
+        setattr(total, name, getattr(total, name) + getattr(group, name))
+    total.cost_usd += group.cost_usd
+    total.failed_cost_usd += group.failed_cost_usd
+
+
+def _runs(group: Group, spends: list[int]) -> None:
+    if not spends:
+        return
+    spends.sort()
+    group.runs = len(spends)
+    group.per_run = {
+        "mean": (money(sum(spends)) / len(spends)).quantize(_PICO).normalize(),
+        "p50": money(_nearest_rank(spends, 0.50)),
+        "p95": money(_nearest_rank(spends, 0.95)),
+        "p99": money(_nearest_rank(spends, 0.99)),
+    }
+
+
+# --- task runs -------------------------------------------------------------------------------
+
+
+def task_runs(
+    conn: sqlite3.Connection, filters: Filters, *, name: str | None, nested: bool, limit: int
+) -> list[dict[str, Any]]:
+    """Recent task runs (root tasks unless ``nested``), newest first, with inclusive totals."""
+    clauses: list[str] = []
+    params: list[Any] = []
+    if not nested:
+        clauses.append("parent_id IS NULL")
+    if name is not None:
+        clauses.append("name = ?")
+        params.append(name)
+    if filters.since_ns is not None:
+        clauses.append("start_ns >= ?")
+        params.append(filters.since_ns)
+    if filters.until_ns is not None:
+        clauses.append("start_ns < ?")
+        params.append(filters.until_ns)
+    where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+    cursor = conn.execute(
+        f"SELECT task_id, name, start_ns, end_ns, llm_calls, retries, cost_usd, input_tokens, output_tokens, "
+        f"unpriced_calls, outcome, feature, user_id FROM tasks {where} ORDER BY start_ns DESC LIMIT ?",
+        [*params, limit],
+    )
+    names = [d[0] for d in cursor.description]
+    return [dict(zip(names, row, strict=True)) for row in cursor]
+
+
+@dataclass
+class Node:
+    """A task in a run's tree, with its calls, nested tasks and the exact cost of the branch."""
+
+    task: dict[str, Any]
+    calls: list[dict[str, Any]] = field(default_factory=list)
+    children: list[Node] = field(default_factory=list)
+    branch_cost_usd: Decimal = Decimal(0)
+    branch_calls: int = 0
+
+
+def resolve_task_id(conn: sqlite3.Connection, prefix: str) -> str:
+    rows = conn.execute(
+        "SELECT task_id FROM tasks WHERE task_id LIKE ? ORDER BY start_ns DESC LIMIT 2", (prefix + "%",)
+    ).fetchall()
+    if not rows:
+        raise ConfigurationError(f"no task run with id {prefix!r} in this ledger (see: tokentrace tasks)")
+    if len(rows) > 1 and rows[0][0] != prefix:
+        raise ConfigurationError(f"task id {prefix!r} is ambiguous: give more of it")
+    return str(rows[0][0])
+
+
+def task_tree(conn: sqlite3.Connection, task_id: str) -> Node:
+    """The run of ``task_id``: its nested tasks and calls, each branch with its exact cost."""
+    cursor = conn.execute(
+        """WITH RECURSIVE sub(task_id) AS (
+               SELECT task_id FROM tasks WHERE task_id = ?
+               UNION ALL SELECT t.task_id FROM tasks t JOIN sub ON t.parent_id = sub.task_id)
+           SELECT * FROM tasks WHERE task_id IN (SELECT task_id FROM sub) ORDER BY start_ns""",
+        (task_id,),
+    )
+    names = [d[0] for d in cursor.description]
+    nodes = {row[0]: Node(dict(zip(names, row, strict=True))) for row in cursor}
+    if task_id not in nodes:
+        raise ConfigurationError(f"no task run with id {task_id!r} in this ledger")
+    marks = ",".join("?" * len(nodes))
+    cursor = conn.execute(f"SELECT * FROM calls WHERE task_id IN ({marks}) ORDER BY start_ns", list(nodes))
+    call_names = [d[0] for d in cursor.description]
+    for row in cursor:
+        call = dict(zip(call_names, row, strict=True))
+        nodes[call["task_id"]].calls.append(call)
+    for node in nodes.values():
+        parent = node.task["parent_id"]
+        if node.task["task_id"] != task_id and parent in nodes:
+            nodes[parent].children.append(node)
+    root = nodes[task_id]
+    _branch(root)
+    return root
+
+
+def _branch(node: Node) -> None:
+    picos = sum(c["cost_pico"] or 0 for c in node.calls)
+    node.branch_calls = len(node.calls)
+    node.branch_cost_usd = money(picos)
+    for child in node.children:
+        _branch(child)
+        node.branch_cost_usd += child.branch_cost_usd
+        node.branch_calls += child.branch_calls
+
+
+# --- what if ---------------------------------------------------------------------------------
+
+
+@dataclass
+class WhatIfGroup:
+    key: dict[str, str | None]
+    calls: int = 0
+    current_usd: Decimal = Decimal(0)
+    whatif_usd: Decimal = Decimal(0)
+    not_repriced: int = 0
+    """Calls that could not be re-priced (no usage, or no price for the target)."""
+    tokenizer_differs: int = 0
+    """Calls whose tokens were counted by another provider's tokenizer: the target would count differently."""
+    reasoning: int = 0
+    """Calls with reasoning tokens: another model may think more or less."""
+
+    @property
+    def difference_usd(self) -> Decimal:
+        return self.whatif_usd - self.current_usd
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            **self.key,
+            "calls": self.calls,
+            "current_usd": text(self.current_usd),
+            "whatif_usd": text(self.whatif_usd),
+            "difference_usd": text(self.difference_usd),
+            "not_repriced": self.not_repriced,
+            "tokenizer_differs": self.tokenizer_differs,
+            "reasoning_calls": self.reasoning,
+        }
+
+
+def whatif(
+    conn: sqlite3.Connection,
+    by: Sequence[str],
+    filters: Filters,
+    *,
+    model: str | None,
+    provider: str | None,
+) -> tuple[list[WhatIfGroup], WhatIfGroup]:
+    """Re-price recorded usage under ``model`` (or each call's own model under the current price
+    sheet) and compare with what was recorded. Only calls with usage are compared."""
+    from tokentrace import _pricing
+
+    check_dimensions(by)
+    columns = [DIMENSIONS[d] for d in by]
+    where, params = filters.sql()
+    where_sql = f"WHERE {where}" if where else ""
+    select = "".join(f"{c}, " for c in columns)
+    sql = (
+        f"SELECT {select} provider, model, input_tokens, output_tokens, cache_read_tokens, "
+        f"cache_write_tokens, cache_write_1h_tokens, reasoning_tokens, cost_pico, end_ns - start_ns "
+        f"FROM calls {where_sql}"
+    )
+    target_provider = provider
+    if model is not None and target_provider is None:
+        target_provider = _guess_provider(model)
+    groups: dict[tuple[Any, ...], WhatIfGroup] = {}
+    total = WhatIfGroup(key={})
+    for row in conn.execute(sql, params):
+        key = tuple(row[: len(columns)])
+        call_provider, call_model, inp, out, read, write, write_1h, reasoning, picos, duration = row[
+            len(columns) :
+        ]
+        group = groups.get(key)
+        if group is None:
+            group = groups[key] = WhatIfGroup(key=dict(zip(by, key, strict=True)))
+        for g in (group, total):
+            g.calls += 1
+        if inp is None:
+            for g in (group, total):
+                g.not_repriced += 1
+            continue
+        usage = Usage(inp, out or 0, read or 0, write or 0, write_1h or 0, reasoning or 0)
+        price_provider = target_provider or call_provider or "openai"
+        price = _pricing.lookup(model or call_model, price_provider)
+        if price is None or picos is None:
+            for g in (group, total):
+                g.not_repriced += 1
+            continue
+        new = price.cost(usage, duration or 0)
+        for g in (group, total):
+            g.current_usd += money(picos)
+            g.whatif_usd += new
+            if model is not None and target_provider is not None and call_provider != target_provider:
+                g.tokenizer_differs += 1
+            if model is not None and reasoning:
+                g.reasoning += 1
+    ordered = sorted(groups.values(), key=lambda g: (-g.current_usd, [str(v) for v in g.key.values()]))
+    return ordered, total
+
+
+def _guess_provider(model: str) -> str | None:
+    lowered = model.lower()
+    if lowered.startswith(("gpt-", "o1", "o3", "o4", "text-embedding", "chatgpt")):
+        return "openai"
+    if lowered.startswith("claude"):
+        return "anthropic"
+    if lowered.startswith("gemini"):
+        return "google"
+    return None

@@ -1,0 +1,217 @@
+"""The embedded ledger, written by real instrumented programs (fresh processes, real SDKs)."""
+
+from __future__ import annotations
+
+import sqlite3
+import subprocess
+import sys
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+
+import tokentrace
+from tests.support.cassettes import Replay
+from tests.support.clients import openai_client, recorded, request_kwargs
+from tests.support.proc import ROOT, run_python
+from tokentrace import _ledger, _telemetry, pricing
+from tokentrace.exceptions import ConfigurationError
+
+# The demo agent: 3 tickets (classify with one 429 retry on the first, draft a reply, summarise)
+# and one autocompletion on a model with no price, all replayed from recorded responses.
+AGENT = """
+import tokentrace
+from tokentrace import _demo
+tokentrace.instrument("openai", "anthropic")
+with _demo.replay_server() as url:
+    _demo.run_agent(url)
+"""
+
+
+CACHED_CHAT = "dd-trace-py/tests/contrib/openai/cassettes/v1/chat_completion_prompt_caching_cache_read.yaml"
+
+
+def _rows(path: Path, sql: str) -> list[tuple[object, ...]]:
+    with sqlite3.connect(path) as conn:
+        return conn.execute(sql).fetchall()
+
+
+@pytest.fixture(scope="module")
+def agent_ledger(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("ledger") / "agent.db"
+    run_python(AGENT, env={"TOKENTRACE_LEDGER": str(path)})
+    return path
+
+
+def test_nothing_configured_writes_every_call_and_task_to_the_ledger(agent_ledger: Path) -> None:
+    """instrument() alone records each call's exact tokens, cost and status, flushed at exit."""
+    calls = _rows(
+        agent_ledger,
+        "SELECT task_name, root_name, model, input_tokens, cache_read_tokens, output_tokens, cost_usd, "
+        "cost_pico, cost_status, cost_source, retries FROM calls ORDER BY start_ns",
+    )
+    assert len(calls) == 10
+    classify, draft, summarise = calls[0], calls[1], calls[2]
+    assert classify == (
+        "classify",
+        "resolve_ticket",
+        "gpt-4o-2024-08-06",
+        1220,
+        1152,
+        100,
+        "0.00261",
+        2_610_000_000,
+        "priced",
+        "genai-prices",
+        1,
+    )
+    assert draft == (
+        "draft_reply",
+        "resolve_ticket",
+        "claude-sonnet-4-20250514",
+        2066,
+        2055,
+        100,
+        "0.0021495",
+        2_149_500_000,
+        "priced",
+        "genai-prices",
+        0,
+    )
+    assert summarise == (
+        "summarise",
+        "resolve_ticket",
+        "gpt-3.5-turbo-0125",
+        13,
+        0,
+        20,
+        "0.0000365",
+        36_500_000,
+        "priced",
+        "genai-prices",
+        0,
+    )
+    assert calls[-1] == (
+        "autocomplete",
+        "autocomplete",
+        "davinci:2023-07-21-v2",
+        8,
+        0,
+        16,
+        None,
+        None,
+        "unpriced",
+        None,
+        0,
+    )
+
+
+def test_task_rows_carry_inclusive_totals_and_the_tree(agent_ledger: Path) -> None:
+    """Each task run is a row with its parent, root, outcome and rolled-up totals."""
+    roots = _rows(
+        agent_ledger,
+        "SELECT name, llm_calls, retries, cost_usd, input_tokens, outcome, feature, user_id, service "
+        "FROM tasks WHERE parent_id IS NULL ORDER BY start_ns",
+    )
+    assert roots == [
+        ("resolve_ticket", 3, 1, "0.004796", 3299, "success", "support", "user-17", "unknown_service:python"),
+        ("resolve_ticket", 3, 0, "0.004796", 3299, "success", "support", "user-42", "unknown_service:python"),
+        ("resolve_ticket", 3, 0, "0.004796", 3299, "success", "support", "user-17", "unknown_service:python"),
+        ("autocomplete", 1, 0, "0", 8, "success", "editor", "user-42", "unknown_service:python"),
+    ]
+    children = _rows(
+        agent_ledger,
+        "SELECT c.name, p.name, c.root_id = p.task_id FROM tasks c JOIN tasks p ON c.parent_id = p.task_id",
+    )
+    assert sorted(children) == sorted(
+        [(n, "resolve_ticket", 1) for n in ("classify", "draft_reply", "summarise")] * 3
+    )
+    orphans = _rows(agent_ledger, "SELECT COUNT(*) FROM calls WHERE root_id IS NULL")
+    assert orphans == [(0,)]
+
+
+def test_the_schema_is_versioned(agent_ledger: Path) -> None:
+    """The ledger records its schema version; a newer one is refused with a clear error."""
+    assert _rows(agent_ledger, "SELECT value FROM meta WHERE key = 'schema_version'") == [
+        (str(_ledger.SCHEMA_VERSION),)
+    ]
+    newer = agent_ledger.parent / "newer.db"
+    with sqlite3.connect(newer) as conn:
+        conn.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+        conn.execute("INSERT INTO meta VALUES ('schema_version', '99')")
+    with pytest.raises(ConfigurationError, match="schema version 99, newer than this tokentrace reads"):
+        _ledger.connect(newer)
+
+
+def test_two_processes_writing_one_ledger_lose_nothing(tmp_path: Path) -> None:
+    """Two processes exporting small batches into one ledger at the same time keep every row."""
+    path = tmp_path / "shared.db"
+    code = """
+import tokentrace
+from tokentrace import _demo
+tokentrace.instrument("openai", "anthropic")
+with _demo.replay_server() as url:
+    for _ in range(15):
+        _demo.run_agent(url)
+"""
+    env = {
+        "TOKENTRACE_LEDGER": str(path),
+        "OTEL_BSP_SCHEDULE_DELAY": "2",
+        "OTEL_BSP_MAX_EXPORT_BATCH_SIZE": "4",
+        "PYTHONPATH": str(ROOT),
+    }
+    procs = [
+        subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, env={**_base_env(), **env}) for _ in range(2)
+    ]
+    assert [p.wait(timeout=240) for p in procs] == [0, 0]
+    # 2 processes x 15 runs x (3 tickets x 3 calls + 1 autocompletion)
+    assert _rows(path, "SELECT COUNT(*), COUNT(DISTINCT span_id) FROM calls") == [(300, 300)]
+    # 2 x 15 x (3 x 4 tasks + 1)
+    assert _rows(path, "SELECT COUNT(*) FROM tasks") == [(390,)]
+    assert _rows(path, "SELECT SUM(cost_pico) FROM calls") == [(2 * 15 * 3 * 4_796_000_000,)]
+
+
+def _base_env() -> dict[str, str]:
+    import os
+
+    return {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "TOKENTRACE_"))}
+
+
+def test_exporter_none_writes_no_ledger(tmp_path: Path) -> None:
+    """TOKENTRACE_EXPORTER=none turns the default ledger off."""
+    path = tmp_path / "off.db"
+    run_python(AGENT, env={"TOKENTRACE_LEDGER": str(path), "TOKENTRACE_EXPORTER": "none"})
+    assert not path.exists()
+
+
+def test_a_cost_a_double_cannot_hold_is_stored_exactly(tmp_path: Path) -> None:
+    """A cost with more than 15 significant digits travels as a decimal string and lands exactly."""
+    exporter = _ledger.LedgerExporter(tmp_path / "exact.db")
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    pricing.set_prices([pricing.Rates(model="gpt-4o*", input="1.234567891234", output="3.000000000007")])
+    interactions = recorded(CACHED_CHAT)
+    client = openai_client(Replay(interactions))
+    try:
+        _telemetry.use_providers(provider, None)
+        with tokentrace.task("exact") as task:
+            client.chat.completions.create(**request_kwargs(interactions[0], "openai"))
+    finally:
+        _telemetry.use_providers(None, None)
+        pricing.set_prices([])
+    expected = task.totals.cost_usd
+    assert len(expected.as_tuple().digits) > 15
+    (span_cost,) = _rows(tmp_path / "exact.db", "SELECT cost_usd FROM calls")[0]
+    assert Decimal(str(span_cost)) == expected
+    assert _rows(tmp_path / "exact.db", "SELECT cost_usd FROM tasks") == [(str(expected),)]
+
+
+def test_the_default_path_follows_tokentrace_ledger(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """TOKENTRACE_LEDGER wins; otherwise the ledger lives in the user's data directory."""
+    monkeypatch.setenv("TOKENTRACE_LEDGER", str(tmp_path / "x.db"))
+    assert _ledger.default_path() == tmp_path / "x.db"
+    monkeypatch.delenv("TOKENTRACE_LEDGER")
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path))
+    assert _ledger.default_path() == tmp_path / "tokentrace" / "ledger.db"
