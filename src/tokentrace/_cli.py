@@ -3,87 +3,30 @@
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import sys
 import tempfile
 from collections.abc import Sequence
 from datetime import datetime
-from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from tokentrace import _report
+from tokentrace._cli_common import console, count, dimensions, emit, filters, open_ledger, usd
+from tokentrace._cli_pricing import cmd_prices, cmd_whatif
 from tokentrace.exceptions import ConfigurationError
-
-_CENT_MICROS = Decimal("0.000001")
-
-
-def _usd(value: Decimal | None) -> str:
-    if value is None:
-        return "-"
-    amount = value.quantize(_CENT_MICROS, rounding=ROUND_HALF_EVEN)
-    return f"-${-amount:,}" if amount < 0 else f"${amount:,}"
-
-
-def _int(value: int | None) -> str:
-    return "-" if value is None else f"{value:,}"
-
-
-def _ledger_path(args: argparse.Namespace) -> Path:
-    from tokentrace._ledger import default_path
-
-    return Path(args.ledger).expanduser() if args.ledger else default_path()
-
-
-def _open(args: argparse.Namespace) -> Any:
-    from tokentrace._ledger import connect
-
-    return connect(_ledger_path(args), create=False)
-
-
-def _filters(args: argparse.Namespace) -> _report.Filters:
-    return _report.Filters(
-        since_ns=_report.parse_time(args.since) if args.since else None,
-        until_ns=_report.parse_time(args.until) if args.until else None,
-        where=_report.parse_where(args.where or ()),
-    )
-
-
-def _by(text: str) -> list[str]:
-    return [part.strip() for part in text.split(",") if part.strip()]
-
-
-def _console() -> Any:
-    from rich.console import Console
-
-    # A pipe or a CI log has no width of its own: wide tables stay whole at 160 columns.
-    return Console() if sys.stdout.isatty() else Console(width=160)
-
-
-def _emit(args: argparse.Namespace, rows: list[dict[str, Any]], table: Any) -> None:
-    if args.format == "json":
-        json.dump(rows, sys.stdout, indent=2)
-        sys.stdout.write("\n")
-    elif args.format == "csv":
-        flat = [{k: json.dumps(v) if isinstance(v, dict) else v for k, v in row.items()} for row in rows]
-        writer = csv.DictWriter(sys.stdout, fieldnames=list(flat[0]) if flat else ["calls"])
-        writer.writeheader()
-        writer.writerows(flat)
-    else:
-        _console().print(table)
-
 
 # --- report ----------------------------------------------------------------------------------
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    by = _by(args.by)
-    conn = _open(args)
-    groups, total = _report.report(conn, by, _filters(args))
+    by = dimensions(args.by)
+    conn = open_ledger(args)
+    groups, total = _report.report(conn, by, filters(args))
     rows = [g.as_dict() for g in groups]
     if args.format != "table":
-        _emit(args, [*rows, {**{d: "TOTAL" for d in by}, **total.as_dict()}] if rows else [], None)
+        emit(args, [*rows, {**{d: "TOTAL" for d in by}, **total.as_dict()}] if rows else [], None)
         return 0
     from rich.table import Table
 
@@ -117,22 +60,22 @@ def cmd_report(args: argparse.Namespace) -> int:
         per = g.per_run
         table.add_row(
             *key,
-            _int(g.calls),
-            "unpriced" if all_unpriced else _usd(g.cost_usd),
-            _int(g.runs),
-            *("-" if all_unpriced or not per else _usd(per[k]) for k in ("mean", "p50", "p95", "p99")),
-            _int(g.input_tokens),
+            count(g.calls),
+            "unpriced" if all_unpriced else usd(g.cost_usd),
+            count(g.runs),
+            *("-" if all_unpriced or not per else usd(per[k]) for k in ("mean", "p50", "p95", "p99")),
+            count(g.input_tokens),
             f"{g.cached_share:.0%}",
-            _int(g.output_tokens),
-            _int(g.retries),
-            _usd(g.failed_cost_usd) if g.failed_calls else "-",
-            _int(g.unpriced_calls),
+            count(g.output_tokens),
+            count(g.retries),
+            usd(g.failed_cost_usd) if g.failed_calls else "-",
+            count(g.unpriced_calls),
             end_section=bool(groups) and g is groups[-1],
             style="bold" if is_total else None,
         )
-    _console().print(table)
+    console().print(table)
     if total.unpriced_calls:
-        _console().print(
+        console().print(
             f"[yellow]{total.unpriced_calls} call(s) could not be priced: their tokens are counted, "
             "their cost is not (see: tokentrace report --by model --where model=...).[/yellow]"
         )
@@ -147,8 +90,8 @@ def _when(ns: int) -> str:
 
 
 def cmd_tasks(args: argparse.Namespace) -> int:
-    conn = _open(args)
-    runs = _report.task_runs(conn, _filters(args), name=args.name, nested=args.nested, limit=args.limit)
+    conn = open_ledger(args)
+    runs = _report.task_runs(conn, filters(args), name=args.name, nested=args.nested, limit=args.limit)
     rows = [
         {
             "task_id": r["task_id"],
@@ -187,14 +130,14 @@ def cmd_tasks(args: argparse.Namespace) -> int:
             r["name"],
             r["started"],
             f"{r['duration_s']:.3f}",
-            _int(r["llm_calls"]),
-            _int(r["retries"]),
+            count(r["llm_calls"]),
+            count(r["retries"]),
             _task_cost(r),
             r["outcome"] or "-",
             r["feature"] or "-",
             r["user_id"] or "-",
         )
-    _emit(args, rows, table)
+    emit(args, rows, table)
     return 0
 
 
@@ -202,7 +145,7 @@ def _task_cost(run: dict[str, Any]) -> str:
     unpriced = run["unpriced_calls"]
     if unpriced and unpriced == run["llm_calls"]:
         return "unpriced"
-    return _usd(Decimal(run["cost_usd"])) + (f" +{unpriced} unpriced" if unpriced else "")
+    return usd(Decimal(run["cost_usd"])) + (f" +{unpriced} unpriced" if unpriced else "")
 
 
 def _call_label(call: dict[str, Any]) -> str:
@@ -210,7 +153,7 @@ def _call_label(call: dict[str, Any]) -> str:
     if call["input_tokens"] is not None:
         cached = f" ({call['cache_read_tokens']:,} cached)" if call["cache_read_tokens"] else ""
         tokens = f"{call['input_tokens']:,} in{cached} / {call['output_tokens']:,} out"
-    cost = _usd(Decimal(call["cost_usd"])) if call["cost_usd"] is not None else call["cost_status"].upper()
+    cost = usd(Decimal(call["cost_usd"])) if call["cost_usd"] is not None else call["cost_status"].upper()
     extra = f"  retries {call['retries']}" if call["retries"] else ""
     if call["error_type"]:
         extra += f"  error {call['error_type']}"
@@ -250,7 +193,7 @@ def _tree_dict(node: _report.Node) -> dict[str, Any]:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    conn = _open(args)
+    conn = open_ledger(args)
     root = _report.task_tree(conn, _report.resolve_task_id(conn, args.task_id))
     if args.format == "json":
         json.dump(_tree_dict(root), sys.stdout, indent=2)
@@ -261,7 +204,7 @@ def cmd_show(args: argparse.Namespace) -> int:
     def label(node: _report.Node) -> str:
         outcome = node.task["outcome"] or "-"
         return (
-            f"[bold]{node.task['name']}[/bold]  {_usd(node.branch_cost_usd)}  "
+            f"[bold]{node.task['name']}[/bold]  {usd(node.branch_cost_usd)}  "
             f"{node.branch_calls} call(s)  [dim]{node.task['task_id']} {outcome}[/dim]"
         )
 
@@ -276,146 +219,7 @@ def cmd_show(args: argparse.Namespace) -> int:
 
     tree = Tree(label(root))
     build(tree, root)
-    _console().print(tree)
-    return 0
-
-
-# --- whatif / prices -------------------------------------------------------------------------
-
-
-def _load_prices(path: str | None) -> None:
-    if path:
-        from tokentrace._config import load_price_file
-        from tokentrace.pricing import set_prices
-
-        set_prices(load_price_file(path))
-
-
-def cmd_whatif(args: argparse.Namespace) -> int:
-    if not args.model and not args.prices:
-        raise ConfigurationError("whatif needs --model MODEL, --prices FILE, or both")
-    _load_prices(args.prices)
-    by = _by(args.by)
-    conn = _open(args)
-    groups, total = _report.whatif(conn, by, _filters(args), model=args.model, provider=args.provider)
-    rows = [g.as_dict() for g in groups]
-    from rich.table import Table
-
-    target = args.model or "each call's own model"
-    sheet = f" with prices from {args.prices}" if args.prices else ""
-    table = Table(title=f"What if: {target}{sheet}", title_justify="left")
-    for d in by:
-        table.add_column(d)
-    for name in (
-        "calls",
-        "recorded",
-        "what if",
-        "difference",
-        "change",
-        "not re-priced",
-        "other tokenizer",
-        "reasoning",
-    ):
-        table.add_column(name, justify="right")
-    for g in [*groups, total]:
-        is_total = g is total
-        key = (
-            ["TOTAL" if i == 0 else "" for i in range(len(by))]
-            if is_total
-            else [str(v) if v is not None else "-" for v in g.key.values()]
-        )
-        change = f"{g.difference_usd / g.current_usd:+.0%}" if g.current_usd else "-"
-        table.add_row(
-            *key,
-            _int(g.calls),
-            _usd(g.current_usd),
-            _usd(g.whatif_usd),
-            _usd(g.difference_usd),
-            change,
-            _int(g.not_repriced),
-            _int(g.tokenizer_differs),
-            _int(g.reasoning),
-            style="bold" if is_total else None,
-        )
-    _emit(args, [*rows, {**{d: "TOTAL" for d in by}, **total.as_dict()}] if rows else [], table)
-    if args.format == "table":
-        notes = []
-        if total.not_repriced:
-            notes.append(
-                f"{total.not_repriced} call(s) had no usage or no price and are left out of both columns."
-            )
-        if total.tokenizer_differs:
-            notes.append(
-                f"{total.tokenizer_differs} call(s) were counted by another provider's tokenizer: "
-                f"{target} would count their text differently, so their figures are approximate."
-            )
-        if total.reasoning:
-            notes.append(
-                f"{total.reasoning} call(s) used reasoning tokens; another model may think more or less."
-            )
-        for note in notes:
-            _console().print(f"[yellow]{note}[/yellow]")
-    return 0
-
-
-def cmd_prices(args: argparse.Namespace) -> int:
-    from tokentrace import _pricing
-
-    _load_prices(args.prices)
-    provider = args.provider or _report._guess_provider(args.model) or "openai"
-    info = _pricing.lookup(args.model, provider)
-    if info is None:
-        print(
-            f"no price for {args.model!r} (provider {provider}): its calls are recorded as unpriced",
-            file=sys.stderr,
-        )
-        return 1
-    rates = info.rates
-    data: dict[str, Any] = {
-        "model": args.model,
-        "provider": provider,
-        "source": info.source,
-        "matched": info.matched,
-        "usd_per_million_tokens": {
-            "input": str(rates.input),
-            "cache_read": str(rates.cache_read),
-            "cache_write_5m": str(rates.cache_write),
-            "cache_write_1h": str(rates.cache_write_1h),
-            "output": str(rates.output),
-            "reasoning": str(rates.reasoning),
-        },
-        "tiers": [
-            {"above_input_tokens": t, "input": str(r.input), "output": str(r.output)} for t, r in info.tiers
-        ],
-        "per_request_usd": str(info.per_request),
-        "usd_per_hour": str(info.usd_per_hour) if info.usd_per_hour is not None else None,
-        "multiplier": str(info.multiplier),
-    }
-    if args.format == "json":
-        json.dump(data, sys.stdout, indent=2)
-        sys.stdout.write("\n")
-        return 0
-    from rich.table import Table
-
-    table = Table(
-        title=f"{args.model} ({provider}): {info.source}"
-        + (f", matched {info.matched}" if info.matched else ""),
-        title_justify="left",
-    )
-    table.add_column("tokens")
-    table.add_column("USD per million", justify="right")
-    for name, value in data["usd_per_million_tokens"].items():
-        table.add_row(name, value)
-    for tier in data["tiers"]:
-        table.add_row(f"input above {tier['above_input_tokens']:,}", tier["input"])
-        table.add_row(f"output above {tier['above_input_tokens']:,}", tier["output"])
-    if info.per_request:
-        table.add_row("per request (USD)", data["per_request_usd"])
-    if info.usd_per_hour is not None:
-        table.add_row("per hour (USD)", data["usd_per_hour"])
-    if info.multiplier != 1:
-        table.add_row("discount multiplier", data["multiplier"])
-    _console().print(table)
+    console().print(tree)
     return 0
 
 
@@ -425,10 +229,10 @@ def cmd_prices(args: argparse.Namespace) -> int:
 def cmd_export(args: argparse.Namespace) -> int:
     from tokentrace._ledger import iter_rows
 
-    conn = _open(args)
-    filters = _filters(args)
+    conn = open_ledger(args)
+    chosen = filters(args)
     where, params = (
-        filters.sql() if args.table == "calls" else _report.Filters(filters.since_ns, filters.until_ns).sql()
+        chosen.sql() if args.table == "calls" else _report.Filters(chosen.since_ns, chosen.until_ns).sql()
     )
     for row in iter_rows(conn, args.table, f"WHERE {where}" if where else "", params):
         sys.stdout.write(json.dumps(row, separators=(",", ":")) + "\n")
@@ -441,15 +245,15 @@ def cmd_demo(args: argparse.Namespace) -> int:
     ledger = (
         Path(args.ledger).expanduser() if args.ledger else Path(tempfile.gettempdir()) / "tokentrace-demo.db"
     )
-    console = _console()
-    console.print("Running a support agent offline against recorded OpenAI and Anthropic responses...")
+    out = console()
+    out.print("Running a support agent offline against recorded OpenAI and Anthropic responses...")
     _demo.run(ledger)
-    console.print(f"Ledger: {ledger}\n")
+    out.print(f"Ledger: {ledger}\n")
     report_args = argparse.Namespace(
         ledger=str(ledger), by="task,model", since=None, until=None, where=None, format="table"
     )
     cmd_report(report_args)
-    console.print(
+    out.print(
         "\nTry next:\n"
         f"  tokentrace report --ledger {ledger} --by user\n"
         f"  tokentrace tasks --ledger {ledger}\n"

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import sqlite3
 import sys
 import threading
@@ -113,72 +114,16 @@ CREATE INDEX IF NOT EXISTS tasks_start ON tasks (start_ns);
 # Migrations from version N to N+1, applied in order inside one transaction each.
 _MIGRATIONS: dict[int, str] = {}
 
-CALL_COLUMNS = (
-    "span_id",
-    "trace_id",
-    "task_id",
-    "task_name",
-    "root_id",
-    "root_name",
-    "start_ns",
-    "end_ns",
-    "day",
-    "operation",
-    "provider",
-    "request_model",
-    "response_model",
-    "model",
-    "input_tokens",
-    "output_tokens",
-    "cache_read_tokens",
-    "cache_write_tokens",
-    "cache_write_1h_tokens",
-    "reasoning_tokens",
-    "cost_usd",
-    "cost_pico",
-    "cost_status",
-    "cost_source",
-    "usage_estimated",
-    "retries",
-    "attempts",
-    "error_type",
-    "stream_end",
-    "feature",
-    "user_id",
-    "tenant",
-    "service",
-    "environment",
-)
-TASK_COLUMNS = (
-    "task_id",
-    "parent_id",
-    "root_id",
-    "root_name",
-    "name",
-    "trace_id",
-    "span_id",
-    "start_ns",
-    "end_ns",
-    "day",
-    "outcome",
-    "error_type",
-    "input_tokens",
-    "output_tokens",
-    "cache_read_tokens",
-    "cache_write_tokens",
-    "reasoning_tokens",
-    "cost_usd",
-    "llm_calls",
-    "retries",
-    "unpriced_calls",
-    "estimated_calls",
-    "feature",
-    "user_id",
-    "tenant",
-    "service",
-    "environment",
-    "attributes",
-)
+
+def _columns(table: str) -> tuple[str, ...]:
+    """The columns of ``table`` in schema order (read from the schema, the one place they are written)."""
+    body = re.search(rf"CREATE TABLE IF NOT EXISTS {table} \((.*?)\n\);", _SCHEMA_V1, re.S)
+    assert body is not None
+    return tuple(line.split()[0] for line in body.group(1).strip().splitlines())
+
+
+CALL_COLUMNS = _columns("calls")
+TASK_COLUMNS = _columns("tasks")
 _INSERT_CALL = (
     f"INSERT OR IGNORE INTO calls ({', '.join(CALL_COLUMNS)}) VALUES ({', '.join('?' * len(CALL_COLUMNS))})"
 )

@@ -1,0 +1,71 @@
+"""What the ``tokentrace`` command's subcommands share: opening the ledger, reading filters,
+and printing tables (rich) or machine formats."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+from decimal import ROUND_HALF_EVEN, Decimal
+from pathlib import Path
+from typing import Any
+
+from tokentrace import _report
+
+_CENT_MICROS = Decimal("0.000001")
+
+
+def usd(value: Decimal | None) -> str:
+    if value is None:
+        return "-"
+    amount = value.quantize(_CENT_MICROS, rounding=ROUND_HALF_EVEN)
+    return f"-${-amount:,}" if amount < 0 else f"${amount:,}"
+
+
+def count(value: int | None) -> str:
+    return "-" if value is None else f"{value:,}"
+
+
+def _ledger_path(args: argparse.Namespace) -> Path:
+    from tokentrace._ledger import default_path
+
+    return Path(args.ledger).expanduser() if args.ledger else default_path()
+
+
+def open_ledger(args: argparse.Namespace) -> Any:
+    from tokentrace._ledger import connect
+
+    return connect(_ledger_path(args), create=False)
+
+
+def filters(args: argparse.Namespace) -> _report.Filters:
+    return _report.Filters(
+        since_ns=_report.parse_time(args.since) if args.since else None,
+        until_ns=_report.parse_time(args.until) if args.until else None,
+        where=_report.parse_where(args.where or ()),
+    )
+
+
+def dimensions(text: str) -> list[str]:
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+def console() -> Any:
+    from rich.console import Console
+
+    # A pipe or a CI log has no width of its own: wide tables stay whole at 160 columns.
+    return Console() if sys.stdout.isatty() else Console(width=160)
+
+
+def emit(args: argparse.Namespace, rows: list[dict[str, Any]], table: Any) -> None:
+    if args.format == "json":
+        json.dump(rows, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    elif args.format == "csv":
+        flat = [{k: json.dumps(v) if isinstance(v, dict) else v for k, v in row.items()} for row in rows]
+        writer = csv.DictWriter(sys.stdout, fieldnames=list(flat[0]) if flat else ["calls"])
+        writer.writeheader()
+        writer.writerows(flat)
+    else:
+        console().print(table)

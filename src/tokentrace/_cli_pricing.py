@@ -1,0 +1,148 @@
+"""``tokentrace whatif`` and ``tokentrace prices``: recorded usage under other prices."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from tokentrace import _report
+from tokentrace._cli_common import console, count, dimensions, emit, filters, open_ledger, usd
+from tokentrace.exceptions import ConfigurationError
+
+
+def _load_prices(path: str | None) -> None:
+    if path:
+        from tokentrace._config import load_price_file
+        from tokentrace.pricing import set_prices
+
+        set_prices(load_price_file(path))
+
+
+def cmd_whatif(args: argparse.Namespace) -> int:
+    if not args.model and not args.prices:
+        raise ConfigurationError("whatif needs --model MODEL, --prices FILE, or both")
+    _load_prices(args.prices)
+    by = dimensions(args.by)
+    conn = open_ledger(args)
+    groups, total = _report.whatif(conn, by, filters(args), model=args.model, provider=args.provider)
+    rows = [g.as_dict() for g in groups]
+    from rich.table import Table
+
+    target = args.model or "each call's own model"
+    sheet = f" with prices from {args.prices}" if args.prices else ""
+    table = Table(title=f"What if: {target}{sheet}", title_justify="left")
+    for d in by:
+        table.add_column(d)
+    for name in (
+        "calls",
+        "recorded",
+        "what if",
+        "difference",
+        "change",
+        "not re-priced",
+        "other tokenizer",
+        "reasoning",
+    ):
+        table.add_column(name, justify="right")
+    for g in [*groups, total]:
+        is_total = g is total
+        key = (
+            ["TOTAL" if i == 0 else "" for i in range(len(by))]
+            if is_total
+            else [str(v) if v is not None else "-" for v in g.key.values()]
+        )
+        change = f"{g.difference_usd / g.current_usd:+.0%}" if g.current_usd else "-"
+        table.add_row(
+            *key,
+            count(g.calls),
+            usd(g.current_usd),
+            usd(g.whatif_usd),
+            usd(g.difference_usd),
+            change,
+            count(g.not_repriced),
+            count(g.tokenizer_differs),
+            count(g.reasoning),
+            style="bold" if is_total else None,
+        )
+    emit(args, [*rows, {**{d: "TOTAL" for d in by}, **total.as_dict()}] if rows else [], table)
+    if args.format == "table":
+        notes = []
+        if total.not_repriced:
+            notes.append(
+                f"{total.not_repriced} call(s) had no usage or no price and are left out of both columns."
+            )
+        if total.tokenizer_differs:
+            notes.append(
+                f"{total.tokenizer_differs} call(s) were counted by another provider's tokenizer: "
+                f"{target} would count their text differently, so their figures are approximate."
+            )
+        if total.reasoning:
+            notes.append(
+                f"{total.reasoning} call(s) used reasoning tokens; another model may think more or less."
+            )
+        for note in notes:
+            console().print(f"[yellow]{note}[/yellow]")
+    return 0
+
+
+def cmd_prices(args: argparse.Namespace) -> int:
+    from tokentrace import _pricing
+
+    _load_prices(args.prices)
+    provider = args.provider or _report._guess_provider(args.model) or "openai"
+    info = _pricing.lookup(args.model, provider)
+    if info is None:
+        print(
+            f"no price for {args.model!r} (provider {provider}): its calls are recorded as unpriced",
+            file=sys.stderr,
+        )
+        return 1
+    rates = info.rates
+    data: dict[str, Any] = {
+        "model": args.model,
+        "provider": provider,
+        "source": info.source,
+        "matched": info.matched,
+        "usd_per_million_tokens": {
+            "input": str(rates.input),
+            "cache_read": str(rates.cache_read),
+            "cache_write_5m": str(rates.cache_write),
+            "cache_write_1h": str(rates.cache_write_1h),
+            "output": str(rates.output),
+            "reasoning": str(rates.reasoning),
+        },
+        "tiers": [
+            {"above_input_tokens": t, "input": str(r.input), "output": str(r.output)} for t, r in info.tiers
+        ],
+        "per_request_usd": str(info.per_request),
+        "usd_per_hour": str(info.usd_per_hour) if info.usd_per_hour is not None else None,
+        "multiplier": str(info.multiplier),
+    }
+    if args.format == "json":
+        json.dump(data, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+        return 0
+    from rich.table import Table
+
+    table = Table(
+        title=f"{args.model} ({provider}): {info.source}"
+        + (f", matched {info.matched}" if info.matched else ""),
+        title_justify="left",
+    )
+    table.add_column("tokens")
+    table.add_column("USD per million", justify="right")
+    for name, value in data["usd_per_million_tokens"].items():
+        table.add_row(name, value)
+    for tier in data["tiers"]:
+        table.add_row(f"input above {tier['above_input_tokens']:,}", tier["input"])
+        table.add_row(f"output above {tier['above_input_tokens']:,}", tier["output"])
+    if info.per_request:
+        table.add_row("per request (USD)", data["per_request_usd"])
+    if info.usd_per_hour is not None:
+        table.add_row("per hour (USD)", data["usd_per_hour"])
+    if info.multiplier != 1:
+        table.add_row("discount multiplier", data["multiplier"])
+    console().print(table)
+    return 0
