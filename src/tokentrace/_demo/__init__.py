@@ -52,37 +52,51 @@ def replay_server() -> Iterator[str]:
         yield server.url
 
 
-def run_agent(base_url: str) -> None:
-    """The agent itself: what an application instrumented with tokentrace looks like."""
+def resolve_ticket(ticket: str, user: str, oa: Any, an: Any) -> Any:
+    """One support ticket: classify it, draft a reply, summarise the thread (nested tasks).
+    Returns the ``tokentrace.Task`` of the run."""
+    import tokentrace
+
+    with tokentrace.task("resolve_ticket", feature="support", user_id=user) as task:
+        with tokentrace.task("classify"):
+            oa.chat.completions.create(
+                model="gpt-4o", messages=[{"role": "user", "content": f"Classify: {ticket}"}]
+            )
+        with tokentrace.task("draft_reply"):
+            an.messages.create(
+                model="claude-sonnet-4-20250514",
+                max_tokens=200,
+                messages=[{"role": "user", "content": f"Draft a reply to: {ticket}"}],
+            )
+        with tokentrace.task("summarise"):
+            stream = oa.chat.completions.create(
+                model="gpt-3.5-turbo",
+                messages=[{"role": "user", "content": "Summarise the thread in one line."}],
+                stream=True,
+                stream_options={"include_usage": True},
+            )
+            for _ in stream:
+                pass
+    return task
+
+
+def offline_clients(base_url: str) -> tuple[Any, Any]:
+    """openai and anthropic clients pointed at ``replay_server()``."""
     import anthropic
     import openai
 
+    return openai.OpenAI(base_url=base_url + "/v1", api_key="offline"), anthropic.Anthropic(
+        base_url=base_url, api_key="offline"
+    )
+
+
+def run_agent(base_url: str) -> None:
+    """The demo's workload: three tickets and one autocompletion on a model with no price."""
     import tokentrace
 
-    oa = openai.OpenAI(base_url=base_url + "/v1", api_key="offline")
-    an = anthropic.Anthropic(base_url=base_url, api_key="offline")
-
+    oa, an = offline_clients(base_url)
     for user, ticket in TICKETS:
-        with tokentrace.task("resolve_ticket", feature="support", user_id=user):
-            with tokentrace.task("classify"):
-                oa.chat.completions.create(
-                    model="gpt-4o", messages=[{"role": "user", "content": f"Classify: {ticket}"}]
-                )
-            with tokentrace.task("draft_reply"):
-                an.messages.create(
-                    model="claude-sonnet-4-20250514",
-                    max_tokens=200,
-                    messages=[{"role": "user", "content": f"Draft a reply to: {ticket}"}],
-                )
-            with tokentrace.task("summarise"):
-                stream = oa.chat.completions.create(
-                    model="gpt-3.5-turbo",
-                    messages=[{"role": "user", "content": "Summarise the thread in one line."}],
-                    stream=True,
-                    stream_options={"include_usage": True},
-                )
-                for _ in stream:
-                    pass
+        resolve_ticket(ticket, user, oa, an)
     with tokentrace.task("autocomplete", feature="editor", user_id="user-42"):
         oa.completions.create(model="davinci:2023-07-21-v2", prompt="Ecosystem size is", max_tokens=16)
 
