@@ -5,9 +5,13 @@ from tokentrace._config import configure
 from tokentrace._scope import TaskScope, task
 from tokentrace._task import Task, current_task
 from tokentrace._version import __version__
-from tokentrace.types import Totals
+from tokentrace.exceptions import BudgetExceeded
+from tokentrace.types import Budget, BudgetBreach, Totals
 
 __all__ = [
+    "Budget",
+    "BudgetBreach",
+    "BudgetExceeded",
     "Task",
     "TaskScope",
     "Totals",

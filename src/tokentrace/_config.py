@@ -17,6 +17,7 @@ from opentelemetry import metrics, trace
 
 from tokentrace import _telemetry
 from tokentrace.exceptions import ConfigurationError
+from tokentrace.types import Budget
 
 if TYPE_CHECKING:
     from tokentrace.pricing import PriceOverride
@@ -195,6 +196,19 @@ def ensure_default() -> None:
     configure()
 
 
+def _check_budgets(budgets: Mapping[str, Budget]) -> dict[str, Budget]:
+    if not isinstance(budgets, Mapping):
+        raise ConfigurationError(f"budgets must be a mapping of task name to tokentrace.Budget, got {budgets!r}")
+    checked: dict[str, Budget] = {}
+    for name, budget in budgets.items():
+        if not isinstance(name, str) or not name.strip():
+            raise ConfigurationError(f"budgets keys are task names (non-empty strings), got {name!r}")
+        if not isinstance(budget, Budget):
+            raise ConfigurationError(f"budgets[{name!r}] must be a tokentrace.Budget, got {budget!r}")
+        checked[name] = budget
+    return checked
+
+
 def configure(
     *,
     service_name: str | None = None,
@@ -208,6 +222,8 @@ def configure(
     enabled: bool | None = None,
     content_max_chars: int | None = None,
     redact: Callable[[Any], Any] | None = None,
+    budgets: Mapping[str, Budget] | None = None,
+    detect_duplicates: bool | None = None,
 ) -> None:
     """Wire tracing, metrics, prices and settings (see ``docs/configuration.md``). Safe to call twice.
 
@@ -243,6 +259,10 @@ def configure(
         if not callable(redact):
             raise ConfigurationError("redact must be a callable that takes and returns the captured content")
         settings.redact = redact
+    if budgets is not None:
+        settings.budgets = _check_budgets(budgets)
+    if detect_duplicates is not None:
+        settings.detect_duplicates = bool(detect_duplicates)
     if enabled is not None:
         settings.enabled = bool(enabled)
     elif env_disabled is not None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from contextvars import ContextVar, Token
 from typing import Any
 
@@ -17,13 +17,15 @@ from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
-from tokentrace import _pricing, _telemetry
+from tokentrace import _budget, _pricing, _requests, _telemetry
 from tokentrace import _semconv as sc
 from tokentrace._safety import guarded
 from tokentrace._tally import CallRecord
 from tokentrace._task import _CURRENT as _CURRENT_TASK
 from tokentrace._task import Task
 from tokentrace._usage import UsageError
+from tokentrace.exceptions import BudgetExceeded, ConfigurationError
+from tokentrace.types import Budget, BudgetBreach, CallEstimate
 from tokentrace.integrations._base import AttemptHook, Method, ProviderIntegration, Reading, Request
 
 Wrapper = Callable[[Any, Any, tuple[Any, ...], dict[str, Any]], Any]
@@ -40,11 +42,16 @@ class Call:
 
     __slots__ = (
         "attempts",
+        "breach",
+        "budget",
+        "digest",
         "done",
+        "estimate",
         "integration",
         "method",
         "provider",
         "request",
+        "reservation",
         "span",
         "start_ns",
         "task",
@@ -63,6 +70,11 @@ class Call:
         self.done = False
         self.tokens: tuple[Token[Call | None], object] | None = None
         self.span: Span = trace.INVALID_SPAN
+        self.digest: bytes | None = None
+        self.estimate: CallEstimate | None = None
+        self.reservation: _budget.Reservation | None = None
+        self.breach: BudgetBreach | None = None
+        self.budget: Budget | None = None
         self.start_ns = time.perf_counter_ns()
 
 
@@ -95,11 +107,112 @@ def _begin(
         attrs[sc.GEN_AI_REQUEST_STREAM] = True
     if task is not None:
         attrs.update(task._dimensions())
+        if _telemetry.state.settings.detect_duplicates:
+            call.digest = guarded("call.digest", _digest, None, call)
     call.span = _telemetry.tracer().start_span(
         f"{method.operation} {model}", kind=SpanKind.CLIENT, attributes=attrs
     )
     call.tokens = (_ACTIVE_CALL.set(call), otel_context.attach(trace.set_span_in_context(call.span)))
+    if task is not None and task._guarded:
+        guarded("budget.check", _check_budget, None, call, task)
     return call
+
+
+def _digest(call: Call) -> bytes:
+    request = call.request
+    return _requests.digest(call.provider, call.method.operation, request.model, request.base_url, request.kwargs)
+
+
+def _estimate(call: Call) -> CallEstimate:
+    request = call.request
+    return _requests.estimate(
+        request.model or "unknown",
+        call.provider,
+        request.base_url,
+        request.kwargs,
+        embeddings=call.method.operation == "embeddings",
+    )
+
+
+def _check_budget(call: Call, task: Task) -> None:
+    """Estimate the call and reserve it on its tasks' budgets, or note the limit it would cross."""
+    estimate = call.estimate = _estimate(call)
+    if call.span.is_recording():
+        attrs: dict[str, Any] = {
+            sc.BUDGET_ESTIMATED_INPUT_TOKENS: estimate.input_tokens,
+            sc.BUDGET_ESTIMATED_OUTPUT_TOKENS: estimate.output_tokens,
+        }
+        if estimate.cost_usd is not None:
+            attrs[sc.BUDGET_ESTIMATED_COST_USD] = float(estimate.cost_usd)
+        call.span.set_attributes(attrs)
+    call.reservation, call.breach, call.budget = _budget.check(
+        task, estimate, call.provider, call.request.model or "unknown", call.request.kwargs
+    )
+
+
+def _block(call: Call, breach: BudgetBreach, error: BaseException) -> None:
+    """End a call that a budget (or its callback) stopped before the request was sent."""
+    _leave(call)
+    call.done = True
+    span = call.span
+    if span.is_recording():
+        span.set_attributes(
+            {
+                sc.BUDGET_BLOCKED: True,
+                sc.BUDGET_LIMIT: breach.limit,
+                sc.ERROR_TYPE: type(error).__qualname__,
+            }
+        )
+        span.set_status(Status(StatusCode.ERROR, type(error).__qualname__))
+    span.end()
+    _budget.blocked(breach)
+
+
+def _go_ahead(call: Call, breach: BudgetBreach, action: str) -> None:
+    task = call.task
+    if task is not None and call.estimate is not None:
+        call.reservation = _budget.force(task, call.estimate)
+    _budget.warned(breach, action)
+
+
+def _retarget(call: Call, instance: Any, kwargs: dict[str, Any]) -> None:
+    """A budget callback replaced the call's arguments: read the request again."""
+    call.request = call.integration.request(call.method, instance, kwargs)
+    call.provider = call.request.provider or call.integration.provider
+    model = call.request.model or "unknown"
+    call.span.update_name(f"{call.method.operation} {model}")
+    call.span.set_attribute(sc.GEN_AI_REQUEST_MODEL, model)
+    if call.digest is not None:
+        call.digest = _digest(call)
+    call.estimate = _estimate(call)
+
+
+def _enforce(call: Call, instance: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
+    """Apply the budget's ``on_exceed`` to a call that would cross a limit (user-facing: may raise)."""
+    breach, budget = call.breach, call.budget
+    assert breach is not None and budget is not None
+    mode = budget.on_exceed
+    if mode == "warn":
+        guarded("budget.warn", _go_ahead, None, call, breach, "warn")
+        return kwargs
+    if mode == "raise":
+        error = BudgetExceeded(breach)
+        guarded("budget.block", _block, None, call, breach, error)
+        raise error
+    try:
+        override = mode(breach)  # type: ignore[operator]  # the callable form of on_exceed
+        if override is not None and not isinstance(override, Mapping):
+            raise ConfigurationError(
+                f"a Budget on_exceed callback returns None or a mapping of keyword arguments, got {override!r}"
+            )
+    except BaseException as exc:
+        guarded("budget.block", _block, None, call, breach, exc)
+        raise
+    if override:
+        kwargs = {**kwargs, **override}
+        guarded("budget.retarget", _retarget, None, call, instance, kwargs)
+    guarded("budget.warn", _go_ahead, None, call, breach, "callback")
+    return kwargs
 
 
 def _leave(call: Call) -> None:
@@ -148,7 +261,7 @@ def complete(
     else:
         usage = response_model = None
     model = response_model or request.model or "unknown"
-    cost = source = None
+    cost = source = parts = None
     if usage is not None and problem is None:
         problem = usage.problem()
     if problem is not None:
@@ -172,7 +285,8 @@ def complete(
             status = _pricing.UNPRICED
             _pricing.warn_unpriced_once(call.provider, model)
         else:
-            cost = price.cost(usage, duration_ns)
+            parts = price.parts(usage, duration_ns)
+            cost = parts[0] + parts[1] + parts[2] + parts[3] + parts[4]
             source = price.source
             estimated = reading.estimated or price.estimated  # type: ignore[union-attr]
             status = _pricing.ESTIMATED if estimated else _pricing.PRICED
@@ -185,12 +299,19 @@ def complete(
         status,
         attempts - 1 if attempts > 1 else 0,
         type(error).__qualname__ if error is not None else None,
+        parts,
+        call.digest,
     )
     task = call.task
-    # A call the SDK refused before sending (bad arguments) is not an LLM call.
-    if task is not None and (error is None or attempts or call.integration.name not in counts_attempts):
-        task._record(rec)
-    _end_span(call, rec, response_model, problem, source, error, stream_end, reading)
+    duplicate = False
+    if task is not None:
+        # A call the SDK refused before sending (bad arguments) is not an LLM call.
+        sent = error is None or attempts > 0 or call.integration.name not in counts_attempts
+        if sent:
+            duplicate = task._record(rec)
+        if task._guarded:
+            _budget.settle(call.reservation, rec if sent else None, task)
+    _end_span(call, rec, response_model, problem, source, error, stream_end, reading, duplicate)
     _record_metrics(call, rec, response_model, duration_ns)
 
 
@@ -203,12 +324,15 @@ def _end_span(
     error: BaseException | None,
     stream_end: str | None,
     reading: Reading | None,
+    duplicate: bool,
 ) -> None:
     span = call.span
     if not span.is_recording():
         span.end()
         return
     attrs: dict[str, Any] = {sc.COST_STATUS: rec.cost_status, sc.RETRIES: rec.retries}
+    if duplicate:
+        attrs[sc.DUPLICATE] = True
     if response_model:
         attrs[sc.GEN_AI_RESPONSE_MODEL] = response_model
     usage = rec.usage
@@ -342,6 +466,8 @@ def call_wrapper(integration: ProviderIntegration, method: Method) -> Wrapper:
             call = guarded("call.begin", _begin, None, integration, method, instance, kwargs)
             if call is None:
                 return await wrapped(*args, **kwargs)
+            if call.breach is not None:
+                kwargs = _enforce(call, instance, kwargs)
             try:
                 result = await wrapped(*args, **kwargs)
             except BaseException as exc:
@@ -357,6 +483,8 @@ def call_wrapper(integration: ProviderIntegration, method: Method) -> Wrapper:
         call = guarded("call.begin", _begin, None, integration, method, instance, kwargs)
         if call is None:
             return wrapped(*args, **kwargs)
+        if call.breach is not None:
+            kwargs = _enforce(call, instance, kwargs)
         try:
             result = wrapped(*args, **kwargs)
         except BaseException as exc:

@@ -110,19 +110,32 @@ class PriceInfo:
 
     def cost(self, usage: Usage, duration_ns: int = 0) -> Decimal:
         """The exact cost in USD of one call with ``usage``."""
+        return sum(self.parts(usage, duration_ns), _ZERO)
+
+    def parts(self, usage: Usage, duration_ns: int = 0) -> tuple[Decimal, Decimal, Decimal, Decimal, Decimal]:
+        """The exact cost of one call split as (uncached input, cache reads, cache writes, output
+        with reasoning, other); the parts add up to ``cost``."""
         if self.usd_per_hour is not None:
-            return (self.usd_per_hour * duration_ns / _HOUR_NS).quantize(_PICO)
+            return (_ZERO, _ZERO, _ZERO, _ZERO, (self.usd_per_hour * duration_ns / _HOUR_NS).quantize(_PICO))
         r = self.rates_for(usage.input_tokens) if self.tiers else self.rates
-        total = (usage.input_tokens - usage.cache_read_tokens - usage.cache_write_tokens) * r.input
+        read = write = _ZERO
         if usage.cache_read_tokens:
-            total += usage.cache_read_tokens * r.cache_read
+            read = (usage.cache_read_tokens * r.cache_read).scaleb(-6)
         if usage.cache_write_tokens:
             one_hour = usage.cache_write_1h_tokens
-            total += (usage.cache_write_tokens - one_hour) * r.cache_write + one_hour * r.cache_write_1h
-        total += (usage.output_tokens - usage.reasoning_tokens) * r.output
+            write = ((usage.cache_write_tokens - one_hour) * r.cache_write + one_hour * r.cache_write_1h).scaleb(
+                -6
+            )
+        output = (usage.output_tokens - usage.reasoning_tokens) * r.output
         if usage.reasoning_tokens:
-            total += usage.reasoning_tokens * r.reasoning
-        return total.scaleb(-6) + self.per_request
+            output += usage.reasoning_tokens * r.reasoning
+        return (
+            ((usage.input_tokens - usage.cache_read_tokens - usage.cache_write_tokens) * r.input).scaleb(-6),
+            read,
+            write,
+            output.scaleb(-6),
+            self.per_request,
+        )
 
 
 @dataclass

@@ -19,6 +19,7 @@ from tokentrace._task import (
     open_task,
 )
 from tokentrace.exceptions import ConfigurationError
+from tokentrace.types import Budget
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -61,7 +62,7 @@ def _check_dimension(name: str, value: object) -> str | None:
 class TaskScope:
     """What ``tokentrace.task(...)`` returns: a decorator and a (sync or async) context manager."""
 
-    __slots__ = ("_attributes", "_feature", "_name", "_tenant", "_user_id")
+    __slots__ = ("_attributes", "_budget", "_feature", "_name", "_tenant", "_user_id")
 
     def __init__(
         self,
@@ -70,7 +71,14 @@ class TaskScope:
         feature: str | None,
         tenant: str | None,
         attributes: Mapping[str, Any] | None,
+        budget: Budget | None = None,
     ) -> None:
+        if budget is not None and not isinstance(budget, Budget):
+            raise ConfigurationError(
+                f"budget must be a tokentrace.Budget(max_cost_usd=..., max_tokens=..., max_llm_calls=...), "
+                f"got {budget!r}"
+            )
+        self._budget = budget
         if name is not None and (not isinstance(name, str) or not name.strip()):
             raise ConfigurationError(f"a task name must be a non-empty string, got {name!r}")
         self._name = name
@@ -85,7 +93,7 @@ class TaskScope:
             raise ConfigurationError(
                 'a task used as a context manager needs a name: with tokentrace.task("summarise"): ...'
             )
-        return open_task(name, self._user_id, self._feature, self._tenant, self._attributes)
+        return open_task(name, self._user_id, self._feature, self._tenant, self._attributes, self._budget)
 
     # --- context manager ----------------------------------------------------------------------
     def __enter__(self) -> Task:
@@ -242,6 +250,7 @@ def task(
     feature: str | None = None,
     tenant: str | None = None,
     attributes: Mapping[str, Any] | None = None,
+    budget: Budget | None = None,
 ) -> TaskScope: ...
 
 
@@ -253,13 +262,16 @@ def task(
     feature: str | None = None,
     tenant: str | None = None,
     attributes: Mapping[str, Any] | None = None,
+    budget: Budget | None = None,
 ) -> Any:
     """Open a task around a function (decorator) or a block (``with`` / ``async with``).
 
     ``@tokentrace.task`` bare names the task after the function's qualified name. The
     dimensions ``user_id``, ``feature`` and ``tenant`` are inherited by nested tasks that do
-    not set their own.
+    not set their own. ``budget`` limits what the task may spend (see ``tokentrace.Budget``);
+    without one, a budget configured for the task's name applies, and enclosing tasks' budgets
+    always do.
     """
     if callable(name):
         return TaskScope(None, None, None, None, None)(name)
-    return TaskScope(name, user_id, feature, tenant, attributes)
+    return TaskScope(name, user_id, feature, tenant, attributes, budget)

@@ -8,16 +8,21 @@ from types import MappingProxyType
 
 from tokentrace._pricing import ESTIMATED, INVALID_USAGE, UNPRICED
 from tokentrace._usage import Usage
-from tokentrace.types import ModelTotals, Totals
+from tokentrace.types import CostBreakdown, ModelTotals, Totals
 
 _ZERO = Decimal(0)
 _UNPRICED = frozenset({UNPRICED, INVALID_USAGE})
+_NO_PARTS = (_ZERO, _ZERO, _ZERO, _ZERO, _ZERO)
+# Request digests a task remembers for duplicate detection; past this, new ones are not added.
+MAX_DIGESTS = 65_536
+
+Parts = tuple[Decimal, Decimal, Decimal, Decimal, Decimal]
 
 
 class CallRecord:
     """One logical LLM call as it is charged to tasks (internal; a plain slotted class for speed)."""
 
-    __slots__ = ("cost_status", "cost_usd", "error_type", "model", "provider", "retries", "usage")
+    __slots__ = ("cost_status", "cost_usd", "digest", "error_type", "model", "parts", "provider", "retries", "usage")
 
     def __init__(
         self,
@@ -28,6 +33,8 @@ class CallRecord:
         cost_status: str,
         retries: int,
         error_type: str | None = None,
+        parts: Parts | None = None,
+        digest: bytes | None = None,
     ) -> None:
         self.provider = provider
         self.model = model
@@ -36,6 +43,10 @@ class CallRecord:
         self.cost_status = cost_status
         self.retries = retries
         self.error_type = error_type
+        self.parts = parts
+        """The cost split as ``PriceInfo.parts`` returns it (``None``: all of it is "other")."""
+        self.digest = digest
+        """A keyed hash of the normalised request, for duplicate detection (never the content)."""
 
 
 class _Sums:
@@ -43,21 +54,32 @@ class _Sums:
         "cache_read",
         "cache_write",
         "calls",
-        "cost",
+        "dup_calls",
+        "dup_cost",
         "estimated",
         "input",
         "output",
+        "parts",
         "reasoning",
         "retries",
         "unpriced",
+        "waste_cost",
+        "waste_tokens",
     )
 
     def __init__(self) -> None:
         self.input = self.output = self.cache_read = self.cache_write = self.reasoning = 0
         self.calls = self.retries = self.unpriced = self.estimated = 0
-        self.cost = _ZERO
+        self.dup_calls = self.waste_tokens = 0
+        self.dup_cost = self.waste_cost = _ZERO
+        self.parts: list[Decimal] = list(_NO_PARTS)
 
-    def add(self, rec: CallRecord) -> None:
+    @property
+    def cost(self) -> Decimal:
+        p = self.parts
+        return p[0] + p[1] + p[2] + p[3] + p[4]
+
+    def add(self, rec: CallRecord, duplicate: bool) -> None:
         self.calls += 1
         self.retries += rec.retries
         usage = rec.usage
@@ -67,12 +89,67 @@ class _Sums:
             self.cache_read += usage.cache_read_tokens
             self.cache_write += usage.cache_write_tokens
             self.reasoning += usage.reasoning_tokens
-        if rec.cost_usd is not None:
-            self.cost += rec.cost_usd
+            if rec.error_type is not None:
+                self.waste_tokens += usage.input_tokens + usage.output_tokens
+        cost = rec.cost_usd
+        if cost is not None:
+            p = self.parts
+            parts = rec.parts
+            if parts is None:
+                p[4] += cost
+            else:
+                p[0] += parts[0]
+                p[1] += parts[1]
+                p[2] += parts[2]
+                p[3] += parts[3]
+                p[4] += parts[4]
             if rec.cost_status == ESTIMATED:
                 self.estimated += 1
+            if rec.error_type is not None:
+                self.waste_cost += cost
+            if duplicate:
+                self.dup_cost += cost
         elif rec.cost_status in _UNPRICED:
             self.unpriced += 1
+        if duplicate:
+            self.dup_calls += 1
+
+    def merge(self, m: _Sums) -> None:
+        self.input += m.input
+        self.output += m.output
+        self.cache_read += m.cache_read
+        self.cache_write += m.cache_write
+        self.reasoning += m.reasoning
+        self.calls += m.calls
+        self.retries += m.retries
+        self.unpriced += m.unpriced
+        self.estimated += m.estimated
+        self.dup_calls += m.dup_calls
+        self.dup_cost += m.dup_cost
+        self.waste_tokens += m.waste_tokens
+        self.waste_cost += m.waste_cost
+        for i in range(5):
+            self.parts[i] += m.parts[i]
+
+    def fields(self) -> dict[str, object]:
+        p = self.parts
+        return {
+            "input_tokens": self.input,
+            "output_tokens": self.output,
+            "cache_read_tokens": self.cache_read,
+            "cache_write_tokens": self.cache_write,
+            "reasoning_tokens": self.reasoning,
+            "cost_usd": self.cost,
+            "llm_calls": self.calls,
+            "retries": self.retries,
+            "unpriced_calls": self.unpriced,
+            "estimated_calls": self.estimated,
+            "duplicate_calls": self.dup_calls,
+            "duplicate_cost_usd": self.dup_cost,
+            "retry_waste_tokens": self.waste_tokens,
+            "retry_waste_cost_usd": self.waste_cost,
+            "cost_breakdown": CostBreakdown(p[0], p[1], p[2], p[3], p[4]),
+        }
 
 
 class Tally:
@@ -82,58 +159,38 @@ class Tally:
     when a snapshot is taken.
     """
 
-    __slots__ = ("_by_model", "_lock")
+    __slots__ = ("_by_model", "_lock", "_seen")
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._by_model: dict[str, tuple[str, _Sums]] = {}
+        self._seen: set[bytes] | None = None
 
-    def add(self, rec: CallRecord) -> None:
+    def add(self, rec: CallRecord) -> bool:
+        """Add one call; returns whether it duplicates an earlier successful call of this task."""
+        digest = rec.digest
         with self._lock:
+            duplicate = False
+            if digest is not None:
+                seen = self._seen
+                if seen is None:
+                    seen = self._seen = set()
+                if digest in seen:
+                    duplicate = True
+                elif rec.error_type is None and len(seen) < MAX_DIGESTS:
+                    # Only an answered request makes its twin redundant; a failed one makes it a retry.
+                    seen.add(digest)
             entry = self._by_model.get(rec.model)
             if entry is None:
                 entry = self._by_model[rec.model] = (rec.provider, _Sums())
-            entry[1].add(rec)
+            entry[1].add(rec, duplicate)
+        return duplicate
 
     def snapshot(self) -> Totals:
         with self._lock:
             by_model: dict[str, ModelTotals] = {}
             t = _Sums()
             for model, (provider, m) in self._by_model.items():
-                by_model[model] = ModelTotals(
-                    provider=provider,
-                    model=model,
-                    input_tokens=m.input,
-                    output_tokens=m.output,
-                    cache_read_tokens=m.cache_read,
-                    cache_write_tokens=m.cache_write,
-                    reasoning_tokens=m.reasoning,
-                    cost_usd=m.cost,
-                    llm_calls=m.calls,
-                    retries=m.retries,
-                    unpriced_calls=m.unpriced,
-                    estimated_calls=m.estimated,
-                )
-                t.input += m.input
-                t.output += m.output
-                t.cache_read += m.cache_read
-                t.cache_write += m.cache_write
-                t.reasoning += m.reasoning
-                t.cost += m.cost
-                t.calls += m.calls
-                t.retries += m.retries
-                t.unpriced += m.unpriced
-                t.estimated += m.estimated
-        return Totals(
-            input_tokens=t.input,
-            output_tokens=t.output,
-            cache_read_tokens=t.cache_read,
-            cache_write_tokens=t.cache_write,
-            reasoning_tokens=t.reasoning,
-            cost_usd=t.cost,
-            llm_calls=t.calls,
-            retries=t.retries,
-            unpriced_calls=t.unpriced,
-            estimated_calls=t.estimated,
-            by_model=MappingProxyType(by_model),
-        )
+                by_model[model] = ModelTotals(provider=provider, model=model, **m.fields())  # type: ignore[arg-type]
+                t.merge(m)
+        return Totals(by_model=MappingProxyType(by_model), **t.fields())  # type: ignore[arg-type]

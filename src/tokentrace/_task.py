@@ -7,7 +7,9 @@ threading integration) every LLM call is added to it and to each enclosing task.
 
 from __future__ import annotations
 
+import math
 import random
+import threading
 import time
 from collections.abc import Mapping
 from contextvars import ContextVar, Token
@@ -19,9 +21,11 @@ from opentelemetry.trace import INVALID_SPAN, Span, SpanKind, Status, StatusCode
 
 from tokentrace import _semconv as sc
 from tokentrace import _telemetry
+from tokentrace._budget import Guard
 from tokentrace._safety import guarded
 from tokentrace._tally import CallRecord, Tally
-from tokentrace.types import Totals
+from tokentrace.exceptions import ConfigurationError
+from tokentrace.types import Budget, Totals
 
 _CURRENT: ContextVar[Task | None] = ContextVar("tokentrace.task", default=None)
 
@@ -29,6 +33,7 @@ Activation = tuple[Token["Task | None"], object]
 
 SUCCESS = "success"
 FAILURE = "failure"
+_UNITS_LOCK = threading.Lock()
 
 
 class Task:
@@ -38,11 +43,16 @@ class Task:
         "_activation",
         "_closed",
         "_dims",
+        "_guard",
+        "_guarded",
         "_outcome",
+        "_outcome_set",
         "_span",
         "_start_ns",
         "_tally",
+        "_units",
         "attributes",
+        "budget",
         "feature",
         "id",
         "name",
@@ -60,6 +70,7 @@ class Task:
         feature: str | None,
         tenant: str | None,
         attributes: Mapping[str, Any],
+        budget: Budget | None = None,
     ) -> None:
         self.name = name
         self.id = f"{random.getrandbits(64):016x}"
@@ -78,6 +89,13 @@ class Task:
         self._span: Span = INVALID_SPAN
         self._closed = False
         self._outcome: str | None = None
+        self._outcome_set = False
+        self._units: dict[str, int | float] | None = None
+        self.budget = budget
+        """This task's own budget (enclosing tasks' budgets apply too)."""
+        self._guard: Guard | None = Guard(budget) if budget is not None else None
+        # Whether any budget applies to calls in this task (its own or an enclosing task's).
+        self._guarded: bool = budget is not None or (parent is not None and parent._guarded)
         self._activation: Activation | None = None
         self._start_ns = time.perf_counter_ns()
 
@@ -93,17 +111,60 @@ class Task:
 
     @property
     def outcome(self) -> str | None:
-        """``success`` or ``failure`` once the task ended (``failure`` when its body raised)."""
+        """The outcome set with ``set_outcome``, else ``success`` or ``failure`` once the task
+        ended (``failure`` when its body raised), else ``None``."""
         return self._outcome
+
+    @property
+    def units(self) -> Mapping[str, int | float]:
+        """Units of work added with ``add_units`` here and in nested tasks, per unit name."""
+        return dict(self._units or {})
+
+    def set_outcome(self, outcome: str) -> None:
+        """Say how the task ended: ``"success"``, ``"failure"`` or a name of your own.
+
+        An outcome set here is kept even when the task's body then raises.
+        """
+        if not isinstance(outcome, str) or not outcome.strip():
+            raise ConfigurationError(f'an outcome is a non-empty string such as "success", got {outcome!r}')
+        if self._closed:
+            raise ConfigurationError(f"task {self.name!r} has ended: set its outcome before it ends")
+        self._outcome = outcome
+        self._outcome_set = True
+
+    def add_units(self, n: int | float = 1, unit: str = "unit") -> None:
+        """Count ``n`` units of work this task did (documents, tickets...), for cost per unit.
+
+        Units roll up to enclosing tasks, as cost does.
+        """
+        if isinstance(n, bool) or not isinstance(n, (int, float)) or not math.isfinite(n) or n < 0:
+            raise ConfigurationError(f"add_units takes a finite, non-negative number, got {n!r}")
+        if not isinstance(unit, str) or not unit.strip() or not unit.replace("_", "").isalnum():
+            raise ConfigurationError(
+                f"a unit name is a non-empty word of letters, digits and underscores, got {unit!r}"
+            )
+        if self._closed:
+            raise ConfigurationError(f"task {self.name!r} has ended: add units before it ends")
+        with _UNITS_LOCK:
+            task: Task | None = self
+            while task is not None:
+                units = task._units
+                if units is None:
+                    units = task._units = {}
+                units[unit] = units.get(unit, 0) + n
+                task = task.parent
 
     def __repr__(self) -> str:
         return f"<Task {self.name!r} id={self.id} open={not self._closed}>"
 
-    def _record(self, rec: CallRecord) -> None:
-        task: Task | None = self
+    def _record(self, rec: CallRecord) -> bool:
+        """Charge a call to this task and every enclosing one; whether it duplicates one here."""
+        duplicate = self._tally.add(rec)
+        task = self.parent
         while task is not None:
             task._tally.add(rec)
             task = task.parent
+        return duplicate
 
     def _dimensions(self) -> dict[str, Any]:
         """The attribution attributes every span under this task carries (built once, read-only)."""
@@ -150,6 +211,14 @@ def _start_span(task: Task) -> Span:
     attrs[sc.TASK_ROOT_NAME] = root.name
     if task.parent is not None:
         attrs[sc.TASK_PARENT_ID] = task.parent.id
+    budget = task.budget
+    if budget is not None:
+        if budget.max_cost_usd is not None:
+            attrs[sc.TASK_BUDGET_MAX_COST_USD] = float(budget.max_cost_usd)
+        if budget.max_tokens is not None:
+            attrs[sc.TASK_BUDGET_MAX_TOKENS] = budget.max_tokens
+        if budget.max_llm_calls is not None:
+            attrs[sc.TASK_BUDGET_MAX_LLM_CALLS] = budget.max_llm_calls
     attrs.update(task.attributes)
     return _telemetry.tracer().start_span(task.name, kind=SpanKind.INTERNAL, attributes=attrs)
 
@@ -160,9 +229,12 @@ def open_task(
     feature: str | None,
     tenant: str | None,
     attributes: Mapping[str, Any],
+    budget: Budget | None = None,
 ) -> Task:
     """Create a task under the current one and start its span (not yet current)."""
-    task = Task(name, _CURRENT.get(), user_id, feature, tenant, attributes)
+    if budget is None:
+        budget = _telemetry.state.settings.budgets.get(name)
+    task = Task(name, _CURRENT.get(), user_id, feature, tenant, attributes, budget)
     task._span = guarded("task.start_span", _start_span, INVALID_SPAN, task)
     return task
 
@@ -172,14 +244,32 @@ def close_task(task: Task, error: BaseException | None) -> None:
     if task._closed:
         return
     task._closed = True
-    task._outcome = FAILURE if error is not None else SUCCESS
+    if not task._outcome_set:
+        task._outcome = FAILURE if error is not None else SUCCESS
     guarded("task.end_span", _end_span, None, task, error)
 
 
 def _end_span(task: Task, error: BaseException | None) -> None:
     totals = task.totals
     span = task._span
+    outcome = task._outcome or SUCCESS
     if span.is_recording():
+        parts = totals.cost_breakdown
+        extra: dict[str, Any] = {}
+        if totals.cost_usd:
+            extra = {
+                sc.TASK_COST_INPUT_USD: float(parts.input_usd),
+                sc.TASK_COST_CACHE_READ_USD: float(parts.cache_read_usd),
+                sc.TASK_COST_CACHE_WRITE_USD: float(parts.cache_write_usd),
+                sc.TASK_COST_OUTPUT_USD: float(parts.output_usd),
+                sc.TASK_COST_OTHER_USD: float(parts.other_usd),
+            }
+        for unit, n in (task._units or {}).items():
+            extra[sc.TASK_UNITS_PREFIX + unit] = n
+        guard = task._guard
+        if guard is not None:
+            extra[sc.TASK_BUDGET_EXCEEDED] = guard.exceeded is not None
+            extra[sc.TASK_BUDGET_BLOCKED_CALLS] = guard.blocked
         span.set_attributes(
             {
                 sc.TASK_INPUT_TOKENS: totals.input_tokens,
@@ -197,8 +287,13 @@ def _end_span(task: Task, error: BaseException | None) -> None:
                 sc.TASK_RETRIES: totals.retries,
                 sc.TASK_UNPRICED_CALLS: totals.unpriced_calls,
                 sc.TASK_ESTIMATED_CALLS: totals.estimated_calls,
-                sc.TASK_OUTCOME: task._outcome or SUCCESS,
+                sc.TASK_DUPLICATE_CALLS: totals.duplicate_calls,
+                sc.TASK_DUPLICATE_COST_USD: float(totals.duplicate_cost_usd),
+                sc.TASK_RETRY_WASTE_TOKENS: totals.retry_waste_tokens,
+                sc.TASK_RETRY_WASTE_COST_USD: float(totals.retry_waste_cost_usd),
+                sc.TASK_OUTCOME: outcome,
                 sc.TASK_MODELS: sorted(totals.by_model),
+                **extra,
             }
         )
         if error is not None:
@@ -206,7 +301,7 @@ def _end_span(task: Task, error: BaseException | None) -> None:
             span.set_status(Status(StatusCode.ERROR, type(error).__qualname__))
             span.set_attribute(sc.ERROR_TYPE, type(error).__qualname__)
     span.end()
-    metric_attrs: dict[str, Any] = {sc.TASK_NAME: task.name, sc.TASK_OUTCOME: task._outcome or SUCCESS}
+    metric_attrs: dict[str, Any] = {sc.TASK_NAME: task.name, sc.TASK_OUTCOME: outcome}
     if task.feature is not None:
         metric_attrs[sc.FEATURE] = task.feature
     settings = _telemetry.state.settings
@@ -218,3 +313,6 @@ def _end_span(task: Task, error: BaseException | None) -> None:
     inst = _telemetry.instruments()
     if not inst.noop:
         inst.buffer.add(inst.task_cost.record, float(totals.cost_usd), metric_attrs)
+        # Inclusive, like the task cost beside it: per task name, cost / units is cost per unit.
+        for unit, n in (task._units or {}).items():
+            inst.buffer.add(inst.task_units.add, n, {**metric_attrs, sc.UNIT: unit})

@@ -17,6 +17,7 @@ from opentelemetry import metrics, trace
 
 from tokentrace import _semconv as sc
 from tokentrace._safety import guarded
+from tokentrace.types import Budget
 
 # Past this many buffered records (a reader that never collects), the caller drains them itself.
 MAX_BUFFERED = 10_000
@@ -69,6 +70,7 @@ class Instruments:
     cost: metrics.Counter
     task_cost: metrics.Histogram
     unpriced: metrics.Counter
+    task_units: metrics.Counter
 
 
 @dataclass
@@ -81,6 +83,9 @@ class Settings:
     enabled: bool = True
     redact: Callable[[Any], Any] | None = None
     """Applied to captured content before it is recorded (opt-in capture only)."""
+    budgets: dict[str, Budget] = field(default_factory=dict)
+    """Budgets by task name, for tasks opened without ``budget=``."""
+    detect_duplicates: bool = True
 
 
 @dataclass
@@ -184,6 +189,11 @@ def instruments() -> Instruments:
                 ),
                 unpriced=meter.create_counter(
                     sc.METRIC_UNPRICED_CALLS, unit="{call}", description="LLM calls that could not be priced."
+                ),
+                task_units=meter.create_counter(
+                    sc.METRIC_TASK_UNITS,
+                    unit="{unit}",
+                    description="Units of work that task runs counted (inclusive of nested tasks).",
                 ),
             )
         return state.instruments

@@ -2,16 +2,63 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, Literal, Union
 
 from tokentrace._usage import Usage
+from tokentrace.exceptions import ConfigurationError
 
-__all__ = ["ModelTotals", "Totals", "Usage"]
+if TYPE_CHECKING:
+    from tokentrace._task import Task
+
+__all__ = [
+    "Budget",
+    "BudgetBreach",
+    "CallEstimate",
+    "CostBreakdown",
+    "ModelTotals",
+    "OnExceed",
+    "Totals",
+    "Usage",
+]
 
 _EMPTY: Mapping[str, ModelTotals] = MappingProxyType({})
+_ZERO = Decimal(0)
+
+
+@dataclass(frozen=True, slots=True)
+class CostBreakdown:
+    """Where a cost went: uncached input, cache reads, cache writes, output (with reasoning), other.
+
+    ``other`` is what cannot be split by token kind: per-request fees, apportioned hourly
+    (self-hosted) costs and costs a gateway reported as one number. The five parts add up to
+    the cost exactly.
+    """
+
+    input_usd: Decimal = _ZERO
+    cache_read_usd: Decimal = _ZERO
+    cache_write_usd: Decimal = _ZERO
+    output_usd: Decimal = _ZERO
+    other_usd: Decimal = _ZERO
+
+    @property
+    def total_usd(self) -> Decimal:
+        return self.input_usd + self.cache_read_usd + self.cache_write_usd + self.output_usd + self.other_usd
+
+    def shares(self) -> dict[str, float]:
+        """Each part's share of the total (0.0 each when nothing was spent)."""
+        total = self.total_usd
+        parts = {
+            "input": self.input_usd,
+            "cache_read": self.cache_read_usd,
+            "cache_write": self.cache_write_usd,
+            "output": self.output_usd,
+            "other": self.other_usd,
+        }
+        return {k: float(v / total) if total else 0.0 for k, v in parts.items()}
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,6 +73,13 @@ class _Counts:
     retries: int = 0
     unpriced_calls: int = 0
     estimated_calls: int = 0
+    duplicate_calls: int = 0
+    """Calls whose request was identical to an earlier successful call of the same task."""
+    duplicate_cost_usd: Decimal = Decimal(0)
+    retry_waste_tokens: int = 0
+    """Input plus output tokens of calls that ended in an error: billed, no answer."""
+    retry_waste_cost_usd: Decimal = Decimal(0)
+    cost_breakdown: CostBreakdown = field(default_factory=CostBreakdown)
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,3 +100,114 @@ class Totals(_Counts):
     """
 
     by_model: Mapping[str, ModelTotals] = field(default_factory=lambda: _EMPTY)
+
+
+@dataclass(frozen=True, slots=True)
+class CallEstimate:
+    """What tokentrace expects an LLM call to use, worked out offline before it is sent.
+
+    ``input_tokens`` is counted with the model's tokenizer family (an estimate: see
+    docs/guards.md); ``output_tokens`` is the request's output cap (``max_tokens``,
+    ``max_completion_tokens``, ``max_output_tokens``), 0 when it sets none. ``cost_usd`` prices
+    both at the model's rates, ``None`` when the model has no price.
+    """
+
+    input_tokens: int
+    output_tokens: int
+    output_capped: bool
+    cost_usd: Decimal | None
+
+
+@dataclass(frozen=True, slots=True)
+class BudgetBreach:
+    """A call that would take a task past one of its budget's limits (or one that did).
+
+    ``spent`` is what the task had used (including calls still in flight) before this call;
+    ``projected`` adds this call's estimate. ``limit`` names the ``Budget`` field.
+    """
+
+    task: Task
+    totals: Totals
+    limit: Literal["max_cost_usd", "max_tokens", "max_llm_calls"]
+    limit_value: Decimal | int
+    spent: Decimal | int
+    projected: Decimal | int
+    estimate: CallEstimate
+    provider: str
+    model: str
+    budget: Budget
+    request_kwargs: Mapping[str, Any]
+    """The call's keyword arguments, read-only (so a callback can pick a cheaper ``model``)."""
+
+    def describe(self) -> str:
+        what = {"max_cost_usd": "USD", "max_tokens": "tokens", "max_llm_calls": "calls"}[self.limit]
+        return (
+            f"task {self.task.name!r} (id {self.task.id}) has a budget of {self.limit}={self.limit_value}: "
+            f"{self.spent} {what} used so far, this {self.provider} {self.model} call would bring it to "
+            f"{self.projected} (estimated before sending)"
+        )
+
+
+OnExceed = Union[Literal["raise", "warn"], Callable[[BudgetBreach], "Mapping[str, Any] | None"]]
+
+
+def _limit_int(name: str, value: object) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ConfigurationError(f"Budget {name} must be a non-negative int or None, got {value!r}")
+    return value
+
+
+def _limit_money(value: object) -> Decimal | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float, str, Decimal)):
+        raise ConfigurationError(f"Budget max_cost_usd must be a number of US dollars, got {value!r}")
+    try:
+        amount = Decimal(str(value)) if not isinstance(value, Decimal) else value
+    except InvalidOperation:
+        raise ConfigurationError(f"Budget max_cost_usd must be a number of US dollars, got {value!r}") from None
+    if not amount.is_finite() or amount < 0:
+        raise ConfigurationError(f"Budget max_cost_usd must be a finite, non-negative amount, got {value!r}")
+    return amount
+
+
+@dataclass(frozen=True, slots=True, init=False)
+class Budget:
+    """Limits on what one task run (with everything nested in it) may spend.
+
+    Before each LLM call the call's input is estimated offline and its output taken at its cap;
+    a call that would cross a limit is handled by ``on_exceed``: ``"raise"`` (the default)
+    raises ``tokentrace.BudgetExceeded`` before the request is sent, ``"warn"`` logs and
+    records an event and lets the call go, and a callable receives a ``BudgetBreach`` and may
+    raise, return ``None`` (the call goes as is) or return keyword arguments that replace the
+    call's own (for example ``{"model": "gpt-4o-mini"}``).
+    """
+
+    max_cost_usd: Decimal | None = None
+    max_tokens: int | None = None
+    """Input plus output tokens (the OTel totals: cache and reasoning tokens included)."""
+    max_llm_calls: int | None = None
+    on_exceed: OnExceed = "raise"
+
+    def __init__(
+        self,
+        max_cost_usd: Decimal | float | int | str | None = None,
+        max_tokens: int | None = None,
+        max_llm_calls: int | None = None,
+        on_exceed: OnExceed = "raise",
+    ) -> None:
+        cost = _limit_money(max_cost_usd)
+        tokens = _limit_int("max_tokens", max_tokens)
+        calls = _limit_int("max_llm_calls", max_llm_calls)
+        if cost is None and tokens is None and calls is None:
+            raise ConfigurationError("a Budget needs at least one of max_cost_usd, max_tokens, max_llm_calls")
+        if on_exceed not in ("raise", "warn") and not callable(on_exceed):
+            raise ConfigurationError(
+                f'Budget on_exceed must be "raise", "warn" or a callable taking a BudgetBreach, got {on_exceed!r}'
+            )
+        object.__setattr__(self, "max_cost_usd", cost)
+        object.__setattr__(self, "max_tokens", tokens)
+        object.__setattr__(self, "max_llm_calls", calls)
+        object.__setattr__(self, "on_exceed", on_exceed)
