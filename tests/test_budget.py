@@ -6,6 +6,7 @@ import asyncio
 import json
 import logging
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 from typing import Any
@@ -45,17 +46,30 @@ def _opus() -> tuple[Interaction, dict[str, Any]]:
     return interaction, request_kwargs(interaction, "anthropic")
 
 
-def _runaway(budget: tokentrace.Budget, steps: int = 10) -> tuple[Counting, tokentrace.Task, list[BaseException]]:
+def _stopped(body: Callable[[], object]) -> tokentrace.BudgetExceeded:
+    """Run ``body`` and return the BudgetExceeded it must raise."""
+    with pytest.raises(tokentrace.BudgetExceeded) as info:
+        body()
+    return info.value
+
+
+def _runaway(
+    budget: tokentrace.Budget, steps: int = 10
+) -> tuple[Counting, tokentrace.Task, list[BaseException]]:
     """An agent loop that keeps calling the model until something stops it."""
     interaction, kwargs = _opus()
     replay = Counting(interaction)
     client = anthropic_client(replay)
-    stopped: list[BaseException] = []
-    with pytest.raises(tokentrace.BudgetExceeded) as info, tokentrace.task("agent", budget=budget) as task:
-        for _ in range(steps):
-            client.messages.create(**kwargs)
-    stopped.append(info.value)
-    return replay, task, stopped
+    opened: list[tokentrace.Task] = []
+
+    def loop() -> None:
+        with tokentrace.task("agent", budget=budget) as task:
+            opened.append(task)
+            for _ in range(steps):
+                client.messages.create(**kwargs)
+
+    error = _stopped(loop)
+    return replay, opened[0], [error]
 
 
 def test_estimate_of_the_recorded_request() -> None:
@@ -104,7 +118,11 @@ def test_max_tokens_stops_the_call_whose_estimate_would_cross_it() -> None:
     replay, task, (error,) = _runaway(tokentrace.Budget(max_tokens=100))
     assert len(replay.sent) == 2
     breach = error.breach  # type: ignore[attr-defined]
-    assert (breach.limit, breach.spent, breach.projected) == ("max_tokens", 2 * CALL_TOKENS, 2 * CALL_TOKENS + EST_TOKENS)
+    assert (breach.limit, breach.spent, breach.projected) == (
+        "max_tokens",
+        2 * CALL_TOKENS,
+        2 * CALL_TOKENS + EST_TOKENS,
+    )
     assert breach.estimate.input_tokens == 17
     assert task.totals.input_tokens + task.totals.output_tokens == 74
 
@@ -120,7 +138,9 @@ def test_max_cost_usd_stops_the_call_whose_estimate_would_cross_it() -> None:
     assert task.totals.cost_usd == Decimal("0.00291")
 
 
-def test_a_call_that_overshoots_its_estimate_marks_the_task(cap: Capture, caplog: pytest.LogCaptureFixture) -> None:
+def test_a_call_that_overshoots_its_estimate_marks_the_task(
+    cap: Capture, caplog: pytest.LogCaptureFixture
+) -> None:
     """At $0.0043 the 3rd call fits its estimate ($0.00429) but really costs more: budget_exceeded."""
     with caplog.at_level(logging.WARNING, logger="tokentrace"):
         replay, task, _ = _runaway(tokentrace.Budget(max_cost_usd=Decimal("0.0043")))
@@ -144,18 +164,21 @@ def test_nested_task_cannot_spend_more_than_its_parent_has_left() -> None:
     interaction, kwargs = _opus()
     replay = Counting(interaction)
     client = anthropic_client(replay)
-    made = 0
+    made: list[tokentrace.Task] = []
+
+    def child_loop() -> None:
+        with tokentrace.task("child", budget=tokentrace.Budget(max_llm_calls=5)) as child:
+            for _ in range(5):
+                client.messages.create(**kwargs)
+                made.append(child)
+
     with tokentrace.task("parent", budget=tokentrace.Budget(max_llm_calls=3)) as parent:
         client.messages.create(**kwargs)
-        with pytest.raises(tokentrace.BudgetExceeded) as info:
-            with tokentrace.task("child", budget=tokentrace.Budget(max_llm_calls=5)) as child:
-                for _ in range(5):
-                    client.messages.create(**kwargs)
-                    made += 1
-    assert made == 2
+        error = _stopped(child_loop)
+    assert len(made) == 2
     assert len(replay.sent) == 3
-    assert info.value.breach.task is parent
-    assert (child.totals.llm_calls, parent.totals.llm_calls) == (2, 3)
+    assert error.breach.task is parent
+    assert (made[0].totals.llm_calls, parent.totals.llm_calls) == (2, 3)
 
 
 def test_a_nested_task_without_a_budget_is_bound_by_its_parents() -> None:
@@ -163,10 +186,14 @@ def test_a_nested_task_without_a_budget_is_bound_by_its_parents() -> None:
     interaction, kwargs = _opus()
     replay = Counting(interaction)
     client = anthropic_client(replay)
-    with pytest.raises(tokentrace.BudgetExceeded), tokentrace.task("outer", budget=tokentrace.Budget(max_llm_calls=2)):
-        for _ in range(3):
-            with tokentrace.task("step"):
-                client.messages.create(**kwargs)
+
+    def loop() -> None:
+        with tokentrace.task("outer", budget=tokentrace.Budget(max_llm_calls=2)):
+            for _ in range(3):
+                with tokentrace.task("step"):
+                    client.messages.create(**kwargs)
+
+    assert _stopped(loop).breach.task.name == "outer"
     assert len(replay.sent) == 2
 
 
@@ -188,10 +215,12 @@ def test_threads_racing_for_the_last_calls_never_exceed_the_cap() -> None:
             with lock:
                 outcomes.append(outcome)
 
-    with tokentrace.task("swarm", budget=tokentrace.Budget(max_llm_calls=50)) as task:
-        with ThreadPoolExecutor(16) as pool:
-            for future in [pool.submit(worker) for _ in range(16)]:
-                future.result()
+    with (
+        tokentrace.task("swarm", budget=tokentrace.Budget(max_llm_calls=50)) as task,
+        ThreadPoolExecutor(16) as pool,
+    ):
+        for future in [pool.submit(worker) for _ in range(16)]:
+            future.result()
     assert (outcomes.count("ok"), outcomes.count("stopped")) == (50, 110)
     assert len(replay.sent) == 50
     assert task.totals.llm_calls == 50
@@ -212,10 +241,12 @@ def test_threads_racing_for_money_stay_under_a_cost_cap_that_estimates_cover() -
             except tokentrace.BudgetExceeded:
                 return
 
-    with tokentrace.task("swarm", budget=tokentrace.Budget(max_cost_usd=cap)) as task:
-        with ThreadPoolExecutor(8) as pool:
-            for future in [pool.submit(worker) for _ in range(8)]:
-                future.result()
+    with (
+        tokentrace.task("swarm", budget=tokentrace.Budget(max_cost_usd=cap)) as task,
+        ThreadPoolExecutor(8) as pool,
+    ):
+        for future in [pool.submit(worker) for _ in range(8)]:
+            future.result()
     assert task.totals.cost_usd <= cap
     # Sequentially 33 calls fit ($0.048015 spent + $0.007755 > $0.05 on the 34th); racing never lets more in.
     assert 7 <= task.totals.llm_calls <= 33
@@ -245,7 +276,9 @@ def test_async_calls_are_stopped_too() -> None:
 
 def test_streamed_calls_are_charged_when_the_stream_ends() -> None:
     """A stream reserves its estimate when opened and is charged its real use when consumed."""
-    (interaction,) = recorded("dd-trace-py/tests/contrib/anthropic/cassettes/anthropic_completion_stream.yaml")
+    (interaction,) = recorded(
+        "dd-trace-py/tests/contrib/anthropic/cassettes/anthropic_completion_stream.yaml"
+    )
     kwargs = request_kwargs(interaction, "anthropic")
     replay = Counting(interaction)
     client = anthropic_client(replay)
@@ -263,10 +296,13 @@ def test_warn_mode_lets_calls_through_and_records_why(cap: Capture, caplog: pyte
     interaction, kwargs = _opus()
     replay = Counting(interaction)
     client = anthropic_client(replay)
-    with caplog.at_level(logging.WARNING, logger="tokentrace"):
-        with tokentrace.task("lenient", budget=tokentrace.Budget(max_llm_calls=2, on_exceed="warn")) as task:
-            for _ in range(4):
-                client.messages.create(**kwargs)
+    budget = tokentrace.Budget(max_llm_calls=2, on_exceed="warn")
+    with (
+        caplog.at_level(logging.WARNING, logger="tokentrace"),
+        tokentrace.task("lenient", budget=budget) as task,
+    ):
+        for _ in range(4):
+            client.messages.create(**kwargs)
     assert len(replay.sent) == 4
     assert task.totals.llm_calls == 4
     (task_span,) = cap.task_spans("lenient")
@@ -310,9 +346,9 @@ def test_a_callback_that_raises_stops_the_call_with_its_own_error() -> None:
     def refuse(breach: tokentrace.BudgetBreach) -> None:
         raise Escalate(breach.limit)
 
-    with pytest.raises(Escalate, match="max_llm_calls"):
-        with tokentrace.task("strict", budget=tokentrace.Budget(max_llm_calls=1, on_exceed=refuse)):
-            client.messages.create(**kwargs)
+    with tokentrace.task("strict", budget=tokentrace.Budget(max_llm_calls=1, on_exceed=refuse)):
+        client.messages.create(**kwargs)
+        with pytest.raises(Escalate, match="max_llm_calls"):
             client.messages.create(**kwargs)
     assert len(replay.sent) == 1
 
@@ -324,9 +360,9 @@ def test_budgets_configured_by_task_name() -> None:
     client = anthropic_client(replay)
     tokentrace.configure(budgets={"capped": tokentrace.Budget(max_llm_calls=1)})
     try:
-        with pytest.raises(tokentrace.BudgetExceeded), tokentrace.task("capped") as task:
+        with tokentrace.task("capped") as task:
             client.messages.create(**kwargs)
-            client.messages.create(**kwargs)
+            _stopped(lambda: client.messages.create(**kwargs))
         assert task.budget == tokentrace.Budget(max_llm_calls=1)
         with tokentrace.task("other"):
             client.messages.create(**kwargs)
@@ -413,7 +449,7 @@ def test_budget_normalises_money_exactly() -> None:
 
 def test_task_and_configure_refuse_things_that_are_not_budgets() -> None:
     """budget= and configure(budgets=) take Budget objects only."""
-    with pytest.raises(ConfigurationError, match="must be a tokentrace.Budget"):
+    with pytest.raises(ConfigurationError, match=r"must be a tokentrace\.Budget"):
         tokentrace.task("x", budget={"max_llm_calls": 1})  # type: ignore[arg-type]
-    with pytest.raises(ConfigurationError, match=r"budgets\['x'\] must be a tokentrace.Budget"):
+    with pytest.raises(ConfigurationError, match=r"budgets\['x'\] must be a tokentrace\.Budget"):
         tokentrace.configure(budgets={"x": 3})  # type: ignore[dict-item]

@@ -36,10 +36,17 @@ def test_set_outcome_names_a_custom_outcome_and_survives_an_exception(cap: Captu
     """An explicit outcome is kept, even when the body raises afterwards."""
     with tokentrace.task("ticket") as ticket:
         ticket.set_outcome("escalated")
-    with pytest.raises(RuntimeError), tokentrace.task("rescued") as rescued:
-        rescued.set_outcome("success")
-        raise RuntimeError("cleanup failed")
-    assert (ticket.outcome, rescued.outcome) == ("escalated", "success")
+    opened: list[tokentrace.Task] = []
+
+    def rescue() -> None:
+        with tokentrace.task("rescued") as rescued:
+            opened.append(rescued)
+            rescued.set_outcome("success")
+            raise RuntimeError("cleanup failed")
+
+    with pytest.raises(RuntimeError):
+        rescue()
+    assert (ticket.outcome, opened[0].outcome) == ("escalated", "success")
     assert _attrs(cap, "ticket")["tokentrace.task.outcome"] == "escalated"
     assert _attrs(cap, "rescued")["tokentrace.task.outcome"] == "success"
 
@@ -69,11 +76,16 @@ def test_outcome_and_units_reach_the_metrics(cap: Capture) -> None:
             task.add_units(1, unit="ticket")
             task.set_outcome(outcome)
     costs = {
-        p.attributes["tokentrace.task.outcome"]: (p.count, p.sum) for p in cap.metric_points("tokentrace.task.cost")
+        p.attributes["tokentrace.task.outcome"]: (p.count, p.sum)
+        for p in cap.metric_points("tokentrace.task.cost")
     }
     assert costs == {"success": (1, 0.0001452), "failure": (1, 0.0001452)}
     units = {
-        (p.attributes["tokentrace.task.outcome"], p.attributes["tokentrace.unit"], p.attributes["tokentrace.feature"]): p.value
+        (
+            p.attributes["tokentrace.task.outcome"],
+            p.attributes["tokentrace.unit"],
+            p.attributes["tokentrace.feature"],
+        ): p.value
         for p in cap.metric_points("tokentrace.task.units")
     }
     assert units == {("success", "ticket", "support"): 1, ("failure", "ticket", "support"): 1}

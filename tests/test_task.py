@@ -64,7 +64,7 @@ def test_totals_are_readable_while_the_task_is_open() -> None:
 
 
 def test_totals_have_exactly_the_contract_fields() -> None:
-    """Totals carries exactly the documented fields (core, then waste and cost split) plus the per-model breakdown."""
+    """Totals carries exactly the documented fields (core, waste, cost split) and the per-model breakdown."""
     assert list(tokentrace.Totals.__dataclass_fields__) == [
         "input_tokens",
         "output_tokens",

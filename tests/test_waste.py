@@ -105,9 +105,14 @@ def test_digests_hold_no_content() -> None:
     """A request digest is 16 bytes, keyed per process, and differs when the content does."""
     from tokentrace import _requests
 
-    a = _requests.digest("openai", "chat", "gpt-4o", None, {"messages": [{"role": "user", "content": "secret"}]})
-    b = _requests.digest("openai", "chat", "gpt-4o", None, {"messages": [{"role": "user", "content": "secreT"}]})
-    assert len(a) == 16 and a != b
+    a = _requests.digest(
+        "openai", "chat", "gpt-4o", None, {"messages": [{"role": "user", "content": "secret"}]}
+    )
+    b = _requests.digest(
+        "openai", "chat", "gpt-4o", None, {"messages": [{"role": "user", "content": "secreT"}]}
+    )
+    assert len(a) == 16
+    assert a != b
     assert b"secret" not in a
 
 
@@ -157,7 +162,9 @@ def test_provider_reported_costs_are_other_in_the_breakdown() -> None:
     """A gateway's own cost (OpenRouter usage.cost) cannot be split by token kind: it is "other"."""
     from tests.support.clients import chat_completion_body, synthetic
 
-    body = chat_completion_body({"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15, "cost": 0.00042})
+    body = chat_completion_body(
+        {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15, "cost": 0.00042}
+    )
     client = openai.OpenAI(
         api_key="k",
         base_url="https://openrouter.ai/api/v1",
@@ -165,5 +172,7 @@ def test_provider_reported_costs_are_other_in_the_breakdown() -> None:
         max_retries=0,
     )
     with tokentrace.task("gateway") as task:
-        client.chat.completions.create(model="openai/gpt-4o-mini", messages=[{"role": "user", "content": "hi"}])
+        client.chat.completions.create(
+            model="openai/gpt-4o-mini", messages=[{"role": "user", "content": "hi"}]
+        )
     assert task.totals.cost_breakdown == CostBreakdown(other_usd=Decimal("0.00042"))

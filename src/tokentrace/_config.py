@@ -198,7 +198,9 @@ def ensure_default() -> None:
 
 def _check_budgets(budgets: Mapping[str, Budget]) -> dict[str, Budget]:
     if not isinstance(budgets, Mapping):
-        raise ConfigurationError(f"budgets must be a mapping of task name to tokentrace.Budget, got {budgets!r}")
+        raise ConfigurationError(
+            f"budgets must be a mapping of task name to tokentrace.Budget, got {budgets!r}"
+        )
     checked: dict[str, Budget] = {}
     for name, budget in budgets.items():
         if not isinstance(name, str) or not name.strip():

@@ -9,24 +9,23 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Mapping
-from contextvars import ContextVar, Token
+from collections.abc import Callable
 from typing import Any
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
-from opentelemetry.trace import Span, SpanKind, Status, StatusCode
+from opentelemetry.trace import SpanKind, Status, StatusCode
 
-from tokentrace import _budget, _pricing, _requests, _telemetry
+from tokentrace import _budget, _gate, _pricing, _telemetry
 from tokentrace import _semconv as sc
+from tokentrace._call import _ACTIVE_CALL, Call, active_call, leave
 from tokentrace._safety import guarded
 from tokentrace._tally import CallRecord
 from tokentrace._task import _CURRENT as _CURRENT_TASK
-from tokentrace._task import Task
 from tokentrace._usage import UsageError
-from tokentrace.exceptions import BudgetExceeded, ConfigurationError
-from tokentrace.types import Budget, BudgetBreach, CallEstimate
-from tokentrace.integrations._base import AttemptHook, Method, ProviderIntegration, Reading, Request
+from tokentrace.integrations._base import AttemptHook, Method, ProviderIntegration, Reading
+
+__all__ = ["Call", "active_call", "attempt_wrapper", "call_wrapper", "complete"]
 
 Wrapper = Callable[[Any, Any, tuple[Any, ...], dict[str, Any]], Any]
 
@@ -35,55 +34,6 @@ Wrapper = Callable[[Any, Any, tuple[Any, ...], dict[str, Any]], Any]
 active: set[str] = set()
 # The integrations whose per-attempt hooks are installed, so a call with no attempt was never sent.
 counts_attempts: set[str] = set()
-
-
-class Call:
-    """One logical LLM call in flight."""
-
-    __slots__ = (
-        "attempts",
-        "breach",
-        "budget",
-        "digest",
-        "done",
-        "estimate",
-        "integration",
-        "method",
-        "provider",
-        "request",
-        "reservation",
-        "span",
-        "start_ns",
-        "task",
-        "tokens",
-    )
-
-    def __init__(
-        self, integration: ProviderIntegration, method: Method, request: Request, task: Task | None
-    ) -> None:
-        self.integration = integration
-        self.method = method
-        self.request = request
-        self.provider = request.provider or integration.provider
-        self.task = task
-        self.attempts: list[str] = []
-        self.done = False
-        self.tokens: tuple[Token[Call | None], object] | None = None
-        self.span: Span = trace.INVALID_SPAN
-        self.digest: bytes | None = None
-        self.estimate: CallEstimate | None = None
-        self.reservation: _budget.Reservation | None = None
-        self.breach: BudgetBreach | None = None
-        self.budget: Budget | None = None
-        self.start_ns = time.perf_counter_ns()
-
-
-_ACTIVE_CALL: ContextVar[Call | None] = ContextVar("tokentrace.call", default=None)
-
-
-def active_call() -> Call | None:
-    """The LLM call being made in this context, if any (for attempt hooks and layered SDKs)."""
-    return _ACTIVE_CALL.get()
 
 
 def _begin(
@@ -108,118 +58,14 @@ def _begin(
     if task is not None:
         attrs.update(task._dimensions())
         if _telemetry.state.settings.detect_duplicates:
-            call.digest = guarded("call.digest", _digest, None, call)
+            call.digest = guarded("call.digest", _gate.digest, None, call)
     call.span = _telemetry.tracer().start_span(
         f"{method.operation} {model}", kind=SpanKind.CLIENT, attributes=attrs
     )
     call.tokens = (_ACTIVE_CALL.set(call), otel_context.attach(trace.set_span_in_context(call.span)))
     if task is not None and task._guarded:
-        guarded("budget.check", _check_budget, None, call, task)
+        guarded("budget.check", _gate.check, None, call, task)
     return call
-
-
-def _digest(call: Call) -> bytes:
-    request = call.request
-    return _requests.digest(call.provider, call.method.operation, request.model, request.base_url, request.kwargs)
-
-
-def _estimate(call: Call) -> CallEstimate:
-    request = call.request
-    return _requests.estimate(
-        request.model or "unknown",
-        call.provider,
-        request.base_url,
-        request.kwargs,
-        embeddings=call.method.operation == "embeddings",
-    )
-
-
-def _check_budget(call: Call, task: Task) -> None:
-    """Estimate the call and reserve it on its tasks' budgets, or note the limit it would cross."""
-    estimate = call.estimate = _estimate(call)
-    if call.span.is_recording():
-        attrs: dict[str, Any] = {
-            sc.BUDGET_ESTIMATED_INPUT_TOKENS: estimate.input_tokens,
-            sc.BUDGET_ESTIMATED_OUTPUT_TOKENS: estimate.output_tokens,
-        }
-        if estimate.cost_usd is not None:
-            attrs[sc.BUDGET_ESTIMATED_COST_USD] = float(estimate.cost_usd)
-        call.span.set_attributes(attrs)
-    call.reservation, call.breach, call.budget = _budget.check(
-        task, estimate, call.provider, call.request.model or "unknown", call.request.kwargs
-    )
-
-
-def _block(call: Call, breach: BudgetBreach, error: BaseException) -> None:
-    """End a call that a budget (or its callback) stopped before the request was sent."""
-    _leave(call)
-    call.done = True
-    span = call.span
-    if span.is_recording():
-        span.set_attributes(
-            {
-                sc.BUDGET_BLOCKED: True,
-                sc.BUDGET_LIMIT: breach.limit,
-                sc.ERROR_TYPE: type(error).__qualname__,
-            }
-        )
-        span.set_status(Status(StatusCode.ERROR, type(error).__qualname__))
-    span.end()
-    _budget.blocked(breach)
-
-
-def _go_ahead(call: Call, breach: BudgetBreach, action: str) -> None:
-    task = call.task
-    if task is not None and call.estimate is not None:
-        call.reservation = _budget.force(task, call.estimate)
-    _budget.warned(breach, action)
-
-
-def _retarget(call: Call, instance: Any, kwargs: dict[str, Any]) -> None:
-    """A budget callback replaced the call's arguments: read the request again."""
-    call.request = call.integration.request(call.method, instance, kwargs)
-    call.provider = call.request.provider or call.integration.provider
-    model = call.request.model or "unknown"
-    call.span.update_name(f"{call.method.operation} {model}")
-    call.span.set_attribute(sc.GEN_AI_REQUEST_MODEL, model)
-    if call.digest is not None:
-        call.digest = _digest(call)
-    call.estimate = _estimate(call)
-
-
-def _enforce(call: Call, instance: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
-    """Apply the budget's ``on_exceed`` to a call that would cross a limit (user-facing: may raise)."""
-    breach, budget = call.breach, call.budget
-    assert breach is not None and budget is not None
-    mode = budget.on_exceed
-    if mode == "warn":
-        guarded("budget.warn", _go_ahead, None, call, breach, "warn")
-        return kwargs
-    if mode == "raise":
-        error = BudgetExceeded(breach)
-        guarded("budget.block", _block, None, call, breach, error)
-        raise error
-    try:
-        override = mode(breach)  # type: ignore[operator]  # the callable form of on_exceed
-        if override is not None and not isinstance(override, Mapping):
-            raise ConfigurationError(
-                f"a Budget on_exceed callback returns None or a mapping of keyword arguments, got {override!r}"
-            )
-    except BaseException as exc:
-        guarded("budget.block", _block, None, call, breach, exc)
-        raise
-    if override:
-        kwargs = {**kwargs, **override}
-        guarded("budget.retarget", _retarget, None, call, instance, kwargs)
-    guarded("budget.warn", _go_ahead, None, call, breach, "callback")
-    return kwargs
-
-
-def _leave(call: Call) -> None:
-    tokens, call.tokens = call.tokens, None
-    if tokens is not None:
-        otel_context.detach(tokens[1])  # type: ignore[arg-type]  # the token attach() returned
-        _ACTIVE_CALL.reset(tokens[0])
 
 
 def _finish(call: Call, result: Any) -> Any:
@@ -467,14 +313,14 @@ def call_wrapper(integration: ProviderIntegration, method: Method) -> Wrapper:
             if call is None:
                 return await wrapped(*args, **kwargs)
             if call.breach is not None:
-                kwargs = _enforce(call, instance, kwargs)
+                kwargs = _gate.enforce(call, instance, kwargs)
             try:
                 result = await wrapped(*args, **kwargs)
             except BaseException as exc:
-                guarded("call.leave", _leave, None, call)
+                guarded("call.leave", leave, None, call)
                 guarded("call.fail", _fail, None, call, exc)
                 raise
-            guarded("call.leave", _leave, None, call)
+            guarded("call.leave", leave, None, call)
             return guarded("call.finish", _finish, result, call, result)
 
         return async_wrapper
@@ -484,14 +330,14 @@ def call_wrapper(integration: ProviderIntegration, method: Method) -> Wrapper:
         if call is None:
             return wrapped(*args, **kwargs)
         if call.breach is not None:
-            kwargs = _enforce(call, instance, kwargs)
+            kwargs = _gate.enforce(call, instance, kwargs)
         try:
             result = wrapped(*args, **kwargs)
         except BaseException as exc:
-            guarded("call.leave", _leave, None, call)
+            guarded("call.leave", leave, None, call)
             guarded("call.fail", _fail, None, call, exc)
             raise
-        guarded("call.leave", _leave, None, call)
+        guarded("call.leave", leave, None, call)
         return guarded("call.finish", _finish, result, call, result)
 
     return sync_wrapper

@@ -123,9 +123,9 @@ class PriceInfo:
             read = (usage.cache_read_tokens * r.cache_read).scaleb(-6)
         if usage.cache_write_tokens:
             one_hour = usage.cache_write_1h_tokens
-            write = ((usage.cache_write_tokens - one_hour) * r.cache_write + one_hour * r.cache_write_1h).scaleb(
-                -6
-            )
+            write = (
+                (usage.cache_write_tokens - one_hour) * r.cache_write + one_hour * r.cache_write_1h
+            ).scaleb(-6)
         output = (usage.output_tokens - usage.reasoning_tokens) * r.output
         if usage.reasoning_tokens:
             output += usage.reasoning_tokens * r.reasoning

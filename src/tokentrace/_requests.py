@@ -123,7 +123,9 @@ def _plain(obj: Any) -> Any:
     return repr(obj)
 
 
-def digest(provider: str, operation: str, model: str | None, base_url: str | None, kwargs: Mapping[str, Any]) -> bytes:
+def digest(
+    provider: str, operation: str, model: str | None, base_url: str | None, kwargs: Mapping[str, Any]
+) -> bytes:
     """A keyed 16-byte hash of the normalised request (content is hashed, never kept)."""
     request = {k: v for k, v in kwargs.items() if k not in _NOT_REQUEST}
     text = json.dumps([provider, operation, model, base_url, request], default=_plain, sort_keys=True)

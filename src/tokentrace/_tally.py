@@ -22,7 +22,17 @@ Parts = tuple[Decimal, Decimal, Decimal, Decimal, Decimal]
 class CallRecord:
     """One logical LLM call as it is charged to tasks (internal; a plain slotted class for speed)."""
 
-    __slots__ = ("cost_status", "cost_usd", "digest", "error_type", "model", "parts", "provider", "retries", "usage")
+    __slots__ = (
+        "cost_status",
+        "cost_usd",
+        "digest",
+        "error_type",
+        "model",
+        "parts",
+        "provider",
+        "retries",
+        "usage",
+    )
 
     def __init__(
         self,

@@ -148,7 +148,7 @@ class BudgetBreach:
         )
 
 
-OnExceed = Union[Literal["raise", "warn"], Callable[[BudgetBreach], "Mapping[str, Any] | None"]]
+OnExceed = Union[Literal["raise", "warn"], Callable[[BudgetBreach], "Mapping[str, Any] | None"]]  # noqa: UP007  # a runtime alias on Python 3.10
 
 
 def _limit_int(name: str, value: object) -> int | None:
@@ -167,7 +167,9 @@ def _limit_money(value: object) -> Decimal | None:
     try:
         amount = Decimal(str(value)) if not isinstance(value, Decimal) else value
     except InvalidOperation:
-        raise ConfigurationError(f"Budget max_cost_usd must be a number of US dollars, got {value!r}") from None
+        raise ConfigurationError(
+            f"Budget max_cost_usd must be a number of US dollars, got {value!r}"
+        ) from None
     if not amount.is_finite() or amount < 0:
         raise ConfigurationError(f"Budget max_cost_usd must be a finite, non-negative amount, got {value!r}")
     return amount
@@ -205,7 +207,8 @@ class Budget:
             raise ConfigurationError("a Budget needs at least one of max_cost_usd, max_tokens, max_llm_calls")
         if on_exceed not in ("raise", "warn") and not callable(on_exceed):
             raise ConfigurationError(
-                f'Budget on_exceed must be "raise", "warn" or a callable taking a BudgetBreach, got {on_exceed!r}'
+                'Budget on_exceed must be "raise", "warn" or a callable taking a BudgetBreach, '
+                f"got {on_exceed!r}"
             )
         object.__setattr__(self, "max_cost_usd", cost)
         object.__setattr__(self, "max_tokens", tokens)

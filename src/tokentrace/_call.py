@@ -1,0 +1,74 @@
+"""One LLM call in flight: the object the engine, the stream proxies and budgets share."""
+
+from __future__ import annotations
+
+import time
+from contextvars import ContextVar, Token
+from typing import TYPE_CHECKING
+
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.trace import Span
+
+from tokentrace.integrations._base import Method, ProviderIntegration, Request
+from tokentrace.types import Budget, BudgetBreach, CallEstimate
+
+if TYPE_CHECKING:
+    from tokentrace._budget import Reservation
+    from tokentrace._task import Task
+
+
+class Call:
+    """One logical LLM call in flight."""
+
+    __slots__ = (
+        "attempts",
+        "breach",
+        "budget",
+        "digest",
+        "done",
+        "estimate",
+        "integration",
+        "method",
+        "provider",
+        "request",
+        "reservation",
+        "span",
+        "start_ns",
+        "task",
+        "tokens",
+    )
+
+    def __init__(
+        self, integration: ProviderIntegration, method: Method, request: Request, task: Task | None
+    ) -> None:
+        self.integration = integration
+        self.method = method
+        self.request = request
+        self.provider = request.provider or integration.provider
+        self.task = task
+        self.attempts: list[str] = []
+        self.done = False
+        self.tokens: tuple[Token[Call | None], object] | None = None
+        self.span: Span = trace.INVALID_SPAN
+        self.digest: bytes | None = None
+        self.estimate: CallEstimate | None = None
+        self.reservation: Reservation | None = None
+        self.breach: BudgetBreach | None = None
+        self.budget: Budget | None = None
+        self.start_ns = time.perf_counter_ns()
+
+
+_ACTIVE_CALL: ContextVar[Call | None] = ContextVar("tokentrace.call", default=None)
+
+
+def active_call() -> Call | None:
+    """The LLM call being made in this context, if any (for attempt hooks and layered SDKs)."""
+    return _ACTIVE_CALL.get()
+
+
+def leave(call: Call) -> None:
+    tokens, call.tokens = call.tokens, None
+    if tokens is not None:
+        otel_context.detach(tokens[1])  # type: ignore[arg-type]  # the token attach() returned
+        _ACTIVE_CALL.reset(tokens[0])

@@ -1,0 +1,122 @@
+"""The budget gate: what happens to an LLM call in a budgeted task before it is sent.
+
+``check`` estimates the call and reserves it (or notes the limit it would cross); ``enforce``
+applies the budget's ``on_exceed`` and is the one place where tokentrace raises into the
+user's call, by design: ``BudgetExceeded``, or the user's own callback's error.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from opentelemetry.trace import Status, StatusCode
+
+from tokentrace import _budget, _requests
+from tokentrace import _semconv as sc
+from tokentrace._call import Call, leave
+from tokentrace._safety import guarded
+from tokentrace._task import Task
+from tokentrace.exceptions import BudgetExceeded, ConfigurationError
+from tokentrace.types import BudgetBreach, CallEstimate
+
+
+def digest(call: Call) -> bytes:
+    request = call.request
+    return _requests.digest(
+        call.provider, call.method.operation, request.model, request.base_url, request.kwargs
+    )
+
+
+def _estimate(call: Call) -> CallEstimate:
+    request = call.request
+    return _requests.estimate(
+        request.model or "unknown",
+        call.provider,
+        request.base_url,
+        request.kwargs,
+        embeddings=call.method.operation == "embeddings",
+    )
+
+
+def check(call: Call, task: Task) -> None:
+    """Estimate the call and reserve it on its tasks' budgets, or note the limit it would cross."""
+    estimate = call.estimate = _estimate(call)
+    if call.span.is_recording():
+        attrs: dict[str, Any] = {
+            sc.BUDGET_ESTIMATED_INPUT_TOKENS: estimate.input_tokens,
+            sc.BUDGET_ESTIMATED_OUTPUT_TOKENS: estimate.output_tokens,
+        }
+        if estimate.cost_usd is not None:
+            attrs[sc.BUDGET_ESTIMATED_COST_USD] = float(estimate.cost_usd)
+        call.span.set_attributes(attrs)
+    call.reservation, call.breach, call.budget = _budget.check(
+        task, estimate, call.provider, call.request.model or "unknown", call.request.kwargs
+    )
+
+
+def _block(call: Call, breach: BudgetBreach, error: BaseException) -> None:
+    """End a call that a budget (or its callback) stopped before the request was sent."""
+    leave(call)
+    call.done = True
+    span = call.span
+    if span.is_recording():
+        span.set_attributes(
+            {
+                sc.BUDGET_BLOCKED: True,
+                sc.BUDGET_LIMIT: breach.limit,
+                sc.ERROR_TYPE: type(error).__qualname__,
+            }
+        )
+        span.set_status(Status(StatusCode.ERROR, type(error).__qualname__))
+    span.end()
+    _budget.blocked(breach)
+
+
+def _go_ahead(call: Call, breach: BudgetBreach, action: str) -> None:
+    task = call.task
+    if task is not None and call.estimate is not None:
+        call.reservation = _budget.force(task, call.estimate)
+    _budget.warned(breach, action)
+
+
+def _retarget(call: Call, instance: Any, kwargs: dict[str, Any]) -> None:
+    """A budget callback replaced the call's arguments: read the request again."""
+    call.request = call.integration.request(call.method, instance, kwargs)
+    call.provider = call.request.provider or call.integration.provider
+    model = call.request.model or "unknown"
+    call.span.update_name(f"{call.method.operation} {model}")
+    call.span.set_attribute(sc.GEN_AI_REQUEST_MODEL, model)
+    if call.digest is not None:
+        call.digest = digest(call)
+    call.estimate = _estimate(call)
+
+
+def enforce(call: Call, instance: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
+    """Apply the budget's ``on_exceed`` to a call that would cross a limit (user-facing: may raise)."""
+    breach, budget = call.breach, call.budget
+    assert breach is not None
+    assert budget is not None
+    mode = budget.on_exceed
+    if mode == "warn":
+        guarded("budget.warn", _go_ahead, None, call, breach, "warn")
+        return kwargs
+    if mode == "raise":
+        error = BudgetExceeded(breach)
+        guarded("budget.block", _block, None, call, breach, error)
+        raise error
+    try:
+        override = mode(breach)
+        if override is not None and not isinstance(override, Mapping):
+            raise ConfigurationError(
+                "a Budget on_exceed callback returns None or a mapping of keyword arguments, "
+                f"got {override!r}"
+            )
+    except BaseException as exc:
+        guarded("budget.block", _block, None, call, breach, exc)
+        raise
+    if override:
+        kwargs = {**kwargs, **override}
+        guarded("budget.retarget", _retarget, None, call, instance, kwargs)
+    guarded("budget.warn", _go_ahead, None, call, breach, "callback")
+    return kwargs
