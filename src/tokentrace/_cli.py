@@ -82,6 +82,65 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- outcomes --------------------------------------------------------------------------------
+
+
+def cmd_outcomes(args: argparse.Namespace) -> int:
+    from tokentrace import _economics
+
+    by = dimensions(args.by)
+    conn = open_ledger(args)
+    groups, total = _economics.outcomes(conn, by, filters(args))
+    rows = [g.as_dict() for g in groups]
+    if args.format != "table":
+        emit(args, [*rows, {**{d: "TOTAL" for d in by}, **total.as_dict()}] if rows else [], None)
+        return 0
+    from rich.table import Table
+
+    scope = "every run of each task" if "task" in by else "root task runs"
+    table = Table(title=f"Unit economics by {', '.join(by)} ({scope})", title_justify="left")
+    for d in by:
+        table.add_column(d)
+    for name in ("runs", "success", "cost", "per success", "units", "per unit", "duplicates", "retry waste"):
+        table.add_column(name, justify="right", no_wrap=True)
+    table.add_column("input / cached / output", justify="right", no_wrap=True)
+    for g in [*groups, total]:
+        is_total = g is total
+        key = (
+            ["TOTAL" if i == 0 else "" for i in range(len(by))]
+            if is_total
+            else [str(v) if v is not None else "-" for v in g.key.values()]
+        )
+        per_unit = g.cost_per_unit()
+        shares = g.shares()
+        unpriced = bool(g.unpriced_runs) and not g.cost_usd
+        mark = "*" if g.unpriced_runs and g.cost_usd else ""
+        fresh_input = shares["input"] + shares["cache_write"]
+        mix = f"{fresh_input:.0%} / {shares['cache_read']:.0%} / {shares['output']:.0%}"
+        table.add_row(
+            *key,
+            count(g.runs),
+            f"{g.successes / g.runs:.0%}" if g.runs else "-",
+            "unpriced" if unpriced else usd(g.cost_usd) + mark,
+            "unpriced" if unpriced else usd(g.cost_per_success) + mark,
+            ", ".join(f"{n.normalize():f} {u}" for u, n in sorted(g.units.items())) or "-",
+            ", ".join(f"{'unpriced' if unpriced else usd(c) + mark}/{u}" for u, c in sorted(per_unit.items()))
+            or "-",
+            f"{g.duplicate_calls} ({usd(g.duplicate_cost_usd)})" if g.duplicate_calls else "-",
+            usd(g.retry_waste_cost_usd) if g.retry_waste_cost_usd else "-",
+            "-" if unpriced else mix,
+            end_section=bool(groups) and g is groups[-1],
+            style="bold" if is_total else None,
+        )
+    console().print(table)
+    if total.unpriced_runs:
+        console().print(
+            f"[yellow]* {total.unpriced_runs} run(s) include calls that could not be priced: "
+            "their cost is left out, not counted as $0.[/yellow]"
+        )
+    return 0
+
+
 # --- tasks / show ----------------------------------------------------------------------------
 
 
@@ -253,9 +312,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
         ledger=str(ledger), by="task,model", since=None, until=None, where=None, format="table"
     )
     cmd_report(report_args)
+    out.print()
+    cmd_outcomes(argparse.Namespace(**{**vars(report_args), "by": "task"}))
     out.print(
         "\nTry next:\n"
         f"  tokentrace report --ledger {ledger} --by user\n"
+        f"  tokentrace outcomes --ledger {ledger} --by feature\n"
         f"  tokentrace tasks --ledger {ledger}\n"
         f"  tokentrace show --ledger {ledger} TASK_ID\n"
         f"  tokentrace whatif --ledger {ledger} --model gpt-4o-mini\n"
@@ -300,6 +362,15 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--by", default="task", help=f"comma-separated dimensions ({dims}); default: task")
     common(p)
     p.set_defaults(fn=cmd_report)
+
+    p = sub.add_parser("outcomes", help="cost per successful run and per unit of work, waste, context share")
+    p.add_argument(
+        "--by",
+        default="task",
+        help="comma-separated: task, root, feature, user, tenant, environment, service, day",
+    )
+    common(p)
+    p.set_defaults(fn=cmd_outcomes)
 
     p = sub.add_parser("tasks", help="recent task runs with their inclusive cost")
     p.add_argument("--name", help="only runs of this task")

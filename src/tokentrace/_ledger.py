@@ -32,7 +32,7 @@ from tokentrace.exceptions import ConfigurationError
 
 logger = logging.getLogger("tokentrace")
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 _PICO = Decimal("1e-12")
 _BUSY_RETRIES = 8
 
@@ -111,15 +111,37 @@ CREATE INDEX IF NOT EXISTS tasks_parent ON tasks (parent_id);
 CREATE INDEX IF NOT EXISTS tasks_start ON tasks (start_ns);
 """
 
-# Migrations from version N to N+1, applied in order inside one transaction each.
-_MIGRATIONS: dict[int, str] = {}
+# Migrations from version N to N+1, applied in order inside one transaction each. A new
+# ledger is created at version 1 and migrated, so every ledger has the same columns in order.
+_MIGRATIONS: dict[int, str] = {
+    # 2: waste, the cost split by token kind, units of work and budgets (docs/ledger.md).
+    1: """
+ALTER TABLE calls ADD COLUMN duplicate INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE tasks ADD COLUMN units TEXT;
+ALTER TABLE tasks ADD COLUMN duplicate_calls INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE tasks ADD COLUMN duplicate_cost_usd TEXT NOT NULL DEFAULT '0';
+ALTER TABLE tasks ADD COLUMN retry_waste_tokens INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE tasks ADD COLUMN retry_waste_cost_usd TEXT NOT NULL DEFAULT '0';
+ALTER TABLE tasks ADD COLUMN cost_input_usd TEXT NOT NULL DEFAULT '0';
+ALTER TABLE tasks ADD COLUMN cost_cache_read_usd TEXT NOT NULL DEFAULT '0';
+ALTER TABLE tasks ADD COLUMN cost_cache_write_usd TEXT NOT NULL DEFAULT '0';
+ALTER TABLE tasks ADD COLUMN cost_output_usd TEXT NOT NULL DEFAULT '0';
+ALTER TABLE tasks ADD COLUMN cost_other_usd TEXT NOT NULL DEFAULT '0';
+ALTER TABLE tasks ADD COLUMN budget_exceeded INTEGER;
+ALTER TABLE tasks ADD COLUMN budget_blocked_calls INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX IF NOT EXISTS tasks_name ON tasks (name)
+""",
+}
 
 
 def _columns(table: str) -> tuple[str, ...]:
-    """The columns of ``table`` in schema order (read from the schema, the one place they are written)."""
+    """The columns of ``table`` in order (read from the schema and its migrations, where they are written)."""
     body = re.search(rf"CREATE TABLE IF NOT EXISTS {table} \((.*?)\n\);", _SCHEMA_V1, re.S)
     assert body is not None
-    return tuple(line.split()[0] for line in body.group(1).strip().splitlines())
+    names = [line.split()[0] for line in body.group(1).strip().splitlines()]
+    for version in sorted(_MIGRATIONS):
+        names += re.findall(rf"ALTER TABLE {table} ADD COLUMN (\w+)", _MIGRATIONS[version])
+    return tuple(names)
 
 
 CALL_COLUMNS = _columns("calls")
@@ -156,6 +178,20 @@ _TASK_KNOWN = {
     sc.TASK_OUTCOME,
     sc.TASK_MODELS,
     sc.ERROR_TYPE,
+    sc.TASK_DUPLICATE_CALLS,
+    sc.TASK_DUPLICATE_COST_USD,
+    sc.TASK_RETRY_WASTE_TOKENS,
+    sc.TASK_RETRY_WASTE_COST_USD,
+    sc.TASK_COST_INPUT_USD,
+    sc.TASK_COST_CACHE_READ_USD,
+    sc.TASK_COST_CACHE_WRITE_USD,
+    sc.TASK_COST_OUTPUT_USD,
+    sc.TASK_COST_OTHER_USD,
+    sc.TASK_BUDGET_EXCEEDED,
+    sc.TASK_BUDGET_BLOCKED_CALLS,
+    sc.TASK_BUDGET_MAX_COST_USD,
+    sc.TASK_BUDGET_MAX_TOKENS,
+    sc.TASK_BUDGET_MAX_LLM_CALLS,
 }
 
 
@@ -339,7 +375,15 @@ def call_row(span: ReadableSpan) -> tuple[Any, ...]:
         a.get(sc.TENANT),
         service,
         env,
+        1 if a.get(sc.DUPLICATE) else 0,
     )
+
+
+def _usd(attrs: Any, key: str) -> str:
+    value = attrs.get(key)
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return str(Decimal(repr(float(value))))
+    return "0"
 
 
 def task_row(span: ReadableSpan) -> tuple[Any, ...]:
@@ -349,8 +393,12 @@ def task_row(span: ReadableSpan) -> tuple[Any, ...]:
     start, end = span.start_time or 0, span.end_time or span.start_time or 0
     cost = _cost(a, sc.TASK_COST_USD_EXACT, sc.TASK_COST_USD) or Decimal(0)
     service, env = _resource(span)
-    extra = {k: _plain(v) for k, v in a.items() if k not in _TASK_KNOWN}
+    units = {k[len(sc.TASK_UNITS_PREFIX) :]: v for k, v in a.items() if k.startswith(sc.TASK_UNITS_PREFIX)}
+    extra = {
+        k: _plain(v) for k, v in a.items() if k not in _TASK_KNOWN and not k.startswith(sc.TASK_UNITS_PREFIX)
+    }
     task_id = a.get(sc.TASK_ID)
+    exceeded = a.get(sc.TASK_BUDGET_EXCEEDED)
     return (
         task_id,
         a.get(sc.TASK_PARENT_ID),
@@ -380,6 +428,18 @@ def task_row(span: ReadableSpan) -> tuple[Any, ...]:
         service,
         env,
         json.dumps(extra, sort_keys=True) if extra else None,
+        json.dumps(units, sort_keys=True) if units else None,
+        _int(a.get(sc.TASK_DUPLICATE_CALLS)) or 0,
+        _usd(a, sc.TASK_DUPLICATE_COST_USD),
+        _int(a.get(sc.TASK_RETRY_WASTE_TOKENS)) or 0,
+        _usd(a, sc.TASK_RETRY_WASTE_COST_USD),
+        _usd(a, sc.TASK_COST_INPUT_USD),
+        _usd(a, sc.TASK_COST_CACHE_READ_USD),
+        _usd(a, sc.TASK_COST_CACHE_WRITE_USD),
+        _usd(a, sc.TASK_COST_OUTPUT_USD),
+        _usd(a, sc.TASK_COST_OTHER_USD),
+        None if exceeded is None else int(bool(exceeded)),
+        _int(a.get(sc.TASK_BUDGET_BLOCKED_CALLS)) or 0,
     )
 
 

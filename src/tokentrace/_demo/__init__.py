@@ -57,7 +57,9 @@ def resolve_ticket(ticket: str, user: str, oa: Any, an: Any) -> Any:
     Returns the ``tokentrace.Task`` of the run."""
     import tokentrace
 
-    with tokentrace.task("resolve_ticket", feature="support", user_id=user) as task:
+    # A ticket may not cost more than 5 cents: a call that would cross it is never sent.
+    budget = tokentrace.Budget(max_cost_usd="0.05")
+    with tokentrace.task("resolve_ticket", feature="support", user_id=user, budget=budget) as task:
         with tokentrace.task("classify"):
             oa.chat.completions.create(
                 model="gpt-4o", messages=[{"role": "user", "content": f"Classify: {ticket}"}]
@@ -77,6 +79,7 @@ def resolve_ticket(ticket: str, user: str, oa: Any, an: Any) -> Any:
             )
             for _ in stream:
                 pass
+        task.add_units(1, unit="ticket")
     return task
 
 
