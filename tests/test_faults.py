@@ -11,7 +11,7 @@ import pytest
 import tokentrace
 from tests.support.cassettes import Replay
 from tests.support.clients import openai_client, recorded, request_kwargs
-from tokentrace import _engine, _pricing, _streams, _task, _telemetry
+from tokentrace import _budget, _engine, _gate, _pricing, _requests, _streams, _task, _telemetry
 from tokentrace.integrations.openai import OpenAIIntegration
 
 PLAIN = "dd-trace-py/tests/contrib/litellm/cassettes/completion_reasoning.yaml"
@@ -155,3 +155,52 @@ def test_keyboard_interrupt_is_never_swallowed(monkeypatch: pytest.MonkeyPatch) 
             _run_plain()
     finally:
         _safety.set_strict(True)
+
+
+BUDGET_HOOKS = [
+    (_gate, "check"),
+    (_gate, "digest"),
+    (_gate, "_go_ahead"),
+    (_requests, "estimate"),
+    (_budget, "check"),
+    (_budget, "settle"),
+    (_budget, "warned"),
+]
+
+
+def _run_budgeted(budget: tokentrace.Budget) -> Any:
+    (interaction,) = recorded(PLAIN)
+    with tokentrace.task("faults", budget=budget):
+        return openai_client(Replay([interaction])).chat.completions.create(
+            **request_kwargs(interaction, "openai")
+        )
+
+
+@pytest.mark.usefixtures("lenient")
+@pytest.mark.parametrize(("target", "name"), BUDGET_HOOKS, ids=[f"{t.__name__}.{n}" for t, n in BUDGET_HOOKS])
+def test_a_failing_budget_hook_lets_the_call_through_unchanged(
+    target: Any, name: str, baseline: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Within budget and past a warn-mode budget, a failing budget step changes nothing the user sees."""
+    monkeypatch.setattr(target, name, _boom)
+    for budget in (tokentrace.Budget(max_llm_calls=10), tokentrace.Budget(max_llm_calls=0, on_exceed="warn")):
+        assert _run_budgeted(budget).model_dump() == baseline["plain"]
+    assert _engine.active_call() is None
+
+
+@pytest.mark.usefixtures("lenient")
+@pytest.mark.parametrize("name", ["_block", "blocked"])
+def test_a_failing_block_step_still_stops_the_call(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """When recording a stopped call fails, the call is still stopped with BudgetExceeded."""
+    monkeypatch.setattr(_gate if name == "_block" else _budget, name, _boom)
+    (interaction,) = recorded(PLAIN)
+    replay = Replay([interaction])
+    client = openai_client(replay)
+    kwargs = request_kwargs(interaction, "openai")
+    with (
+        tokentrace.task("stopped", budget=tokentrace.Budget(max_llm_calls=0)),
+        pytest.raises(tokentrace.BudgetExceeded),
+    ):
+        client.chat.completions.create(**kwargs)
+    assert replay.sent == []
+    assert _engine.active_call() is None  # the call context was restored

@@ -101,19 +101,21 @@ def test_duplicate_detection_can_be_turned_off() -> None:
     assert task.totals.duplicate_calls == 0
 
 
-def test_digests_hold_no_content() -> None:
-    """A request digest is 16 bytes, keyed per process, and differs when the content does."""
+def test_digests_ignore_transport_options_and_see_content() -> None:
+    """A digest is a 64-bit int that ignores timeout and metadata and changes with the content."""
     from tokentrace import _requests
 
-    a = _requests.digest(
-        "openai", "chat", "gpt-4o", None, {"messages": [{"role": "user", "content": "secret"}]}
-    )
-    b = _requests.digest(
-        "openai", "chat", "gpt-4o", None, {"messages": [{"role": "user", "content": "secreT"}]}
-    )
-    assert len(a) == 16
-    assert a != b
-    assert b"secret" not in a
+    def digest(**kwargs: object) -> int:
+        return _requests.digest("openai", "chat", "gpt-4o", None, kwargs)
+
+    messages = [{"role": "user", "content": "secret"}]
+    a = digest(messages=messages)
+    assert isinstance(a, int)
+    assert a == digest(messages=[{"role": "user", "content": "secret"}], timeout=5, metadata={"k": "v"})
+    assert a != digest(messages=[{"role": "user", "content": "secreT"}])
+    assert a != digest(messages=messages, temperature=0)
+    unpicklable = digest(messages=messages, response_format=lambda: None)
+    assert isinstance(unpicklable, int)
 
 
 def test_billed_calls_that_failed_are_retry_waste() -> None:

@@ -25,7 +25,6 @@ class Call:
         "attempts",
         "breach",
         "budget",
-        "digest",
         "done",
         "estimate",
         "integration",
@@ -51,7 +50,6 @@ class Call:
         self.done = False
         self.tokens: tuple[Token[Call | None], object] | None = None
         self.span: Span = trace.INVALID_SPAN
-        self.digest: bytes | None = None
         self.estimate: CallEstimate | None = None
         self.reservation: Reservation | None = None
         self.breach: BudgetBreach | None = None

@@ -57,8 +57,6 @@ def _begin(
         attrs[sc.GEN_AI_REQUEST_STREAM] = True
     if task is not None:
         attrs.update(task._dimensions())
-        if _telemetry.state.settings.detect_duplicates:
-            call.digest = guarded("call.digest", _gate.digest, None, call)
     call.span = _telemetry.tracer().start_span(
         f"{method.operation} {model}", kind=SpanKind.CLIENT, attributes=attrs
     )
@@ -132,7 +130,7 @@ def complete(
             _pricing.warn_unpriced_once(call.provider, model)
         else:
             parts = price.parts(usage, duration_ns)
-            cost = parts[0] + parts[1] + parts[2] + parts[3] + parts[4]
+            cost = (parts[0] + parts[1] + parts[2] + parts[3]).scaleb(-6) + parts[4]
             source = price.source
             estimated = reading.estimated or price.estimated  # type: ignore[union-attr]
             status = _pricing.ESTIMATED if estimated else _pricing.PRICED
@@ -146,11 +144,12 @@ def complete(
         attempts - 1 if attempts > 1 else 0,
         type(error).__qualname__ if error is not None else None,
         parts,
-        call.digest,
     )
     task = call.task
     duplicate = False
     if task is not None:
+        if _telemetry.state.settings.detect_duplicates:
+            rec.digest = _gate.digest(call)
         # A call the SDK refused before sending (bad arguments) is not an LLM call.
         sent = error is None or attempts > 0 or call.integration.name not in counts_attempts
         if sent:

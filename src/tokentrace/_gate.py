@@ -21,7 +21,8 @@ from tokentrace.exceptions import BudgetExceeded, ConfigurationError
 from tokentrace.types import BudgetBreach, CallEstimate
 
 
-def digest(call: Call) -> bytes:
+def digest(call: Call) -> int | None:
+    """The call's request digest, for duplicate detection (``None`` when it cannot be taken)."""
     request = call.request
     return _requests.digest(
         call.provider, call.method.operation, request.model, request.base_url, request.kwargs
@@ -57,7 +58,6 @@ def check(call: Call, task: Task) -> None:
 
 def _block(call: Call, breach: BudgetBreach, error: BaseException) -> None:
     """End a call that a budget (or its callback) stopped before the request was sent."""
-    leave(call)
     call.done = True
     span = call.span
     if span.is_recording():
@@ -87,8 +87,6 @@ def _retarget(call: Call, instance: Any, kwargs: dict[str, Any]) -> None:
     model = call.request.model or "unknown"
     call.span.update_name(f"{call.method.operation} {model}")
     call.span.set_attribute(sc.GEN_AI_REQUEST_MODEL, model)
-    if call.digest is not None:
-        call.digest = digest(call)
     call.estimate = _estimate(call)
 
 
@@ -103,6 +101,7 @@ def enforce(call: Call, instance: Any, kwargs: dict[str, Any]) -> dict[str, Any]
         return kwargs
     if mode == "raise":
         error = BudgetExceeded(breach)
+        guarded("call.leave", leave, None, call)
         guarded("budget.block", _block, None, call, breach, error)
         raise error
     try:
@@ -113,6 +112,7 @@ def enforce(call: Call, instance: Any, kwargs: dict[str, Any]) -> dict[str, Any]
                 f"got {override!r}"
             )
     except BaseException as exc:
+        guarded("call.leave", leave, None, call)
         guarded("budget.block", _block, None, call, breach, exc)
         raise
     if override:

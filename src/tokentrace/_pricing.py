@@ -110,32 +110,32 @@ class PriceInfo:
 
     def cost(self, usage: Usage, duration_ns: int = 0) -> Decimal:
         """The exact cost in USD of one call with ``usage``."""
-        return sum(self.parts(usage, duration_ns), _ZERO)
+        fresh, read, write, output, other = self.parts(usage, duration_ns)
+        return (fresh + read + write + output).scaleb(-6) + other
 
     def parts(self, usage: Usage, duration_ns: int = 0) -> tuple[Decimal, Decimal, Decimal, Decimal, Decimal]:
-        """The exact cost of one call split as (uncached input, cache reads, cache writes, output
-        with reasoning, other); the parts add up to ``cost``."""
+        """One call's cost split as (uncached input, cache reads, cache writes, output with
+        reasoning) in millionths of a dollar, and the rest (per-request fee, hourly cost) in USD.
+
+        ``(sum of the first four).scaleb(-6) + the fifth`` is ``cost``; the first four are kept
+        unscaled so that summing them costs one operation each.
+        """
         if self.usd_per_hour is not None:
             return (_ZERO, _ZERO, _ZERO, _ZERO, (self.usd_per_hour * duration_ns / _HOUR_NS).quantize(_PICO))
         r = self.rates_for(usage.input_tokens) if self.tiers else self.rates
         read = write = _ZERO
         if usage.cache_read_tokens:
-            read = (usage.cache_read_tokens * r.cache_read).scaleb(-6)
+            read = usage.cache_read_tokens * r.cache_read
         if usage.cache_write_tokens:
             one_hour = usage.cache_write_1h_tokens
-            write = (
-                (usage.cache_write_tokens - one_hour) * r.cache_write + one_hour * r.cache_write_1h
-            ).scaleb(-6)
+            write = (usage.cache_write_tokens - one_hour) * r.cache_write
+            if one_hour:
+                write += one_hour * r.cache_write_1h
         output = (usage.output_tokens - usage.reasoning_tokens) * r.output
         if usage.reasoning_tokens:
             output += usage.reasoning_tokens * r.reasoning
-        return (
-            ((usage.input_tokens - usage.cache_read_tokens - usage.cache_write_tokens) * r.input).scaleb(-6),
-            read,
-            write,
-            output.scaleb(-6),
-            self.per_request,
-        )
+        fresh = (usage.input_tokens - usage.cache_read_tokens - usage.cache_write_tokens) * r.input
+        return (fresh, read, write, output, self.per_request)
 
 
 @dataclass

@@ -2,15 +2,15 @@
 
 ``estimate`` counts a request's input tokens offline (its messages, instructions and tools,
 with the model's tokenizer family) and takes its output at the request's own cap, for budgets.
-``digest`` is a keyed hash of the normalised request, for duplicate detection: two calls with
-the same provider, model and request compare equal, and nothing of the content is kept.
+``digest`` is a keyed hash of the request without its transport options, for duplicate
+detection: two calls with the same provider, model and request compare equal, and nothing of
+the content is kept.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
+import pickle
 from collections.abc import Mapping
 from typing import Any, Final
 
@@ -45,7 +45,6 @@ _NOT_REQUEST: Final = frozenset(
         "idempotency_key",
     }
 )
-_KEY: Final = os.urandom(16)  # per process: a digest means nothing outside it
 
 
 def _texts(value: Any, out: list[str], depth: int = 0) -> None:
@@ -118,15 +117,26 @@ def _plain(obj: Any) -> Any:
             pass
     if isinstance(obj, type):
         return f"{obj.__module__}.{obj.__qualname__}"
-    if isinstance(obj, bytes):
-        return hashlib.blake2b(obj, digest_size=16).hexdigest()
     return repr(obj)
 
 
 def digest(
     provider: str, operation: str, model: str | None, base_url: str | None, kwargs: Mapping[str, Any]
-) -> bytes:
-    """A keyed 16-byte hash of the normalised request (content is hashed, never kept)."""
-    request = {k: v for k, v in kwargs.items() if k not in _NOT_REQUEST}
-    text = json.dumps([provider, operation, model, base_url, request], default=_plain, sort_keys=True)
-    return hashlib.blake2b(text.encode(), digest_size=16, key=_KEY).digest()
+) -> int | None:
+    """A keyed 64-bit hash of the request (its content is hashed, never kept).
+
+    The request is serialised with pickle (fast, in C) and hashed with Python's SipHash, whose
+    key is random per process; a request pickle cannot serialise falls back to JSON, and one
+    neither can serialise has no digest (``None``: never counted as a duplicate).
+    """
+    if not _NOT_REQUEST.isdisjoint(kwargs):
+        kwargs = {k: v for k, v in kwargs.items() if k not in _NOT_REQUEST}
+    request = (provider, operation, model, base_url, kwargs)
+    try:
+        return hash(pickle.dumps(request, 5))
+    except Exception:  # noqa: BLE001  # an argument pickle cannot serialise
+        pass
+    try:
+        return hash(json.dumps(request, default=_plain, sort_keys=True))
+    except Exception:  # noqa: BLE001  # circular or unsortable arguments: no digest, no duplicate
+        return None

@@ -44,7 +44,7 @@ class CallRecord:
         retries: int,
         error_type: str | None = None,
         parts: Parts | None = None,
-        digest: bytes | None = None,
+        digest: int | None = None,
     ) -> None:
         self.provider = provider
         self.model = model
@@ -82,12 +82,18 @@ class _Sums:
         self.calls = self.retries = self.unpriced = self.estimated = 0
         self.dup_calls = self.waste_tokens = 0
         self.dup_cost = self.waste_cost = _ZERO
+        # Uncached input, cache reads, cache writes, output: in millionths of a dollar (as
+        # PriceInfo.parts gives them); other: in dollars.
         self.parts: list[Decimal] = list(_NO_PARTS)
+
+    def breakdown(self) -> CostBreakdown:
+        p = self.parts
+        return CostBreakdown(p[0].scaleb(-6), p[1].scaleb(-6), p[2].scaleb(-6), p[3].scaleb(-6), p[4])
 
     @property
     def cost(self) -> Decimal:
         p = self.parts
-        return p[0] + p[1] + p[2] + p[3] + p[4]
+        return (p[0] + p[1] + p[2] + p[3]).scaleb(-6) + p[4]
 
     def add(self, rec: CallRecord, duplicate: bool) -> None:
         self.calls += 1
@@ -109,10 +115,13 @@ class _Sums:
                 p[4] += cost
             else:
                 p[0] += parts[0]
-                p[1] += parts[1]
-                p[2] += parts[2]
+                if parts[1]:
+                    p[1] += parts[1]
+                if parts[2]:
+                    p[2] += parts[2]
                 p[3] += parts[3]
-                p[4] += parts[4]
+                if parts[4]:
+                    p[4] += parts[4]
             if rec.cost_status == ESTIMATED:
                 self.estimated += 1
             if rec.error_type is not None:
@@ -142,7 +151,6 @@ class _Sums:
             self.parts[i] += m.parts[i]
 
     def fields(self) -> dict[str, object]:
-        p = self.parts
         return {
             "input_tokens": self.input,
             "output_tokens": self.output,
@@ -158,7 +166,7 @@ class _Sums:
             "duplicate_cost_usd": self.dup_cost,
             "retry_waste_tokens": self.waste_tokens,
             "retry_waste_cost_usd": self.waste_cost,
-            "cost_breakdown": CostBreakdown(p[0], p[1], p[2], p[3], p[4]),
+            "cost_breakdown": self.breakdown(),
         }
 
 
@@ -174,7 +182,7 @@ class Tally:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._by_model: dict[str, tuple[str, _Sums]] = {}
-        self._seen: set[bytes] | None = None
+        self._seen: set[int] | None = None
 
     def add(self, rec: CallRecord) -> bool:
         """Add one call; returns whether it duplicates an earlier successful call of this task."""

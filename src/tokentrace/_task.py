@@ -118,7 +118,8 @@ class Task:
     @property
     def units(self) -> Mapping[str, int | float]:
         """Units of work added with ``add_units`` here and in nested tasks, per unit name."""
-        return dict(self._units or {})
+        with _UNITS_LOCK:
+            return dict(self._units or {})
 
     def set_outcome(self, outcome: str) -> None:
         """Say how the task ended: ``"success"``, ``"failure"`` or a name of your own.
@@ -264,7 +265,7 @@ def _end_span(task: Task, error: BaseException | None) -> None:
                 sc.TASK_COST_OUTPUT_USD: float(parts.output_usd),
                 sc.TASK_COST_OTHER_USD: float(parts.other_usd),
             }
-        for unit, n in (task._units or {}).items():
+        for unit, n in task.units.items():
             extra[sc.TASK_UNITS_PREFIX + unit] = n
         guard = task._guard
         if guard is not None:
@@ -314,5 +315,5 @@ def _end_span(task: Task, error: BaseException | None) -> None:
     if not inst.noop:
         inst.buffer.add(inst.task_cost.record, float(totals.cost_usd), metric_attrs)
         # Inclusive, like the task cost beside it: per task name, cost / units is cost per unit.
-        for unit, n in (task._units or {}).items():
+        for unit, n in task.units.items():
             inst.buffer.add(inst.task_units.add, n, {**metric_attrs, sc.UNIT: unit})
