@@ -96,7 +96,7 @@ def test_a_version_1_ledger_is_migrated_in_place(tmp_path: Path) -> None:
     """A ledger written before waste and units existed gains their columns and keeps its rows."""
     path = tmp_path / "old.db"
     with sqlite3.connect(path) as conn:
-        conn.executescript(_ledger._SCHEMA_V1)
+        conn.executescript(_ledger.SCHEMA_V1)
         conn.execute("INSERT INTO meta VALUES ('schema_version', '1')")
         conn.execute(
             "INSERT INTO tasks (task_id, root_id, name, trace_id, span_id, start_ns, end_ns, day, outcome, "

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from tokentrace import _report
-from tokentrace._cli_common import console, count, dimensions, emit, filters, open_ledger, usd
+from tokentrace._cli_common import console, count, dimensions, emit, filters, key_cells, open_ledger, usd
 from tokentrace._cli_pricing import cmd_prices, cmd_whatif
 from tokentrace.exceptions import ConfigurationError
 
@@ -52,10 +52,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         table.add_column(name, justify="right", no_wrap=True)
     for g in [*groups, total]:
         is_total = g is total
-        if is_total:
-            key = ["TOTAL" if i == 0 else "" for i in range(len(by))]
-        else:
-            key = [str(v) if v is not None else "-" for v in g.key.values()]
+        key = key_cells(g.key, len(by), is_total)
         all_unpriced = g.calls > 0 and g.unpriced_calls == g.calls
         per = g.per_run
         table.add_row(
@@ -106,11 +103,7 @@ def cmd_outcomes(args: argparse.Namespace) -> int:
     table.add_column("input / cached / output", justify="right", no_wrap=True)
     for g in [*groups, total]:
         is_total = g is total
-        key = (
-            ["TOTAL" if i == 0 else "" for i in range(len(by))]
-            if is_total
-            else [str(v) if v is not None else "-" for v in g.key.values()]
-        )
+        key = key_cells(g.key, len(by), is_total)
         per_unit = g.cost_per_unit()
         shares = g.shares()
         unpriced = bool(g.unpriced_runs) and not g.cost_usd

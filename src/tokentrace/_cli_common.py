@@ -69,3 +69,10 @@ def emit(args: argparse.Namespace, rows: list[dict[str, Any]], table: Any) -> No
         writer.writerows(flat)
     else:
         console().print(table)
+
+
+def key_cells(key: dict[str, Any], width: int, is_total: bool) -> list[str]:
+    """A table row's group cells: the group's values ("-" for none), or TOTAL on the total row."""
+    if is_total:
+        return ["TOTAL" if i == 0 else "" for i in range(width)]
+    return [str(v) if v is not None else "-" for v in key.values()]

@@ -8,7 +8,7 @@ import sys
 from typing import Any
 
 from tokentrace import _report
-from tokentrace._cli_common import console, count, dimensions, emit, filters, open_ledger, usd
+from tokentrace._cli_common import console, count, dimensions, emit, filters, key_cells, open_ledger, usd
 from tokentrace.exceptions import ConfigurationError
 
 
@@ -48,11 +48,7 @@ def cmd_whatif(args: argparse.Namespace) -> int:
         table.add_column(name, justify="right")
     for g in [*groups, total]:
         is_total = g is total
-        key = (
-            ["TOTAL" if i == 0 else "" for i in range(len(by))]
-            if is_total
-            else [str(v) if v is not None else "-" for v in g.key.values()]
-        )
+        key = key_cells(g.key, len(by), is_total)
         change = f"{g.difference_usd / g.current_usd:+.0%}" if g.current_usd else "-"
         table.add_row(
             *key,

@@ -107,26 +107,13 @@ def check_dimensions(by: Sequence[str]) -> None:
 
 
 def _where(by: Sequence[str], filters: Filters) -> tuple[str, list[Any]]:
-    clauses: list[str] = []
-    params: list[Any] = []
-    if "task" not in by:
-        clauses.append("parent_id IS NULL")
-    if filters.since_ns is not None:
-        clauses.append("start_ns >= ?")
-        params.append(filters.since_ns)
-    if filters.until_ns is not None:
-        clauses.append("start_ns < ?")
-        params.append(filters.until_ns)
-    for dim, value in filters.where:
-        column = DIMENSIONS.get(dim)
-        if column is None:
-            raise ConfigurationError(f"--where {dim}=...: outcomes filter on {', '.join(DIMENSIONS)}")
-        if value == "-":
-            clauses.append(f"{column} IS NULL")
-        else:
-            clauses.append(f"{column} = ?")
-            params.append(value)
-    return (f"WHERE {' AND '.join(clauses)}" if clauses else "", params)
+    unknown = [dim for dim, _ in filters.where if dim not in DIMENSIONS]
+    if unknown:
+        raise ConfigurationError(f"--where {unknown[0]}=...: outcomes filter on {', '.join(DIMENSIONS)}")
+    where, params = filters.sql(columns=DIMENSIONS)
+    if "task" not in by:  # root runs only, so nested work is counted once
+        where = f"parent_id IS NULL AND ({where})" if where else "parent_id IS NULL"
+    return (f"WHERE {where}" if where else "", params)
 
 
 def outcomes(

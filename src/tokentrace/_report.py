@@ -79,7 +79,9 @@ class Filters:
     until_ns: int | None = None
     where: tuple[tuple[str, str], ...] = ()
 
-    def sql(self, prefix: str = "") -> tuple[str, list[Any]]:
+    def sql(self, prefix: str = "", columns: dict[str, str] | None = None) -> tuple[str, list[Any]]:
+        """SQL conditions and parameters; ``columns`` maps dimensions to another table's columns."""
+        columns = DIMENSIONS if columns is None else columns
         clauses: list[str] = []
         params: list[Any] = []
         if self.since_ns is not None:
@@ -89,7 +91,7 @@ class Filters:
             clauses.append(f"{prefix}start_ns < ?")
             params.append(self.until_ns)
         for dim, value in self.where:
-            column = DIMENSIONS[dim]
+            column = columns[dim]
             if value == "-":
                 clauses.append(f"{prefix}{column} IS NULL")
             else:
