@@ -1,6 +1,6 @@
 """tokentrace: what each task of your LLM application costs, exactly."""
 
-from tokentrace._api import instrument, uninstrument
+from tokentrace._api import dropped_spans, instrument, uninstrument
 from tokentrace._config import configure
 from tokentrace._scope import TaskScope, task
 from tokentrace._task import Task, current_task
@@ -18,6 +18,7 @@ __all__ = [
     "__version__",
     "configure",
     "current_task",
+    "dropped_spans",
     "instrument",
     "task",
     "uninstrument",

@@ -25,3 +25,12 @@ def uninstrument(*names: str) -> None:
     from tokentrace._registry import uninstrument as _uninstrument
 
     _uninstrument(*names)
+
+
+def dropped_spans() -> int:
+    """How many spans the exporters that tokentrace built have lost in this process: to a full
+    export queue (a backend slower than the application) or to failed exports. The first loss
+    logs one warning; a summary is logged at exit. ``Task.totals`` never depend on export."""
+    from tokentrace._export import dropped_spans as _dropped_spans
+
+    return _dropped_spans()

@@ -123,13 +123,13 @@ def ledger_provider(path: str | os.PathLike[str] | None = None, service_name: st
     the rest of the application's tracing is left as it is)."""
     from opentelemetry.sdk.resources import Resource
     from opentelemetry.sdk.trace import TracerProvider
-    from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
+    from tokentrace._export import BoundedBatchSpanProcessor
     from tokentrace._ledger import LedgerExporter
 
     attrs = {"service.name": service_name} if service_name else {}
     provider = TracerProvider(resource=Resource.create(attrs))  # flushed and shut down at exit
-    provider.add_span_processor(BatchSpanProcessor(LedgerExporter(path)))
+    provider.add_span_processor(BoundedBatchSpanProcessor(LedgerExporter(path)))
     return provider
 
 
@@ -138,7 +138,9 @@ def _build_providers(
 ) -> None:
     from opentelemetry.sdk.resources import Resource
     from opentelemetry.sdk.trace import TracerProvider
-    from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SpanExporter
+    from opentelemetry.sdk.trace.export import ConsoleSpanExporter, SpanExporter
+
+    from tokentrace._export import BoundedBatchSpanProcessor
 
     span_exporter: SpanExporter | None
     metric_reader: Any = None
@@ -175,7 +177,7 @@ def _build_providers(
     attrs = {"service.name": service_name} if service_name else {}
     resource = Resource.create(attrs)
     provider = TracerProvider(resource=resource)
-    provider.add_span_processor(BatchSpanProcessor(span_exporter))
+    provider.add_span_processor(BoundedBatchSpanProcessor(span_exporter))
     trace.set_tracer_provider(provider)
     _built["tracer_provider"] = provider
     _telemetry.use_providers(None, None)

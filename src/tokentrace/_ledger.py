@@ -17,6 +17,7 @@ import sqlite3
 import sys
 import threading
 import time
+import weakref
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timezone
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
@@ -103,7 +104,7 @@ def connect(path: str | os.PathLike[str], *, create: bool = True) -> sqlite3.Con
         raise ConfigurationError(f"no ledger at {file}: run an instrumented program first, or pass --ledger")
     try:
         if create:
-            file.parent.mkdir(parents=True, exist_ok=True)
+            _create_private(file)
         conn = sqlite3.connect(file, timeout=30.0, isolation_level=None, check_same_thread=False)
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")
@@ -113,6 +114,19 @@ def connect(path: str | os.PathLike[str], *, create: bool = True) -> sqlite3.Con
     except OSError as exc:
         raise ConfigurationError(f"cannot create ledger {file}: {exc.strerror}") from None
     return conn
+
+
+def _create_private(file: Path) -> None:
+    """Create the ledger's folder (0700) and file (0600) readable by their owner only, before
+    SQLite opens it; SQLite gives its -wal and -shm files the database file's mode. An existing
+    file or folder keeps the mode its owner gave it."""
+    if not file.parent.exists():
+        file.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    try:
+        fd = os.open(file, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+    except FileExistsError:
+        return
+    os.close(fd)
 
 
 def _version(conn: sqlite3.Connection) -> int:
@@ -366,6 +380,15 @@ class LedgerExporter(SpanExporter):
         self._conn: sqlite3.Connection | None = None
         self._lock = threading.Lock()
         self._closed = False
+        if hasattr(os, "register_at_fork"):
+            reopen = weakref.WeakMethod(self._after_fork)
+            os.register_at_fork(after_in_child=lambda: (method := reopen()) and method())
+
+    def _after_fork(self) -> None:
+        # SQLite connections must not cross a fork: the child opens its own on its first export
+        # (the parent's is left to the parent, never closed or used here).
+        self._conn = None
+        self._lock = threading.Lock()
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         calls: list[tuple[Any, ...]] = []

@@ -16,6 +16,7 @@ from datetime import datetime, timezone
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Final
 
+from tokentrace._safety import after_fork
 from tokentrace._usage import Usage
 
 if TYPE_CHECKING:
@@ -149,6 +150,14 @@ class _PriceBook:
 
 _book = _PriceBook()
 _lock = threading.Lock()
+
+
+def _reset_after_fork() -> None:
+    global _lock
+    _lock = threading.Lock()
+
+
+after_fork(_reset_after_fork)
 _warned: set[tuple[str, str]] = set()
 
 

@@ -26,6 +26,16 @@ _seen_lock = threading.Lock()
 _strict = os.environ.get("TOKENTRACE_STRICT", "").lower() in {"1", "true", "yes"}
 
 
+def after_fork(fn: Callable[[], None]) -> None:
+    """Run ``fn`` in a child process right after ``os.fork()`` (a no-op where fork does not exist).
+
+    Modules use it to replace their locks, which another thread of the parent may have held at the
+    moment of the fork and which would then never be released in the child.
+    """
+    if hasattr(os, "register_at_fork"):
+        os.register_at_fork(after_in_child=lambda: guarded("fork", fn, None))
+
+
 def set_strict(strict: bool) -> None:
     """Make the boundary re-raise (``True``) or log and swallow (``False``, the default)."""
     global _strict
@@ -65,3 +75,11 @@ def reset_reported() -> None:
     """Forget which errors were logged, so they are logged again (for tests)."""
     with _seen_lock:
         _seen.clear()
+
+
+def _reset_after_fork() -> None:
+    global _seen_lock
+    _seen_lock = threading.Lock()
+
+
+after_fork(_reset_after_fork)

@@ -16,7 +16,7 @@ from typing import Any
 from opentelemetry import metrics, trace
 
 from tokentrace import _semconv as sc
-from tokentrace._safety import guarded
+from tokentrace._safety import after_fork, guarded
 from tokentrace.types import Budget
 
 # Past this many buffered records (a reader that never collects), the caller drains them itself.
@@ -42,6 +42,9 @@ class MetricBuffer:
         self._entries.append((fn, args))
         if len(self._entries) > MAX_BUFFERED:
             self.drain()
+
+    def clear(self) -> None:
+        self._entries.clear()
 
     def drain(self) -> int:
         drained = 0
@@ -99,6 +102,17 @@ class _State:
 
 
 state = _State()
+
+
+def _reset_after_fork() -> None:
+    """In a forked child: a fresh lock, and no metric entries of the parent's calls (the parent
+    emits those itself; the child would count them twice)."""
+    state.lock = threading.Lock()
+    if state.instruments is not None:
+        state.instruments.buffer.clear()
+
+
+after_fork(_reset_after_fork)
 
 
 def _version() -> str:

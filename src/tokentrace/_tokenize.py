@@ -16,6 +16,7 @@ from collections.abc import Iterable
 from importlib import resources
 from typing import Any, Final
 
+from tokentrace._safety import after_fork
 from tokentrace._usage import field
 
 _O200K_PATTERN: Final = "|".join(
@@ -52,6 +53,14 @@ _ENCODINGS: Final = {
 
 _loaded: dict[str, Any] = {}
 _lock = threading.Lock()
+
+
+def _reset_after_fork() -> None:
+    global _lock
+    _lock = threading.Lock()
+
+
+after_fork(_reset_after_fork)
 
 
 def encoding_name(model: str) -> str:

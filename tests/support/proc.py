@@ -12,14 +12,16 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def run_python(code: str, env: dict[str, str] | None = None, timeout: float = 60) -> str:
-    """Run ``code`` in a new interpreter from the repository root; return stdout, fail on error."""
+def spawn_python(
+    code: str, env: dict[str, str] | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    """Run ``code`` in a new interpreter from the repository root; return the finished process."""
     full_env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "TOKENTRACE_"))}
     full_env["PYTHONPATH"] = str(ROOT) + os.pathsep + full_env.get("PYTHONPATH", "")
     # A program that sets nothing up records to the ledger: never the user's real one.
     full_env["TOKENTRACE_LEDGER"] = str(Path(tempfile.mkdtemp(prefix="tokentrace-test-")) / "ledger.db")
     full_env.update(env or {})
-    proc = subprocess.run(
+    return subprocess.run(
         [sys.executable, "-c", textwrap.dedent(code)],
         cwd=ROOT,
         env=full_env,
@@ -28,6 +30,11 @@ def run_python(code: str, env: dict[str, str] | None = None, timeout: float = 60
         timeout=timeout,
         check=False,
     )
+
+
+def run_python(code: str, env: dict[str, str] | None = None, timeout: float = 60) -> str:
+    """Run ``code`` in a new interpreter from the repository root; return stdout, fail on error."""
+    proc = spawn_python(code, env, timeout)
     if proc.returncode != 0:
         raise AssertionError(f"subprocess failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
     return proc.stdout
