@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import openai
@@ -10,8 +12,9 @@ import pytest
 
 import tokentrace
 from tests.support.cassettes import Replay
-from tests.support.clients import openai_client, recorded, request_kwargs
+from tests.support.clients import anthropic_client, openai_client, recorded, request_kwargs
 from tokentrace import _budget, _engine, _gate, _pricing, _requests, _streams, _task, _telemetry
+from tokentrace.integrations.anthropic import AnthropicIntegration
 from tokentrace.integrations.openai import OpenAIIntegration
 
 PLAIN = "dd-trace-py/tests/contrib/litellm/cassettes/completion_reasoning.yaml"
@@ -204,3 +207,138 @@ def test_a_failing_block_step_still_stops_the_call(name: str, monkeypatch: pytes
         client.chat.completions.create(**kwargs)
     assert replay.sent == []
     assert _engine.active_call() is None  # the call context was restored
+
+
+RESPONSES = "dd-trace-py/tests/contrib/openai/cassettes/v1/response_reasoning_tokens.yaml"
+RESPONSES_STREAM = (
+    "dd-trace-py/tests/contrib/openai/cassettes/v1/responses_stream_prompt_caching_cache_read.yaml"
+)
+EMBEDDINGS = (
+    "opentelemetry-python-contrib/instrumentation-genai/opentelemetry-instrumentation-openai-v2/"
+    "tests/cassettes/test_embeddings_with_batch_input.yaml"
+)
+MESSAGES = "dd-trace-py/tests/contrib/anthropic/cassettes/anthropic_completion_cache_read.yaml"
+MESSAGES_STREAM = "dd-trace-py/tests/contrib/anthropic/cassettes/anthropic_completion_stream_cache_read.yaml"
+
+
+def _body(path: str, names: tuple[str, ...]) -> tuple[Replay, dict[str, Any]]:
+    (interaction,) = recorded(path)
+    body = interaction.request_json()
+    kwargs: dict[str, Any] = {name: body.pop(name) for name in names if name in body}
+    if body:
+        kwargs["extra_body"] = body
+    return Replay([interaction]), kwargs
+
+
+def _dump(result: Any) -> Any:
+    """A comparable form of what the SDK returned: the model, or every streamed event."""
+    if hasattr(result, "model_dump"):
+        return result.model_dump()
+    return [event.model_dump() for event in result]
+
+
+async def _adump(result: Any) -> Any:
+    return (
+        [event.model_dump() async for event in result]
+        if hasattr(result, "__aiter__")
+        else result.model_dump()
+    )
+
+
+def _openai_chat(path: str, use_async: bool = False) -> Any:
+    (interaction,) = recorded(path)
+    client = openai_client(Replay([interaction]), use_async=use_async)
+    kwargs = request_kwargs(interaction, "openai")
+    if use_async:
+        return asyncio.run(_async_call(client.chat.completions.create, kwargs))
+    return _dump(client.chat.completions.create(**kwargs))
+
+
+async def _async_call(method: Any, kwargs: dict[str, Any]) -> Any:
+    return await _adump(await method(**kwargs))
+
+
+def _openai_responses(path: str) -> Any:
+    replay, kwargs = _body(path, ("model", "input", "stream"))
+    return _dump(openai_client(replay).responses.create(**kwargs))
+
+
+def _openai_embeddings() -> Any:
+    replay, kwargs = _body(EMBEDDINGS, ("model", "input"))
+    return _dump(openai_client(replay).embeddings.create(**kwargs))
+
+
+def _anthropic(path: str, use_async: bool = False) -> Any:
+    (interaction,) = recorded(path)
+    client = anthropic_client(Replay([interaction]), use_async=use_async)
+    kwargs = request_kwargs(interaction, "anthropic")
+    if use_async:
+        return asyncio.run(_async_call(client.messages.create, kwargs))
+    return _dump(client.messages.create(**kwargs))
+
+
+SURFACES: dict[str, Callable[[], Any]] = {
+    "openai.chat": lambda: _openai_chat(PLAIN),
+    "openai.chat.async": lambda: _openai_chat(PLAIN, use_async=True),
+    "openai.chat.stream": lambda: _openai_chat(STREAM),
+    "openai.chat.stream.async": lambda: _openai_chat(STREAM, use_async=True),
+    "openai.responses": lambda: _openai_responses(RESPONSES),
+    "openai.responses.stream": lambda: _openai_responses(RESPONSES_STREAM),
+    "openai.embeddings": _openai_embeddings,
+    "anthropic.messages": lambda: _anthropic(MESSAGES),
+    "anthropic.messages.async": lambda: _anthropic(MESSAGES, use_async=True),
+    "anthropic.messages.stream": lambda: _anthropic(MESSAGES_STREAM),
+}
+ENGINE_HOOKS = [(_engine, "_begin"), (_engine, "_end_span"), (_pricing, "lookup")]
+# A stream is completed from its proxy, which holds its own reference to the engine's ``complete``.
+STREAM_HOOKS = [
+    (_streams, "complete"),
+    (_streams._State, "feed"),
+    (_streams._State, "finish"),
+    (_streams, "wrap_stream"),
+]
+
+
+def _surface_cases() -> list[Any]:
+    cases = []
+    for surface in SURFACES:
+        integration = OpenAIIntegration if surface.startswith("openai") else AnthropicIntegration
+        hooks = [*ENGINE_HOOKS, (integration, "request")]
+        hooks += (
+            [*STREAM_HOOKS, (integration, "stream_reader")]
+            if "stream" in surface
+            else [(integration, "read")]
+        )
+        cases += [pytest.param(surface, t, n, id=f"{surface}-{t.__name__}.{n}") for t, n in hooks]
+    return cases
+
+
+@pytest.fixture(scope="module")
+def surface_baseline() -> dict[str, Any]:
+    """What each surface returns with tokentrace not instrumented at all."""
+    tokentrace.uninstrument()
+    try:
+        return {surface: run() for surface, run in SURFACES.items()}
+    finally:
+        tokentrace.instrument()
+
+
+@pytest.mark.usefixtures("lenient")
+@pytest.mark.parametrize(("surface", "target", "name"), _surface_cases())
+def test_every_surface_survives_every_failing_hook(
+    surface: str,
+    target: Any,
+    name: str,
+    surface_baseline: dict[str, Any],
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Each provider surface (sync, async, streamed) returns exactly what the bare SDK returns while one
+    of tokentrace's steps fails, and the failure is logged once."""
+    monkeypatch.setattr(target, name, _boom)
+    with caplog.at_level(logging.WARNING, logger="tokentrace"), tokentrace.task("faults"):
+        for _ in range(2):
+            assert SURFACES[surface]() == surface_baseline[surface]
+    injected = [r for r in caplog.records if "Injected" in r.getMessage()]
+    assert len(injected) == 1, [r.getMessage() for r in caplog.records]
+    assert _engine.active_call() is None

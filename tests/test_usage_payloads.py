@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -9,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import tokentrace
-from tests.support.cassettes import Replay
+from tests.support.cassettes import Interaction, Replay
 from tests.support.clients import (
     anthropic_client,
     chat_completion_body,
@@ -146,3 +147,94 @@ def test_integral_floats_are_accepted_as_counts() -> None:
     """12.0 is a count of 12; the readers accept integral floats."""
     assert chat_usage({"prompt_tokens": 12.0, "completion_tokens": 3}).input_tokens == 12
     assert messages_usage({"input_tokens": 2.0, "cache_read_input_tokens": 1}).input_tokens == 3
+
+
+RESPONSES_USAGE = st.fixed_dictionaries(
+    {},
+    optional={
+        "input_tokens": NUMBERS,
+        "output_tokens": NUMBERS,
+        "total_tokens": NUMBERS,
+        "input_tokens_details": st.one_of(
+            st.none(), st.fixed_dictionaries({}, optional={"cached_tokens": NUMBERS})
+        ),
+        "output_tokens_details": st.one_of(
+            st.none(), st.fixed_dictionaries({}, optional={"reasoning_tokens": NUMBERS})
+        ),
+        "surprise": st.text(max_size=3),
+    },
+)
+
+
+def _responses_body(usage: Any) -> dict[str, Any]:
+    return {
+        "id": "resp_1",
+        "object": "response",
+        "created_at": 1,
+        "model": "gpt-4o-mini",
+        "status": "completed",
+        "output": [
+            {
+                "id": "msg_1",
+                "type": "message",
+                "role": "assistant",
+                "status": "completed",
+                "content": [{"type": "output_text", "text": "hi", "annotations": []}],
+            }
+        ],
+        "parallel_tool_calls": True,
+        "tool_choice": "auto",
+        "tools": [],
+        "usage": usage,
+    }
+
+
+def _sse(events: list[dict[str, Any]]) -> Interaction:
+    body = "".join(f"data: {json.dumps(e)}\n\n" for e in events) + "data: [DONE]\n\n"
+    return Interaction(
+        "POST",
+        "https://api.openai.com/v1/chat/completions",
+        b"{}",
+        200,
+        [("content-type", "text/event-stream")],
+        body.encode(),
+    )
+
+
+@settings(max_examples=60, deadline=None)
+@given(usage=st.one_of(st.none(), RESPONSES_USAGE))
+def test_responses_usage_fuzz_never_raises(usage: Any) -> None:
+    """Any usage the Responses API could send is either priced sanely or flagged."""
+    replay = Replay(synthetic("https://api.openai.com/v1/responses", _responses_body(usage)))
+    with capture() as cap, tokentrace.task("fuzz") as task:
+        result = openai_client(replay).responses.create(model="gpt-4o-mini", input="x")
+    assert result.output_text == "hi"
+    (span,) = cap.call_spans()
+    _check(dict(span.attributes or {}), task.totals)
+
+
+@settings(max_examples=60, deadline=None)
+@given(usage=st.one_of(st.none(), OPENAI_USAGE))
+def test_streamed_usage_fuzz_never_raises(usage: Any) -> None:
+    """A stream whose final usage chunk holds anything yields every chunk unchanged; the call is priced
+    sanely, flagged, or counted offline as an estimate."""
+    chunk = {"id": "c1", "object": "chat.completion.chunk", "created": 1, "model": "gpt-4o-mini"}
+    events = [
+        {**chunk, "choices": [{"index": 0, "delta": {"role": "assistant", "content": "hi"}}]},
+        {**chunk, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]},
+        {**chunk, "choices": [], "usage": usage},
+    ]
+    with capture() as cap, tokentrace.task("fuzz") as task:
+        stream = openai_client(Replay([_sse(events)])).chat.completions.create(
+            model="gpt-4o-mini", messages=[{"role": "user", "content": "x"}], stream=True
+        )
+        text = "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
+    assert text == "hi"
+    (span,) = cap.call_spans()
+    attrs = dict(span.attributes or {})
+    if usage is None:  # no usage at all: counted offline from the text, and flagged as an estimate
+        assert attrs["tokentrace.cost.status"] == "estimated"
+        assert task.totals.estimated_calls == 1
+        assert task.totals.output_tokens == 1  # "hi"
+    else:
+        _check(attrs, task.totals)

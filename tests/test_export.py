@@ -1,0 +1,182 @@
+"""Export never slows the application down: a refusing or hung backend costs the caller nothing,
+memory stays bounded, and lost spans are counted and reported once."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator, Sequence
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from opentelemetry import trace
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
+
+import tokentrace
+from tests.support.proc import spawn_python
+from tests.support.servers import hung_endpoint, otlp_receiver, refused_endpoint
+from tokentrace import _export
+
+CALLS = 1000
+CACHED_CHAT = "dd-trace-py/tests/contrib/openai/cassettes/v1/chat_completion_prompt_caching_cache_read.yaml"
+APP = f"""
+import json, statistics, time, tokentrace
+from tests.support.clients import Repeat, openai_client, recorded, request_kwargs
+(interaction,) = recorded({CACHED_CHAT!r})
+tokentrace.configure(service_name="export-test")
+tokentrace.instrument("openai")
+client = openai_client(Repeat(interaction))
+kwargs = request_kwargs(interaction, "openai")
+latencies = []
+with tokentrace.task("load") as task:
+    for _ in range({CALLS}):
+        start = time.perf_counter()
+        client.chat.completions.create(**kwargs)
+        latencies.append((time.perf_counter() - start) * 1000)
+        time.sleep(0.002)  # the application's own work between calls, where the exporter runs
+warm = sorted(latencies[10:])
+print(json.dumps({{"p99_ms": warm[int(len(warm) * 0.99)], "max_ms": warm[-1], "calls": task.totals.llm_calls,
+                  "cost": str(task.totals.cost_usd)}}))
+"""
+# A small queue (512 spans, exported 64 at a time, at least every 50 ms) so that a backend that
+# is down fills it within the run.
+ENV = {
+    "OTEL_BSP_MAX_QUEUE_SIZE": "512",
+    "OTEL_BSP_SCHEDULE_DELAY": "50",
+    "OTEL_BSP_MAX_EXPORT_BATCH_SIZE": "64",
+    "OTEL_EXPORTER_OTLP_TIMEOUT": "1",
+    "OTEL_METRIC_EXPORT_INTERVAL": "600000",
+}
+
+
+def _run(endpoint: str) -> tuple[dict[str, Any], str]:
+    proc = spawn_python(APP, {**ENV, "OTEL_EXPORTER_OTLP_ENDPOINT": endpoint}, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout), proc.stderr
+
+
+def _span_count(bodies: list[tuple[str, bytes]]) -> int:
+    count = 0
+    for path, body in bodies:
+        if path == "/v1/traces":
+            request = ExportTraceServiceRequest.FromString(body)
+            count += sum(len(ss.spans) for rs in request.resource_spans for ss in rs.scope_spans)
+    return count
+
+
+@pytest.fixture(scope="module")
+def healthy() -> dict[str, Any]:
+    with otlp_receiver() as (endpoint, bodies):
+        result, stderr = _run(endpoint)
+        received = _span_count(bodies)
+    assert "tokentrace" not in stderr, stderr
+    return {**result, "received": received}
+
+
+def test_a_healthy_backend_receives_every_span(healthy: dict[str, Any]) -> None:
+    """With a backend that keeps up, every call span and the task span arrive and nothing is reported lost."""
+    assert healthy["received"] == CALLS + 1
+    assert healthy["calls"] == CALLS
+    # 1,000 x (68 fresh x $2.50/M + 1,152 cached x $1.25/M + 100 out x $10/M) = 1,000 x $0.00261
+    assert Decimal(healthy["cost"]) == Decimal("2.61")
+
+
+@pytest.mark.parametrize("down", ["refused", "hung"])
+def test_a_backend_that_is_down_costs_the_caller_nothing(down: str, healthy: dict[str, Any]) -> None:
+    """A backend that refuses connections, or accepts and never answers, leaves call latency as with a
+    healthy one, totals exact, and the losses counted in one warning plus one summary at exit."""
+    if down == "refused":
+        result, stderr = _run(refused_endpoint())
+    else:
+        with hung_endpoint() as endpoint:
+            result, stderr = _run(endpoint)
+    assert result["calls"] == CALLS
+    assert result["cost"] == healthy["cost"]
+    # An exporter on the caller's path would make calls wait for its 1 s timeout.
+    assert result["max_ms"] < 1000, result
+    assert result["p99_ms"] <= healthy["p99_ms"] * 3 + 20, (result, healthy)
+    assert stderr.count("tokentrace dropped") == 1, stderr
+    assert "Queue full" not in stderr
+    (summary,) = [line for line in stderr.splitlines() if "tokentrace lost" in line]
+    # Every span is lost: the call spans and the task span, to the full queue or to failed exports.
+    assert f"tokentrace lost {CALLS + 1} span(s)" in summary, summary
+
+
+class _Gate(SpanExporter):
+    """An exporter that blocks until released (a hung backend), then fails or succeeds."""
+
+    def __init__(self, result: SpanExportResult) -> None:
+        self.entered = threading.Event()
+        self.release = threading.Event()
+        self.result = result
+        self.exported = 0
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        self.entered.set()
+        self.release.wait(10)
+        self.exported += len(spans)
+        return self.result
+
+
+def _reset() -> None:
+    with _export._lock:
+        _export._counts.update(queue_full=0, export_failed=0)
+        _export._warned = False
+
+
+@pytest.fixture
+def fresh_counts() -> Iterator[None]:
+    _reset()
+    yield
+    _reset()
+
+
+@pytest.mark.usefixtures("fresh_counts")
+def test_a_full_queue_drops_and_counts_instead_of_growing(caplog: pytest.LogCaptureFixture) -> None:
+    """With the exporter stuck, the queue holds at most its size; every span beyond it is counted, and
+    one warning is logged."""
+    gate = _Gate(SpanExportResult.SUCCESS)
+    processor = _export.BoundedBatchSpanProcessor(gate, max_queue_size=8, max_export_batch_size=1)
+    provider = TracerProvider()
+    provider.add_span_processor(processor)
+    tracer = provider.get_tracer("t")
+    tracer.start_span("first").end()
+    assert gate.entered.wait(5)  # the worker holds the first span in an export that hangs
+    for _ in range(200):
+        tracer.start_span("s").end()
+    assert len(processor._batch_processor._queue) == 8
+    assert tokentrace.dropped_spans() == 192
+    gate.release.set()
+    provider.shutdown()
+    assert gate.exported == 9
+    assert tokentrace.dropped_spans() == 192
+    assert [r.getMessage().split(":")[0] for r in caplog.records if r.name == "tokentrace"] == [
+        "tokentrace dropped 1 span(s)"
+    ]
+
+
+@pytest.mark.usefixtures("fresh_counts")
+def test_failed_and_raising_exports_are_counted() -> None:
+    """An export that returns FAILURE, or raises, counts all of its spans as lost."""
+
+    class Raising(SpanExporter):
+        def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+            raise ConnectionError("backend gone")
+
+    failing = _export.CountingExporter(_Gate(SpanExportResult.FAILURE))
+    failing.exporter.release.set()  # type: ignore[attr-defined]
+    spans = [ReadableSpan(name=f"s{i}") for i in range(3)]
+    assert failing.export(spans) is SpanExportResult.FAILURE
+    with pytest.raises(ConnectionError):
+        _export.CountingExporter(Raising()).export(spans[:2])
+    assert tokentrace.dropped_spans() == 5
+
+
+def test_providers_the_application_built_are_left_alone() -> None:
+    """tokentrace does not wrap the processors of a provider the application registered."""
+    provider = trace.get_tracer_provider()
+    processors = provider._active_span_processor._span_processors  # type: ignore[attr-defined]
+    assert not any(isinstance(p, _export.BoundedBatchSpanProcessor) for p in processors)
