@@ -8,6 +8,10 @@ process under callgrind, collecting only inside the timed loop, and prints instr
 call and the ratio of tokentrace's added instructions to the hand-written span's.
 
     python benchmarks/instructions.py [--calls 50] [--provider openai|anthropic|all]
+                                      [--mode sync|stream|all] [--json]
+
+With ``--mode stream`` it counts streams of 2 and 202 content chunks (see ``overhead.py``) and
+gives the instructions tokentrace adds per chunk: the difference between the two lengths / 200.
 
 Needs valgrind (``apt-get install valgrind``). Start-up (imports) runs with callgrind's
 instrumentation off, which is switched on (``callgrind_control -i on``) once the child is
@@ -18,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import json
 import os
 import re
 import subprocess
@@ -31,7 +36,7 @@ HERE = Path(__file__).resolve().parent
 CONFIGS = ("bare", "otel-span", "tokentrace", "tokentrace+metrics")
 
 
-def child(config: str, provider: str, calls: int, ready: str) -> None:
+def child(config: str, provider: str, mode: str, calls: int, ready: str) -> None:
     """Run ``calls`` calls of one configuration inside ``functools.reduce`` (the collection window)."""
     import functools
     import warnings
@@ -59,7 +64,7 @@ def child(config: str, provider: str, calls: int, ready: str) -> None:
         )
     )
     trace.set_tracer_provider(provider_obj)
-    call = overhead.make_call(provider)
+    call = overhead.make_call(provider, mode)
     fn = overhead.floor_call(call, provider) if config == "otel-span" else call
     if config.startswith("tokentrace"):
         tokentrace.instrument(provider)
@@ -81,7 +86,7 @@ def child(config: str, provider: str, calls: int, ready: str) -> None:
     functools.reduce(lambda acc, _: fn(), range(calls), None)
 
 
-def measure(config: str, provider: str, calls: int) -> float:
+def measure(config: str, provider: str, calls: int, mode: str = "sync") -> float:
     with tempfile.TemporaryDirectory() as tmp:
         ready = Path(tmp) / "ready"
         proc = subprocess.Popen(
@@ -97,6 +102,7 @@ def measure(config: str, provider: str, calls: int) -> float:
                 "--child",
                 config,
                 provider,
+                mode,
                 str(calls),
                 str(ready),
             ],
@@ -118,31 +124,62 @@ def measure(config: str, provider: str, calls: int) -> float:
     return int(match.group(1)) / calls
 
 
+def count(provider: str, mode: str, calls: int) -> dict[str, float]:
+    configs = CONFIGS if mode == "sync" else CONFIGS[:3]
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
+        values = pool.map(
+            measure, configs, [provider] * len(configs), [calls] * len(configs), [mode] * len(configs)
+        )
+        return dict(zip(configs, values, strict=True))
+
+
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "--child":
-        child(sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5])
+        child(sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5]), sys.argv[6])
         return
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--calls", type=int, default=50)
     parser.add_argument("--provider", choices=["openai", "anthropic", "all"], default="all")
+    parser.add_argument("--mode", choices=["sync", "stream", "all"], default="all")
+    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     args = parser.parse_args()
     providers = ["openai", "anthropic"] if args.provider == "all" else [args.provider]
+    modes = {"all": ("sync", "stream-2", "stream-202"), "stream": ("stream-2", "stream-202")}.get(
+        args.mode, (args.mode,)
+    )
+    results: dict[str, dict[str, dict[str, float]]] = {}
     for provider in providers:
-        with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
-            values = pool.map(measure, CONFIGS, [provider] * len(CONFIGS), [args.calls] * len(CONFIGS))
-            counts = dict(zip(CONFIGS, values, strict=True))
-        bare = counts["bare"]
-        floor = counts["otel-span"] - bare
-        print(f"{provider}: instructions per call ({args.calls} calls, callgrind)")
-        for config, value in counts.items():
-            line = f"  {config:20s} {value:12,.0f}"
-            if config != "bare":
-                line += f"  added {value - bare:10,.0f}"
-            if config.startswith("tokentrace"):
-                line += f"  = {(value - bare) / floor:.2f}x the floor"
-            print(line)
+        results[provider] = {mode: count(provider, mode, args.calls) for mode in modes}
+        if "stream-202" in results[provider]:
+            short, long = results[provider]["stream-2"], results[provider]["stream-202"]
+            results[provider]["per-chunk"] = {
+                config: ((long[config] - long["bare"]) - (short[config] - short["bare"])) / 200
+                for config in ("otel-span", "tokentrace")
+            }
+    if args.json:
+        print(json.dumps({"calls": args.calls, "results": results}, indent=2))
+        return
+    for provider, by_mode in results.items():
+        for mode, counts in by_mode.items():
+            if mode == "per-chunk":
+                print(
+                    f"{provider}: instructions added per stream chunk (202-chunk minus 2-chunk stream, / 200)"
+                )
+                for config, value in counts.items():
+                    print(f"  {config:20s} {value:12,.0f}")
+                continue
+            bare = counts["bare"]
+            floor = counts["otel-span"] - bare
+            print(f"{provider} {mode}: instructions per call ({args.calls} calls, callgrind)")
+            for config, value in counts.items():
+                line = f"  {config:20s} {value:12,.0f}"
+                if config != "bare":
+                    line += f"  added {value - bare:10,.0f}"
+                if config.startswith("tokentrace"):
+                    line += f"  = {(value - bare) / floor:.2f}x the floor"
+                print(line)
 
 
 if __name__ == "__main__":

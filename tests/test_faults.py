@@ -14,8 +14,8 @@ import tokentrace
 from tests.support.cassettes import Replay
 from tests.support.clients import anthropic_client, openai_client, recorded, request_kwargs
 from tokentrace import _budget, _engine, _gate, _pricing, _requests, _streams, _task, _telemetry
-from tokentrace.integrations.anthropic import AnthropicIntegration
-from tokentrace.integrations.openai import OpenAIIntegration
+from tokentrace.integrations.anthropic import AnthropicIntegration, _MessagesStream
+from tokentrace.integrations.openai import OpenAIIntegration, _ChatStream, _ResponsesStream
 
 PLAIN = "dd-trace-py/tests/contrib/litellm/cassettes/completion_reasoning.yaml"
 STREAM = "dd-trace-py/tests/contrib/litellm/cassettes/completion_stream.yaml"
@@ -39,7 +39,7 @@ HOOKS = [
     (_engine, "_end_span"),
     (_engine, "_record_metrics"),
     (_pricing, "lookup"),
-    (_streams._State, "feed"),
+    (_ChatStream, "feed"),
     (_streams._State, "finish"),
     (_streams, "wrap_stream"),
     (_task, "_start_span"),
@@ -291,12 +291,12 @@ SURFACES: dict[str, Callable[[], Any]] = {
 }
 ENGINE_HOOKS = [(_engine, "_begin"), (_engine, "_end_span"), (_pricing, "lookup")]
 # A stream is completed from its proxy, which holds its own reference to the engine's ``complete``.
-STREAM_HOOKS = [
-    (_streams, "complete"),
-    (_streams._State, "feed"),
-    (_streams._State, "finish"),
-    (_streams, "wrap_stream"),
-]
+STREAM_HOOKS = [(_streams, "complete"), (_streams._State, "finish"), (_streams, "wrap_stream")]
+READERS = {
+    "openai.chat": _ChatStream,
+    "openai.responses": _ResponsesStream,
+    "anthropic.messages": _MessagesStream,
+}
 
 
 def _surface_cases() -> list[Any]:
@@ -304,11 +304,11 @@ def _surface_cases() -> list[Any]:
     for surface in SURFACES:
         integration = OpenAIIntegration if surface.startswith("openai") else AnthropicIntegration
         hooks = [*ENGINE_HOOKS, (integration, "request")]
-        hooks += (
-            [*STREAM_HOOKS, (integration, "stream_reader")]
-            if "stream" in surface
-            else [(integration, "read")]
-        )
+        if "stream" in surface:
+            reader = READERS[surface.removesuffix(".async").removesuffix(".stream")]
+            hooks += [*STREAM_HOOKS, (integration, "stream_reader"), (reader, "feed")]
+        else:
+            hooks += [(integration, "read")]
         cases += [pytest.param(surface, t, n, id=f"{surface}-{t.__name__}.{n}") for t, n in hooks]
     return cases
 

@@ -1,12 +1,27 @@
-"""tokentrace: what each task of your LLM application costs, exactly."""
+"""tokentrace: what each task of your LLM application costs, exactly.
 
-from tokentrace._api import dropped_spans, instrument, uninstrument
-from tokentrace._config import configure
-from tokentrace._scope import TaskScope, task
-from tokentrace._task import Task, current_task
+The public names are loaded on first use (PEP 562), so ``import tokentrace`` costs almost
+nothing until the application calls into it; ``tokentrace.instrument()`` or the first
+``tokentrace.task`` loads OpenTelemetry's API and tokentrace's engine.
+"""
+
+from __future__ import annotations
+
+import importlib
+
 from tokentrace._version import __version__
-from tokentrace.exceptions import BudgetExceeded
-from tokentrace.types import Budget, BudgetBreach, Totals
+
+# Not ``typing.TYPE_CHECKING``: importing ``typing`` alone would triple the import time.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+    from tokentrace._api import dropped_spans, instrument, uninstrument
+    from tokentrace._config import configure
+    from tokentrace._scope import TaskScope, task
+    from tokentrace._task import Task, current_task
+    from tokentrace.exceptions import BudgetExceeded
+    from tokentrace.types import Budget, BudgetBreach, Totals
 
 __all__ = [
     "Budget",
@@ -23,3 +38,31 @@ __all__ = [
     "task",
     "uninstrument",
 ]
+
+_HOMES = {
+    "Budget": "tokentrace.types",
+    "BudgetBreach": "tokentrace.types",
+    "BudgetExceeded": "tokentrace.exceptions",
+    "Task": "tokentrace._task",
+    "TaskScope": "tokentrace._scope",
+    "Totals": "tokentrace.types",
+    "configure": "tokentrace._config",
+    "current_task": "tokentrace._task",
+    "dropped_spans": "tokentrace._api",
+    "instrument": "tokentrace._api",
+    "task": "tokentrace._scope",
+    "uninstrument": "tokentrace._api",
+}
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module 'tokentrace' has no attribute {name!r}")
+    value = getattr(importlib.import_module(home), name)
+    globals()[name] = value  # later lookups are plain module attributes
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*__all__, "exceptions", "integrations", "pricing", "testing", "types"})

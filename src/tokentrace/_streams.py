@@ -7,10 +7,12 @@ or is dropped unfinished (garbage-collected).
 
 from __future__ import annotations
 
+import functools
 import inspect
 import weakref
+from collections.abc import Callable
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import wrapt
 
@@ -33,9 +35,6 @@ class _State:
         self.reader = reader
         self.done = False
 
-    def feed(self, item: Any) -> None:
-        self.reader.feed(item)
-
     def finish(self, end: str, error: BaseException | None = None) -> None:
         if self.done:
             return
@@ -46,6 +45,14 @@ class _State:
             complete(self.call, None, error=error, problem=str(exc), stream_end=end)
         else:
             complete(self.call, reading, error=error, stream_end=end)
+
+
+def _feeder(state: _State) -> Callable[[Any], None]:
+    """The reader's ``feed``, guarded, with no Python frame of its own (a C-level partial)."""
+    # mypy cannot follow a partial of a ParamSpec function; the call shape is guarded's own.
+    return cast(
+        "Callable[[Any], None]", functools.partial(cast(Any, guarded), "stream.feed", state.reader.feed, None)
+    )
 
 
 def _finish(state: _State, end: str, error: BaseException | None = None) -> None:
@@ -60,32 +67,36 @@ else:
 
 
 class StreamProxy(_Proxy):
-    """A sync SDK stream, watched."""
+    """A sync SDK stream, watched.
+
+    ``__next__`` runs once per chunk, so it keeps to the minimum: the wrapped iterator's own
+    ``__next__`` and the guarded feed are bound once, on the first item (attribute access on a
+    proxy costs more than on a plain object).
+    """
 
     def __init__(self, wrapped: Any, state: _State) -> None:
         super().__init__(wrapped)
         self._self_state = state
-        self._self_iter: Any = None
+        self._self_next: Any = None
+        self._self_feed = _feeder(state)
         weakref.finalize(self, _finish, state, ABANDONED)
 
     def __iter__(self) -> StreamProxy:
         return self
 
     def __next__(self) -> Any:
-        state = self._self_state
-        it = self._self_iter
-        if it is None:
-            it = self._self_iter = iter(self.__wrapped__)
+        step = self._self_next
+        if step is None:
+            step = self._self_next = iter(self.__wrapped__).__next__
         try:
-            item = next(it)
+            item = step()
         except StopIteration:
-            _finish(state, COMPLETED)
+            _finish(self._self_state, COMPLETED)
             raise
         except BaseException as exc:
-            _finish(state, ERROR, exc)
+            _finish(self._self_state, ERROR, exc)
             raise
-        if not state.done:
-            guarded("stream.feed", state.feed, None, item)
+        self._self_feed(item)
         return item
 
     def close(self) -> Any:
@@ -113,27 +124,26 @@ class AsyncStreamProxy(_Proxy):
     def __init__(self, wrapped: Any, state: _State) -> None:
         super().__init__(wrapped)
         self._self_state = state
-        self._self_iter: Any = None
+        self._self_next: Any = None
+        self._self_feed = _feeder(state)
         weakref.finalize(self, _finish, state, ABANDONED)
 
     def __aiter__(self) -> AsyncStreamProxy:
         return self
 
     async def __anext__(self) -> Any:
-        state = self._self_state
-        it = self._self_iter
-        if it is None:
-            it = self._self_iter = self.__wrapped__.__aiter__()
+        step = self._self_next
+        if step is None:
+            step = self._self_next = self.__wrapped__.__aiter__().__anext__
         try:
-            item = await it.__anext__()
+            item = await step()
         except StopAsyncIteration:
-            _finish(state, COMPLETED)
+            _finish(self._self_state, COMPLETED)
             raise
         except BaseException as exc:
-            _finish(state, ERROR, exc)
+            _finish(self._self_state, ERROR, exc)
             raise
-        if not state.done:
-            guarded("stream.feed", state.feed, None, item)
+        self._self_feed(item)
         return item
 
     async def close(self) -> Any:

@@ -122,20 +122,31 @@ class _ChatStream:
         self.pieces: list[str] = []
 
     def feed(self, chunk: Any) -> None:
+        # Runs once per chunk: the text is only kept (for an offline count if no usage arrives).
         if self.model is None:
             self.model = getattr(chunk, "model", None) or None
         usage = getattr(chunk, "usage", None)
         if usage is not None:
             self.usage = usage
-        for choice in getattr(chunk, "choices", None) or ():
+        choices = getattr(chunk, "choices", None)
+        if not choices:
+            return
+        for choice in choices:
             delta = getattr(choice, "delta", None)
-            content = getattr(delta, "content", None) if delta is not None else getattr(choice, "text", None)
+            if delta is None:  # legacy Completions stream a ``text`` per choice
+                text = getattr(choice, "text", None)
+                if text:
+                    self.pieces.append(text)
+                continue
+            content = getattr(delta, "content", None)
             if content:
                 self.pieces.append(content)
-            for tool_call in getattr(delta, "tool_calls", None) or ():
-                arguments = field(tool_call, "function", "arguments")
-                if arguments:
-                    self.pieces.append(arguments)
+            tool_calls = getattr(delta, "tool_calls", None)
+            if tool_calls:
+                for tool_call in tool_calls:
+                    arguments = field(tool_call, "function", "arguments")
+                    if arguments:
+                        self.pieces.append(arguments)
 
     def result(self) -> Reading:
         if self.usage is not None:
