@@ -11,7 +11,10 @@ round so that drift in machine speed affects every configuration alike:
 - ``tokentrace+metrics``: the same, with an SDK MeterProvider collecting tokentrace's metrics;
 - each peer instrumentation that is installed (``--peers``): OTel contrib openai-v2,
   OpenLLMetry, OpenInference, Logfire. Install them in a separate environment
-  (``benchmarks/peers.sh``); they patch the SDKs, and each is switched on only for its own turn.
+  (``benchmarks/peers.sh``). Not every peer undoes its patches completely (OpenLLMetry's openai
+  instrumentor leaves some in place), so each peer runs in a process of its own, alternating
+  with ``bare``, ``otel-span`` and ``tokentrace`` there; its added time is against that process's
+  own bare call and floor.
 
 Modes: ``sync``, ``async`` (one event loop, one ``run_until_complete`` per call in every
 configuration), and streams of 2 and 202 content chunks (``stream-2``, ``stream-202``). The
@@ -226,8 +229,8 @@ def _instrumentor(module: str, cls: str) -> Any:
     return getattr(importlib.import_module(module), cls)()
 
 
-def peers(provider: str, tracer_provider: TracerProvider) -> list[Peer]:
-    """The peers installed in this environment that instrument ``provider``."""
+def peers(provider: str, tracer_provider: TracerProvider, only: str | None = None) -> list[Peer]:
+    """The peers installed in this environment that instrument ``provider`` (or only ``only``)."""
     found: list[Peer] = []
     specs = {
         "openai": [
@@ -266,6 +269,8 @@ def peers(provider: str, tracer_provider: TracerProvider) -> list[Peer]:
         ],
     }[provider]
     for name, package, module, cls in specs:
+        if only is not None and name != only:
+            continue
         try:
             inst = _instrumentor(module, cls)
         except ImportError:
@@ -278,6 +283,8 @@ def peers(provider: str, tracer_provider: TracerProvider) -> list[Peer]:
                 lambda inst=inst: inst.uninstrument(),
             )
         )
+    if only not in (None, "logfire"):
+        return found
     try:
         import logfire
     except ImportError:
@@ -307,6 +314,30 @@ def peers(provider: str, tracer_provider: TracerProvider) -> list[Peer]:
     return found
 
 
+PEERS = ("otel-contrib", "openllmetry", "openinference", "logfire")
+
+
+def merge_peer(results: dict[str, dict[str, Any]], name: str, argv: list[str]) -> None:
+    """Run one peer in a process of its own and add its row (and that process's tokentrace, for
+    reference) to ``results``."""
+    import subprocess
+
+    args = [a for a in argv if a not in ("--peers", "--json")]
+    out = subprocess.run(
+        [sys.executable, __file__, *args, "--json", "--only-peer", name],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    for provider, by_mode in json.loads(out)["results"].items():
+        for mode, summary in by_mode.items():
+            if name in summary:
+                row = dict(summary[name])
+                row["same_process_tokentrace_added_us"] = summary["tokentrace"]["added_us"]
+                row["same_process_floor_added_us"] = summary["otel-span"]["added_us"]
+                results[provider][mode][name] = row
+
+
 def timed(fn: Callable[[], Any], calls: int, out: list[float]) -> None:
     """Time ``calls`` calls one by one (microseconds each), with the garbage collector paused."""
     gc.collect()
@@ -321,14 +352,14 @@ def timed(fn: Callable[[], Any], calls: int, out: list[float]) -> None:
 
 
 def run(
-    provider: str, mode: str, batch: int, rounds: int, with_peers: bool, tp: TracerProvider
+    provider: str, mode: str, batch: int, rounds: int, peer: str | None, tp: TracerProvider
 ) -> dict[str, Any]:
     call = make_call(provider, mode)
     meter_provider = MeterProvider(metric_readers=[InMemoryMetricReader()])
     floor = floor_call(call, provider)
-    peer_list = {p.name: p for p in peers(provider, tp)} if with_peers else {}
+    peer_list = {p.name: p for p in peers(provider, tp, peer)} if peer else {}
     configs = ["bare", "otel-span", "tokentrace"]
-    if mode == "sync":
+    if mode == "sync" and not peer:
         configs.append("tokentrace+metrics")
     configs += list(peer_list)
     samples: dict[str, list[float]] = {name: [] for name in configs}
@@ -401,6 +432,7 @@ def main() -> None:
     parser.add_argument("--provider", choices=["openai", "anthropic", "all"], default="all")
     parser.add_argument("--mode", choices=["sync", "async", "stream", "all"], default="all")
     parser.add_argument("--peers", action="store_true", help="also time the peer instrumentations installed")
+    parser.add_argument("--only-peer", help=argparse.SUPPRESS)  # one peer's own process
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     args = parser.parse_args()
     # The recorded models are deprecated; the SDK's warning would be timed in every configuration.
@@ -417,9 +449,11 @@ def main() -> None:
     for provider in providers:
         results[provider] = {}
         for mode in modes:
-            results[provider][mode] = run(provider, mode, args.batch, args.rounds, args.peers, tp)
-            if not args.json:
-                print(f"{provider} {mode} done", file=sys.stderr)
+            results[provider][mode] = run(provider, mode, args.batch, args.rounds, args.only_peer, tp)
+            print(f"{provider} {mode} done", file=sys.stderr)
+    if args.peers and not args.only_peer:
+        for name in PEERS:
+            merge_peer(results, name, sys.argv[1:])
     report = {
         "machine": {"python": platform.python_version(), "platform": platform.platform(), "cpus": _cpus()},
         "versions": versions(),

@@ -165,8 +165,11 @@ def render() -> str:
     lines += ["", "## Per call, side by side (wall clock)", ""]
     lines += [
         f"{overhead['calls_per_round']} calls per configuration per round, {overhead['rounds']} rounds, configurations",
-        "alternating; median per call and interquartile range. On a shared machine the medians move",
-        "by tens of microseconds from run to run; the instruction counts below do not.",
+        "alternating; median per call and interquartile range. Each peer runs in a process of its own",
+        "(not all of them undo their patches), alternating there with the bare call, the floor and",
+        "tokentrace: its *added* and *x floor* are against that process's own bare call and floor, and",
+        "the last column is tokentrace measured beside it. On a shared machine the medians move by tens",
+        "of microseconds from run to run; the instruction counts below do not.",
         "",
     ]
     for provider, by_mode in overhead["results"].items():
@@ -174,15 +177,20 @@ def render() -> str:
             lines += [
                 f"### {provider}, {mode}",
                 "",
-                "| configuration | median | p25-p75 | added | x floor |",
-                "|---|---|---|---|---|",
+                "| configuration | median | p25-p75 | added | x floor | tokentrace added, same process |",
+                "|---|---|---|---|---|---|",
             ]
             for config, s in summary.items():
                 name = PEER_NAMES.get(config, config)
                 added = _us(s["added_us"]) if "added_us" in s else ""
                 ratio = f"{s['ratio_to_floor']:.2f}x" if "ratio_to_floor" in s else ""
+                same = (
+                    _us(s["same_process_tokentrace_added_us"])
+                    if "same_process_tokentrace_added_us" in s
+                    else ""
+                )
                 lines.append(
-                    f"| {name} | {_us(s['median_us'])} | {s['p25_us']:,.0f}-{s['p75_us']:,.0f} us | {added} | {ratio} |"
+                    f"| {name} | {_us(s['median_us'])} | {s['p25_us']:,.0f}-{s['p75_us']:,.0f} us | {added} | {ratio} | {same} |"
                 )
             lines.append("")
         streams = by_mode.get("stream-2"), by_mode.get("stream-202")

@@ -7,6 +7,7 @@ import subprocess
 import sys
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 from opentelemetry.sdk.trace import TracerProvider
@@ -215,3 +216,26 @@ def test_the_default_path_follows_tokentrace_ledger(monkeypatch: pytest.MonkeyPa
     monkeypatch.delenv("TOKENTRACE_LEDGER")
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path))
     assert _ledger.default_path() == tmp_path / "tokentrace" / "ledger.db"
+
+
+def _open_at_once(path: str, barrier: Any) -> None:
+    barrier.wait()
+    _ledger.connect(path).close()
+
+
+def test_many_processes_opening_a_new_ledger_at_once_all_succeed(tmp_path: Path) -> None:
+    """Eight processes creating one new ledger at the same moment (pool workers) all open it."""
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("fork" if sys.platform != "win32" else "spawn")
+    barrier = ctx.Barrier(8)
+    path = str(tmp_path / "new.db")
+    procs = [ctx.Process(target=_open_at_once, args=(path, barrier)) for _ in range(8)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(60)
+    assert [p.exitcode for p in procs] == [0] * 8
+    assert _rows(Path(path), "SELECT value FROM meta WHERE key = 'schema_version'") == [
+        (str(_ledger.SCHEMA_VERSION),)
+    ]

@@ -198,6 +198,23 @@ def ensure_default() -> None:
     configure()
 
 
+def _propagate_choice(value: str | None, current: str) -> str:
+    from tokentrace._propagation import MODES
+
+    if value is None:
+        raw = os.environ.get("TOKENTRACE_PROPAGATE", "").strip().lower()
+        if not raw:
+            return current
+        if raw not in MODES:
+            raise ConfigurationError(f"TOKENTRACE_PROPAGATE={raw!r}: use one of {', '.join(MODES)}")
+        return raw
+    if value not in MODES:
+        raise ConfigurationError(
+            f"propagate must be one of {', '.join(repr(m) for m in MODES)}, got {value!r}"
+        )
+    return value
+
+
 def _check_budgets(budgets: Mapping[str, Budget]) -> dict[str, Budget]:
     if not isinstance(budgets, Mapping):
         raise ConfigurationError(
@@ -228,6 +245,7 @@ def configure(
     redact: Callable[[Any], Any] | None = None,
     budgets: Mapping[str, Budget] | None = None,
     detect_duplicates: bool | None = None,
+    propagate: str | None = None,
 ) -> None:
     """Wire tracing, metrics, prices and settings (see ``docs/configuration.md``). Safe to call twice.
 
@@ -236,6 +254,10 @@ def configure(
     (exporter from ``exporter=``, ``TOKENTRACE_EXPORTER``, OTLP when ``OTEL_EXPORTER_OTLP_*``
     is set, else the local ledger at ``ledger=``, ``TOKENTRACE_LEDGER`` or the default path).
     Later calls never add exporters again.
+
+    ``propagate`` (or ``TOKENTRACE_PROPAGATE``): which task dimensions travel to other processes
+    in OpenTelemetry baggage: ``"tasks"`` (the default: task and root ids and names, feature),
+    ``"all"`` (also user and tenant ids), ``"none"``. See docs/backends.md.
     """
     global _configured
     _configured = True
@@ -267,6 +289,7 @@ def configure(
         settings.budgets = _check_budgets(budgets)
     if detect_duplicates is not None:
         settings.detect_duplicates = bool(detect_duplicates)
+    settings.propagate = _propagate_choice(propagate, settings.propagate)
     if enabled is not None:
         settings.enabled = bool(enabled)
     elif env_disabled is not None:

@@ -16,7 +16,7 @@ from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
-from tokentrace import _budget, _gate, _pricing, _telemetry
+from tokentrace import _budget, _gate, _pricing, _propagation, _telemetry
 from tokentrace import _semconv as sc
 from tokentrace._call import _ACTIVE_CALL, Call, active_call, leave
 from tokentrace._safety import guarded
@@ -57,6 +57,8 @@ def _begin(
         attrs[sc.GEN_AI_REQUEST_STREAM] = True
     if task is not None:
         attrs.update(task._dimensions())
+    else:
+        attrs.update(guarded("call.upstream", _propagation.call_dimensions, {}))
     call.span = _telemetry.tracer().start_span(
         f"{method.operation} {model}", kind=SpanKind.CLIENT, attributes=attrs
     )

@@ -106,9 +106,11 @@ def connect(path: str | os.PathLike[str], *, create: bool = True) -> sqlite3.Con
         if create:
             _create_private(file)
         conn = sqlite3.connect(file, timeout=30.0, isolation_level=None, check_same_thread=False)
-        conn.execute("PRAGMA journal_mode=WAL")
+        # Switching a new file to WAL needs a lock the busy timeout does not wait for: several
+        # processes (pool workers) opening one new ledger at once would fail without the retries.
+        _retry_busy(lambda: conn.execute("PRAGMA journal_mode=WAL"))
         conn.execute("PRAGMA synchronous=NORMAL")
-        _migrate(conn, file)
+        _retry_busy(lambda: _migrate(conn, file))
     except sqlite3.DatabaseError as exc:
         raise ConfigurationError(f"cannot open ledger {file}: {exc}") from None
     except OSError as exc:

@@ -19,8 +19,8 @@ from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.trace import INVALID_SPAN, Span, SpanKind, Status, StatusCode
 
+from tokentrace import _propagation, _telemetry
 from tokentrace import _semconv as sc
-from tokentrace import _telemetry
 from tokentrace._budget import Guard
 from tokentrace._safety import after_fork, guarded
 from tokentrace._tally import CallRecord, Tally
@@ -65,7 +65,9 @@ class Task:
         "id",
         "name",
         "parent",
+        "remote_parent_id",
         "root_id",
+        "root_name",
         "tenant",
         "user_id",
     )
@@ -83,11 +85,23 @@ class Task:
         self.name = name
         self.id = f"{random.getrandbits(64):016x}"
         self.parent = parent
-        self.root_id: str = parent.root_id if parent is not None else self.id
+        self.remote_parent_id: str | None = None
+        """The id of the task in another process that this one continues (see docs/backends.md)."""
         if parent is not None:
+            self.root_id: str = parent.root_id
+            self.root_name: str = parent.root_name
             user_id = parent.user_id if user_id is None else user_id
             feature = parent.feature if feature is None else feature
             tenant = parent.tenant if tenant is None else tenant
+        else:
+            self.root_id, self.root_name = self.id, name
+            up = guarded("task.upstream", _propagation.upstream, None)
+            if up is not None:
+                self.root_id, self.root_name = up.root_id, up.root_name or name
+                self.remote_parent_id = up.task_id
+                user_id = up.user_id if user_id is None else user_id
+                feature = up.feature if feature is None else feature
+                tenant = up.tenant if tenant is None else tenant
         self.user_id: str | None = user_id
         self.feature: str | None = feature
         self.tenant: str | None = tenant
@@ -183,8 +197,9 @@ class Task:
         return dims
 
     def _build_dimensions(self) -> dict[str, Any]:
-        # The root is on the task's own span; a call reaches it through its task id.
-        attrs: dict[str, Any] = {sc.TASK_NAME: self.name, sc.TASK_ID: self.id}
+        # Every call span carries the root task id, so a backend can sum a task tree's cost across
+        # services (a task's calls in another process share the root id; see _propagation).
+        attrs: dict[str, Any] = {sc.TASK_NAME: self.name, sc.TASK_ID: self.id, sc.TASK_ROOT_ID: self.root_id}
         if self.user_id is not None:
             attrs[sc.USER_ID] = self.user_id
         if self.feature is not None:
@@ -201,7 +216,9 @@ def current_task() -> Task | None:
 
 def activate(task: Task) -> Activation:
     """Make ``task`` (and its span) current in this context."""
-    return _CURRENT.set(task), otel_context.attach(trace.set_span_in_context(task._span))
+    current = otel_context.get_current()
+    context = guarded("task.baggage", _propagation.with_entries, current, task, current)
+    return _CURRENT.set(task), otel_context.attach(trace.set_span_in_context(task._span, context))
 
 
 def deactivate(tokens: Activation) -> None:
@@ -213,13 +230,10 @@ def deactivate(tokens: Activation) -> None:
 
 def _start_span(task: Task) -> Span:
     attrs = dict(task._dimensions())
-    attrs[sc.TASK_ROOT_ID] = task.root_id
-    root = task
-    while root.parent is not None:
-        root = root.parent
-    attrs[sc.TASK_ROOT_NAME] = root.name
-    if task.parent is not None:
-        attrs[sc.TASK_PARENT_ID] = task.parent.id
+    attrs[sc.TASK_ROOT_NAME] = task.root_name
+    parent_id = task.parent.id if task.parent is not None else task.remote_parent_id
+    if parent_id is not None:
+        attrs[sc.TASK_PARENT_ID] = parent_id
     budget = task.budget
     if budget is not None:
         if budget.max_cost_usd is not None:

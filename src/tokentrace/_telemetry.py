@@ -89,6 +89,8 @@ class Settings:
     budgets: dict[str, Budget] = field(default_factory=dict)
     """Budgets by task name, for tasks opened without ``budget=``."""
     detect_duplicates: bool = True
+    propagate: str = "tasks"
+    """Which task dimensions travel in baggage: "tasks" (ids, names, feature), "all", "none"."""
 
 
 @dataclass
