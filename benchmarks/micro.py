@@ -221,18 +221,24 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=1_000_000, help="calls for the RSS run")
     parser.add_argument("--imports", type=int, default=15, help="fresh interpreters for the import time")
     parser.add_argument("--json", action="store_true")
+    parser.add_argument(
+        "--only-rss", action="store_true", help="only the RSS run (it needs no quiet machine)"
+    )
     args = parser.parse_args()
     warnings.simplefilter("ignore", DeprecationWarning)
     provider = TracerProvider()
     provider.add_span_processor(BatchSpanProcessor(overhead.DropExporter()))
     trace.set_tracer_provider(provider)
     tokentrace.uninstrument()
+    if args.only_rss:
+        print(json.dumps({"rss": rss_over_calls(args.calls)}))
+        return
     report = {
         "import": import_time(args.imports),
         "price": price_computation(),
         "memory": memory_per_task(),
         "throughput": throughput(),
-        "rss": rss_over_calls(args.calls),
+        "rss": rss_over_calls(args.calls) if args.calls else {"calls": 0, "rss_mb": [], "seconds": 0.0},
     }
     if args.json:
         print(json.dumps(report, indent=2))
@@ -247,7 +253,8 @@ def main() -> None:
     print(f"memory per open task     {mem['bytes_per_open_task']:.0f} bytes")
     for key, value in thr.items():
         print(f"{key:24s} {value:,.0f} calls/s")
-    print(f"RSS over {rss['calls']:,} calls  {rss['rss_mb']} MB ({rss['seconds']:.0f} s)")
+    if rss["calls"]:
+        print(f"RSS over {rss['calls']:,} calls  {rss['rss_mb']} MB ({rss['seconds']:.0f} s)")
 
 
 if __name__ == "__main__":

@@ -11,10 +11,10 @@ round so that drift in machine speed affects every configuration alike:
 - ``tokentrace+metrics``: the same, with an SDK MeterProvider collecting tokentrace's metrics;
 - each peer instrumentation that is installed (``--peers``): OTel contrib openai-v2,
   OpenLLMetry, OpenInference, Logfire. Install them in a separate environment
-  (``benchmarks/peers.sh``). Not every peer undoes its patches completely (OpenLLMetry's openai
-  instrumentor leaves some in place), so each peer runs in a process of its own, alternating
-  with ``bare``, ``otel-span`` and ``tokentrace`` there; its added time is against that process's
-  own bare call and floor.
+  (``benchmarks/peers.sh``). Not every peer undoes its patches (OpenLLMetry's openai
+  instrumentor leaves its wrappers in place, so switching it on and off stacks them), so each
+  peer runs in a process of its own, instrumented once, and its added time is against the bare
+  call and floor measured in the main process of the same run.
 
 Modes: ``sync``, ``async`` (one event loop, one ``run_until_complete`` per call in every
 configuration), and streams of 2 and 202 content chunks (``stream-2``, ``stream-202``). The
@@ -318,8 +318,8 @@ PEERS = ("otel-contrib", "openllmetry", "openinference", "logfire")
 
 
 def merge_peer(results: dict[str, dict[str, Any]], name: str, argv: list[str]) -> None:
-    """Run one peer in a process of its own and add its row (and that process's tokentrace, for
-    reference) to ``results``."""
+    """Run one peer in a process of its own and add its row to ``results``, against the bare call
+    and the floor of the main process."""
     import subprocess
 
     args = [a for a in argv if a not in ("--peers", "--json")]
@@ -331,11 +331,15 @@ def merge_peer(results: dict[str, dict[str, Any]], name: str, argv: list[str]) -
     ).stdout
     for provider, by_mode in json.loads(out)["results"].items():
         for mode, summary in by_mode.items():
-            if name in summary:
-                row = dict(summary[name])
-                row["same_process_tokentrace_added_us"] = summary["tokentrace"]["added_us"]
-                row["same_process_floor_added_us"] = summary["otel-span"]["added_us"]
-                results[provider][mode][name] = row
+            if name not in summary:
+                continue
+            row = dict(summary[name])
+            main = results[provider][mode]
+            row["added_us"] = row["median_us"] - main["bare"]["median_us"]
+            floor = main["otel-span"]["added_us"]
+            row["ratio_to_floor"] = row["added_us"] / floor if floor > 0 else float("nan")
+            row["own_process"] = True
+            main[name] = row
 
 
 def timed(fn: Callable[[], Any], calls: int, out: list[float]) -> None:
@@ -357,11 +361,11 @@ def run(
     call = make_call(provider, mode)
     meter_provider = MeterProvider(metric_readers=[InMemoryMetricReader()])
     floor = floor_call(call, provider)
-    peer_list = {p.name: p for p in peers(provider, tp, peer)} if peer else {}
+    if peer:
+        return run_peer(call, provider, peer, batch, rounds, tp)
     configs = ["bare", "otel-span", "tokentrace"]
-    if mode == "sync" and not peer:
+    if mode == "sync":
         configs.append("tokentrace+metrics")
-    configs += list(peer_list)
     samples: dict[str, list[float]] = {name: [] for name in configs}
     for round_index in range(rounds + 1):
         order = configs if round_index % 2 == 0 else list(reversed(configs))
@@ -376,12 +380,6 @@ def run(
                         timed(call, batch, out)
                 finally:
                     tokentrace.uninstrument(provider)
-            elif name in peer_list:
-                peer_list[name].on()
-                try:
-                    timed(call, batch, out)
-                finally:
-                    peer_list[name].off()
             else:
                 timed(floor if name == "otel-span" else call, batch, out)
     summary: dict[str, dict[str, float]] = {}
@@ -402,6 +400,23 @@ def run(
                 summary[name]["added_us"] / floor_added if floor_added > 0 else float("nan")
             )
     return summary
+
+
+def run_peer(
+    call: Callable[[], Any], provider: str, name: str, batch: int, rounds: int, tp: TracerProvider
+) -> dict[str, Any]:
+    """One peer, switched on once for the whole process (see the module docstring)."""
+    found = [p for p in peers(provider, tp, name)]
+    if not found:
+        return {}
+    found[0].on()
+    samples: list[float] = []
+    for round_index in range(rounds + 1):
+        timed(call, batch, samples if round_index > 0 else [])
+    q = statistics.quantiles(samples, n=4)
+    return {
+        name: {"median_us": statistics.median(samples), "p25_us": q[0], "p75_us": q[2], "n": len(samples)}
+    }
 
 
 def versions() -> dict[str, str]:

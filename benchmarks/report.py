@@ -52,11 +52,20 @@ def collect(args: argparse.Namespace) -> None:
     python = args.peers_python or sys.executable
     overhead_args = ["--rounds", str(args.rounds)] + (["--peers"] if args.peers_python else [])
     (RESULTS / "overhead.json").write_text(json.dumps(_run(python, "overhead.py", *overhead_args), indent=2))
+    # The timed parts run alone; the RSS run and the instruction counts (neither depends on
+    # timing) then run side by side.
+    micro = _run(sys.executable, "micro.py", "--calls", "0")
+    rss = subprocess.Popen(
+        [sys.executable, str(HERE / "micro.py"), "--json", "--only-rss", "--calls", str(args.calls)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     if shutil.which("valgrind"):
         (RESULTS / "instructions.json").write_text(
             json.dumps(_run(sys.executable, "instructions.py"), indent=2)
         )
-    micro = _run(sys.executable, "micro.py", "--calls", str(args.calls))
+    out, _ = rss.communicate()
+    micro["rss"] = json.loads(out)["rss"]
     micro["when"] = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     micro["cpu"] = _cpu_model()
     (RESULTS / "micro.json").write_text(json.dumps(micro, indent=2))
@@ -165,11 +174,11 @@ def render() -> str:
     lines += ["", "## Per call, side by side (wall clock)", ""]
     lines += [
         f"{overhead['calls_per_round']} calls per configuration per round, {overhead['rounds']} rounds, configurations",
-        "alternating; median per call and interquartile range. Each peer runs in a process of its own",
-        "(not all of them undo their patches), alternating there with the bare call, the floor and",
-        "tokentrace: its *added* and *x floor* are against that process's own bare call and floor, and",
-        "the last column is tokentrace measured beside it. On a shared machine the medians move by tens",
-        "of microseconds from run to run; the instruction counts below do not.",
+        "alternating; median per call and interquartile range. Each peer runs right after, in a process",
+        "of its own, switched on once (not all of them undo their patches, so they cannot alternate):",
+        "its *added* and *x floor* are against the bare call and the floor measured just before. On a",
+        "shared machine the medians move by tens of microseconds from run to run; the instruction",
+        "counts below do not.",
         "",
     ]
     for provider, by_mode in overhead["results"].items():
@@ -177,20 +186,15 @@ def render() -> str:
             lines += [
                 f"### {provider}, {mode}",
                 "",
-                "| configuration | median | p25-p75 | added | x floor | tokentrace added, same process |",
-                "|---|---|---|---|---|---|",
+                "| configuration | median | p25-p75 | added | x floor |",
+                "|---|---|---|---|---|",
             ]
             for config, s in summary.items():
                 name = PEER_NAMES.get(config, config)
                 added = _us(s["added_us"]) if "added_us" in s else ""
                 ratio = f"{s['ratio_to_floor']:.2f}x" if "ratio_to_floor" in s else ""
-                same = (
-                    _us(s["same_process_tokentrace_added_us"])
-                    if "same_process_tokentrace_added_us" in s
-                    else ""
-                )
                 lines.append(
-                    f"| {name} | {_us(s['median_us'])} | {s['p25_us']:,.0f}-{s['p75_us']:,.0f} us | {added} | {ratio} | {same} |"
+                    f"| {name} | {_us(s['median_us'])} | {s['p25_us']:,.0f}-{s['p75_us']:,.0f} us | {added} | {ratio} |"
                 )
             lines.append("")
         streams = by_mode.get("stream-2"), by_mode.get("stream-202")

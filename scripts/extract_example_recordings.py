@@ -21,6 +21,7 @@ PICKS = {
     "openai_chat_stream.sse": "dd-trace-py/tests/contrib/litellm/cassettes/completion_stream.yaml",
     "anthropic_messages_cached.json": "dd-trace-py/tests/contrib/anthropic/cassettes/anthropic_completion_cache_read.yaml",
     "openai_error_401.json": "dd-trace-py/tests/contrib/openai/cassettes/v1/chat_completion_error.yaml",
+    "openai_embedding.json": "dd-trace-py/tests/contrib/openai/cassettes/v1/embedding.yaml",
 }
 # (file, cassette, the response's model): a model tokentrace has no price for.
 UNPRICED = (
@@ -36,7 +37,9 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     for name, path in PICKS.items():
         (interaction,) = [
-            i for i in load(CASSETTES / path) if i.key[3].endswith(("/completions", "/messages"))
+            i
+            for i in load(CASSETTES / path)
+            if i.key[3].endswith(("/completions", "/messages", "/embeddings"))
         ][:1]
         (out / name).write_bytes(interaction.body)
     for licence in ("LICENSE", "LICENSE.Apache", "LICENSE.BSD3", "NOTICE"):
