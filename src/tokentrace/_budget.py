@@ -17,7 +17,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Final
 
 from tokentrace import _semconv as sc
-from tokentrace._safety import after_fork
+from tokentrace._safety import renew_after_fork
 from tokentrace._tally import CallRecord
 from tokentrace.types import Budget, BudgetBreach, CallEstimate
 
@@ -28,13 +28,7 @@ logger: Final = logging.getLogger("tokentrace")
 _ZERO: Final = Decimal(0)
 _lock = threading.Lock()
 
-
-def _reset_after_fork() -> None:
-    global _lock
-    _lock = threading.Lock()
-
-
-after_fork(_reset_after_fork)
+renew_after_fork(globals(), "_lock")
 
 
 class Guard:

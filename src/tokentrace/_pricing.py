@@ -16,7 +16,7 @@ from datetime import datetime, timezone
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Final
 
-from tokentrace._safety import after_fork
+from tokentrace._safety import renew_after_fork
 from tokentrace._usage import Usage
 
 if TYPE_CHECKING:
@@ -151,13 +151,7 @@ class _PriceBook:
 _book = _PriceBook()
 _lock = threading.Lock()
 
-
-def _reset_after_fork() -> None:
-    global _lock
-    _lock = threading.Lock()
-
-
-after_fork(_reset_after_fork)
+renew_after_fork(globals(), "_lock")
 _warned: set[tuple[str, str]] = set()
 
 

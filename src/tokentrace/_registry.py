@@ -18,7 +18,7 @@ from typing import Any
 import wrapt
 
 from tokentrace import _engine
-from tokentrace._safety import after_fork
+from tokentrace._safety import renew_after_fork
 from tokentrace.exceptions import IntegrationError
 from tokentrace.integrations._base import Integration, ProviderIntegration
 
@@ -42,13 +42,7 @@ class _Applied:
 _applied: dict[str, _Applied] = {}
 _lock = threading.RLock()
 
-
-def _reset_after_fork() -> None:
-    global _lock
-    _lock = threading.RLock()
-
-
-after_fork(_reset_after_fork)
+renew_after_fork(globals(), "_lock", threading.RLock)
 
 
 def _targets() -> dict[str, str]:

@@ -12,7 +12,7 @@ import logging
 import os
 import threading
 from collections.abc import Callable
-from typing import Final, TypeVar
+from typing import Any, Final, TypeVar
 
 from typing_extensions import ParamSpec
 
@@ -34,6 +34,13 @@ def after_fork(fn: Callable[[], None]) -> None:
     """
     if hasattr(os, "register_at_fork"):
         os.register_at_fork(after_in_child=lambda: guarded("fork", fn, None))
+
+
+def renew_after_fork(
+    namespace: dict[str, Any], name: str, factory: Callable[[], object] = threading.Lock
+) -> None:
+    """Replace the module global ``namespace[name]`` (a lock) with ``factory()`` in a forked child."""
+    after_fork(lambda: namespace.__setitem__(name, factory()))
 
 
 def set_strict(strict: bool) -> None:
@@ -77,9 +84,4 @@ def reset_reported() -> None:
         _seen.clear()
 
 
-def _reset_after_fork() -> None:
-    global _seen_lock
-    _seen_lock = threading.Lock()
-
-
-after_fork(_reset_after_fork)
+renew_after_fork(globals(), "_seen_lock")

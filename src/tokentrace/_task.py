@@ -22,7 +22,7 @@ from opentelemetry.trace import INVALID_SPAN, Span, SpanKind, Status, StatusCode
 from tokentrace import _propagation, _telemetry
 from tokentrace import _semconv as sc
 from tokentrace._budget import Guard
-from tokentrace._safety import after_fork, guarded
+from tokentrace._safety import guarded, renew_after_fork
 from tokentrace._tally import CallRecord, Tally
 from tokentrace.exceptions import ConfigurationError
 from tokentrace.types import Budget, Totals
@@ -35,13 +35,7 @@ SUCCESS = "success"
 FAILURE = "failure"
 _UNITS_LOCK = threading.Lock()
 
-
-def _reset_after_fork() -> None:
-    global _UNITS_LOCK
-    _UNITS_LOCK = threading.Lock()
-
-
-after_fork(_reset_after_fork)
+renew_after_fork(globals(), "_UNITS_LOCK")
 
 
 class Task:

@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from importlib import resources
 from typing import Any, Final
 
-from tokentrace._safety import after_fork
+from tokentrace._safety import renew_after_fork
 from tokentrace._usage import field
 
 _O200K_PATTERN: Final = "|".join(
@@ -54,13 +54,7 @@ _ENCODINGS: Final = {
 _loaded: dict[str, Any] = {}
 _lock = threading.Lock()
 
-
-def _reset_after_fork() -> None:
-    global _lock
-    _lock = threading.Lock()
-
-
-after_fork(_reset_after_fork)
+renew_after_fork(globals(), "_lock")
 
 
 def encoding_name(model: str) -> str:
