@@ -7,15 +7,15 @@ or is dropped unfinished (garbage-collected).
 
 from __future__ import annotations
 
-import functools
 import inspect
 import weakref
-from collections.abc import Callable
+from collections.abc import Iterator
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 import wrapt
 
+from tokentrace import _safety
 from tokentrace._engine import Call, complete
 from tokentrace._safety import guarded
 from tokentrace._usage import UsageError
@@ -47,12 +47,11 @@ class _State:
             complete(self.call, reading, error=error, stream_end=end)
 
 
-def _feeder(state: _State) -> Callable[[Any], None]:
-    """The reader's ``feed``, guarded, with no Python frame of its own (a C-level partial)."""
-    # mypy cannot follow a partial of a ParamSpec function; the call shape is guarded's own.
-    return cast(
-        "Callable[[Any], None]", functools.partial(cast(Any, guarded), "stream.feed", state.reader.feed, None)
-    )
+def _feed_failed(exc: Exception) -> None:
+    """What ``guarded`` does when the reader's ``feed`` raises (inlined where it runs per item)."""
+    if _safety._strict:
+        raise exc
+    _safety.report("stream.feed", exc)
 
 
 def _finish(state: _State, end: str, error: BaseException | None = None) -> None:
@@ -69,34 +68,40 @@ else:
 class StreamProxy(_Proxy):
     """A sync SDK stream, watched.
 
-    ``__next__`` runs once per chunk, so it keeps to the minimum: the wrapped iterator's own
-    ``__next__`` and the guarded feed are bound once, on the first item (attribute access on a
-    proxy costs more than on a plain object).
+    Per item it does the least it can: a ``for`` loop over the proxy runs a generator (resuming
+    one costs less than calling a method), which feeds each item to the reader, its failures
+    caught in place rather than by a wrapping function. ``next(stream)`` works too, on the same
+    underlying iterator.
     """
 
     def __init__(self, wrapped: Any, state: _State) -> None:
         super().__init__(wrapped)
         self._self_state = state
-        self._self_next: Any = None
-        self._self_feed = _feeder(state)
+        self._self_it: Iterator[Any] | None = None
         weakref.finalize(self, _finish, state, ABANDONED)
 
-    def __iter__(self) -> StreamProxy:
-        return self
+    def _self_iterator(self) -> Iterator[Any]:
+        it = self._self_it
+        if it is None:
+            it = self._self_it = iter(self.__wrapped__)
+        return it
+
+    def __iter__(self) -> Iterator[Any]:
+        return _watched(self, self._self_iterator(), self._self_state)
 
     def __next__(self) -> Any:
-        step = self._self_next
-        if step is None:
-            step = self._self_next = iter(self.__wrapped__).__next__
         try:
-            item = step()
+            item = next(self._self_iterator())
         except StopIteration:
             _finish(self._self_state, COMPLETED)
             raise
         except BaseException as exc:
             _finish(self._self_state, ERROR, exc)
             raise
-        self._self_feed(item)
+        try:
+            self._self_state.reader.feed(item)
+        except Exception as exc:
+            _feed_failed(exc)
         return item
 
     def close(self) -> Any:
@@ -119,13 +124,15 @@ class StreamProxy(_Proxy):
 
 
 class AsyncStreamProxy(_Proxy):
-    """An async SDK stream, watched."""
+    """An async SDK stream, watched: the SDK iterator's ``__anext__`` and the reader's ``feed``
+    are bound once, on the first item (attribute access on a proxy costs more than on a plain
+    object)."""
 
     def __init__(self, wrapped: Any, state: _State) -> None:
         super().__init__(wrapped)
         self._self_state = state
         self._self_next: Any = None
-        self._self_feed = _feeder(state)
+        self._self_feed = state.reader.feed
         weakref.finalize(self, _finish, state, ABANDONED)
 
     def __aiter__(self) -> AsyncStreamProxy:
@@ -143,7 +150,10 @@ class AsyncStreamProxy(_Proxy):
         except BaseException as exc:
             _finish(self._self_state, ERROR, exc)
             raise
-        self._self_feed(item)
+        try:
+            self._self_feed(item)
+        except Exception as exc:
+            _feed_failed(exc)
         return item
 
     async def close(self) -> Any:
@@ -166,6 +176,30 @@ class AsyncStreamProxy(_Proxy):
             return await self.__wrapped__.__aexit__(exc_type, exc, tb)
         finally:
             _finish(self._self_state, ERROR if exc is not None else CLOSED, exc)
+
+
+def _watched(proxy: StreamProxy, it: Iterator[Any], state: _State) -> Iterator[Any]:
+    """Iterate ``it`` for a ``for`` loop over ``proxy``, feeding each item to the reader.
+
+    The generator holds ``proxy``, so a proxy that only the loop references lives as long as
+    the loop. Breaking out of the loop closes the generator but does not end the call: the
+    stream may be iterated further, and is accounted when it ends, is closed or is dropped.
+    """
+    feed = state.reader.feed
+    try:
+        for item in it:
+            try:
+                feed(item)
+            except Exception as exc:
+                _feed_failed(exc)
+            yield item
+    except GeneratorExit:
+        raise
+    except BaseException as exc:
+        _finish(state, ERROR, exc)
+        raise
+    _finish(state, COMPLETED)
+    del proxy
 
 
 def wrap_stream(call: Call, stream: Any) -> Any:

@@ -112,6 +112,61 @@ def test_stream_without_usage_is_counted_offline_and_flagged(cap: Capture) -> No
     assert task.totals.estimated_calls == 1
 
 
+def test_stream_that_asked_for_usage_and_closed_early_counts_one_token_per_chunk(cap: Capture) -> None:
+    """Read lightly (usage only), a stream cut before its usage chunk estimates 1 token per chunk seen."""
+    (interaction,) = recorded(STREAM_USAGE)
+    client = openai_client(Replay([interaction]))
+    with tokentrace.task("early") as task:
+        stream = client.chat.completions.create(**request_kwargs(interaction, "openai"))
+        for _ in zip(range(3), stream, strict=False):
+            pass
+        stream.close()
+    attrs = _attrs(cap)
+    assert attrs["tokentrace.stream.end"] == "closed"
+    assert attrs["tokentrace.usage.estimated"] is True
+    assert attrs["gen_ai.usage.output_tokens"] == 3
+    assert task.totals.output_tokens == 3
+    assert task.totals.estimated_calls == 1
+
+
+def test_stream_that_asked_for_usage_from_a_server_that_ignores_it_is_counted_from_its_text(
+    cap: Capture,
+) -> None:
+    """Chunks without a ``usage`` field: the text is kept and counted, as for a stream that never asked."""
+    (interaction,) = recorded(STREAM_NO_USAGE)
+    client = openai_client(Replay([interaction]))
+    kwargs = request_kwargs(interaction, "openai")
+    kwargs["stream_options"] = {"include_usage": True}
+    with tokentrace.task("ignored"):
+        text = "".join(
+            c.choices[0].delta.content or "" for c in client.chat.completions.create(**kwargs) if c.choices
+        )
+    attrs = _attrs(cap)
+    from tokentrace._tokenize import count_text
+
+    assert attrs["tokentrace.usage.estimated"] is True
+    assert attrs["gen_ai.usage.output_tokens"] == count_text(text, "gpt-3.5-turbo") > 3
+
+
+def test_breaking_out_of_a_loop_and_iterating_again_accounts_the_whole_stream(cap: Capture) -> None:
+    """A ``for`` loop left with ``break`` does not end the call: the next loop gets the usage chunk."""
+    (interaction,) = recorded(STREAM_USAGE)
+    client = openai_client(Replay([interaction]))
+    with tokentrace.task("resume") as task:
+        stream = client.chat.completions.create(**request_kwargs(interaction, "openai"))
+        first = []
+        for chunk in stream:
+            first.append(chunk)
+            if len(first) == 5:
+                break
+        rest = list(stream)
+    assert len(first) + len(rest) == 22
+    attrs = _attrs(cap)
+    assert attrs["tokentrace.stream.end"] == "completed"
+    assert "tokentrace.usage.estimated" not in attrs
+    assert task.totals.output_tokens == 20
+
+
 def test_stream_closed_early_ends_its_span_once_with_what_was_seen(cap: Capture) -> None:
     """Closing a stream half-way ends the call span once, marked 'closed'."""
     (interaction,) = recorded(STREAM_NO_USAGE)

@@ -113,23 +113,45 @@ class _ResponsesStream:
 
 
 class _ChatStream:
-    __slots__ = ("model", "pieces", "request", "usage")
+    """Chat Completions and legacy Completions streams.
+
+    A stream that asked for usage (``stream_options={"include_usage": True}``) from a server that
+    honours it (its chunks carry a ``usage`` field, null until the last) is read lightly: per
+    chunk only ``usage``, and a count. Any other stream also keeps each chunk's text, for an
+    offline count when no usage arrives. The choice is made on the first chunk.
+    """
+
+    __slots__ = ("chunks", "light", "model", "pieces", "request", "usage")
 
     def __init__(self, request: Request) -> None:
         self.request = request
         self.model: str | None = None
         self.usage: object = None
         self.pieces: list[str] = []
+        self.chunks = 0
+        self.light: bool | None = None  # decided on the first chunk
 
     def feed(self, chunk: Any) -> None:
-        # Runs once per chunk: the text is only kept (for an offline count if no usage arrives).
-        if self.model is None:
+        # Runs once per chunk: keep it to the fewest attribute reads (each read of an SDK model's
+        # attribute goes through pydantic's ``__getattr__`` hook and costs several type lookups).
+        self.chunks += 1
+        if self.light:
+            usage = getattr(chunk, "usage", None)
+            if usage is not None:
+                self.usage = usage
+                if self.model is None:
+                    self.model = getattr(chunk, "model", None) or None
+            return
+        if self.light is None:
             self.model = getattr(chunk, "model", None) or None
+            self.light = _asks_for_usage(self.request) and "usage" in _fields_set(chunk)
         usage = getattr(chunk, "usage", None)
         if usage is not None:
             self.usage = usage
+        if self.model is None:
+            self.model = getattr(chunk, "model", None) or None
         choices = getattr(chunk, "choices", None)
-        if not choices:
+        if not choices or self.light:
             return
         for choice in choices:
             delta = getattr(choice, "delta", None)
@@ -153,13 +175,33 @@ class _ChatStream:
             return Reading(chat_usage(self.usage), self.model, reported_cost=reported_cost(self.usage))
         model = self.model or self.request.model or ""
         prompt = self.request.kwargs.get("prompt")
+        if self.light:
+            # Ended before its usage chunk (closed early): one token per chunk received.
+            output = self.chunks
+        else:
+            output = count_text("".join(self.pieces), model)
         usage = Usage(
             input_tokens=count_text(prompt, model)
             if isinstance(prompt, str)
             else count_chat_messages(self.request.kwargs.get("messages"), model),
-            output_tokens=count_text("".join(self.pieces), model),
+            output_tokens=output,
         )
         return Reading(usage, self.model, estimated=True)
+
+
+def _asks_for_usage(request: Request) -> bool:
+    """Whether the request set ``stream_options.include_usage``, as an argument or in ``extra_body``."""
+    for source in (request.kwargs, request.kwargs.get("extra_body")):
+        options = source.get("stream_options") if isinstance(source, dict) else None
+        if isinstance(options, dict) and options.get("include_usage") is True:
+            return True
+    return False
+
+
+def _fields_set(chunk: Any) -> set[str]:
+    """The fields the server sent in ``chunk`` (pydantic's ``model_fields_set``), or none."""
+    fields = getattr(chunk, "model_fields_set", None)
+    return fields if isinstance(fields, set) else set()
 
 
 class OpenAIIntegration(ProviderIntegration):
