@@ -161,6 +161,25 @@ trace.get_tracer_provider().shutdown()
         assert needle in body
 
 
+def test_otel_metrics_exporter_none_sends_traces_only(
+    collector: tuple[str, list[tuple[str, dict[str, str], bytes]]],
+) -> None:
+    """OTEL_METRICS_EXPORTER=none: the receiver gets /v1/traces and never /v1/metrics."""
+    endpoint, received = collector
+    run_python(
+        PRELUDE
+        + """
+from opentelemetry import trace
+tokentrace.configure()
+tokentrace.instrument()
+one_call()
+trace.get_tracer_provider().shutdown()
+""",
+        env={"OTEL_EXPORTER_OTLP_ENDPOINT": endpoint, "OTEL_METRICS_EXPORTER": "none"},
+    )
+    assert sorted({r[0] for r in received}) == ["/v1/traces"]
+
+
 def test_bad_environment_values_name_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
     """A TOKENTRACE_* variable with a bad value raises ConfigurationError naming it."""
     monkeypatch.setenv("TOKENTRACE_EXPORTER", "kafka")

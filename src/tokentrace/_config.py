@@ -165,7 +165,9 @@ def _build_providers(
         from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
 
         span_exporter = OTLPSpanExporter()
-        metric_reader = PeriodicExportingMetricReader(OTLPMetricExporter())
+        # OTEL_METRICS_EXPORTER=none: traces only (for a backend that takes no metrics, e.g. Phoenix).
+        if os.environ.get("OTEL_METRICS_EXPORTER", "").strip().lower() != "none":
+            metric_reader = PeriodicExportingMetricReader(OTLPMetricExporter())
     elif exporter == "none":
         _built["tracer_provider"] = None
         return

@@ -100,7 +100,7 @@ class StreamProxy(_Proxy):
             raise
         try:
             self._self_state.reader.feed(item)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001  # guarded, inlined: reported by _feed_failed
             _feed_failed(exc)
         return item
 
@@ -152,7 +152,7 @@ class AsyncStreamProxy(_Proxy):
             raise
         try:
             self._self_feed(item)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001  # guarded, inlined: reported by _feed_failed
             _feed_failed(exc)
         return item
 
@@ -190,7 +190,7 @@ def _watched(proxy: StreamProxy, it: Iterator[Any], state: _State) -> Iterator[A
         for item in it:
             try:
                 feed(item)
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001  # guarded, inlined: reported by _feed_failed
                 _feed_failed(exc)
             yield item
     except GeneratorExit:

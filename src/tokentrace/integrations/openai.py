@@ -175,11 +175,8 @@ class _ChatStream:
             return Reading(chat_usage(self.usage), self.model, reported_cost=reported_cost(self.usage))
         model = self.model or self.request.model or ""
         prompt = self.request.kwargs.get("prompt")
-        if self.light:
-            # Ended before its usage chunk (closed early): one token per chunk received.
-            output = self.chunks
-        else:
-            output = count_text("".join(self.pieces), model)
+        # Read lightly and ended before its usage chunk (closed early): one token per chunk received.
+        output = self.chunks if self.light else count_text("".join(self.pieces), model)
         usage = Usage(
             input_tokens=count_text(prompt, model)
             if isinstance(prompt, str)
