@@ -34,6 +34,9 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 CONFIGS = ("bare", "otel-span", "tokentrace", "tokentrace+metrics")
+# Where tokentrace's instructions go (sync calls only): the floor's span with as many attributes
+# as a tokentrace call span (16), and tokentrace without duplicate detection.
+ABLATIONS = ("otel-span-16", "tokentrace-nodup")
 
 
 def child(config: str, provider: str, mode: str, calls: int, ready: str) -> None:
@@ -65,9 +68,15 @@ def child(config: str, provider: str, mode: str, calls: int, ready: str) -> None
     )
     trace.set_tracer_provider(provider_obj)
     call = overhead.make_call(provider, mode)
-    fn = overhead.floor_call(call, provider) if config == "otel-span" else call
+    fn = (
+        overhead.floor_call(call, provider, extra=config == "otel-span-16")
+        if config.startswith("otel")
+        else call
+    )
     if config.startswith("tokentrace"):
         tokentrace.instrument(provider)
+        if config == "tokentrace-nodup":
+            tokentrace.configure(detect_duplicates=False)
         if config.endswith("metrics"):
             from opentelemetry.sdk.metrics import MeterProvider
             from opentelemetry.sdk.metrics.export import InMemoryMetricReader
@@ -125,7 +134,7 @@ def measure(config: str, provider: str, calls: int, mode: str = "sync") -> float
 
 
 def count(provider: str, mode: str, calls: int) -> dict[str, float]:
-    configs = CONFIGS if mode == "sync" else CONFIGS[:3]
+    configs = (*CONFIGS, *ABLATIONS) if mode == "sync" else CONFIGS[:3]
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
         values = pool.map(
             measure, configs, [provider] * len(configs), [calls] * len(configs), [mode] * len(configs)
