@@ -48,6 +48,52 @@ def test_cached_input_is_priced_at_the_cached_rate(cap: Capture) -> None:
     assert task.totals.cache_read_tokens == 1152
 
 
+def test_with_raw_response_is_priced_from_the_parsed_body(cap: Capture) -> None:
+    """``with_raw_response.create``: the same $0.00261, and ``parse()`` returns the object tokentrace read."""
+    (interaction,) = recorded(CACHED)
+    client = openai_client(Replay([interaction]))
+    with tokentrace.task("raw") as task:
+        raw = client.chat.completions.with_raw_response.create(**request_kwargs(interaction, "openai"))
+        completion = raw.parse()
+    assert raw.headers is not None
+    assert completion.usage.prompt_tokens == 1220
+    assert raw.parse() is completion
+    attrs = _attrs(cap)
+    assert attrs["gen_ai.usage.input_tokens"] == 1220
+    assert attrs["gen_ai.usage.cache_read.input_tokens"] == 1152
+    assert attrs["tokentrace.cost.status"] == "priced"
+    assert task.totals.cost_usd == Decimal("0.00261")
+
+
+def test_async_with_raw_response_is_priced_too(cap: Capture) -> None:
+    (interaction,) = recorded(CACHED)
+    client = openai_client(Replay([interaction]), use_async=True)
+
+    async def main() -> Decimal:
+        async with tokentrace.task("raw-async") as task:
+            create = client.chat.completions.with_raw_response.create
+            raw = await create(**request_kwargs(interaction, "openai"))
+            raw.parse()
+        return task.totals.cost_usd
+
+    assert asyncio.run(main()) == Decimal("0.00261")
+    assert _attrs(cap)["tokentrace.cost.status"] == "priced"
+
+
+def test_streamed_with_raw_response_is_unpriced_never_zero(cap: Capture) -> None:
+    """A streamed raw response is the application's to parse: the call is counted, unpriced."""
+    (interaction,) = recorded(STREAM_USAGE)
+    client = openai_client(Replay([interaction]))
+    with tokentrace.task("raw-stream") as task:
+        raw = client.chat.completions.with_raw_response.create(**request_kwargs(interaction, "openai"))
+        assert len(list(raw.parse())) == 22
+    attrs = _attrs(cap)
+    assert attrs["tokentrace.cost.status"] == "unpriced"
+    assert "tokentrace.cost.usd" not in attrs
+    assert task.totals.llm_calls == 1
+    assert task.totals.unpriced_calls == 1
+
+
 def test_reasoning_tokens_are_inside_output_and_reported_beside_it(cap: Capture) -> None:
     """o3-mini: 12 input x $1.10 + 30 output (15 of them reasoning) x $4.40 per million = $0.0001452."""
     (interaction,) = recorded(REASONING)
