@@ -213,6 +213,24 @@ def test_breaking_out_of_a_loop_and_iterating_again_accounts_the_whole_stream(ca
     assert task.totals.output_tokens == 20
 
 
+def test_chat_completions_stream_helper_is_priced_exactly(cap: Capture) -> None:
+    """``chat.completions.stream()`` runs ``create(stream=True)`` underneath: 13 in, 20 out, $0.0000365."""
+    (interaction,) = recorded(STREAM_USAGE)
+    client = openai_client(Replay([interaction]))
+    kwargs = request_kwargs(interaction, "openai")
+    del kwargs["stream"]
+    with tokentrace.task("helper") as task, client.chat.completions.stream(**kwargs) as stream:
+        events = [event.type for event in stream]
+        final = stream.get_final_completion()
+    assert "content.done" in events
+    assert final.usage is not None
+    assert final.usage.completion_tokens == 20
+    attrs = _attrs(cap)
+    assert attrs["tokentrace.stream.end"] == "completed"
+    assert (attrs["gen_ai.usage.input_tokens"], attrs["gen_ai.usage.output_tokens"]) == (13, 20)
+    assert task.totals.cost_usd == Decimal("0.0000365")
+
+
 def test_stream_closed_early_ends_its_span_once_with_what_was_seen(cap: Capture) -> None:
     """Closing a stream half-way ends the call span once, marked 'closed'."""
     (interaction,) = recorded(STREAM_NO_USAGE)
