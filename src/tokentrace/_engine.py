@@ -23,7 +23,7 @@ from tokentrace._safety import guarded
 from tokentrace._tally import CallRecord
 from tokentrace._task import _CURRENT as _CURRENT_TASK
 from tokentrace._usage import UsageError
-from tokentrace.integrations._base import AttemptHook, Method, ProviderIntegration, Reading
+from tokentrace.integrations._base import AttemptHook, Method, ProviderIntegration, Reading, is_raw
 
 __all__ = ["Call", "active_call", "attempt_wrapper", "call_wrapper", "complete"]
 
@@ -70,11 +70,16 @@ def _begin(
 
 def _finish(call: Call, result: Any) -> Any:
     if call.integration.is_stream(call.request, result):
+        if is_raw(result):
+            # A streamed ``with_raw_response`` call: the stream is the application's to parse, and
+            # its usage is not read (recorded as unpriced, with its tokens unknown).
+            complete(call, None)
+            return result
         from tokentrace._streams import wrap_stream
 
         return wrap_stream(call, result)
     try:
-        reading = call.integration.read(call.method, call.request, result)
+        reading = call.integration.read(call.method, call.request, call.integration.parsed(result))
     except UsageError as exc:
         complete(call, None, problem=str(exc))
     else:

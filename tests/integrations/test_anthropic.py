@@ -44,6 +44,63 @@ def test_input_total_adds_cache_reads_to_anthropic_input_tokens(cap: Capture) ->
     assert task.totals.cost_usd == Decimal("0.0021495")
 
 
+def test_with_raw_response_is_priced_from_the_parsed_body(cap: Capture) -> None:
+    """``messages.with_raw_response.create``: the same $0.0021495, and ``parse()`` gives the same object."""
+    (interaction,) = recorded(CACHE_READ)
+    client = anthropic_client(Replay([interaction]))
+    with tokentrace.task("raw") as task:
+        raw = client.messages.with_raw_response.create(**request_kwargs(interaction, "anthropic"))
+        message = raw.parse()
+    assert message.usage.cache_read_input_tokens == 2055
+    assert raw.parse() is message
+    assert _attrs(cap)["gen_ai.usage.input_tokens"] == 2066
+    assert task.totals.cost_usd == Decimal("0.0021495")
+
+
+def test_async_with_raw_response_is_counted_unpriced(cap: Capture) -> None:
+    """anthropic's async raw response parses with a coroutine: not awaited for you; unpriced, never $0."""
+    (interaction,) = recorded(CACHE_READ)
+    client = anthropic_client(Replay([interaction]), use_async=True)
+
+    async def main() -> tuple[int, tokentrace.Task]:
+        async with tokentrace.task("raw-async") as task:
+            raw = await client.messages.with_raw_response.create(**request_kwargs(interaction, "anthropic"))
+            message = await raw.parse()
+        return message.usage.cache_read_input_tokens, task
+
+    read, task = asyncio.run(main())
+    assert read == 2055
+    assert _attrs(cap)["tokentrace.cost.status"] == "unpriced"
+    assert task.totals.unpriced_calls == 1
+
+
+def test_with_streaming_response_is_never_read_on_the_applications_behalf(cap: Capture) -> None:
+    """``with_streaming_response`` over real HTTP: the body is the application's to read, so
+    tokentrace reads none of it; the call is counted, unpriced (never $0)."""
+    from tokentrace._demo import RECORDINGS
+    from tokentrace.testing import Recorded, ReplayServer
+
+    body = (RECORDINGS / "anthropic_messages_cached.json").read_bytes()
+    with ReplayServer({"/v1/messages": [Recorded(body)]}) as server:
+        client = anthropic.Anthropic(api_key="sk-ant-test", base_url=server.url, max_retries=0)
+        request = {
+            "model": "claude-sonnet-4-20250514",
+            "max_tokens": 100,
+            "messages": [{"role": "user", "content": "Hi"}],
+        }
+        with (
+            tokentrace.task("streaming-response") as task,
+            client.messages.with_streaming_response.create(**request) as raw,
+        ):
+            message = raw.parse()
+    assert message.usage.output_tokens > 0
+    attrs = _attrs(cap)
+    assert attrs["tokentrace.cost.status"] == "unpriced"
+    assert "tokentrace.cost.usd" not in attrs
+    assert task.totals.llm_calls == 1
+    assert task.totals.unpriced_calls == 1
+
+
 def test_five_minute_and_one_hour_cache_writes_use_their_own_multipliers(cap: Capture) -> None:
     """3 x $3 + 14 (5-min write) x $3.75 + 2,056 (1-hour write) x $6 + 459 x $15 per million = $0.0192825."""
     (interaction,) = recorded(CACHE_WRITE_1H)

@@ -48,6 +48,52 @@ def test_cached_input_is_priced_at_the_cached_rate(cap: Capture) -> None:
     assert task.totals.cache_read_tokens == 1152
 
 
+def test_with_raw_response_is_priced_from_the_parsed_body(cap: Capture) -> None:
+    """``with_raw_response.create``: the same $0.00261, and ``parse()`` returns the object tokentrace read."""
+    (interaction,) = recorded(CACHED)
+    client = openai_client(Replay([interaction]))
+    with tokentrace.task("raw") as task:
+        raw = client.chat.completions.with_raw_response.create(**request_kwargs(interaction, "openai"))
+        completion = raw.parse()
+    assert raw.headers is not None
+    assert completion.usage.prompt_tokens == 1220
+    assert raw.parse() is completion
+    attrs = _attrs(cap)
+    assert attrs["gen_ai.usage.input_tokens"] == 1220
+    assert attrs["gen_ai.usage.cache_read.input_tokens"] == 1152
+    assert attrs["tokentrace.cost.status"] == "priced"
+    assert task.totals.cost_usd == Decimal("0.00261")
+
+
+def test_async_with_raw_response_is_priced_too(cap: Capture) -> None:
+    (interaction,) = recorded(CACHED)
+    client = openai_client(Replay([interaction]), use_async=True)
+
+    async def main() -> Decimal:
+        async with tokentrace.task("raw-async") as task:
+            create = client.chat.completions.with_raw_response.create
+            raw = await create(**request_kwargs(interaction, "openai"))
+            raw.parse()
+        return task.totals.cost_usd
+
+    assert asyncio.run(main()) == Decimal("0.00261")
+    assert _attrs(cap)["tokentrace.cost.status"] == "priced"
+
+
+def test_streamed_with_raw_response_is_unpriced_never_zero(cap: Capture) -> None:
+    """A streamed raw response is the application's to parse: the call is counted, unpriced."""
+    (interaction,) = recorded(STREAM_USAGE)
+    client = openai_client(Replay([interaction]))
+    with tokentrace.task("raw-stream") as task:
+        raw = client.chat.completions.with_raw_response.create(**request_kwargs(interaction, "openai"))
+        assert len(list(raw.parse())) == 22
+    attrs = _attrs(cap)
+    assert attrs["tokentrace.cost.status"] == "unpriced"
+    assert "tokentrace.cost.usd" not in attrs
+    assert task.totals.llm_calls == 1
+    assert task.totals.unpriced_calls == 1
+
+
 def test_reasoning_tokens_are_inside_output_and_reported_beside_it(cap: Capture) -> None:
     """o3-mini: 12 input x $1.10 + 30 output (15 of them reasoning) x $4.40 per million = $0.0001452."""
     (interaction,) = recorded(REASONING)
@@ -165,6 +211,24 @@ def test_breaking_out_of_a_loop_and_iterating_again_accounts_the_whole_stream(ca
     assert attrs["tokentrace.stream.end"] == "completed"
     assert "tokentrace.usage.estimated" not in attrs
     assert task.totals.output_tokens == 20
+
+
+def test_chat_completions_stream_helper_is_priced_exactly(cap: Capture) -> None:
+    """``chat.completions.stream()`` runs ``create(stream=True)`` underneath: 13 in, 20 out, $0.0000365."""
+    (interaction,) = recorded(STREAM_USAGE)
+    client = openai_client(Replay([interaction]))
+    kwargs = request_kwargs(interaction, "openai")
+    del kwargs["stream"]
+    with tokentrace.task("helper") as task, client.chat.completions.stream(**kwargs) as stream:
+        events = [event.type for event in stream]
+        final = stream.get_final_completion()
+    assert "content.done" in events
+    assert final.usage is not None
+    assert final.usage.completion_tokens == 20
+    attrs = _attrs(cap)
+    assert attrs["tokentrace.stream.end"] == "completed"
+    assert (attrs["gen_ai.usage.input_tokens"], attrs["gen_ai.usage.output_tokens"]) == (13, 20)
+    assert task.totals.cost_usd == Decimal("0.0000365")
 
 
 def test_stream_closed_early_ends_its_span_once_with_what_was_seen(cap: Capture) -> None:

@@ -103,6 +103,14 @@ class Reading:
     """A cost in USD the provider or gateway reported itself (used as is, not recomputed)."""
 
 
+_RAW_RESPONSES = frozenset({"LegacyAPIResponse", "APIResponse", "AsyncAPIResponse"})
+
+
+def is_raw(response: Any) -> bool:
+    """Whether ``response`` is a Stainless SDK's raw response (``.with_raw_response`` and friends)."""
+    return type(response).__name__ in _RAW_RESPONSES
+
+
 class StreamReader(Protocol):
     """Accumulates what a stream reports; ``result`` may be called at any point (early close)."""
 
@@ -163,6 +171,23 @@ class ProviderIntegration(Integration, ABC):
     def read_error(self, method: Method, request: Request, error: BaseException) -> Reading | None:
         """Usage carried by an error the SDK raised after a billed response (default: none)."""
         return None
+
+    def parsed(self, response: Any) -> Any:
+        """The SDK object a ``with_raw_response`` result stands for, else ``response`` itself.
+
+        Stainless-generated SDKs (openai, anthropic, groq, ...) return a raw response object
+        (``LegacyAPIResponse`` or ``APIResponse``) from ``.with_raw_response`` methods. When its
+        body has already been read, its ``parse()`` builds the usual object and caches it, so
+        the application's own ``parse()`` gets that same object. A body not read yet (a
+        ``with_streaming_response`` call, an async raw response) is left alone: tokentrace never
+        reads the network on the application's behalf, and the call is recorded unpriced.
+        """
+        if is_raw(response) and type(response).__name__ != "AsyncAPIResponse":
+            http = getattr(response, "http_response", None)
+            parse = getattr(response, "parse", None)
+            if getattr(http, "is_closed", False) is True and callable(parse):
+                return parse()
+        return response
 
     def is_stream(self, request: Request, response: Any) -> bool:
         """Whether ``response`` is a stream to proxy (default: the request asked for one)."""
