@@ -131,20 +131,26 @@ def collector() -> Iterator[tuple[str, list[tuple[str, dict[str, str], bytes]]]]
     server.shutdown()
 
 
+# Configure from the environment, make one call, flush: what an OTLP receiver then holds.
+OTLP_ONE_CALL = (
+    PRELUDE
+    + """
+from opentelemetry import trace
+tokentrace.configure()
+tokentrace.instrument()
+one_call()
+trace.get_tracer_provider().shutdown()
+"""
+)
+
+
 def test_otel_environment_variables_configure_an_otlp_exporter(
     collector: tuple[str, list[tuple[str, dict[str, str], bytes]]],
 ) -> None:
     """OTEL_EXPORTER_OTLP_ENDPOINT/HEADERS, OTEL_SERVICE_NAME and resource attributes reach the receiver."""
     endpoint, received = collector
     run_python(
-        PRELUDE
-        + """
-from opentelemetry import trace
-tokentrace.configure()
-tokentrace.instrument()
-one_call()
-trace.get_tracer_provider().shutdown()
-""",
+        OTLP_ONE_CALL,
         env={
             "OTEL_EXPORTER_OTLP_ENDPOINT": endpoint,
             "OTEL_EXPORTER_OTLP_HEADERS": "x-team=billing",
@@ -167,14 +173,7 @@ def test_otel_metrics_exporter_none_sends_traces_only(
     """OTEL_METRICS_EXPORTER=none: the receiver gets /v1/traces and never /v1/metrics."""
     endpoint, received = collector
     run_python(
-        PRELUDE
-        + """
-from opentelemetry import trace
-tokentrace.configure()
-tokentrace.instrument()
-one_call()
-trace.get_tracer_provider().shutdown()
-""",
+        OTLP_ONE_CALL,
         env={"OTEL_EXPORTER_OTLP_ENDPOINT": endpoint, "OTEL_METRICS_EXPORTER": "none"},
     )
     assert sorted({r[0] for r in received}) == ["/v1/traces"]

@@ -23,7 +23,7 @@ from tokentrace._safety import guarded
 from tokentrace._tally import CallRecord
 from tokentrace._task import _CURRENT as _CURRENT_TASK
 from tokentrace._usage import UsageError
-from tokentrace.integrations._base import AttemptHook, Method, ProviderIntegration, Reading, is_raw
+from tokentrace.integrations._base import AttemptHook, Method, ProviderIntegration, Reading
 
 __all__ = ["Call", "active_call", "attempt_wrapper", "call_wrapper", "complete"]
 
@@ -70,16 +70,12 @@ def _begin(
 
 def _finish(call: Call, result: Any) -> Any:
     if call.integration.is_stream(call.request, result):
-        if is_raw(result):
-            # A streamed ``with_raw_response`` call: the stream is the application's to parse, and
-            # its usage is not read (recorded as unpriced, with its tokens unknown).
-            complete(call, None)
-            return result
         from tokentrace._streams import wrap_stream
 
         return wrap_stream(call, result)
+    integration, request = call.integration, call.request
     try:
-        reading = call.integration.read(call.method, call.request, call.integration.parsed(result))
+        reading = integration.read(call.method, request, integration.parsed(request, result))
     except UsageError as exc:
         complete(call, None, problem=str(exc))
     else:

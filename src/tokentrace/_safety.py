@@ -67,14 +67,20 @@ def report(site: str, exc: Exception) -> None:
     )
 
 
+def failed(site: str, exc: Exception) -> None:
+    """What the boundary does with an error of one of tokentrace's own steps: report it once, or
+    re-raise it in strict mode. For hot paths that catch in place instead of calling ``guarded``."""
+    if _strict:
+        raise exc
+    report(site, exc)
+
+
 def guarded(site: str, fn: Callable[P, R], default: R, *args: P.args, **kwargs: P.kwargs) -> R:
     """Run one of tokentrace's own steps; on an ``Exception`` report it and return ``default``."""
     try:
         return fn(*args, **kwargs)
     except Exception as exc:
-        if _strict:
-            raise
-        report(site, exc)
+        failed(site, exc)
         return default
 
 

@@ -15,9 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 import wrapt
 
-from tokentrace import _safety
 from tokentrace._engine import Call, complete
-from tokentrace._safety import guarded
+from tokentrace._safety import failed, guarded
 from tokentrace._usage import UsageError
 from tokentrace.integrations._base import StreamReader
 
@@ -45,13 +44,6 @@ class _State:
             complete(self.call, None, error=error, problem=str(exc), stream_end=end)
         else:
             complete(self.call, reading, error=error, stream_end=end)
-
-
-def _feed_failed(exc: Exception) -> None:
-    """What ``guarded`` does when the reader's ``feed`` raises (inlined where it runs per item)."""
-    if _safety._strict:
-        raise exc
-    _safety.report("stream.feed", exc)
 
 
 def _finish(state: _State, end: str, error: BaseException | None = None) -> None:
@@ -100,8 +92,8 @@ class StreamProxy(_Proxy):
             raise
         try:
             self._self_state.reader.feed(item)
-        except Exception as exc:  # noqa: BLE001  # guarded, inlined: reported by _feed_failed
-            _feed_failed(exc)
+        except Exception as exc:  # noqa: BLE001  # guarded in place, per item
+            failed("stream.feed", exc)
         return item
 
     def close(self) -> Any:
@@ -152,8 +144,8 @@ class AsyncStreamProxy(_Proxy):
             raise
         try:
             self._self_feed(item)
-        except Exception as exc:  # noqa: BLE001  # guarded, inlined: reported by _feed_failed
-            _feed_failed(exc)
+        except Exception as exc:  # noqa: BLE001  # guarded in place, per item
+            failed("stream.feed", exc)
         return item
 
     async def close(self) -> Any:
@@ -190,8 +182,8 @@ def _watched(proxy: StreamProxy, it: Iterator[Any], state: _State) -> Iterator[A
         for item in it:
             try:
                 feed(item)
-            except Exception as exc:  # noqa: BLE001  # guarded, inlined: reported by _feed_failed
-                _feed_failed(exc)
+            except Exception as exc:  # noqa: BLE001  # guarded in place, per item
+                failed("stream.feed", exc)
             yield item
     except GeneratorExit:
         raise

@@ -103,12 +103,10 @@ class Reading:
     """A cost in USD the provider or gateway reported itself (used as is, not recomputed)."""
 
 
-_RAW_RESPONSES = frozenset({"LegacyAPIResponse", "APIResponse", "AsyncAPIResponse"})
-
-
-def is_raw(response: Any) -> bool:
-    """Whether ``response`` is a Stainless SDK's raw response (``.with_raw_response`` and friends)."""
-    return type(response).__name__ in _RAW_RESPONSES
+# A Stainless SDK's raw responses (``.with_raw_response`` and ``.with_streaming_response``):
+# ``parse()`` is a plain method on these, a coroutine on ``AsyncAPIResponse``.
+_PARSEABLE_RAW = frozenset({"LegacyAPIResponse", "APIResponse"})
+_RAW = _PARSEABLE_RAW | {"AsyncAPIResponse"}
 
 
 class StreamReader(Protocol):
@@ -172,7 +170,7 @@ class ProviderIntegration(Integration, ABC):
         """Usage carried by an error the SDK raised after a billed response (default: none)."""
         return None
 
-    def parsed(self, response: Any) -> Any:
+    def parsed(self, request: Request, response: Any) -> Any:
         """The SDK object a ``with_raw_response`` result stands for, else ``response`` itself.
 
         Stainless-generated SDKs (openai, anthropic, groq, ...) return a raw response object
@@ -180,9 +178,10 @@ class ProviderIntegration(Integration, ABC):
         body has already been read, its ``parse()`` builds the usual object and caches it, so
         the application's own ``parse()`` gets that same object. A body not read yet (a
         ``with_streaming_response`` call, an async raw response) is left alone: tokentrace never
-        reads the network on the application's behalf, and the call is recorded unpriced.
+        reads the network on the application's behalf, and the call is recorded unpriced; nor
+        does it parse a streamed raw response (that stream is the application's to iterate).
         """
-        if is_raw(response) and type(response).__name__ != "AsyncAPIResponse":
+        if not request.stream and type(response).__name__ in _PARSEABLE_RAW:
             http = getattr(response, "http_response", None)
             parse = getattr(response, "parse", None)
             if getattr(http, "is_closed", False) is True and callable(parse):
@@ -190,5 +189,7 @@ class ProviderIntegration(Integration, ABC):
         return response
 
     def is_stream(self, request: Request, response: Any) -> bool:
-        """Whether ``response`` is a stream to proxy (default: the request asked for one)."""
-        return request.stream
+        """Whether ``response`` is a stream to proxy (default: the request asked for one and got
+        the SDK's stream, not a raw response: a streamed raw response is the application's to
+        parse, and is recorded like any response without usage, unpriced)."""
+        return request.stream and type(response).__name__ not in _RAW

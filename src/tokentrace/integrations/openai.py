@@ -135,23 +135,18 @@ class _ChatStream:
         # Runs once per chunk: keep it to the fewest attribute reads (each read of an SDK model's
         # attribute goes through pydantic's ``__getattr__`` hook and costs several type lookups).
         self.chunks += 1
-        if self.light:
-            usage = getattr(chunk, "usage", None)
-            if usage is not None:
-                self.usage = usage
-                if self.model is None:
-                    self.model = getattr(chunk, "model", None) or None
-            return
-        if self.light is None:
-            self.model = getattr(chunk, "model", None) or None
-            self.light = _asks_for_usage(self.request) and "usage" in _fields_set(chunk)
+        light = self.light
+        if light is None:
+            light = self.light = _asks_for_usage(self.request) and "usage" in _fields_set(chunk)
         usage = getattr(chunk, "usage", None)
         if usage is not None:
             self.usage = usage
         if self.model is None:
             self.model = getattr(chunk, "model", None) or None
+        if light:
+            return
         choices = getattr(chunk, "choices", None)
-        if not choices or self.light:
+        if not choices:
             return
         for choice in choices:
             delta = getattr(choice, "delta", None)
