@@ -277,6 +277,23 @@ def _anthropic(path: str, use_async: bool = False) -> Any:
     return _dump(client.messages.create(**kwargs))
 
 
+def _anthropic_helper(use_async: bool = False) -> Any:
+    """``messages.stream()``: every event the helper's stream yields."""
+    (interaction,) = recorded(MESSAGES_STREAM)
+    client = anthropic_client(Replay([interaction]), use_async=use_async)
+    kwargs = request_kwargs(interaction, "anthropic")
+    del kwargs["stream"]
+    if use_async:
+
+        async def run() -> Any:
+            async with client.messages.stream(**kwargs) as stream:
+                return [event.model_dump() async for event in stream]
+
+        return asyncio.run(run())
+    with client.messages.stream(**kwargs) as stream:
+        return [event.model_dump() for event in stream]
+
+
 SURFACES: dict[str, Callable[[], Any]] = {
     "openai.chat": lambda: _openai_chat(PLAIN),
     "openai.chat.async": lambda: _openai_chat(PLAIN, use_async=True),
@@ -288,6 +305,8 @@ SURFACES: dict[str, Callable[[], Any]] = {
     "anthropic.messages": lambda: _anthropic(MESSAGES),
     "anthropic.messages.async": lambda: _anthropic(MESSAGES, use_async=True),
     "anthropic.messages.stream": lambda: _anthropic(MESSAGES_STREAM),
+    "anthropic.messages.helper.stream": _anthropic_helper,
+    "anthropic.messages.helper.stream.async": lambda: _anthropic_helper(use_async=True),
 }
 ENGINE_HOOKS = [(_engine, "_begin"), (_engine, "_end_span"), (_pricing, "lookup")]
 # A stream is completed from its proxy, which holds its own reference to the engine's ``complete``.
@@ -296,6 +315,7 @@ READERS = {
     "openai.chat": _ChatStream,
     "openai.responses": _ResponsesStream,
     "anthropic.messages": _MessagesStream,
+    "anthropic.messages.helper": _MessagesStream,
 }
 
 
@@ -304,6 +324,8 @@ def _surface_cases() -> list[Any]:
     for surface in SURFACES:
         integration = OpenAIIntegration if surface.startswith("openai") else AnthropicIntegration
         hooks = [*ENGINE_HOOKS, (integration, "request")]
+        if ".helper." in surface:
+            hooks.append((_engine, "_defer"))
         if "stream" in surface:
             reader = READERS[surface.removesuffix(".async").removesuffix(".stream")]
             hooks += [*STREAM_HOOKS, (integration, "stream_reader"), (reader, "feed")]

@@ -122,10 +122,13 @@ def _apply(integration: Integration) -> _Applied:
     try:
         for method in integration.methods:
             assert isinstance(integration, ProviderIntegration)  # checked above
-            installed = _wrap(
-                method.module, method.qualname, _engine.call_wrapper(integration, method), False
-            )
-            patched.append((method.module, method.qualname, installed))
+            if method.sends_on_enter:
+                wrapper = _engine.on_enter_wrapper(integration, method)
+            else:
+                wrapper = _engine.call_wrapper(integration, method)
+            installed = _wrap(method.module, method.qualname, wrapper, bool(method.sends_on_enter))
+            if installed is not None:
+                patched.append((method.module, method.qualname, installed))
         for hook in integration.attempt_hooks:
             installed = _wrap(hook.module, hook.qualname, _engine.attempt_wrapper(hook), True)
             if installed is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from decimal import Decimal
 
 import anthropic
@@ -10,7 +11,7 @@ import pytest
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 import tokentrace
-from tests.support.cassettes import Replay
+from tests.support.cassettes import Interaction, Replay
 from tests.support.clients import anthropic_client, recorded, request_kwargs, spliced_error
 from tokentrace.testing import Capture
 
@@ -172,6 +173,93 @@ def test_async_client_and_stream_match_sync(cap: Capture) -> None:
     totals = asyncio.run(run())
     assert totals.input_tokens == 1042
     assert totals.cost_usd == Decimal("0.0018423")
+
+
+def _stream_kwargs(interaction: Interaction) -> dict[str, object]:
+    kwargs = request_kwargs(interaction, "anthropic")
+    del kwargs["stream"]  # the helper streams without being asked
+    return kwargs
+
+
+def test_stream_helper_is_recorded_once_and_priced_exactly(cap: Capture) -> None:
+    """``messages.stream()`` posts itself, not through create(): 11 + 1,031 cached in, 100 out, $0.0018423."""
+    (interaction,) = recorded(STREAM_CACHE)
+    replay = Replay([interaction])
+    client = anthropic_client(replay)
+    with tokentrace.task("helper") as task:
+        manager = client.messages.stream(**_stream_kwargs(interaction))
+        assert replay.sent == []  # nothing is sent, and nothing recorded, before the manager is entered
+        assert task.totals.llm_calls == 0
+        with manager as stream:
+            text = stream.get_final_text()
+    assert text.startswith("A **system** is an organized collection")
+    attrs = _attrs(cap)
+    assert attrs["gen_ai.request.stream"] is True
+    assert attrs["gen_ai.usage.input_tokens"] == 1042
+    assert attrs["gen_ai.usage.cache_read.input_tokens"] == 1031
+    assert attrs["gen_ai.usage.output_tokens"] == 100
+    assert attrs["tokentrace.stream.end"] == "completed"
+    assert attrs["tokentrace.cost.usd"] == 0.0018423
+    assert (task.totals.llm_calls, task.totals.cost_usd) == (1, Decimal("0.0018423"))
+
+
+def test_stream_helper_left_early_ends_its_span_once(cap: Capture) -> None:
+    """Leaving the ``with`` block after two events closes the stream: one span, what was seen."""
+    (interaction,) = recorded(STREAM_CACHE)
+    client = anthropic_client(Replay([interaction]))
+    with tokentrace.task("early") as task, client.messages.stream(**_stream_kwargs(interaction)) as stream:
+        for number, _ in enumerate(stream):
+            if number == 1:
+                break
+    attrs = _attrs(cap)
+    assert attrs["tokentrace.stream.end"] == "closed"
+    assert attrs["gen_ai.usage.input_tokens"] == 1042  # message_start's usage
+    assert attrs["gen_ai.usage.output_tokens"] == 1
+    assert task.totals.llm_calls == 1
+
+
+def test_stream_helper_never_entered_is_not_a_call(cap: Capture) -> None:
+    """A manager that is built but never entered sends nothing and records nothing."""
+    (interaction,) = recorded(STREAM_CACHE)
+    replay = Replay([interaction])
+    with tokentrace.task("idle") as task:
+        anthropic_client(replay).messages.stream(**_stream_kwargs(interaction))
+    assert (replay.sent, cap.call_spans(), task.totals.llm_calls) == ([], [], 0)
+
+
+@pytest.mark.parametrize("beta", [False, True], ids=["messages", "beta.messages"])
+def test_async_stream_helper_matches_sync(beta: bool, cap: Capture) -> None:
+    """``async with client.messages.stream()`` (and the beta one) record the same call."""
+    (interaction,) = recorded(STREAM_CACHE)
+
+    async def run() -> tokentrace.Totals:
+        client = anthropic_client(Replay([interaction]), use_async=True)
+        api = client.beta.messages if beta else client.messages
+        kwargs = _stream_kwargs(interaction)
+        async with tokentrace.task("async-helper") as task, api.stream(**kwargs) as stream:
+            message = await stream.get_final_message()
+        assert message.usage.output_tokens == 100
+        return task.totals
+
+    totals = asyncio.run(run())
+    assert (totals.llm_calls, totals.input_tokens, totals.cost_usd) == (1, 1042, Decimal("0.0018423"))
+    assert _attrs(cap)["tokentrace.stream.end"] == "completed"
+
+
+def test_a_budget_callback_retargets_a_stream_helper(cap: Capture) -> None:
+    """A budget callback's arguments reach the helper's request: the second stream is sent as haiku."""
+    (interaction,) = recorded(STREAM_CACHE)
+    replay = Replay([interaction, interaction])
+    client = anthropic_client(replay)
+    budget = tokentrace.Budget(max_llm_calls=1, on_exceed=lambda breach: {"model": "claude-3-haiku-20240307"})
+    with tokentrace.task("capped", budget=budget) as task:
+        for _ in range(2):
+            with client.messages.stream(**_stream_kwargs(interaction)) as stream:
+                stream.until_done()
+    sent = [json.loads(request.content)["model"] for request in replay.sent]
+    assert sent == ["claude-sonnet-4-20250514", "claude-3-haiku-20240307"]
+    assert all(json.loads(request.content)["stream"] is True for request in replay.sent)
+    assert task.totals.llm_calls == 2
 
 
 def _usage_spans(exporter: InMemorySpanExporter) -> list[str]:

@@ -426,6 +426,32 @@ def test_responses_stream_takes_usage_from_response_completed(cap: Capture) -> N
     assert task.totals.cost_usd == Decimal("0.00213")
 
 
+def test_responses_stream_helper_is_priced_exactly(cap: Capture) -> None:
+    """``responses.stream()`` (sync and async) runs ``create(stream=True)`` underneath: $0.00213."""
+    (interaction,) = recorded(RESPONSES_STREAM_CACHED)
+    kwargs = _responses_kwargs(interaction)
+    del kwargs["stream"]
+    client = openai_client(Replay([interaction]))
+    with tokentrace.task("helper") as task, client.responses.stream(**kwargs) as stream:
+        final = stream.get_final_response()
+    assert final.usage is not None
+    assert final.usage.output_tokens == 8
+
+    async def run() -> tokentrace.Totals:
+        client = openai_client(Replay([interaction]), use_async=True)
+        async with tokentrace.task("async-helper") as task, client.responses.stream(**kwargs) as stream:
+            await stream.get_final_response()
+        return task.totals
+
+    async_totals = asyncio.run(run())
+    for span in cap.call_spans():
+        attrs = dict(span.attributes or {})
+        assert attrs["tokentrace.stream.end"] == "completed"
+        assert attrs["gen_ai.usage.cache_read.input_tokens"] == 1390
+    assert len(cap.call_spans()) == 2
+    assert task.totals.cost_usd == async_totals.cost_usd == Decimal("0.00213")
+
+
 def test_embeddings_are_input_only_calls(cap: Capture) -> None:
     """text-embedding-3-small: 24 input tokens x $0.02 per million, operation 'embeddings'."""
     (interaction,) = recorded(EMBEDDINGS)

@@ -49,13 +49,20 @@ class Method:
     is_async: bool = False
     api: str = ""
     """Which of the SDK's APIs this is, for an integration that reads several (e.g. ``responses``)."""
+    sends_on_enter: str = ""
+    """For a helper that returns a context manager and sends a streamed request only when it is
+    entered (anthropic's ``messages.stream()``): the name of the manager's attribute holding the
+    request, without its class prefix (``__api_request``). The call is recorded from the moment
+    the request is sent, as a stream, and a helper missing from an older SDK is skipped."""
 
 
-def sync_and_async(module: str, qualname: str, operation: str, api: str = "") -> tuple[Method, Method]:
+def sync_and_async(
+    module: str, qualname: str, operation: str, api: str = "", sends_on_enter: str = ""
+) -> tuple[Method, Method]:
     """A Stainless-style SDK's method and its async twin (``X.create`` and ``AsyncX.create``)."""
     return (
-        Method(module, qualname, operation, api=api),
-        Method(module, f"Async{qualname}", operation, is_async=True, api=api),
+        Method(module, qualname, operation, api=api, sends_on_enter=sends_on_enter),
+        Method(module, f"Async{qualname}", operation, is_async=True, api=api, sends_on_enter=sends_on_enter),
     )
 
 

@@ -92,14 +92,23 @@ def _suppress_sdk_span(wrapped: Any, instance: Any, args: tuple[Any, ...], kwarg
     return wrapped(*args, **kwargs)
 
 
+# The attribute of a stream helper's manager that holds its request (name-mangled per class).
+_SENDS = "__api_request"
+_MESSAGES = "anthropic.resources.messages"
+_BETA = "anthropic.resources.beta.messages"
+
+
 class AnthropicIntegration(ProviderIntegration):
     name = "anthropic"
     distribution = "anthropic"
     min_version = (0, 34)
     provider = "anthropic"
     methods = (
-        *sync_and_async("anthropic.resources.messages", "Messages.create", "chat"),
-        *sync_and_async("anthropic.resources.beta.messages", "Messages.create", "chat"),
+        *sync_and_async(_MESSAGES, "Messages.create", "chat"),
+        *sync_and_async(_BETA, "Messages.create", "chat"),
+        # The stream() helpers post themselves (not through create) when their manager is entered.
+        *sync_and_async(_MESSAGES, "Messages.stream", "chat", sends_on_enter=_SENDS),
+        *sync_and_async(_BETA, "Messages.stream", "chat", sends_on_enter=_SENDS),
     )
     attempt_hooks = (
         AttemptHook("anthropic._base_client", "SyncAPIClient._attempt_request", _status),
