@@ -2,9 +2,9 @@
 
 Usage: python scripts/import_cassettes.py PATH/TO/cassettes
 
-Selects every OpenAI Chat Completions, Responses and Embeddings cassette and every Anthropic
-Messages cassette whose replay through the
-current official SDK was verified, copies it unchanged (keeping its source folder layout and
+Selects every cassette of a provider API that tokentrace records (``SURFACES``, the same list
+tests/integrations/test_corpus.py replays) unless its replay upstream failed for a reason in
+the recording itself, and copies it unchanged (keeping its source folder layout and
 each source's licence files) with its rows of the manifest and of the ground-truth usage file.
 """
 
@@ -23,18 +23,27 @@ SURFACES = {
     ("openai", "completions"),
     ("openrouter", "chat.completions"),
     ("anthropic", "messages"),
+    ("azure-openai", "chat.completions"),
+    ("azure-openai", "completions"),
+    ("azure-openai", "embeddings"),
+    ("deepseek", "chat.completions"),
+    ("together", "chat.completions"),
+    ("together", "completions"),
+    ("groq", "chat.completions"),
+    ("mistral", "chat.completions"),
+    ("mistral", "embeddings"),
 }
 
 
 def main(source: Path, target: Path) -> None:
     with (source / "MANIFEST.tsv").open(encoding="utf-8") as f:
         rows = list(csv.DictReader(f, delimiter="\t"))
-    # Legacy Completions recordings were not replay-checked upstream; the corpus test checks them.
+    # Recordings not replay-checked upstream are checked by the corpus test; a failed check
+    # (a body that is not valid JSON in the recording) is left out, and docs/providers.md says so.
     chosen = [
         r
         for r in rows
-        if (r["provider"], r["api"]) in SURFACES
-        and (r["replay_check"].startswith("verified") or r["api"] == "completions")
+        if (r["provider"], r["api"]) in SURFACES and not r["replay_check"].startswith("failed")
     ]
     paths = {r["path"] for r in chosen}
     for path in sorted(paths):

@@ -7,6 +7,8 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+import groq
+import mistralai.client
 import openai
 import pytest
 
@@ -15,6 +17,8 @@ from tests.support.cassettes import Replay
 from tests.support.clients import anthropic_client, openai_client, recorded, request_kwargs
 from tokentrace import _budget, _engine, _gate, _pricing, _requests, _streams, _task, _telemetry
 from tokentrace.integrations.anthropic import AnthropicIntegration, _MessagesStream
+from tokentrace.integrations.groq import GroqIntegration, _GroqChatStream
+from tokentrace.integrations.mistral import MistralIntegration, _MistralStream
 from tokentrace.integrations.openai import OpenAIIntegration, _ChatStream, _ResponsesStream
 
 PLAIN = "dd-trace-py/tests/contrib/litellm/cassettes/completion_reasoning.yaml"
@@ -294,6 +298,26 @@ def _anthropic_helper(use_async: bool = False) -> Any:
         return [event.model_dump() for event in stream]
 
 
+GROQ = "openllmetry/packages/opentelemetry-instrumentation-groq/tests/traces/cassettes/test_chat_tracing/"
+MISTRAL = "openllmetry/packages/opentelemetry-instrumentation-mistralai/tests/cassettes/test_chat/"
+
+
+def _groq(path: str) -> Any:
+    interaction = recorded(path)[0]
+    client = groq.Groq(api_key="gsk-test", http_client=Replay([interaction]).httpx_client(), max_retries=0)
+    return _dump(client.chat.completions.create(**interaction.request_json()))
+
+
+def _mistral(path: str) -> Any:
+    (interaction,) = recorded(path)
+    replay = Replay([interaction])
+    client = mistralai.client.Mistral(api_key="test", client=replay.httpx_client())
+    body = interaction.request_json()
+    if body.pop("stream", False):
+        return [event.data.model_dump() for event in client.chat.stream(**body)]
+    return _dump(client.chat.complete(**body))
+
+
 SURFACES: dict[str, Callable[[], Any]] = {
     "openai.chat": lambda: _openai_chat(PLAIN),
     "openai.chat.async": lambda: _openai_chat(PLAIN, use_async=True),
@@ -307,6 +331,16 @@ SURFACES: dict[str, Callable[[], Any]] = {
     "anthropic.messages.stream": lambda: _anthropic(MESSAGES_STREAM),
     "anthropic.messages.helper.stream": _anthropic_helper,
     "anthropic.messages.helper.stream.async": lambda: _anthropic_helper(use_async=True),
+    "groq.chat": lambda: _groq(GROQ + "test_chat_legacy.yaml"),
+    "groq.chat.stream": lambda: _groq(GROQ + "test_chat_streaming_legacy.yaml"),
+    "mistral.chat": lambda: _mistral(MISTRAL + "test_mistralai_chat_legacy.yaml"),
+    "mistral.chat.stream": lambda: _mistral(MISTRAL + "test_mistralai_streaming_chat_legacy.yaml"),
+}
+INTEGRATIONS = {
+    "openai": OpenAIIntegration,
+    "anthropic": AnthropicIntegration,
+    "groq": GroqIntegration,
+    "mistral": MistralIntegration,
 }
 ENGINE_HOOKS = [(_engine, "_begin"), (_engine, "_end_span"), (_pricing, "lookup")]
 # A stream is completed from its proxy, which holds its own reference to the engine's ``complete``.
@@ -316,13 +350,15 @@ READERS = {
     "openai.responses": _ResponsesStream,
     "anthropic.messages": _MessagesStream,
     "anthropic.messages.helper": _MessagesStream,
+    "groq.chat": _GroqChatStream,
+    "mistral.chat": _MistralStream,
 }
 
 
 def _surface_cases() -> list[Any]:
     cases = []
     for surface in SURFACES:
-        integration = OpenAIIntegration if surface.startswith("openai") else AnthropicIntegration
+        integration = INTEGRATIONS[surface.split(".")[0]]
         hooks = [*ENGINE_HOOKS, (integration, "request")]
         if ".helper." in surface:
             hooks.append((_engine, "_defer"))

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 
+import openai
 import pytest
 
 import tokentrace
@@ -163,6 +164,73 @@ def test_hourly_self_hosted_cost_is_apportioned_and_flagged_estimated(cap: Captu
     assert dict(cap.call_spans()[0].attributes or {})["tokentrace.cost.status"] == "estimated"
 
 
+def _azure_deployment_call(cap: Capture) -> tokentrace.Task:
+    """An Azure OpenAI call to deployment 'prod-chat' whose response names only the deployment."""
+    body = chat_completion_body(
+        {"prompt_tokens": 1000, "completion_tokens": 500, "total_tokens": 1500}, "prod-chat"
+    )
+    uri = "https://acme.openai.azure.com/openai/deployments/prod-chat/chat/completions"
+    client = openai.AzureOpenAI(
+        api_key="k",
+        api_version="2024-10-21",
+        azure_endpoint="https://acme.openai.azure.com",
+        http_client=Replay(synthetic(uri, body)).sync_client(),
+        max_retries=0,
+    )
+    with tokentrace.task("azure") as task:
+        client.chat.completions.create(model="prod-chat", messages=[{"role": "user", "content": "hi"}])
+    return task
+
+
+def test_an_unmapped_azure_deployment_is_unpriced_never_zero(cap: Capture) -> None:
+    """A deployment name no price table knows: tokens kept, unpriced, provider azure.ai.openai."""
+    task = _azure_deployment_call(cap)
+    attrs = dict(cap.call_spans()[0].attributes or {})
+    assert attrs["gen_ai.provider.name"] == "azure.ai.openai"
+    assert attrs["tokentrace.cost.status"] == "unpriced"
+    assert "tokentrace.cost.usd" not in attrs
+    assert (task.totals.input_tokens, task.totals.unpriced_calls, task.totals.cost_usd) == (
+        1000,
+        1,
+        Decimal(0),
+    )
+
+
+def test_an_alias_prices_an_azure_deployment_as_its_model(cap: Capture) -> None:
+    """Alias('prod-chat' -> gpt-4o-mini): 1,000 x $0.15 + 500 x $0.60 per million = $0.00045."""
+    pricing.set_prices([pricing.Alias(name="prod-chat", model="gpt-4o-mini", provider="azure.ai.openai")])
+    task = _azure_deployment_call(cap)
+    attrs = dict(cap.call_spans()[0].attributes or {})
+    assert attrs["tokentrace.cost.status"] == "priced"
+    assert task.totals.cost_usd == Decimal("0.00045")
+    assert task.totals.unpriced_calls == 0
+
+
+def test_alias_globs_providers_and_cycles() -> None:
+    """A glob alias matches many names, a provider restricts it, and a cycle ends unpriced."""
+    pricing.set_prices(
+        [
+            pricing.Alias(name="team-*", model="gpt-4o-mini"),
+            pricing.Alias(name="azure-only", model="gpt-4o", provider="azure.ai.openai"),
+            pricing.Alias(name="loop-a", model="loop-b"),
+            pricing.Alias(name="loop-b", model="loop-a"),
+        ]
+    )
+    team = pricing.lookup("team-search", "openai")
+    assert team is not None
+    assert (team.rates.input, team.rates.output) == (Decimal("0.15"), Decimal("0.6"))
+    assert pricing.lookup("azure-only", "openai") is None
+    azure = pricing.lookup("azure-only", "azure.ai.openai")
+    assert azure is not None
+    assert azure.rates.input == Decimal("2.5")
+    assert pricing.lookup("loop-a", "openai") is None
+
+
+def test_an_alias_needs_a_name_and_a_model() -> None:
+    with pytest.raises(ConfigurationError, match="invalid Alias: model"):
+        pricing.Alias(name="prod-chat", model="")
+
+
 def test_unknown_model_keeps_tokens_is_unpriced_and_warns_once(
     cap: Capture, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -215,8 +283,8 @@ def test_invalid_rates_raise_configuration_errors(kwargs: dict[str, object], mes
 
 
 def test_set_prices_rejects_other_objects() -> None:
-    """Only Rates, Discount and SelfHosted are accepted."""
-    with pytest.raises(ConfigurationError, match="Rates, Discount or SelfHosted"):
+    """Only Rates, Discount, SelfHosted and Alias are accepted."""
+    with pytest.raises(ConfigurationError, match="Rates, Discount, SelfHosted or Alias objects"):
         pricing.set_prices([{"model": "x"}])  # type: ignore[list-item]
 
 
@@ -229,11 +297,13 @@ def test_price_file_round_trip(tmp_path: Path) -> None:
                 "rates": [{"model": "ft:gpt-4o*", "input": "3.75", "output": "15"}],
                 "discounts": [{"provider": "anthropic", "multiplier": "0.9"}],
                 "self_hosted": [{"base_url": "http://vllm:8000", "usd_per_hour": "2.5"}],
+                "aliases": [{"name": "prod-chat", "model": "gpt-4o", "provider": "azure.ai.openai"}],
             }
         )
     )
     items = load_price_file(path)
-    assert [type(i).__name__ for i in items] == ["Rates", "Discount", "SelfHosted"]
+    assert [type(i).__name__ for i in items] == ["Rates", "Discount", "SelfHosted", "Alias"]
+    assert items[3] == pricing.Alias(name="prod-chat", model="gpt-4o", provider="azure.ai.openai")
     assert items[0] == pricing.Rates(model="ft:gpt-4o*", input="3.75", output="15")
 
 

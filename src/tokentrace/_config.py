@@ -58,10 +58,10 @@ def _env_int(name: str) -> int | None:
 def load_price_file(path: str | os.PathLike[str]) -> list[PriceOverride]:
     """Read price overrides from a JSON file.
 
-    The file holds ``{"rates": [...], "discounts": [...], "self_hosted": [...]}``, each entry the
-    fields of ``Rates``, ``Discount`` or ``SelfHosted``.
+    The file holds ``{"rates": [...], "discounts": [...], "self_hosted": [...], "aliases": [...]}``,
+    each entry the fields of ``Rates``, ``Discount``, ``SelfHosted`` or ``Alias``.
     """
-    from tokentrace.pricing import Discount, Rates, SelfHosted
+    from tokentrace.pricing import Alias, Discount, Rates, SelfHosted
 
     file = Path(path)
     try:
@@ -72,16 +72,17 @@ def load_price_file(path: str | os.PathLike[str]) -> list[PriceOverride]:
         raise ConfigurationError(f"price file {file} is not valid JSON: {exc}") from None
     if not isinstance(data, Mapping):
         raise ConfigurationError(
-            f"price file {file} must hold a JSON object with rates/discounts/self_hosted"
+            f"price file {file} must hold a JSON object with rates/discounts/self_hosted/aliases"
         )
-    unknown = set(data) - {"rates", "discounts", "self_hosted"}
+    unknown = set(data) - {"rates", "discounts", "self_hosted", "aliases"}
     if unknown:
         raise ConfigurationError(f"price file {file}: unknown keys {sorted(unknown)}")
     items: list[PriceOverride] = []
-    kinds: tuple[tuple[str, type[Rates] | type[Discount] | type[SelfHosted]], ...] = (
+    kinds: tuple[tuple[str, type[Rates] | type[Discount] | type[SelfHosted] | type[Alias]], ...] = (
         ("rates", Rates),
         ("discounts", Discount),
         ("self_hosted", SelfHosted),
+        ("aliases", Alias),
     )
     for key, cls in kinds:
         for index, entry in enumerate(data.get(key, ())):

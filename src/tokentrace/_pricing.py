@@ -20,7 +20,7 @@ from tokentrace._safety import renew_after_fork
 from tokentrace._usage import Usage
 
 if TYPE_CHECKING:
-    from tokentrace.pricing import Discount, PriceOverride, Rates, SelfHosted, Tier
+    from tokentrace.pricing import Alias, Discount, PriceOverride, Rates, SelfHosted, Tier
 
 logger: Final = logging.getLogger("tokentrace")
 
@@ -145,6 +145,7 @@ class _PriceBook:
     patterns: list[Rates] = field(default_factory=list)
     discounts: list[Discount] = field(default_factory=list)
     self_hosted: list[SelfHosted] = field(default_factory=list)
+    aliases: list[Alias] = field(default_factory=list)
     cache: dict[tuple[str, str, str | None], PriceInfo | None] = field(default_factory=dict)
 
 
@@ -157,7 +158,7 @@ _warned: set[tuple[str, str]] = set()
 
 def set_price_overrides(items: Sequence[PriceOverride]) -> None:
     """Install user overrides (validated by ``tokentrace.pricing.set_prices``) and drop the cache."""
-    from tokentrace.pricing import Discount, Rates, SelfHosted
+    from tokentrace.pricing import Alias, Discount, Rates, SelfHosted
 
     book = _PriceBook()
     for item in items:
@@ -170,6 +171,8 @@ def set_price_overrides(items: Sequence[PriceOverride]) -> None:
             book.discounts.append(item)
         elif isinstance(item, SelfHosted):
             book.self_hosted.append(item)
+        elif isinstance(item, Alias):
+            book.aliases.append(item)
     global _book
     with _lock:
         _book = book
@@ -222,7 +225,9 @@ def lookup(model: str, provider: str = "openai", base_url: str | None = None) ->
     return info
 
 
-def _resolve(book: _PriceBook, model: str, provider: str, base_url: str | None) -> PriceInfo | None:
+def _resolve(
+    book: _PriceBook, model: str, provider: str, base_url: str | None, seen: tuple[str, ...] = ()
+) -> PriceInfo | None:
     if base_url is not None:
         for hosted in book.self_hosted:
             if base_url.rstrip("/").startswith(hosted.base_url.rstrip("/")):
@@ -238,6 +243,15 @@ def _resolve(book: _PriceBook, model: str, provider: str, base_url: str | None) 
     for rates in book.patterns:
         if _provider_ok(rates.provider, provider) and fnmatch.fnmatchcase(model.lower(), rates.model.lower()):
             return _from_rates(rates, SOURCE_USER_PATTERN)
+    name = model.lower()
+    for alias in book.aliases:
+        pattern = alias.name.lower()
+        if (
+            _provider_ok(alias.provider, provider)
+            and (pattern == name or (alias.is_pattern and fnmatch.fnmatchcase(name, pattern)))
+            and alias.model.lower() not in seen  # an alias cycle ends at the database
+        ):
+            return _resolve(book, alias.model, provider, base_url, (*seen, name))
     info = _from_database(model, provider, base_url)
     if info is None:
         return None
@@ -261,10 +275,20 @@ def _resolve(book: _PriceBook, model: str, provider: str, base_url: str | None) 
     return info
 
 
-# gen_ai.provider.name values whose default endpoint genai-prices knows by provider id.
+# gen_ai.provider.name values whose default endpoint genai-prices knows by provider id:
+# (genai-prices provider id, a part of that provider's own base URL).
 _DEFAULT_HOSTS: Final = {
     "openai": ("openai", "api.openai.com"),
     "anthropic": ("anthropic", "api.anthropic.com"),
+    "groq": ("groq", "api.groq.com"),
+    "mistral_ai": ("mistral", "api.mistral.ai"),
+    "deepseek": ("deepseek", "api.deepseek.com"),
+    "together": ("together", "api.together."),
+    "fireworks": ("fireworks", "api.fireworks.ai"),
+    "x_ai": ("x-ai", "api.x.ai"),
+    "perplexity": ("perplexity", "api.perplexity.ai"),
+    "cerebras": ("cerebras", "api.cerebras.ai"),
+    "cohere": ("cohere", "api.cohere."),
 }
 
 

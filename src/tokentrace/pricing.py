@@ -1,7 +1,8 @@
 """Prices: where tokentrace gets them and how you override them.
 
 Resolution order for a call's model: your exact :class:`Rates`, your pattern :class:`Rates`
-(``fnmatch`` globs such as ``"ft:gpt-4o*"``), the bundled ``genai-prices`` database (with any
+(``fnmatch`` globs such as ``"ft:gpt-4o*"``), your :class:`Alias` (an Azure deployment name
+priced as the model it serves), the bundled ``genai-prices`` database (with any
 :class:`Discount` applied), and otherwise *unpriced*: the tokens are kept, the cost is marked
 ``unpriced``, never $0. A :class:`SelfHosted` entry prices calls to a base URL you run yourself.
 
@@ -20,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from tokentrace._pricing import PriceInfo, lookup, set_price_overrides
 from tokentrace.exceptions import ConfigurationError
 
-__all__ = ["Discount", "PriceInfo", "Rates", "SelfHosted", "Tier", "lookup", "set_prices"]
+__all__ = ["Alias", "Discount", "PriceInfo", "Rates", "SelfHosted", "Tier", "lookup", "set_prices"]
 
 
 def _decimal(value: object) -> Decimal:
@@ -140,15 +141,37 @@ class SelfHosted(_Frozen):
         return None if value is None else _decimal(value)
 
 
-PriceOverride = Rates | Discount | SelfHosted
+class Alias(_Frozen):
+    """A model name that stands for another model, priced as that model.
+
+    For an Azure OpenAI deployment (``Alias(name="prod-chat", model="gpt-4o")``), a gateway's
+    own name for a model, or a fine-tune billed at its base model's rates. ``name`` is an exact
+    name or a glob; ``provider`` (a ``gen_ai.provider.name`` such as ``"azure.ai.openai"``)
+    restricts the match. ``model`` is then priced like any call: your rates, your patterns, the
+    database (discounts apply), else unpriced. A name with no alias and no price stays
+    unpriced, never $0.
+    """
+
+    name: str = Field(min_length=1)
+    model: str = Field(min_length=1)
+    provider: str | None = None
+
+    @property
+    def is_pattern(self) -> bool:
+        """Whether ``name`` is a glob pattern rather than an exact name."""
+        return any(ch in self.name for ch in "*?[")
+
+
+PriceOverride = Rates | Discount | SelfHosted | Alias
 
 
 def set_prices(overrides: Iterable[PriceOverride]) -> None:
     """Replace all price overrides (``configure(prices=...)`` calls this)."""
     items: Sequence[PriceOverride] = tuple(overrides)
     for item in items:
-        if not isinstance(item, (Rates, Discount, SelfHosted)):
+        if not isinstance(item, (Rates, Discount, SelfHosted, Alias)):
             raise ConfigurationError(
-                f"prices must be Rates, Discount or SelfHosted objects from tokentrace.pricing, got {item!r}"
+                "prices must be Rates, Discount, SelfHosted or Alias objects from tokentrace.pricing, "
+                f"got {item!r}"
             )
     set_price_overrides(items)

@@ -6,6 +6,7 @@ import asyncio
 import gc
 from decimal import Decimal
 
+import openai
 import pytest
 
 import tokentrace
@@ -17,6 +18,7 @@ from tests.support.clients import (
     spliced_error,
     with_connect_error_first,
 )
+from tokentrace.integrations.openai import gateway_for
 from tokentrace.testing import Capture
 
 CACHED = "dd-trace-py/tests/contrib/openai/cassettes/v1/chat_completion_prompt_caching_cache_read.yaml"
@@ -507,6 +509,7 @@ def test_async_responses_parse_is_recorded(cap: Capture) -> None:
     assert totals.cost_usd == Decimal("0.0003415")
 
 
+DEEPSEEK = "dd-trace-py/tests/contrib/openai/cassettes/v1/deepseek_completion.yaml"
 OPENROUTER = "dd-trace-py/tests/contrib/openai/cassettes/v1/chat_completion_openrouter.yaml"
 OPENROUTER_BYOK = "dd-trace-py/tests/contrib/openai/cassettes/v1/chat_completion_openrouter_byok.yaml"
 
@@ -536,3 +539,42 @@ def test_gateway_reported_cost_is_recorded_not_recomputed(path: str, expected: D
     assert attrs["tokentrace.cost.source"] == "provider"
     assert attrs["tokentrace.cost.status"] == "priced"
     assert task.totals.cost_usd == expected
+
+
+@pytest.mark.parametrize(
+    ("base_url", "provider"),
+    [
+        ("https://api.deepseek.com", "deepseek"),
+        ("https://api.together.xyz/v1", "together"),
+        ("https://api.fireworks.ai/inference/v1", "fireworks"),
+        ("https://api.groq.com/openai/v1", "groq"),
+        ("https://api.mistral.ai/v1", "mistral_ai"),
+        ("https://api.x.ai/v1", "x_ai"),
+        ("https://openrouter.ai/api/v1", "openrouter"),
+        ("https://acme.openai.azure.com/openai", "azure.ai.openai"),
+        ("https://generativelanguage.googleapis.com/v1beta/openai/", "gcp.gemini"),
+        ("http://localhost:11434/v1", "ollama"),
+        ("http://localhost:8000/v1", None),  # vLLM, SGLang: priced by a SelfHosted entry, or as openai
+        ("https://api.deepseek.com.example.net/v1", None),  # a look-alike host is not DeepSeek
+        ("https://llm-proxy.internal/v1", None),
+    ],
+)
+def test_openai_compatible_endpoints_are_named_by_their_host(base_url: str, provider: str | None) -> None:
+    assert gateway_for(base_url) == provider
+
+
+def test_deepseek_through_the_openai_sdk_is_priced_from_deepseeks_table(cap: Capture) -> None:
+    """deepseek-chat: 20 in x $0.27 + 96 out x $1.10 per million = $0.000111, provider deepseek."""
+    (interaction,) = recorded(DEEPSEEK)
+    client = openai.OpenAI(
+        api_key="sk-test",
+        base_url="https://api.deepseek.com",
+        http_client=Replay([interaction]).sync_client(),
+    )
+    with tokentrace.task("deepseek") as task:
+        client.chat.completions.create(**request_kwargs(interaction, "openai"))
+    attrs = _attrs(cap)
+    assert attrs["gen_ai.provider.name"] == "deepseek"
+    assert (attrs["gen_ai.usage.input_tokens"], attrs["gen_ai.usage.output_tokens"]) == (20, 96)
+    assert attrs["tokentrace.cost.status"] == "priced"
+    assert task.totals.cost_usd == Decimal("0.000111")

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import httpx
 import httpx2
 import yaml
 
@@ -122,6 +123,27 @@ class Replay:
 
     def async_client(self) -> httpx2.AsyncClient:
         return httpx2.AsyncClient(transport=httpx2.MockTransport(self.async_handler))
+
+    # SDKs built on ``httpx`` (groq, mistralai) need a transport from that library.
+
+    def _httpx_handler(self, request: httpx.Request) -> httpx.Response:
+        self.sent.append(request)  # type: ignore[arg-type]  # the same read-only surface
+        key = (request.method.upper(), request.url.path)
+        for index in range(self._next, len(self.interactions)):
+            item = self.interactions[index]
+            if item.key[0] == key[0] and item.key[3] == key[1]:
+                self._next = index + 1
+                return httpx.Response(item.status, headers=item.headers, content=item.body)
+        raise AssertionError(f"no recorded response left for {key}")
+
+    async def _httpx_async_handler(self, request: httpx.Request) -> httpx.Response:
+        return self._httpx_handler(request)
+
+    def httpx_client(self) -> httpx.Client:
+        return httpx.Client(transport=httpx.MockTransport(self._httpx_handler))
+
+    def httpx_async_client(self) -> httpx.AsyncClient:
+        return httpx.AsyncClient(transport=httpx.MockTransport(self._httpx_async_handler))
 
 
 def ground_truth() -> dict[tuple[str, int], dict[str, Any]]:

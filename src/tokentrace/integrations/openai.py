@@ -3,8 +3,11 @@ Embeddings, sync and async."""
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Sequence
 from decimal import Decimal
-from typing import Any
+from typing import Any, ClassVar
+from urllib.parse import urlsplit
 
 from tokentrace._tokenize import count_chat_messages, count_text
 from tokentrace._usage import Usage, field, number, values
@@ -16,6 +19,43 @@ from tokentrace.integrations._base import (
     Request,
     sync_and_async,
 )
+
+# OpenAI-compatible endpoints recognised by their base URL's host: (host suffix, provider name).
+# Names follow the OTel GenAI ``gen_ai.provider.name`` values where the convention has one.
+GATEWAYS: tuple[tuple[str, str], ...] = (
+    (".openai.azure.com", "azure.ai.openai"),
+    (".cognitiveservices.azure.com", "azure.ai.openai"),
+    (".services.ai.azure.com", "azure.ai.inference"),
+    ("openrouter.ai", "openrouter"),
+    ("api.deepseek.com", "deepseek"),
+    ("api.together.xyz", "together"),
+    ("api.together.ai", "together"),
+    ("api.fireworks.ai", "fireworks"),
+    ("api.groq.com", "groq"),
+    ("api.mistral.ai", "mistral_ai"),
+    ("api.x.ai", "x_ai"),
+    ("api.perplexity.ai", "perplexity"),
+    ("api.cerebras.ai", "cerebras"),
+    ("generativelanguage.googleapis.com", "gcp.gemini"),
+)
+# Self-hosted servers recognised by their default port: Ollama's.
+_SELF_HOSTED_PORTS = {11434: "ollama"}
+
+
+@functools.lru_cache(maxsize=256)
+def gateway_for(base_url: str) -> str | None:
+    """The ``gen_ai.provider.name`` of an OpenAI-compatible endpoint, or ``None`` for any other
+    (a proxy in front of OpenAI, a vLLM or SGLang server: priced as the SDK's own provider, or
+    by a ``SelfHosted`` price matched on the base URL)."""
+    try:
+        parts = urlsplit(base_url)
+        host, port = (parts.hostname or "").lower(), parts.port
+    except ValueError:
+        return None
+    for suffix, name in GATEWAYS:
+        if host == suffix.lstrip(".") or host.endswith(suffix if suffix.startswith(".") else "." + suffix):
+            return name
+    return _SELF_HOSTED_PORTS.get(port) if port is not None else None
 
 
 def _status(response: Any) -> int | None:
@@ -156,7 +196,7 @@ class _ChatStream:
                     self.pieces.append(text)
                 continue
             content = getattr(delta, "content", None)
-            if content:
+            if content and type(content) is str:  # some compatible APIs send a list of parts
                 self.pieces.append(content)
             tool_calls = getattr(delta, "tool_calls", None)
             if tool_calls:
@@ -201,7 +241,7 @@ class OpenAIIntegration(ProviderIntegration):
     distribution = "openai"
     min_version = (1, 40)
     provider = "openai"
-    methods = (
+    methods: ClassVar[Sequence[Method]] = (
         *sync_and_async("openai.resources.chat.completions", "Completions.create", "chat"),
         *sync_and_async("openai.resources.chat.completions", "Completions.parse", "chat"),
         *sync_and_async("openai.resources.responses", "Responses.create", "chat", api="responses"),
@@ -211,17 +251,13 @@ class OpenAIIntegration(ProviderIntegration):
         ),
         *sync_and_async("openai.resources.embeddings", "Embeddings.create", "embeddings", api="embeddings"),
     )
-    attempt_hooks = (
+    attempt_hooks: ClassVar[Sequence[AttemptHook]] = (
         AttemptHook("openai._base_client", "SyncAPIClient._send_request", _status),
         AttemptHook("openai._base_client", "AsyncAPIClient._send_request", _status, is_async=True),
     )
 
     def provider_for(self, base_url: str) -> str | None:
-        if ".openai.azure.com" in base_url:
-            return "azure.ai.openai"
-        if "openrouter.ai" in base_url:
-            return "openrouter"
-        return None
+        return gateway_for(base_url)
 
     def read(self, method: Method, request: Request, response: Any) -> Reading:
         model = getattr(response, "model", None)

@@ -1,0 +1,78 @@
+"""The official ``groq`` SDK: Chat Completions (streamed and not) and Embeddings, sync and async.
+
+Groq's API is OpenAI-compatible, so the OpenAI readers read it; a stream's usage may also
+arrive in the last chunk's ``x_groq.usage`` (Groq's own field, older than ``stream_options``).
+
+The SDK's retry loop sends each attempt through its ``httpx`` client directly, so attempts are
+counted where each one is built (``_build_request``), and their HTTP status is filled in when
+the SDK decides to retry (``_sleep_for_retry``), processes the final response, or turns a final
+error status into its exception.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tokentrace._call import active_call
+from tokentrace._usage import field
+from tokentrace.integrations._base import AttemptHook, Method, Patch, Request, sync_and_async
+from tokentrace.integrations.openai import OpenAIIntegration, _ChatStream, _ResponsesStream
+
+
+class _GroqChatStream(_ChatStream):
+    """A chat stream whose usage may come in ``x_groq.usage`` instead of ``usage``."""
+
+    __slots__ = ()
+
+    def feed(self, chunk: Any) -> None:
+        super().feed(chunk)
+        if self.usage is None:
+            usage = field(getattr(chunk, "x_groq", None), "usage")
+            if usage is not None:
+                self.usage = usage
+
+
+def _outcome(response: Any) -> str:
+    status = getattr(response, "status_code", None)
+    return str(status) if status is not None else "connection error"
+
+
+def _mark_attempt(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """Record the outcome of the attempt just made (``response`` is ``None`` for a connection error)."""
+    call = active_call()
+    if call is not None and call.attempts:
+        call.attempts[-1] = _outcome(kwargs["response"] if "response" in kwargs else args[0])
+    return wrapped(*args, **kwargs)
+
+
+def _unknown(result: Any) -> int | None:
+    return None  # the outcome is filled in later, by _mark_attempt
+
+
+class GroqIntegration(OpenAIIntegration):
+    name = "groq"
+    distribution = "groq"
+    min_version = (0, 9)
+    provider = "groq"
+    methods = (
+        *sync_and_async("groq.resources.chat.completions", "Completions.create", "chat"),
+        *sync_and_async("groq.resources.embeddings", "Embeddings.create", "embeddings", api="embeddings"),
+    )
+    attempt_hooks = (AttemptHook("groq._base_client", "BaseClient._build_request", _unknown),)
+
+    def patches(self) -> tuple[Patch, ...]:
+        return (
+            *(
+                Patch("groq._base_client", f"{client}.{name}", _mark_attempt)
+                for client in ("SyncAPIClient", "AsyncAPIClient")
+                for name in ("_sleep_for_retry", "_process_response")
+            ),
+            # A final error status is turned into the SDK's exception here.
+            Patch("groq._base_client", "BaseClient._make_status_error_from_response", _mark_attempt),
+        )
+
+    def provider_for(self, base_url: str) -> str | None:
+        return None  # the groq SDK only talks to Groq
+
+    def stream_reader(self, method: Method, request: Request) -> _ChatStream | _ResponsesStream:
+        return _GroqChatStream(request)

@@ -1,0 +1,102 @@
+"""The official ``mistralai`` SDK (2.x and later, ``mistralai.client``): chat ``complete`` and
+``stream`` (sync and ``_async``) and ``embeddings.create``.
+
+Mistral's usage has the OpenAI shape (``prompt_tokens`` includes cached tokens, reported in
+``prompt_tokens_details.cached_tokens``), so the OpenAI readers read it; a stream's events wrap
+each chunk in ``data``, and its last chunk carries the usage.
+
+The SDK's retry loop sends each attempt itself, so attempts are counted where its hooks see
+each request (``SDKHooks.before_request``), and the final attempt's status is read from its
+success or error hook. A retried attempt's own status is not exposed: it reads ``unknown``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tokentrace._call import active_call
+from tokentrace.integrations._base import (
+    AttemptHook,
+    Method,
+    Patch,
+    ProviderIntegration,
+    Reading,
+    Request,
+)
+from tokentrace.integrations.openai import _ChatStream, chat_usage, embeddings_usage
+
+_CHAT = "mistralai.client.chat"
+_EMBEDDINGS = "mistralai.client.embeddings"
+_HOOKS = "mistralai.client._hooks.sdkhooks"
+
+
+class _MistralStream(_ChatStream):
+    """A chat stream of ``CompletionEvent``s, each holding its chunk in ``data``."""
+
+    __slots__ = ()
+
+    def feed(self, chunk: Any) -> None:
+        super().feed(getattr(chunk, "data", chunk))
+
+
+def _unknown(result: Any) -> int | None:
+    return None  # filled in by _final_status when the SDK's hooks see the final response
+
+
+def _final_status(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """Record the final attempt's outcome from the SDK's after-success/after-error hooks."""
+    call = active_call()
+    if call is not None and call.attempts:
+        response = args[1] if len(args) > 1 else kwargs.get("response")
+        status = getattr(response, "status_code", None)
+        if status is not None:
+            call.attempts[-1] = str(status)
+        elif len(args) > 2 and args[2] is not None:
+            call.attempts[-1] = type(args[2]).__qualname__
+    return wrapped(*args, **kwargs)
+
+
+class MistralIntegration(ProviderIntegration):
+    name = "mistral"
+    distribution = "mistralai"
+    min_version = (2, 0)
+    provider = "mistral_ai"
+    methods = (
+        Method(_CHAT, "Chat.complete", "chat"),
+        Method(_CHAT, "Chat.complete_async", "chat", is_async=True),
+        Method(_CHAT, "Chat.stream", "chat", api="stream"),
+        Method(_CHAT, "Chat.stream_async", "chat", is_async=True, api="stream"),
+        Method(_EMBEDDINGS, "Embeddings.create", "embeddings", api="embeddings"),
+        Method(_EMBEDDINGS, "Embeddings.create_async", "embeddings", is_async=True, api="embeddings"),
+    )
+    attempt_hooks = (AttemptHook(_HOOKS, "SDKHooks.before_request", _unknown),)
+
+    def patches(self) -> tuple[Patch, ...]:
+        return (
+            Patch(_HOOKS, "SDKHooks.after_success", _final_status),
+            Patch(_HOOKS, "SDKHooks.after_error", _final_status),
+        )
+
+    def request(self, method: Method, instance: Any, kwargs: Any) -> Request:
+        model = kwargs.get("model")
+        return Request(
+            model=model if isinstance(model, str) else None,
+            # ``stream()`` always streams; ``complete()`` never does.
+            stream=method.api == "stream",
+            kwargs=kwargs,
+        )
+
+    def read(self, method: Method, request: Request, response: Any) -> Reading:
+        model = getattr(response, "model", None)
+        usage = getattr(response, "usage", None)
+        if usage is None:
+            return Reading(None, model)
+        if method.api == "embeddings":
+            return Reading(embeddings_usage(usage), model)
+        return Reading(chat_usage(usage), model, output=getattr(response, "choices", None))
+
+    def stream_reader(self, method: Method, request: Request) -> _MistralStream:
+        return _MistralStream(request)
+
+    def is_stream(self, request: Request, response: Any) -> bool:
+        return request.stream and response is not None
