@@ -32,6 +32,10 @@ SURFACES = {
     ("groq", "chat.completions"),
     ("mistral", "chat.completions"),
     ("mistral", "embeddings"),
+    # Cassettes that mix recorded APIs (a RAG pipeline: embeddings, then chat).
+    ("openai", "chat.completions+embeddings"),
+    ("openai", "embeddings+chat.completions"),
+    ("openai", "embeddings+completions"),
 }
 
 
