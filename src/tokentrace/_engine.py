@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
+from decimal import Decimal
 from typing import Any
 
 from opentelemetry import context as otel_context
@@ -111,7 +112,10 @@ def complete(
     cost = source = parts = None
     if usage is not None and problem is None:
         problem = usage.problem()
-    if problem is not None:
+    if reading is not None and reading.free and error is None:
+        # Token counting: a call, at no charge; what it counted is not usage.
+        status, cost, usage, problem = _pricing.FREE, Decimal(0), None, None
+    elif problem is not None:
         status = _pricing.INVALID_USAGE
         usage = None
     elif usage is None:
@@ -192,8 +196,11 @@ def _end_span(
         attrs[sc.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS] = usage.reasoning_tokens
         if usage.cache_write_1h_tokens:
             attrs[sc.USAGE_CACHE_WRITE_1H] = usage.cache_write_1h_tokens
-    if reading is not None and reading.estimated:
-        attrs[sc.USAGE_ESTIMATED] = True
+    if reading is not None:
+        if reading.estimated:
+            attrs[sc.USAGE_ESTIMATED] = True
+        if reading.counted_tokens is not None:
+            attrs[sc.COUNTED_INPUT_TOKENS] = reading.counted_tokens
     cost = rec.cost_usd
     if cost is not None:
         attrs[sc.COST_USD] = float(cost)

@@ -35,6 +35,7 @@ ESTIMATED: Final = "estimated"
 UNPRICED: Final = "unpriced"
 INVALID_USAGE: Final = "invalid_usage"
 NO_USAGE: Final = "no_usage"
+FREE: Final = "free"
 
 # Price sources (the values of tokentrace.cost.source).
 SOURCE_USER: Final = "user"

@@ -126,7 +126,7 @@ def _apply(integration: Integration) -> _Applied:
                 wrapper = _engine.on_enter_wrapper(integration, method)
             else:
                 wrapper = _engine.call_wrapper(integration, method)
-            installed = _wrap(method.module, method.qualname, wrapper, bool(method.sends_on_enter))
+            installed = _wrap(method.module, method.qualname, wrapper, method.optional)
             if installed is not None:
                 patched.append((method.module, method.qualname, installed))
         for hook in integration.attempt_hooks:

@@ -36,6 +36,7 @@ RETRIES: Final = "tokentrace.retries"
 ATTEMPTS: Final = "tokentrace.attempts"
 USAGE_CACHE_WRITE_1H: Final = "tokentrace.usage.cache_write_1h.input_tokens"
 USAGE_ESTIMATED: Final = "tokentrace.usage.estimated"
+COUNTED_INPUT_TOKENS: Final = "tokentrace.counted.input_tokens"
 USAGE_PROBLEM: Final = "tokentrace.usage.problem"
 STREAM_END: Final = "tokentrace.stream.end"
 

@@ -12,7 +12,9 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 import tokentrace
 from tests.support.cassettes import Interaction, Replay
-from tests.support.clients import anthropic_client, recorded, request_kwargs, spliced_error
+from tests.support.clients import anthropic_client, recorded, request_kwargs, spliced_error, synthetic
+from tokentrace import pricing
+from tokentrace.integrations.anthropic import AnthropicIntegration
 from tokentrace.testing import Capture
 
 CACHE_READ = "dd-trace-py/tests/contrib/anthropic/cassettes/anthropic_completion_cache_read.yaml"
@@ -262,6 +264,35 @@ def test_a_budget_callback_retargets_a_stream_helper(cap: Capture) -> None:
     assert task.totals.llm_calls == 2
 
 
+@pytest.mark.parametrize("beta", [False, True], ids=["messages", "beta.messages"])
+def test_count_tokens_is_a_free_call(beta: bool, cap: Capture) -> None:
+    """``count_tokens``: a call at $0, status free; what it counted is not usage (nothing was billed)."""
+    body = {"input_tokens": 14}
+    replay = Replay(synthetic("https://api.anthropic.com/v1/messages/count_tokens", body))
+    client = anthropic_client(replay)
+    api = client.beta.messages if beta else client.messages
+    with tokentrace.task("count") as task:
+        result = api.count_tokens(
+            model="claude-sonnet-4-20250514", messages=[{"role": "user", "content": "hi"}]
+        )
+    assert result.input_tokens == 14
+    (span,) = cap.call_spans()
+    attrs = dict(span.attributes or {})
+    assert span.name == "count_tokens claude-sonnet-4-20250514"
+    assert attrs["gen_ai.operation.name"] == "count_tokens"
+    assert attrs["tokentrace.cost.status"] == "free"
+    assert attrs["tokentrace.cost.usd"] == 0.0
+    assert attrs["tokentrace.counted.input_tokens"] == 14
+    assert not any(key.startswith("gen_ai.usage.") for key in attrs)
+    totals = task.totals
+    assert (totals.llm_calls, totals.input_tokens, totals.cost_usd, totals.unpriced_calls) == (
+        1,
+        0,
+        Decimal(0),
+        0,
+    )
+
+
 def _usage_spans(exporter: InMemorySpanExporter) -> list[str]:
     return [
         s.instrumentation_scope.name if s.instrumentation_scope else ""
@@ -299,3 +330,33 @@ def test_a_recorded_401_is_raised_unchanged(cap: Capture) -> None:
         client.messages.create(**request_kwargs(interaction, "anthropic"))
     assert _attrs(cap)["error.type"] == "AuthenticationError"
     assert task.totals.llm_calls == 1
+
+
+@pytest.mark.parametrize(
+    ("base_url", "provider", "model", "input_rate"),
+    [
+        (
+            "https://bedrock-runtime.us-east-1.amazonaws.com",
+            "aws.bedrock",
+            "us.anthropic.claude-3-5-sonnet-20241022-v2:0",
+            3,
+        ),
+        (
+            "https://us-east5-aiplatform.googleapis.com/v1",
+            "gcp.vertex_ai",
+            "claude-sonnet-4@20250514",
+            Decimal(3),
+        ),
+        ("https://api.anthropic.com", None, "claude-sonnet-4-20250514", 3),
+    ],
+)
+def test_bedrock_and_vertex_clients_are_named_and_priced_by_base_url(
+    base_url: str, provider: str | None, model: str, input_rate: int
+) -> None:
+    """The Bedrock and Vertex AI clients' base URLs name the provider; their model ids are priced
+    from that provider's table."""
+    integration = AnthropicIntegration()
+    assert integration.provider_for(base_url) == provider
+    price = pricing.lookup(model, provider or "anthropic", base_url)
+    assert price is not None
+    assert price.rates.input == input_rate

@@ -53,16 +53,31 @@ class Method:
     """For a helper that returns a context manager and sends a streamed request only when it is
     entered (anthropic's ``messages.stream()``): the name of the manager's attribute holding the
     request, without its class prefix (``__api_request``). The call is recorded from the moment
-    the request is sent, as a stream, and a helper missing from an older SDK is skipped."""
+    the request is sent, as a stream."""
+    optional: bool = False
+    """A method an older SDK may lack (a helper, token counting): skipped when missing."""
 
 
 def sync_and_async(
-    module: str, qualname: str, operation: str, api: str = "", sends_on_enter: str = ""
+    module: str,
+    qualname: str,
+    operation: str,
+    api: str = "",
+    sends_on_enter: str = "",
+    optional: bool = False,
 ) -> tuple[Method, Method]:
     """A Stainless-style SDK's method and its async twin (``X.create`` and ``AsyncX.create``)."""
     return (
-        Method(module, qualname, operation, api=api, sends_on_enter=sends_on_enter),
-        Method(module, f"Async{qualname}", operation, is_async=True, api=api, sends_on_enter=sends_on_enter),
+        Method(module, qualname, operation, api=api, sends_on_enter=sends_on_enter, optional=optional),
+        Method(
+            module,
+            f"Async{qualname}",
+            operation,
+            is_async=True,
+            api=api,
+            sends_on_enter=sends_on_enter,
+            optional=optional,
+        ),
     )
 
 
@@ -108,6 +123,10 @@ class Reading:
     """The response's output messages, recorded only when content capture is on."""
     reported_cost: Decimal | None = None
     """A cost in USD the provider or gateway reported itself (used as is, not recomputed)."""
+    free: bool = False
+    """A call the provider does not bill (token counting): $0, status ``free``, no usage."""
+    counted_tokens: int | None = None
+    """What a token-counting call counted (not tokens the call consumed)."""
 
 
 # A Stainless SDK's raw responses (``.with_raw_response`` and ``.with_streaming_response``):

@@ -9,6 +9,7 @@ does not record (listing models, files, ...) are left alone.
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
 from tokentrace._engine import active_call
 from tokentrace._usage import Usage, field, number, values
@@ -96,6 +97,7 @@ def _suppress_sdk_span(wrapped: Any, instance: Any, args: tuple[Any, ...], kwarg
 _SENDS = "__api_request"
 _MESSAGES = "anthropic.resources.messages"
 _BETA = "anthropic.resources.beta.messages"
+_COUNT = "count_tokens"
 
 
 class AnthropicIntegration(ProviderIntegration):
@@ -106,19 +108,35 @@ class AnthropicIntegration(ProviderIntegration):
     methods = (
         *sync_and_async(_MESSAGES, "Messages.create", "chat"),
         *sync_and_async(_BETA, "Messages.create", "chat"),
+        # Token counting is free: recorded as a call at $0, status "free".
+        *sync_and_async(_MESSAGES, "Messages.count_tokens", "count_tokens", api=_COUNT, optional=True),
+        *sync_and_async(_BETA, "Messages.count_tokens", "count_tokens", api=_COUNT, optional=True),
         # The stream() helpers post themselves (not through create) when their manager is entered.
-        *sync_and_async(_MESSAGES, "Messages.stream", "chat", sends_on_enter=_SENDS),
-        *sync_and_async(_BETA, "Messages.stream", "chat", sends_on_enter=_SENDS),
+        *sync_and_async(_MESSAGES, "Messages.stream", "chat", sends_on_enter=_SENDS, optional=True),
+        *sync_and_async(_BETA, "Messages.stream", "chat", sends_on_enter=_SENDS, optional=True),
     )
     attempt_hooks = (
         AttemptHook("anthropic._base_client", "SyncAPIClient._attempt_request", _status),
         AttemptHook("anthropic._base_client", "AsyncAPIClient._attempt_request", _status, is_async=True),
     )
 
+    def provider_for(self, base_url: str) -> str | None:
+        """``AnthropicBedrock`` and ``AnthropicVertex`` clients share these resources: name them
+        by their base URL, so they are priced from Bedrock's and Vertex AI's tables."""
+        host = (urlsplit(base_url).hostname or "").lower()
+        if host.startswith("bedrock-runtime.") and host.endswith(".amazonaws.com"):
+            return "aws.bedrock"
+        if host.endswith("aiplatform.googleapis.com"):
+            return "gcp.vertex_ai"
+        return None
+
     def patches(self) -> tuple[Patch, ...]:
         return (Patch("anthropic._base_client", "start_api_call_span", _suppress_sdk_span),)
 
     def read(self, method: Method, request: Request, response: Any) -> Reading:
+        if method.api == _COUNT:
+            counted = getattr(response, "input_tokens", None)
+            return Reading(None, free=True, counted_tokens=counted if type(counted) is int else None)
         usage = getattr(response, "usage", None)
         model = getattr(response, "model", None)
         output = getattr(response, "content", None)
