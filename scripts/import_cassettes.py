@@ -32,6 +32,8 @@ SURFACES = {
     ("groq", "chat.completions"),
     ("mistral", "chat.completions"),
     ("mistral", "embeddings"),
+    ("cohere", "v2/chat"),
+    ("cohere", "v2/embed"),
     # Cassettes that mix recorded APIs (a RAG pipeline: embeddings, then chat).
     ("openai", "chat.completions+embeddings"),
     ("openai", "embeddings+chat.completions"),

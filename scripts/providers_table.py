@@ -35,6 +35,7 @@ SDK = {
     "anthropic": "anthropic",
     "groq": "groq",
     "mistral": "mistralai",
+    "cohere": "cohere (`ClientV2`)",
 }
 
 # Why a (provider, API) of the full collection is not replayed.
@@ -42,7 +43,7 @@ NOT_YET = {
     "bedrock": "boto3 Bedrock Runtime is not instrumented yet",
     "gemini": "google-genai is not instrumented yet",
     "vertexai": "Vertex AI (google-genai) is not instrumented yet",
-    "cohere": "cohere is not instrumented yet",
+    "cohere": "cohere's v1 API (the legacy `Client`) and rerank are not instrumented yet",
     "openai+cohere": "cohere (rerank) is not instrumented yet",
     "pydantic-gateway": "the Pydantic AI Gateway's proxy path is not a recognised endpoint yet",
 }

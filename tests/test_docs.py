@@ -19,6 +19,14 @@ import os
 from pathlib import Path
 from tokentrace.testing import Recorded, ReplayServer
 _rec = Path("src/tokentrace/_demo/recordings")
+
+
+def _cassette(path):
+    from tests.support.cassettes import CASSETTES, load
+    (interaction,) = load(CASSETTES / ("openllmetry/packages/opentelemetry-instrumentation-" + path))
+    return interaction.body
+
+
 _server = ReplayServer({
     "/v1/chat/completions": [Recorded((_rec / "openai_chat.json").read_bytes())],
     "/v1/chat/completions#stream": [
@@ -26,11 +34,13 @@ _server = ReplayServer({
     ],
     "/v1/messages": [Recorded((_rec / "anthropic_messages_cached.json").read_bytes())],
     "/openai/v1/chat/completions": [Recorded((_rec / "openai_chat.json").read_bytes())],
+    "/v2/chat": [Recorded(_cassette("cohere/tests/cassettes/test_chat/test_cohere_v2_chat_legacy.yaml"))],
 }).__enter__()
 os.environ.update(
     OPENAI_BASE_URL=_server.url + "/v1", OPENAI_API_KEY="docs",
     ANTHROPIC_BASE_URL=_server.url, ANTHROPIC_API_KEY="docs",
     GROQ_BASE_URL=_server.url, GROQ_API_KEY="docs",
+    CO_API_URL=_server.url, CO_API_KEY="docs",
 )
 try:  # mistralai reads no base-URL variable: its server_url defaults to the replay server here
     import functools
@@ -75,7 +85,7 @@ def test_the_providers_pass_table_covers_the_corpus_as_it_is() -> None:
     got = {
         (m["provider"], m["api"]): int(m["cassettes"])
         for m in re.finditer(
-            r"^\| (?P<provider>[\w-]+) \| (?P<api>[\w.+]+) \| [^|]+ \| (?P<cassettes>\d+) \|", text, re.M
+            r"^\| (?P<provider>[\w-]+) \| (?P<api>[\w.+/]+) \| [^|]+ \| (?P<cassettes>\d+) \|", text, re.M
         )
     }
     assert got == want

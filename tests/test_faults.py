@@ -7,6 +7,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+import cohere
 import groq
 import mistralai.client
 import openai
@@ -17,6 +18,8 @@ from tests.support.cassettes import Replay
 from tests.support.clients import anthropic_client, openai_client, recorded, request_kwargs
 from tokentrace import _budget, _engine, _gate, _pricing, _requests, _streams, _task, _telemetry
 from tokentrace.integrations.anthropic import AnthropicIntegration, _MessagesStream
+from tokentrace.integrations.cohere import CohereIntegration
+from tokentrace.integrations.cohere import _ChatStream as _CohereStream
 from tokentrace.integrations.groq import GroqIntegration, _GroqChatStream
 from tokentrace.integrations.mistral import MistralIntegration, _MistralStream
 from tokentrace.integrations.openai import OpenAIIntegration, _ChatStream, _ResponsesStream
@@ -318,6 +321,18 @@ def _mistral(path: str) -> Any:
     return _dump(client.chat.complete(**body))
 
 
+COHERE = "openllmetry/packages/opentelemetry-instrumentation-cohere/tests/cassettes/test_chat/"
+
+
+def _cohere(path: str) -> Any:
+    (interaction,) = recorded(path)
+    client = cohere.ClientV2(api_key="co-test", httpx_client=Replay([interaction]).httpx_client())
+    body = interaction.request_json()
+    if body.pop("stream", False):
+        return [event.model_dump() for event in client.chat_stream(**body)]
+    return _dump(client.chat(**body))
+
+
 SURFACES: dict[str, Callable[[], Any]] = {
     "openai.chat": lambda: _openai_chat(PLAIN),
     "openai.chat.async": lambda: _openai_chat(PLAIN, use_async=True),
@@ -335,12 +350,15 @@ SURFACES: dict[str, Callable[[], Any]] = {
     "groq.chat.stream": lambda: _groq(GROQ + "test_chat_streaming_legacy.yaml"),
     "mistral.chat": lambda: _mistral(MISTRAL + "test_mistralai_chat_legacy.yaml"),
     "mistral.chat.stream": lambda: _mistral(MISTRAL + "test_mistralai_streaming_chat_legacy.yaml"),
+    "cohere.chat": lambda: _cohere(COHERE + "test_cohere_v2_chat_legacy.yaml"),
+    "cohere.chat.stream": lambda: _cohere(COHERE + "test_cohere_v2_chat_legacy_with_streaming.yaml"),
 }
 INTEGRATIONS = {
     "openai": OpenAIIntegration,
     "anthropic": AnthropicIntegration,
     "groq": GroqIntegration,
     "mistral": MistralIntegration,
+    "cohere": CohereIntegration,
 }
 ENGINE_HOOKS = [(_engine, "_begin"), (_engine, "_end_span"), (_pricing, "lookup")]
 # A stream is completed from its proxy, which holds its own reference to the engine's ``complete``.
@@ -352,6 +370,7 @@ READERS = {
     "anthropic.messages.helper": _MessagesStream,
     "groq.chat": _GroqChatStream,
     "mistral.chat": _MistralStream,
+    "cohere.chat": _CohereStream,
 }
 
 

@@ -130,13 +130,14 @@ def complete(
         price = _pricing.lookup(model, call.provider, request.base_url)
         if price is None and response_model and request.model and request.model != response_model:
             price = _pricing.lookup(request.model, call.provider, request.base_url)
-        if price is not None and not price.output_priced and usage.output_tokens:
+        billed = reading.billed or usage  # type: ignore[union-attr]  # usage came from it
+        if price is not None and not price.output_priced and billed.output_tokens:
             price = None  # an input-only price cannot price output tokens
         if price is None:
             status = _pricing.UNPRICED
             _pricing.warn_unpriced_once(call.provider, model)
         else:
-            parts = price.parts(usage, duration_ns)
+            parts = price.parts(billed, duration_ns)
             cost = (parts[0] + parts[1] + parts[2] + parts[3]).scaleb(-6) + parts[4]
             source = price.source
             estimated = reading.estimated or price.estimated  # type: ignore[union-attr]

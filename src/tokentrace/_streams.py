@@ -197,6 +197,7 @@ def _watched(proxy: StreamProxy, it: Iterator[Any], state: _State) -> Iterator[A
 def wrap_stream(call: Call, stream: Any) -> Any:
     """Return ``stream`` behind a proxy that completes ``call`` when the stream ends."""
     state = _State(call, call.integration.stream_reader(call.method, call.request))
-    if call.method.is_async:
+    if call.method.is_async or inspect.isasyncgen(stream):
+        # An async generator is returned by a plain call (cohere's AsyncV2Client.chat_stream).
         return AsyncStreamProxy(stream, state)
     return StreamProxy(stream, state)

@@ -1,17 +1,20 @@
 """Every recorded cassette of a provider API tokentrace records, replayed through the official
 SDK: OpenAI (and the OpenAI-compatible Azure OpenAI, OpenRouter, DeepSeek and Together through
-the openai SDK), Anthropic, Groq and Mistral."""
+the openai SDK), Anthropic, Groq, Mistral and Cohere (v2)."""
 
 from __future__ import annotations
 
 import asyncio
 import csv
+import inspect
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import anthropic
+import cohere
+import cohere.core.api_error
 import groq
 import mistralai.client
 import mistralai.client.errors
@@ -26,7 +29,15 @@ with (CASSETTES / "MANIFEST.tsv").open(encoding="utf-8") as _f:
     MANIFEST = {row["path"]: row for row in csv.DictReader(_f, delimiter="\t")}
 TRUTH = ground_truth()
 
-_LLM_PATHS = ("/chat/completions", "/completions", "/embeddings", "/v1/messages", "/v1/responses")
+_LLM_PATHS = (
+    "/chat/completions",
+    "/completions",
+    "/embeddings",
+    "/v1/messages",
+    "/v1/responses",
+    "/v2/chat",
+    "/v2/embed",
+)
 _OPENAI_KWARGS = ("model", "messages", "stream")
 _RESPONSES_KWARGS = ("model", "input", "stream")
 _EMBEDDINGS_KWARGS = ("model", "input")
@@ -35,11 +46,26 @@ _ANTHROPIC_KWARGS = ("model", "messages", "max_tokens", "stream")
 OPENAI_SDK = ("openai", "openrouter", "azure-openai", "deepseek", "together")
 # The manifest's provider name -> the gen_ai.provider.name tokentrace reports.
 PROVIDER_NAME = {"azure-openai": "azure.ai.openai", "mistral": "mistral_ai"}
-SDK_ERRORS = (openai.APIError, anthropic.APIError, groq.APIError, mistralai.client.errors.MistralError)
+SDK_ERRORS = (
+    openai.APIError,
+    anthropic.APIError,
+    groq.APIError,
+    mistralai.client.errors.MistralError,
+    cohere.core.api_error.ApiError,
+)
 
 
 def expected_usage(provider: str, norm: dict[str, int], raw: dict[str, Any]) -> dict[str, int]:
     """The ground truth in the OTel convention (input includes cache, output includes reasoning)."""
+    if provider == "cohere":
+        # Cohere's tokens processed; an embedding reports its billed units only.
+        return {
+            "input": norm.get("in", norm.get("billed_in", 0)),
+            "output": norm.get("out", norm.get("billed_out", 0)),
+            "cache_read": norm.get("cached", 0),
+            "cache_write": 0,
+            "reasoning": 0,
+        }
     if provider != "anthropic":
         # OpenAI and the OpenAI-shaped APIs report an input total that includes cached tokens.
         return {
@@ -92,6 +118,10 @@ def _client(provider: str, replay: Replay, use_async: bool, first: Interaction) 
         cls_groq = groq.AsyncGroq if use_async else groq.Groq
         http_groq = replay.httpx_async_client() if use_async else replay.httpx_client()
         return cls_groq(api_key="gsk-test", http_client=http_groq, max_retries=0)
+    if provider == "cohere":
+        if use_async:
+            return cohere.AsyncClientV2(api_key="co-test", httpx_client=replay.httpx_async_client())
+        return cohere.ClientV2(api_key="co-test", httpx_client=replay.httpx_client())
     if provider == "mistral":
         return mistralai.client.Mistral(
             api_key="test", client=replay.httpx_client(), async_client=replay.httpx_async_client()
@@ -115,6 +145,11 @@ def _mistral(client: Any, interaction: Interaction, use_async: bool) -> Any:
 def _create(client: Any, provider: str, interaction: Interaction, use_async: bool) -> Any:
     if provider == "mistral":
         return _mistral(client, interaction, use_async)
+    if provider == "cohere":
+        body = interaction.request_json()
+        if interaction.key[3].endswith("/v2/embed"):
+            return client.embed(**body)
+        return client.chat_stream(**body) if body.pop("stream", False) else client.chat(**body)
     body = interaction.request_json()
     path = interaction.key[3]
     if path.endswith("/v1/responses"):
@@ -154,7 +189,9 @@ async def _replay_async(client: Any, provider: str, interactions: list[Interacti
     errors: list[str | None] = []
     for interaction in interactions:
         try:
-            result = await _create(client, provider, interaction, True)
+            result = _create(client, provider, interaction, True)
+            if inspect.isawaitable(result):  # cohere's async chat_stream is an async generator
+                result = await result
             if interaction.request_json().get("stream"):
                 async for _ in result:
                     pass

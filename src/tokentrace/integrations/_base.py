@@ -127,6 +127,9 @@ class Reading:
     """A call the provider does not bill (token counting): $0, status ``free``, no usage."""
     counted_tokens: int | None = None
     """What a token-counting call counted (not tokens the call consumed)."""
+    billed: Usage | None = None
+    """The tokens the provider charges for, when it reports them apart from the tokens it
+    processed (Cohere's ``billed_units``): the cost is computed from these."""
 
 
 # A Stainless SDK's raw responses (``.with_raw_response`` and ``.with_streaming_response``):

@@ -1,0 +1,97 @@
+"""The official ``cohere`` SDK's v2 client (``cohere.ClientV2``, ``cohere.AsyncClientV2``, or
+``client.v2``): ``chat``, ``chat_stream`` and ``embed``, sync and async.
+
+Cohere reports two counts: ``usage.tokens`` (what the model read and wrote) and
+``usage.billed_units`` (what Cohere charges for; a system preamble, for example, is read but
+not billed). The span and the task report the tokens; the cost is computed from the billed
+units, as Cohere bills. An embedding reports billed units only.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tokentrace._usage import Usage, field, number, values
+from tokentrace.integrations._base import Method, ProviderIntegration, Reading, Request
+
+_V2 = "cohere.v2.client"
+
+
+def _usage(usage: object) -> tuple[Usage, Usage | None]:
+    """(tokens processed, billed units) from a v2 ``Usage``; tokens fall back to billed units."""
+    u = values(usage)
+    tokens, billed = values(u.get("tokens")), values(u.get("billed_units"))
+    cached = number(u.get("cached_tokens"), "cached_tokens")
+    billed_usage = None
+    if billed:
+        billed_usage = Usage(
+            input_tokens=number(billed.get("input_tokens"), "billed_units.input_tokens"),
+            output_tokens=number(billed.get("output_tokens"), "billed_units.output_tokens"),
+        )
+    if tokens:
+        processed = Usage(
+            input_tokens=number(tokens.get("input_tokens"), "tokens.input_tokens"),
+            output_tokens=number(tokens.get("output_tokens"), "tokens.output_tokens"),
+            cache_read_tokens=cached,
+        )
+        return processed, billed_usage
+    if billed_usage is not None:
+        return billed_usage, None
+    return Usage(cache_read_tokens=cached), None
+
+
+class _ChatStream:
+    """The ``message-end`` event's ``delta.usage`` is the stream's usage."""
+
+    __slots__ = ("usage",)
+
+    def __init__(self) -> None:
+        self.usage: object = None
+
+    def feed(self, event: Any) -> None:
+        if getattr(event, "type", None) == "message-end":
+            usage = field(getattr(event, "delta", None), "usage")
+            if usage is not None:
+                self.usage = usage
+
+    def result(self) -> Reading:
+        if self.usage is None:
+            return Reading(None)
+        processed, billed = _usage(self.usage)
+        return Reading(processed, billed=billed)
+
+
+class CohereIntegration(ProviderIntegration):
+    name = "cohere"
+    distribution = "cohere"
+    min_version = (5, 9)
+    provider = "cohere"
+    methods = (
+        Method(_V2, "V2Client.chat", "chat"),
+        Method(_V2, "AsyncV2Client.chat", "chat", is_async=True),
+        # chat_stream is a generator (an async generator on the async client): calling it sends
+        # nothing; the request goes out when it is first iterated.
+        Method(_V2, "V2Client.chat_stream", "chat", api="stream"),
+        Method(_V2, "AsyncV2Client.chat_stream", "chat", api="stream"),
+        Method(_V2, "V2Client.embed", "embeddings", api="embeddings"),
+        Method(_V2, "AsyncV2Client.embed", "embeddings", is_async=True, api="embeddings"),
+    )
+
+    def request(self, method: Method, instance: Any, kwargs: Any) -> Request:
+        model = kwargs.get("model")
+        model = model if isinstance(model, str) else None
+        return Request(model=model, stream=method.api == "stream", kwargs=kwargs)
+
+    def read(self, method: Method, request: Request, response: Any) -> Reading:
+        # An embedding reports its billed units in ``meta``; chat in ``usage``.
+        usage = field(response, "meta") if method.api == "embeddings" else getattr(response, "usage", None)
+        if usage is None:
+            return Reading(None)
+        processed, billed = _usage(usage)
+        return Reading(processed, billed=billed, output=getattr(response, "message", None))
+
+    def stream_reader(self, method: Method, request: Request) -> _ChatStream:
+        return _ChatStream()
+
+    def is_stream(self, request: Request, response: Any) -> bool:
+        return request.stream
