@@ -34,6 +34,9 @@ SURFACES = {
     ("mistral", "embeddings"),
     ("cohere", "v2/chat"),
     ("cohere", "v2/embed"),
+    ("gemini", "generateContent"),
+    ("gemini", "streamGenerateContent"),
+    ("gemini", "batchEmbedContents"),
     # Cassettes that mix recorded APIs (a RAG pipeline: embeddings, then chat).
     ("openai", "chat.completions+embeddings"),
     ("openai", "embeddings+chat.completions"),

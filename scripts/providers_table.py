@@ -36,13 +36,14 @@ SDK = {
     "groq": "groq",
     "mistral": "mistralai",
     "cohere": "cohere (`ClientV2`)",
+    "gemini": "google-genai",
 }
 
 # Why a (provider, API) of the full collection is not replayed.
 NOT_YET = {
     "bedrock": "boto3 Bedrock Runtime is not instrumented yet",
-    "gemini": "google-genai is not instrumented yet",
-    "vertexai": "Vertex AI (google-genai) is not instrumented yet",
+    "gemini": "Gemini's Interactions API is not recorded yet",
+    "vertexai": "Vertex AI recordings need Google credentials to replay (the calls are recorded, as gcp.vertex_ai)",
     "cohere": "cohere's v1 API (the legacy `Client`) and rerank are not instrumented yet",
     "openai+cohere": "cohere (rerank) is not instrumented yet",
     "pydantic-gateway": "the Pydantic AI Gateway's proxy path is not a recognised endpoint yet",

@@ -27,6 +27,15 @@ def _cassette(path):
     return interaction.body
 
 
+def _gemini():
+    from tests.support.cassettes import CASSETTES, load
+    (interaction,) = load(
+        CASSETTES / "openinference/python/instrumentation/openinference-instrumentation-google-genai/tests"
+        "/cassettes/test_instrumentation/test_async_generate_content.yaml"
+    )
+    return interaction.body
+
+
 _server = ReplayServer({
     "/v1/chat/completions": [Recorded((_rec / "openai_chat.json").read_bytes())],
     "/v1/chat/completions#stream": [
@@ -35,12 +44,14 @@ _server = ReplayServer({
     "/v1/messages": [Recorded((_rec / "anthropic_messages_cached.json").read_bytes())],
     "/openai/v1/chat/completions": [Recorded((_rec / "openai_chat.json").read_bytes())],
     "/v2/chat": [Recorded(_cassette("cohere/tests/cassettes/test_chat/test_cohere_v2_chat_legacy.yaml"))],
+    "/v1/models/gemini-2.0-flash:generateContent": [Recorded(_gemini())],
 }).__enter__()
 os.environ.update(
     OPENAI_BASE_URL=_server.url + "/v1", OPENAI_API_KEY="docs",
     ANTHROPIC_BASE_URL=_server.url, ANTHROPIC_API_KEY="docs",
     GROQ_BASE_URL=_server.url, GROQ_API_KEY="docs",
     CO_API_URL=_server.url, CO_API_KEY="docs",
+    GOOGLE_GEMINI_BASE_URL=_server.url, GEMINI_API_KEY="docs",
 )
 try:  # mistralai reads no base-URL variable: its server_url defaults to the replay server here
     import functools

@@ -12,6 +12,8 @@ import groq
 import mistralai.client
 import openai
 import pytest
+from google import genai
+from google.genai import types as genai_types
 
 import tokentrace
 from tests.support.cassettes import Replay
@@ -20,6 +22,8 @@ from tokentrace import _budget, _engine, _gate, _pricing, _requests, _streams, _
 from tokentrace.integrations.anthropic import AnthropicIntegration, _MessagesStream
 from tokentrace.integrations.cohere import CohereIntegration
 from tokentrace.integrations.cohere import _ChatStream as _CohereStream
+from tokentrace.integrations.google_genai import GoogleGenAIIntegration
+from tokentrace.integrations.google_genai import _Stream as _GeminiStream
 from tokentrace.integrations.groq import GroqIntegration, _GroqChatStream
 from tokentrace.integrations.mistral import MistralIntegration, _MistralStream
 from tokentrace.integrations.openai import OpenAIIntegration, _ChatStream, _ResponsesStream
@@ -333,6 +337,26 @@ def _cohere(path: str) -> Any:
     return _dump(client.chat(**body))
 
 
+GEMINI = (
+    "openinference/python/instrumentation/openinference-instrumentation-google-genai/tests/cassettes/"
+    "test_instrumentation/"
+)
+
+
+def _gemini(path: str, stream: bool) -> Any:
+    (interaction,) = recorded(GEMINI + path)
+    replay = Replay([interaction])
+    options = genai_types.HttpOptions(api_version="v1beta", httpx_client=replay.httpx_client())
+    client = genai.Client(api_key="g-test", http_options=options)
+    contents = interaction.request_json()["contents"]
+    if stream:
+        return [
+            c.model_dump()
+            for c in client.models.generate_content_stream(model="gemini-2.5-flash", contents=contents)
+        ]
+    return _dump(client.models.generate_content(model="gemini-2.5-flash", contents=contents))
+
+
 SURFACES: dict[str, Callable[[], Any]] = {
     "openai.chat": lambda: _openai_chat(PLAIN),
     "openai.chat.async": lambda: _openai_chat(PLAIN, use_async=True),
@@ -352,6 +376,8 @@ SURFACES: dict[str, Callable[[], Any]] = {
     "mistral.chat.stream": lambda: _mistral(MISTRAL + "test_mistralai_streaming_chat_legacy.yaml"),
     "cohere.chat": lambda: _cohere(COHERE + "test_cohere_v2_chat_legacy.yaml"),
     "cohere.chat.stream": lambda: _cohere(COHERE + "test_cohere_v2_chat_legacy_with_streaming.yaml"),
+    "gemini.chat": lambda: _gemini("test_validate_token_counts.yaml", stream=False),
+    "gemini.chat.stream": lambda: _gemini("test_validate_token_counts_stream.yaml", stream=True),
 }
 INTEGRATIONS = {
     "openai": OpenAIIntegration,
@@ -359,6 +385,7 @@ INTEGRATIONS = {
     "groq": GroqIntegration,
     "mistral": MistralIntegration,
     "cohere": CohereIntegration,
+    "gemini": GoogleGenAIIntegration,
 }
 ENGINE_HOOKS = [(_engine, "_begin"), (_engine, "_end_span"), (_pricing, "lookup")]
 # A stream is completed from its proxy, which holds its own reference to the engine's ``complete``.
@@ -371,6 +398,7 @@ READERS = {
     "groq.chat": _GroqChatStream,
     "mistral.chat": _MistralStream,
     "cohere.chat": _CohereStream,
+    "gemini.chat": _GeminiStream,
 }
 
 

@@ -158,8 +158,15 @@ def complete(
     if task is not None:
         if _telemetry.state.settings.detect_duplicates:
             rec.digest = _gate.digest(call)
-        # A call the SDK refused before sending (bad arguments) is not an LLM call.
-        sent = error is None or attempts > 0 or call.integration.name not in counts_attempts
+        # A call the SDK refused before sending (bad arguments) is not an LLM call. A stream that
+        # ended in an error was handed to the application: a lazy one (a generator that sends on
+        # its first iteration) has its attempts outside the call's context, so none were noted.
+        sent = (
+            error is None
+            or attempts > 0
+            or stream_end is not None
+            or call.integration.name not in counts_attempts
+        )
         if sent:
             duplicate = task._record(rec)
         if task._guarded:

@@ -290,6 +290,8 @@ _DEFAULT_HOSTS: Final = {
     "perplexity": ("perplexity", "api.perplexity.ai"),
     "cerebras": ("cerebras", "api.cerebras.ai"),
     "cohere": ("cohere", "api.cohere."),
+    "gcp.gemini": ("google", "googleapis.com"),
+    "gcp.vertex_ai": ("google", "googleapis.com"),
 }
 
 

@@ -15,6 +15,9 @@ from urllib.parse import parse_qs, urlsplit
 import anthropic
 import cohere
 import cohere.core.api_error
+import google.genai
+import google.genai.errors
+import google.genai.types
 import groq
 import mistralai.client
 import mistralai.client.errors
@@ -37,6 +40,9 @@ _LLM_PATHS = (
     "/v1/responses",
     "/v2/chat",
     "/v2/embed",
+    ":generateContent",
+    ":streamGenerateContent",
+    ":batchEmbedContents",
 )
 _OPENAI_KWARGS = ("model", "messages", "stream")
 _RESPONSES_KWARGS = ("model", "input", "stream")
@@ -45,18 +51,28 @@ _ANTHROPIC_KWARGS = ("model", "messages", "max_tokens", "stream")
 # Providers reached through the openai SDK (OpenAI-compatible endpoints).
 OPENAI_SDK = ("openai", "openrouter", "azure-openai", "deepseek", "together")
 # The manifest's provider name -> the gen_ai.provider.name tokentrace reports.
-PROVIDER_NAME = {"azure-openai": "azure.ai.openai", "mistral": "mistral_ai"}
+PROVIDER_NAME = {"azure-openai": "azure.ai.openai", "mistral": "mistral_ai", "gemini": "gcp.gemini"}
 SDK_ERRORS = (
     openai.APIError,
     anthropic.APIError,
     groq.APIError,
     mistralai.client.errors.MistralError,
     cohere.core.api_error.ApiError,
+    google.genai.errors.APIError,
 )
 
 
 def expected_usage(provider: str, norm: dict[str, int], raw: dict[str, Any]) -> dict[str, int]:
     """The ground truth in the OTel convention (input includes cache, output includes reasoning)."""
+    if provider == "gemini":
+        # Gemini: tool-use prompt tokens are input, thoughts are output (outside candidates).
+        return {
+            "input": norm.get("in", 0) + norm.get("tool_use_prompt", 0),
+            "output": norm.get("out", 0) + norm.get("reasoning", 0),
+            "cache_read": norm.get("cached", 0),
+            "cache_write": 0,
+            "reasoning": norm.get("reasoning", 0),
+        }
     if provider == "cohere":
         # Cohere's tokens processed; an embedding reports its billed units only.
         return {
@@ -118,6 +134,13 @@ def _client(provider: str, replay: Replay, use_async: bool, first: Interaction) 
         cls_groq = groq.AsyncGroq if use_async else groq.Groq
         http_groq = replay.httpx_async_client() if use_async else replay.httpx_client()
         return cls_groq(api_key="gsk-test", http_client=http_groq, max_retries=0)
+    if provider == "gemini":
+        options = google.genai.types.HttpOptions(
+            api_version=first.key[3].split("/")[1],  # v1beta, v1alpha or v1, as recorded
+            httpx_client=replay.httpx_client(),
+            httpx_async_client=replay.httpx_async_client(),
+        )
+        return google.genai.Client(api_key="g-test", http_options=options)
     if provider == "cohere":
         if use_async:
             return cohere.AsyncClientV2(api_key="co-test", httpx_client=replay.httpx_async_client())
@@ -142,9 +165,32 @@ def _mistral(client: Any, interaction: Interaction, use_async: bool) -> Any:
     return getattr(client.chat, f"{name}{suffix}")(**body)
 
 
+def _gemini(client: Any, interaction: Interaction, use_async: bool) -> Any:
+    """google-genai builds the request from its own types: pass the recorded body's parts."""
+    body = interaction.request_json()
+    path = interaction.key[3]
+    model = path.rsplit("/", 1)[1].split(":", 1)[0]
+    models = client.aio.models if use_async else client.models
+    if path.endswith(":batchEmbedContents"):
+        texts = [part["text"] for r in body["requests"] for part in r["content"]["parts"]]
+        return models.embed_content(model=model, contents=texts)
+    config = {
+        **(body.get("generationConfig") or {}),
+        **{k: body[k] for k in ("tools", "toolConfig", "safetySettings") if k in body},
+    }
+    if "systemInstruction" in body:
+        config["system_instruction"] = body["systemInstruction"]
+    kwargs = {"model": model, "contents": body["contents"], "config": config or None}
+    if path.endswith(":streamGenerateContent"):
+        return models.generate_content_stream(**kwargs)
+    return models.generate_content(**kwargs)
+
+
 def _create(client: Any, provider: str, interaction: Interaction, use_async: bool) -> Any:
     if provider == "mistral":
         return _mistral(client, interaction, use_async)
+    if provider == "gemini":
+        return _gemini(client, interaction, use_async)
     if provider == "cohere":
         body = interaction.request_json()
         if interaction.key[3].endswith("/v2/embed"):
@@ -171,12 +217,18 @@ def _create(client: Any, provider: str, interaction: Interaction, use_async: boo
     return api.create(**kwargs, extra_body=body or None, timeout=600.0)
 
 
+def _streamed(interaction: Interaction) -> bool:
+    return bool(interaction.request_json().get("stream")) or interaction.key[3].endswith(
+        ":streamGenerateContent"
+    )
+
+
 def _replay_sync(client: Any, provider: str, interactions: list[Interaction]) -> list[str | None]:
     errors: list[str | None] = []
     for interaction in interactions:
         try:
             result = _create(client, provider, interaction, False)
-            if interaction.request_json().get("stream"):
+            if _streamed(interaction):
                 for _ in result:
                     pass
             errors.append(None)
@@ -192,7 +244,7 @@ async def _replay_async(client: Any, provider: str, interactions: list[Interacti
             result = _create(client, provider, interaction, True)
             if inspect.isawaitable(result):  # cohere's async chat_stream is an async generator
                 result = await result
-            if interaction.request_json().get("stream"):
+            if _streamed(interaction):
                 async for _ in result:
                     pass
             errors.append(None)

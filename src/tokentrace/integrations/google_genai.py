@@ -1,0 +1,117 @@
+"""The official ``google-genai`` SDK: ``models.generate_content``, ``generate_content_stream``
+and ``embed_content``, on ``genai.Client`` and its ``aio`` client, for the Gemini API and
+Vertex AI.
+
+tokentrace patches the SDK's per-request methods (``Models._generate_content`` and friends),
+not the public ones: with automatic function calling one public ``generate_content`` call
+makes several API calls, and each is billed.
+
+Gemini's ``usage_metadata``: ``prompt_token_count`` includes ``cached_content_token_count``;
+``tool_use_prompt_token_count`` (the results of built-in tools, fed back as input) is billed as
+input; ``candidates_token_count`` excludes ``thoughts_token_count``. In the OTel convention the
+input total is prompt + tool-use prompt, the output total candidates + thoughts, with thoughts
+as the reasoning subset.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tokentrace._usage import Usage, number, values
+from tokentrace.integrations._base import AttemptHook, Method, ProviderIntegration, Reading, Request
+
+_MODELS = "google.genai.models"
+_CLIENT = "google.genai._api_client"
+
+
+def gemini_usage(metadata: object) -> Usage:
+    u = values(metadata)
+    prompt = number(u.get("prompt_token_count"), "prompt_token_count")
+    tool_use = number(u.get("tool_use_prompt_token_count"), "tool_use_prompt_token_count")
+    thoughts = number(u.get("thoughts_token_count"), "thoughts_token_count")
+    return Usage(
+        input_tokens=prompt + tool_use,
+        output_tokens=number(u.get("candidates_token_count"), "candidates_token_count") + thoughts,
+        cache_read_tokens=number(u.get("cached_content_token_count"), "cached_content_token_count"),
+        reasoning_tokens=thoughts,
+    )
+
+
+class _Stream:
+    """Each chunk carries the usage so far; the last one seen is the call's."""
+
+    __slots__ = ("metadata", "model")
+
+    def __init__(self) -> None:
+        self.model: str | None = None
+        self.metadata: object = None
+
+    def feed(self, chunk: Any) -> None:
+        metadata = getattr(chunk, "usage_metadata", None)
+        if metadata is not None:
+            self.metadata = metadata
+        if self.model is None:
+            self.model = getattr(chunk, "model_version", None)
+
+    def result(self) -> Reading:
+        if self.metadata is None:
+            return Reading(None, self.model)
+        return Reading(gemini_usage(self.metadata), self.model)
+
+
+def _ok(result: Any) -> int:
+    # ``_request_once`` returns only once the SDK's ``raise_for_response`` accepted the
+    # response (an error status raises instead, and is recorded by its error class).
+    return 200
+
+
+class GoogleGenAIIntegration(ProviderIntegration):
+    name = "google-genai"
+    distribution = "google-genai"
+    min_version = (1, 0)
+    provider = "gcp.gemini"
+    methods = (
+        Method(_MODELS, "Models._generate_content", "chat"),
+        Method(_MODELS, "AsyncModels._generate_content", "chat", is_async=True),
+        Method(_MODELS, "Models._generate_content_stream", "chat", api="stream"),
+        Method(_MODELS, "AsyncModels._generate_content_stream", "chat", is_async=True, api="stream"),
+        Method(_MODELS, "Models._embed_content", "embeddings", api="embeddings"),
+        Method(_MODELS, "AsyncModels._embed_content", "embeddings", is_async=True, api="embeddings"),
+    )
+    attempt_hooks = (
+        AttemptHook(_CLIENT, "BaseApiClient._request_once", _ok),
+        AttemptHook(_CLIENT, "BaseApiClient._async_request_once", _ok, is_async=True),
+    )
+
+    def request(self, method: Method, instance: Any, kwargs: Any) -> Request:
+        model = kwargs.get("model")
+        model = model.removeprefix("models/") if isinstance(model, str) else None
+        vertex = getattr(getattr(instance, "_api_client", None), "vertexai", False) is True
+        return Request(
+            model=model,
+            stream=method.api == "stream",
+            provider="gcp.vertex_ai" if vertex else None,
+            kwargs=kwargs,
+        )
+
+    def read(self, method: Method, request: Request, response: Any) -> Reading:
+        model = getattr(response, "model_version", None)
+        if method.api == "embeddings":
+            # Vertex AI reports each embedding's token count; the Gemini API reports none.
+            tokens = [
+                getattr(getattr(e, "statistics", None), "token_count", None)
+                for e in getattr(response, "embeddings", None) or ()
+            ]
+            if tokens and all(isinstance(t, (int, float)) for t in tokens):
+                return Reading(Usage(input_tokens=sum(number(t, "statistics.token_count") for t in tokens)))
+            return Reading(None)
+        metadata = getattr(response, "usage_metadata", None)
+        if metadata is None:
+            return Reading(None, model)
+        return Reading(gemini_usage(metadata), model, output=getattr(response, "candidates", None))
+
+    def stream_reader(self, method: Method, request: Request) -> _Stream:
+        return _Stream()
+
+    def is_stream(self, request: Request, response: Any) -> bool:
+        return request.stream

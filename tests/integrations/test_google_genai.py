@@ -1,0 +1,182 @@
+"""Gemini through the official google-genai SDK (built on httpx), replayed from recordings."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from google import genai
+from google.genai import errors, types
+
+import tokentrace
+from tests.support.cassettes import Interaction, Replay
+from tests.support.clients import recorded, spliced_error, synthetic
+from tokentrace.testing import Capture
+
+_DIR = (
+    "openinference/python/instrumentation/openinference-instrumentation-google-genai/tests/cassettes/"
+    "test_instrumentation/"
+)
+TOOL_USE = _DIR + "test_validate_token_counts.yaml"
+TOOL_USE_STREAM = _DIR + "test_validate_token_counts_stream.yaml"
+AFC = _DIR + "test_generate_content_with_automatic_tool_calling.yaml"
+EMBED = _DIR + "test_embed_content.yaml"
+ASYNC_CHAT = _DIR + "test_async_generate_content.yaml"
+ASYNC_STREAM = _DIR + "test_async_streaming_text_content.yaml"
+
+
+def _client(replay: Replay, **options: Any) -> genai.Client:
+    http = types.HttpOptions(
+        api_version="v1beta",  # as recorded
+        httpx_client=replay.httpx_client(),
+        httpx_async_client=replay.httpx_async_client(),
+        **options,
+    )
+    return genai.Client(api_key="g-test", http_options=http)
+
+
+def _contents(interaction: Interaction) -> Any:
+    return interaction.request_json()["contents"]
+
+
+def _spans(cap: Capture) -> list[dict[str, Any]]:
+    return [dict(span.attributes or {}) for span in cap.call_spans()]
+
+
+def test_tool_use_prompt_is_input_and_thoughts_are_output(cap: Capture) -> None:
+    """gemini-2.5-flash: 32 prompt + 720 tool-use prompt = 752 in; 341 + 103 thoughts = 444 out.
+    752 x $0.30 + 444 x $2.50 per million = $0.0013356."""
+    (interaction,) = recorded(TOOL_USE)
+    with tokentrace.task("gemini") as task:
+        _client(Replay([interaction])).models.generate_content(
+            model="gemini-2.5-flash", contents=_contents(interaction)
+        )
+    (attrs,) = _spans(cap)
+    assert attrs["gen_ai.provider.name"] == "gcp.gemini"
+    assert attrs["gen_ai.request.model"] == "gemini-2.5-flash"
+    assert (attrs["gen_ai.usage.input_tokens"], attrs["gen_ai.usage.output_tokens"]) == (752, 444)
+    assert attrs["gen_ai.usage.reasoning.output_tokens"] == 103
+    assert attrs["tokentrace.cost.status"] == "priced"
+    assert task.totals.cost_usd == Decimal("0.0013356")
+
+
+def test_stream_takes_the_last_chunks_usage(cap: Capture) -> None:
+    """Streamed: 32 + 764 = 796 in, 477 + 240 = 717 out: 796 x $0.30 + 717 x $2.50 = $0.0020313."""
+    (interaction,) = recorded(TOOL_USE_STREAM)
+    with tokentrace.task("gemini-stream") as task:
+        stream = _client(Replay([interaction])).models.generate_content_stream(
+            model="gemini-2.5-flash", contents=_contents(interaction)
+        )
+        chunks = list(stream)
+    assert chunks[-1].usage_metadata is not None
+    (attrs,) = _spans(cap)
+    assert attrs["tokentrace.stream.end"] == "completed"
+    assert (attrs["gen_ai.usage.input_tokens"], attrs["gen_ai.usage.output_tokens"]) == (796, 717)
+    assert task.totals.cost_usd == Decimal("0.0020313")
+
+
+def test_automatic_function_calling_records_every_api_call(cap: Capture) -> None:
+    """One generate_content with a Python tool makes two API calls (the function call, then the
+    answer); both are billed, so both are recorded: 64 + 89 in, 6 + 23 out at $0.10/$0.40."""
+    calls: list[str] = []
+
+    def get_weather(location: str, unit: str = "fahrenheit") -> str:
+        calls.append(location)
+        return f"Sunny, 72 degrees {unit}"
+
+    replay = Replay(recorded(AFC))
+    with tokentrace.task("afc") as task:
+        response = _client(replay).models.generate_content(
+            model="gemini-2.0-flash",
+            contents="What's the weather like in San Francisco?",
+            config=types.GenerateContentConfig(tools=[get_weather]),
+        )
+    assert calls == ["San Francisco"]
+    assert response.text
+    spans = _spans(cap)
+    assert [(a["gen_ai.usage.input_tokens"], a["gen_ai.usage.output_tokens"]) for a in spans] == [
+        (64, 6),
+        (89, 23),
+    ]
+    assert (task.totals.llm_calls, task.totals.input_tokens, task.totals.output_tokens) == (2, 153, 29)
+    # 153 x $0.10 + 29 x $0.40 per million
+    assert task.totals.cost_usd == Decimal("0.0000269")
+
+
+def test_async_client_generate_and_stream(cap: Capture) -> None:
+    """client.aio: 21 in, 26 out and a stream of 14 in, 33 out, gemini-2.0-flash at $0.10/$0.40."""
+    (chat,) = recorded(ASYNC_CHAT)
+    (stream,) = recorded(ASYNC_STREAM)
+
+    async def run() -> tokentrace.Totals:
+        client = _client(Replay([chat, stream]))
+        async with tokentrace.task("gemini-async") as task:
+            await client.aio.models.generate_content(model="gemini-2.0-flash", contents=_contents(chat))
+            async for _ in await client.aio.models.generate_content_stream(
+                model="gemini-2.0-flash", contents=_contents(stream)
+            ):
+                pass
+        return task.totals
+
+    totals = asyncio.run(run())
+    assert (totals.llm_calls, totals.input_tokens, totals.output_tokens) == (2, 35, 59)
+    assert totals.cost_usd == Decimal("0.0000271")
+
+
+def test_embed_content_without_reported_usage_is_unpriced_never_zero(cap: Capture) -> None:
+    """The Gemini API reports no usage for embeddings: the call is counted, unpriced, said so."""
+    (interaction,) = recorded(EMBED)
+    texts = [p["text"] for r in interaction.request_json()["requests"] for p in r["content"]["parts"]]
+    with tokentrace.task("embed") as task:
+        _client(Replay([interaction])).models.embed_content(model="gemini-embedding-001", contents=texts)
+    (attrs,) = _spans(cap)
+    assert attrs["gen_ai.operation.name"] == "embeddings"
+    assert attrs["tokentrace.cost.status"] == "unpriced"
+    assert attrs["tokentrace.usage.problem"] == "the response reported no usage"
+    assert (task.totals.llm_calls, task.totals.unpriced_calls) == (1, 1)
+
+
+def test_a_prompt_over_200k_tokens_is_priced_at_the_long_context_tier(cap: Capture) -> None:
+    """gemini-2.5-pro over 200,000 input tokens: all tokens at $2.50 in and $15 out per million.
+    250,000 x $2.50 + 100 x $15 = $0.6265 (the base rates would give $0.3135)."""
+    body = {
+        "candidates": [{"content": {"parts": [{"text": "ok"}], "role": "model"}, "finishReason": "STOP"}],
+        "usageMetadata": {"promptTokenCount": 250000, "candidatesTokenCount": 100, "totalTokenCount": 250100},
+        "modelVersion": "gemini-2.5-pro",
+    }
+    uri = "https://generativelanguage.googleapis.com/v1beta/models/gemini-2.5-pro:generateContent"
+    with tokentrace.task("long") as task:
+        _client(Replay(synthetic(uri, body))).models.generate_content(model="gemini-2.5-pro", contents="...")
+    assert task.totals.cost_usd == Decimal("0.6265")
+
+
+def test_retry_after_a_503_counts_both_attempts(cap: Capture) -> None:
+    """Spliced: a recorded body served as 503, then the recorded success, with the SDK's retries on."""
+    interaction = recorded(AFC)[1]
+    replay = Replay([spliced_error(503, interaction), interaction])
+    retry = types.HttpRetryOptions(attempts=2, initial_delay=0.01, max_delay=0.01)
+    with tokentrace.task("gemini-retry") as task:
+        _client(replay, retry_options=retry).models.generate_content(model="gemini-2.0-flash", contents="hi")
+    (attrs,) = _spans(cap)
+    assert attrs["tokentrace.attempts"] == ("ServerError", "200")
+    assert attrs["tokentrace.retries"] == 1
+    assert task.totals.retries == 1
+
+
+def test_a_final_error_reaches_the_user_unchanged(cap: Capture) -> None:
+    """A 400: the SDK's ClientError is raised as is; the call is recorded without usage."""
+    interaction = recorded(AFC)[1]
+    error_body = json.dumps({"error": {"code": 400, "message": "bad", "status": "INVALID_ARGUMENT"}}).encode()
+    bad = Interaction(
+        interaction.method, interaction.uri, b"{}", 400, [("content-type", "application/json")], error_body
+    )
+    with tokentrace.task("gemini-error") as task, pytest.raises(errors.ClientError) as raised:
+        _client(Replay([bad])).models.generate_content(model="gemini-2.0-flash", contents="hi")
+    assert raised.value.code == 400
+    (attrs,) = _spans(cap)
+    assert attrs["error.type"] == "ClientError"
+    assert attrs["tokentrace.cost.status"] == "no_usage"
+    assert task.totals.llm_calls == 1
