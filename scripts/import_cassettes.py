@@ -37,6 +37,10 @@ SURFACES = {
     ("gemini", "generateContent"),
     ("gemini", "streamGenerateContent"),
     ("gemini", "batchEmbedContents"),
+    ("bedrock", "converse"),
+    ("bedrock", "converse-stream"),
+    ("bedrock", "invoke"),
+    ("bedrock", "invoke-with-response-stream"),
     # Cassettes that mix recorded APIs (a RAG pipeline: embeddings, then chat).
     ("openai", "chat.completions+embeddings"),
     ("openai", "embeddings+chat.completions"),
@@ -52,7 +56,8 @@ def main(source: Path, target: Path) -> None:
     chosen = [
         r
         for r in rows
-        if (r["provider"], r["api"]) in SURFACES and not r["replay_check"].startswith("failed")
+        if (r["provider"], r["api"]) in SURFACES
+        and (not r["replay_check"].startswith("failed") or "AnthropicBedrock" in r["sdk_headers"])
     ]
     paths = {r["path"] for r in chosen}
     for path in sorted(paths):

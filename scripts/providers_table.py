@@ -20,7 +20,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.integrations.test_corpus import LEFT_OUT  # after the path is set
+from tests.integrations.test_corpus import DIFFERS, LEFT_OUT  # after the path is set
 
 CORPUS = ROOT / "tests" / "cassettes" / "MANIFEST.tsv"
 OUT = ROOT / "docs" / "providers.md"
@@ -37,11 +37,11 @@ SDK = {
     "mistral": "mistralai",
     "cohere": "cohere (`ClientV2`)",
     "gemini": "google-genai",
+    "bedrock": "boto3 (and anthropic's `AnthropicBedrock` for the recordings made with it)",
 }
 
 # Why a (provider, API) of the full collection is not replayed.
 NOT_YET = {
-    "bedrock": "boto3 Bedrock Runtime is not instrumented yet",
     "gemini": "Gemini's Interactions API is not recorded yet",
     "vertexai": "Vertex AI recordings need Google credentials to replay (the calls are recorded, as gcp.vertex_ai)",
     "cohere": "cohere's v1 API (the legacy `Client`) and rerank are not instrumented yet",
@@ -140,6 +140,17 @@ def main(source: Path) -> None:
         f"| **all** | | | **{total['cassettes']}** | **{total['streamed']}** | **{total['cases']}** "
         f"| **{total['passed']}** | **{total['failed'] + total['not run']}** |"
     )
+
+    lines += [
+        "",
+        "Where the test expects other numbers than the recording's own usage object, it says why:",
+        "",
+        "| cassette | expected | reason |",
+        "|---|---|---|",
+    ]
+    for path, (want, why) in sorted(DIFFERS.items()):
+        numbers = ", ".join(f"{key} {value}" for key, value in want.items() if value)
+        lines.append(f"| `{path}` | {numbers} | {why} |")
 
     left = [row for row in full if row["path"] not in replayed]
     by_reason: dict[str, list[dict[str, str]]] = defaultdict(list)

@@ -27,6 +27,13 @@ def _cassette(path):
     return interaction.body
 
 
+def _bedrock():
+    from tests.support.cassettes import CASSETTES, load
+    folder = CASSETTES / "dd-trace-py/tests/contrib/botocore/bedrock_cassettes"
+    (interaction,) = load(folder / "bedrock_converse.yaml")
+    return interaction.body
+
+
 def _gemini():
     from tests.support.cassettes import CASSETTES, load
     (interaction,) = load(
@@ -45,6 +52,7 @@ _server = ReplayServer({
     "/openai/v1/chat/completions": [Recorded((_rec / "openai_chat.json").read_bytes())],
     "/v2/chat": [Recorded(_cassette("cohere/tests/cassettes/test_chat/test_cohere_v2_chat_legacy.yaml"))],
     "/v1/models/gemini-2.0-flash:generateContent": [Recorded(_gemini())],
+    "/model/anthropic.claude-3-sonnet-20240229-v1%3A0/converse": [Recorded(_bedrock())],
 }).__enter__()
 os.environ.update(
     OPENAI_BASE_URL=_server.url + "/v1", OPENAI_API_KEY="docs",
@@ -52,6 +60,7 @@ os.environ.update(
     GROQ_BASE_URL=_server.url, GROQ_API_KEY="docs",
     CO_API_URL=_server.url, CO_API_KEY="docs",
     GOOGLE_GEMINI_BASE_URL=_server.url, GEMINI_API_KEY="docs",
+    AWS_ENDPOINT_URL_BEDROCK_RUNTIME=_server.url, AWS_ACCESS_KEY_ID="docs", AWS_SECRET_ACCESS_KEY="docs",
 )
 try:  # mistralai reads no base-URL variable: its server_url defaults to the replay server here
     import functools
@@ -96,7 +105,7 @@ def test_the_providers_pass_table_covers_the_corpus_as_it_is() -> None:
     got = {
         (m["provider"], m["api"]): int(m["cassettes"])
         for m in re.finditer(
-            r"^\| (?P<provider>[\w-]+) \| (?P<api>[\w.+/]+) \| [^|]+ \| (?P<cassettes>\d+) \|", text, re.M
+            r"^\| (?P<provider>[\w-]+) \| (?P<api>[\w.+/-]+) \| [^|]+ \| (?P<cassettes>\d+) \|", text, re.M
         )
     }
     assert got == want

@@ -6,7 +6,9 @@ import asyncio
 import logging
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import unquote
 
+import boto3
 import cohere
 import groq
 import mistralai.client
@@ -16,10 +18,11 @@ from google import genai
 from google.genai import types as genai_types
 
 import tokentrace
-from tests.support.cassettes import Replay
+from tests.support.cassettes import Replay, serve_botocore
 from tests.support.clients import anthropic_client, openai_client, recorded, request_kwargs
 from tokentrace import _budget, _engine, _gate, _pricing, _requests, _streams, _task, _telemetry
 from tokentrace.integrations.anthropic import AnthropicIntegration, _MessagesStream
+from tokentrace.integrations.bedrock import BedrockIntegration, _ConverseStream
 from tokentrace.integrations.cohere import CohereIntegration
 from tokentrace.integrations.cohere import _ChatStream as _CohereStream
 from tokentrace.integrations.google_genai import GoogleGenAIIntegration
@@ -357,6 +360,22 @@ def _gemini(path: str, stream: bool) -> Any:
     return _dump(client.models.generate_content(model="gemini-2.5-flash", contents=contents))
 
 
+BEDROCK = "dd-trace-py/tests/contrib/botocore/bedrock_cassettes/"
+
+
+def _bedrock(path: str, stream: bool) -> Any:
+    (interaction,) = recorded(BEDROCK + path)
+    client = boto3.client(
+        "bedrock-runtime", region_name="us-east-1", aws_access_key_id="AKID", aws_secret_access_key="s"
+    )
+    serve_botocore(Replay([interaction]), client)
+    model = unquote(interaction.key[3].split("/")[2])
+    if stream:
+        return list(client.converse_stream(modelId=model, **interaction.request_json())["stream"])
+    response = client.converse(modelId=model, **interaction.request_json())
+    return {key: value for key, value in response.items() if key != "ResponseMetadata"}
+
+
 SURFACES: dict[str, Callable[[], Any]] = {
     "openai.chat": lambda: _openai_chat(PLAIN),
     "openai.chat.async": lambda: _openai_chat(PLAIN, use_async=True),
@@ -378,6 +397,8 @@ SURFACES: dict[str, Callable[[], Any]] = {
     "cohere.chat.stream": lambda: _cohere(COHERE + "test_cohere_v2_chat_legacy_with_streaming.yaml"),
     "gemini.chat": lambda: _gemini("test_validate_token_counts.yaml", stream=False),
     "gemini.chat.stream": lambda: _gemini("test_validate_token_counts_stream.yaml", stream=True),
+    "bedrock.converse": lambda: _bedrock("bedrock_converse.yaml", stream=False),
+    "bedrock.converse.stream": lambda: _bedrock("bedrock_converse_stream.yaml", stream=True),
 }
 INTEGRATIONS = {
     "openai": OpenAIIntegration,
@@ -386,6 +407,7 @@ INTEGRATIONS = {
     "mistral": MistralIntegration,
     "cohere": CohereIntegration,
     "gemini": GoogleGenAIIntegration,
+    "bedrock": BedrockIntegration,
 }
 ENGINE_HOOKS = [(_engine, "_begin"), (_engine, "_end_span"), (_pricing, "lookup")]
 # A stream is completed from its proxy, which holds its own reference to the engine's ``complete``.
@@ -399,6 +421,7 @@ READERS = {
     "mistral.chat": _MistralStream,
     "cohere.chat": _CohereStream,
     "gemini.chat": _GeminiStream,
+    "bedrock.converse": _ConverseStream,
 }
 
 

@@ -11,6 +11,7 @@ import wrapt
 import tokentrace
 from tests.support.cassettes import Replay
 from tests.support.clients import anthropic_client, openai_client, recorded, request_kwargs, synthetic
+from tests.support.proc import run_python
 from tokentrace import _registry
 from tokentrace.exceptions import IntegrationError
 from tokentrace.integrations import Integration
@@ -184,3 +185,47 @@ def test_sync_and_async_clients_record_the_same(provider: str, cap: Capture) -> 
         return {k: v for k, v in (span.attributes or {}).items() if k not in ignore}
 
     assert clean(sync_span) == clean(async_span)
+
+
+def test_instrument_patches_an_sdk_when_the_application_first_imports_it() -> None:
+    """instrument() imports no SDK: one imported later is patched on import and records its calls;
+    one uninstrumented before its import stays untouched; a named one is patched at once."""
+    out = run_python(
+        """
+import sys
+import tokentrace
+from tokentrace._registry import instrumented
+tokentrace.instrument()
+sdks = ("openai", "anthropic", "groq", "cohere", "google.genai", "botocore.client", "mistralai.client")
+print("imported:", [m for m in sdks if m in sys.modules])
+print("waiting:", "groq" in instrumented(), "cohere" in instrumented())
+import groq
+from groq.resources.chat.completions import Completions
+print("groq patched:", hasattr(Completions.create, "__wrapped__"))
+from tests.support.cassettes import Replay
+from tests.support.clients import recorded
+(interaction,) = recorded(
+    "openllmetry/packages/opentelemetry-instrumentation-groq/tests/traces/cassettes/"
+    "test_chat_tracing/test_chat_streaming_legacy.yaml"
+)
+client = groq.Groq(api_key="k", http_client=Replay([interaction]).httpx_client())
+with tokentrace.task("late") as task:
+    for _ in client.chat.completions.create(**interaction.request_json()):
+        pass
+print("recorded:", task.totals.llm_calls, task.totals.output_tokens)
+tokentrace.uninstrument("cohere")
+import cohere.v2.client
+print("cohere patched:", hasattr(cohere.v2.client.V2Client.chat, "__wrapped__"))
+tokentrace.instrument("mistral")
+print("mistral imported:", "mistralai.client" in sys.modules)
+""",
+        timeout=120,
+    )
+    assert out.splitlines() == [
+        "imported: []",
+        "waiting: True True",
+        "groq patched: True",
+        "recorded: 1 73",
+        "cohere patched: False",
+        "mistral imported: True",
+    ]

@@ -6,6 +6,9 @@ from __future__ import annotations
 def instrument(*names: str) -> list[str]:
     """Patch the installed provider SDKs (all built-ins when no name is given). Idempotent.
 
+    With no names, an SDK the application has not imported yet is patched when it is first
+    imported (``instrument()`` itself imports none). A named one is patched at once.
+
     A named integration that is unknown, not installed or too old raises
     ``tokentrace.exceptions.IntegrationError``. Returns the names newly instrumented.
 

@@ -73,7 +73,7 @@ def _finish(call: Call, result: Any) -> Any:
     if call.integration.is_stream(call.request, result):
         from tokentrace._streams import wrap_stream
 
-        return wrap_stream(call, result)
+        return call.integration.attach_stream(call.method, result, lambda stream: wrap_stream(call, stream))
     integration, request = call.integration, call.request
     try:
         reading = integration.read(call.method, request, integration.parsed(request, result))

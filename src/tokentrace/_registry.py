@@ -7,9 +7,11 @@ installed still finds them.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import logging
 import re
+import sys
 import threading
 from dataclasses import dataclass
 from importlib import metadata
@@ -40,6 +42,8 @@ class _Applied:
 
 
 _applied: dict[str, _Applied] = {}
+# Integrations waiting for their SDK's first import (instrument() with no names).
+_pending: dict[str, Integration] = {}
 _lock = threading.RLock()
 
 renew_after_fork(globals(), "_lock", threading.RLock)
@@ -162,7 +166,7 @@ def instrument(*names: str) -> list[str]:
     done: list[str] = []
     with _lock:
         for name in names or tuple(targets):
-            if name in _applied:
+            if name in _applied or (name in _pending and not explicit):
                 continue
             try:
                 integration = _load(name, targets[name])
@@ -177,16 +181,40 @@ def instrument(*names: str) -> list[str]:
                     raise IntegrationError(f"cannot instrument {name!r}: {reason}")
                 logger.debug("tokentrace: skipping %s: %s", name, reason)
                 continue
+            module = integration.module
+            if not explicit and module is not None and module not in sys.modules:
+                # Patch the SDK when the application first imports it, not now.
+                if name not in _pending:
+                    _pending[name] = integration
+                    wrapt.register_post_import_hook(functools.partial(_on_import, name), module)
+                done.append(name)
+                continue
+            _pending.pop(name, None)
             _applied[name] = _apply(integration)
             _engine.active.add(name)
             done.append(name)
     return done
 
 
+def _on_import(name: str, _module: object) -> None:
+    """An SDK that ``instrument()`` was waiting for has been imported: patch it now."""
+    with _lock:
+        integration = _pending.pop(name, None)
+        if integration is None or name in _applied:
+            return  # uninstrumented meanwhile, or instrumented by name
+        try:
+            _applied[name] = _apply(integration)
+        except IntegrationError as exc:  # never break the application's import
+            logger.warning("tokentrace: %s", exc)
+            return
+        _engine.active.add(name)
+
+
 def uninstrument(*names: str) -> None:
     """Restore the original SDK methods (all instrumented integrations when none is named)."""
     with _lock:
-        for name in names or tuple(_applied):
+        for name in names or (*_applied, *_pending):
+            _pending.pop(name, None)
             applied = _applied.pop(name, None)
             if applied is None:
                 continue
@@ -197,5 +225,5 @@ def uninstrument(*names: str) -> None:
 
 
 def instrumented() -> list[str]:
-    """Names of the integrations currently instrumented."""
-    return sorted(_applied)
+    """Names of the integrations currently instrumented (or waiting for their SDK's import)."""
+    return sorted({*_applied, *_pending})

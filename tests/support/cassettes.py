@@ -9,6 +9,7 @@ scheme, host and path, never the query string or the body, as the cassettes' REA
 from __future__ import annotations
 
 import gzip
+import io
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -144,6 +145,45 @@ class Replay:
 
     def httpx_async_client(self) -> httpx.AsyncClient:
         return httpx.AsyncClient(transport=httpx.MockTransport(self._httpx_async_handler))
+
+
+class _RawBody:
+    """The part of a urllib3 response botocore reads: ``read`` and ``stream``."""
+
+    def __init__(self, data: bytes) -> None:
+        self._data = io.BytesIO(data)
+
+    def read(self, amt: int | None = None, decode_content: bool = True) -> bytes:
+        return self._data.read(amt)
+
+    def stream(self, amt: int = 1024, decode_content: bool = True) -> Iterator[bytes]:
+        while chunk := self._data.read(amt):
+            yield chunk
+
+    def close(self) -> None:
+        self._data.close()
+
+    def release_conn(self) -> None:
+        pass
+
+
+def serve_botocore(replay: Replay, client: Any) -> Any:
+    """Answer a botocore client's requests from ``replay`` through botocore's own ``before-send``
+    event (botocore then parses, retries and streams exactly as over the network)."""
+    from botocore.awsrequest import AWSResponse
+
+    def before_send(request: Any, **_: Any) -> Any:
+        replay.sent.append(request)
+        path = urlsplit(request.url).path
+        for index in range(replay._next, len(replay.interactions)):
+            item = replay.interactions[index]
+            if item.key[0] == request.method.upper() and item.key[3] == path:
+                replay._next = index + 1
+                return AWSResponse(request.url, item.status, dict(item.headers), _RawBody(item.body))
+        raise AssertionError(f"no recorded response left for {request.method} {path}")
+
+    client.meta.events.register("before-send", before_send)
+    return client
 
 
 def ground_truth() -> dict[tuple[str, int], dict[str, Any]]:

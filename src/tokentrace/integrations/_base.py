@@ -156,6 +156,9 @@ class Integration:
     distribution: ClassVar[str | None] = None
     """The PyPI distribution that must be installed, if any."""
     min_version: ClassVar[tuple[int, ...]] = ()
+    module: ClassVar[str | None] = None
+    """The SDK's module. ``instrument()`` with no names patches an SDK that is not imported yet
+    when it is first imported, so it never imports an SDK the application does not use."""
     methods: ClassVar[Sequence[Method]] = ()
     """The SDK methods that make LLM calls (only a ``ProviderIntegration`` may list any)."""
     attempt_hooks: ClassVar[Sequence[AttemptHook]] = ()
@@ -216,6 +219,11 @@ class ProviderIntegration(Integration, ABC):
             if getattr(http, "is_closed", False) is True and callable(parse):
                 return parse()
         return response
+
+    def attach_stream(self, method: Method, response: Any, wrap: Callable[[Any], Any]) -> Any:
+        """Put the watched stream where the application will find it (default: the response is
+        the stream; boto3's Bedrock responses are dicts holding it)."""
+        return wrap(response)
 
     def is_stream(self, request: Request, response: Any) -> bool:
         """Whether ``response`` is a stream to proxy (default: the request asked for one and got

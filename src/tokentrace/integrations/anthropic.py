@@ -103,6 +103,7 @@ _COUNT = "count_tokens"
 class AnthropicIntegration(ProviderIntegration):
     name = "anthropic"
     distribution = "anthropic"
+    module = "anthropic"
     min_version = (0, 34)
     provider = "anthropic"
     methods = (

@@ -64,6 +64,7 @@ class _ChatStream:
 class CohereIntegration(ProviderIntegration):
     name = "cohere"
     distribution = "cohere"
+    module = "cohere"
     min_version = (5, 9)
     provider = "cohere"
     methods = (

@@ -68,6 +68,7 @@ def _ok(result: Any) -> int:
 class GoogleGenAIIntegration(ProviderIntegration):
     name = "google-genai"
     distribution = "google-genai"
+    module = "google.genai"
     min_version = (1, 0)
     provider = "gcp.gemini"
     methods = (

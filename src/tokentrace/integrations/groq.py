@@ -52,6 +52,7 @@ def _unknown(result: Any) -> int | None:
 class GroqIntegration(OpenAIIntegration):
     name = "groq"
     distribution = "groq"
+    module = "groq"
     min_version = (0, 9)
     provider = "groq"
     methods = (

@@ -59,6 +59,7 @@ def _final_status(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: di
 class MistralIntegration(ProviderIntegration):
     name = "mistral"
     distribution = "mistralai"
+    module = "mistralai.client"
     min_version = (2, 0)
     provider = "mistral_ai"
     methods = (

@@ -239,6 +239,7 @@ def _fields_set(chunk: Any) -> set[str]:
 class OpenAIIntegration(ProviderIntegration):
     name = "openai"
     distribution = "openai"
+    module = "openai"
     min_version = (1, 40)
     provider = "openai"
     methods: ClassVar[Sequence[Method]] = (
