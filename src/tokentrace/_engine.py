@@ -204,6 +204,8 @@ def _end_span(
         attrs[sc.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS] = usage.reasoning_tokens
         if usage.cache_write_1h_tokens:
             attrs[sc.USAGE_CACHE_WRITE_1H] = usage.cache_write_1h_tokens
+        if usage.web_search_requests:
+            attrs[sc.USAGE_WEB_SEARCHES] = usage.web_search_requests
     if reading is not None:
         if reading.estimated:
             attrs[sc.USAGE_ESTIMATED] = True

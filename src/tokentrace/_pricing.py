@@ -89,6 +89,8 @@ class PriceInfo:
     tiers: tuple[tuple[int, RateSet], ...] = ()
     """(threshold, rates): these rates apply to all tokens when the input total exceeds threshold."""
     per_request: Decimal = _ZERO
+    per_web_search: Decimal = _ZERO
+    """USD per server-side web search (Anthropic's web search tool)."""
     usd_per_hour: Decimal | None = None
     multiplier: Decimal = Decimal(1)
     matched: str | None = None
@@ -137,7 +139,10 @@ class PriceInfo:
         if usage.reasoning_tokens:
             output += usage.reasoning_tokens * r.reasoning
         fresh = (usage.input_tokens - usage.cache_read_tokens - usage.cache_write_tokens) * r.input
-        return (fresh, read, write, output, self.per_request)
+        other = self.per_request
+        if usage.web_search_requests:
+            other += usage.web_search_requests * self.per_web_search
+        return (fresh, read, write, output, other)
 
 
 @dataclass
@@ -196,6 +201,7 @@ def _from_rates(rates: Rates, source: str) -> PriceInfo:
             for t in sorted(rates.tiers, key=lambda t: t.above_input_tokens)
         ),
         per_request=rates.per_request,
+        per_web_search=rates.per_web_search,
         matched=rates.model,
         provider_id=rates.provider,
     )
@@ -268,6 +274,7 @@ def _resolve(
             rates=info.rates.scaled(multiplier),
             tiers=tuple((t, r.scaled(multiplier)) for t, r in info.tiers),
             per_request=info.per_request * multiplier,
+            per_web_search=info.per_web_search * multiplier,
             multiplier=multiplier,
             matched=info.matched,
             provider_id=info.provider_id,
@@ -358,11 +365,13 @@ def _price_info_from_model_price(prices: Any, model_id: str, provider_id: str) -
         return RateSet.build(**chosen)  # type: ignore[arg-type]  # input/output checked above
 
     per_request = getattr(prices, "requests_kcount", None)
+    per_search = getattr(prices, "web_searches_kcount", None)
     return PriceInfo(
         source=SOURCE_DATABASE,
         rates=at(0),
         tiers=tuple((t, at(t + 1)) for t in thresholds),
         per_request=(per_request / 1000) if isinstance(per_request, Decimal) else _ZERO,
+        per_web_search=(per_search / 1000) if isinstance(per_search, Decimal) else _ZERO,
         matched=model_id,
         provider_id=provider_id,
         output_priced=output_priced,

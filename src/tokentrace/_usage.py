@@ -33,6 +33,8 @@ class Usage:
     cache_write_tokens: int = 0
     cache_write_1h_tokens: int = 0
     reasoning_tokens: int = 0
+    web_search_requests: int = 0
+    """Server-side web searches the provider ran for the call (Anthropic), billed per search."""
 
     def problem(self) -> str | None:
         """Why these numbers cannot be true, or ``None`` when they are consistent."""
@@ -49,6 +51,7 @@ class Usage:
             and read >= 0
             and write >= 0
             and 0 <= write_1h <= write
+            and 0 <= self.web_search_requests <= MAX_TOKENS
         ):
             return None  # the common case, checked in one expression
         for name in self.__slots__:

@@ -89,6 +89,8 @@ class Rates(_Frozen):
     cache_write_1h: Decimal | None = None
     reasoning: Decimal | None = None
     per_request: Decimal = Decimal(0)
+    per_web_search: Decimal = Decimal(0)
+    """USD per server-side web search (Anthropic's database price is $0.01)."""
     tiers: tuple[Tier, ...] = ()
 
     @field_validator(
@@ -99,6 +101,7 @@ class Rates(_Frozen):
         "cache_write_1h",
         "reasoning",
         "per_request",
+        "per_web_search",
         mode="before",
     )
     @classmethod

@@ -12,7 +12,14 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 import tokentrace
 from tests.support.cassettes import Interaction, Replay
-from tests.support.clients import anthropic_client, recorded, request_kwargs, spliced_error, synthetic
+from tests.support.clients import (
+    anthropic_client,
+    message_body,
+    recorded,
+    request_kwargs,
+    spliced_error,
+    synthetic,
+)
 from tokentrace import pricing
 from tokentrace.integrations.anthropic import AnthropicIntegration
 from tokentrace.testing import Capture
@@ -360,3 +367,20 @@ def test_bedrock_and_vertex_clients_are_named_and_priced_by_base_url(
     price = pricing.lookup(model, provider or "anthropic", base_url)
     assert price is not None
     assert price.rates.input == input_rate
+
+
+def test_web_search_requests_are_priced_per_search(cap: Capture) -> None:
+    """Claude Sonnet 4 with 3 server-side web searches: 1,000 in x $3 + 100 out x $15 per million
+    + 3 x $0.01 per search = $0.0345; the searches are on the span."""
+    usage = {"input_tokens": 1000, "output_tokens": 100, "server_tool_use": {"web_search_requests": 3}}
+    body = message_body(usage, model="claude-sonnet-4-20250514")
+    client = anthropic_client(Replay(synthetic("https://api.anthropic.com/v1/messages", body)))
+    with tokentrace.task("search") as task:
+        client.messages.create(
+            model="claude-sonnet-4-20250514", max_tokens=100, messages=[{"role": "user", "content": "news?"}]
+        )
+    attrs = _attrs(cap)
+    assert attrs["tokentrace.usage.web_search_requests"] == 3
+    assert attrs["tokentrace.cost.usd"] == 0.0345
+    assert task.totals.cost_usd == Decimal("0.0345")
+    assert task.totals.cost_breakdown.other_usd == Decimal("0.03")

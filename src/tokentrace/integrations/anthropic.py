@@ -53,6 +53,9 @@ def messages_usage(usage: object) -> Usage:
         reasoning_tokens=number(
             field(u.get("output_tokens_details"), "thinking_tokens"), "output_tokens_details.thinking_tokens"
         ),
+        web_search_requests=number(
+            field(u.get("server_tool_use"), "web_search_requests"), "server_tool_use.web_search_requests"
+        ),
     )
 
 
@@ -67,7 +70,7 @@ class _MessagesStream:
 
     def _take(self, usage: object) -> None:
         u = values(usage)
-        for name in (*_USAGE_FIELDS, "cache_creation", "output_tokens_details"):
+        for name in (*_USAGE_FIELDS, "cache_creation", "output_tokens_details", "server_tool_use"):
             value = u.get(name)
             if value is not None:
                 self.fields[name] = value
