@@ -470,3 +470,28 @@ def test_every_surface_survives_every_failing_hook(
     injected = [r for r in caplog.records if "Injected" in r.getMessage()]
     assert len(injected) == 1, [r.getMessage() for r in caplog.records]
     assert _engine.active_call() is None
+
+
+@pytest.mark.usefixtures("lenient")
+@pytest.mark.parametrize("name", ["_read_parsed", "wrap_unread"])
+def test_a_failing_raw_response_hook_leaves_the_parsed_result_alone(
+    name: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An async raw response parsed by the application: the same message whatever fails inside."""
+    (interaction,) = recorded(MESSAGES)
+    kwargs = request_kwargs(interaction, "anthropic")
+
+    async def parse() -> Any:
+        client = anthropic_client(Replay([interaction]), use_async=True)
+        raw = await client.messages.with_raw_response.create(**kwargs)
+        return (await raw.parse()).model_dump()
+
+    tokentrace.uninstrument()
+    try:
+        bare = asyncio.run(parse())
+    finally:
+        tokentrace.instrument()
+    monkeypatch.setattr(_streams, name, _boom)
+    with caplog.at_level(logging.WARNING, logger="tokentrace"), tokentrace.task("faults"):
+        assert asyncio.run(parse()) == bare
+    assert len([r for r in caplog.records if "Injected" in r.getMessage()]) == 1

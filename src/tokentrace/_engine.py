@@ -75,6 +75,10 @@ def _finish(call: Call, result: Any) -> Any:
 
         return call.integration.attach_stream(call.method, result, lambda stream: wrap_stream(call, stream))
     integration, request = call.integration, call.request
+    if integration.unread(request, result):
+        from tokentrace._streams import wrap_unread
+
+        return wrap_unread(call, result)
     try:
         reading = integration.read(call.method, request, integration.parsed(request, result))
     except UsageError as exc:

@@ -18,7 +18,7 @@ import wrapt
 from tokentrace._engine import Call, complete
 from tokentrace._safety import failed, guarded
 from tokentrace._usage import UsageError
-from tokentrace.integrations._base import StreamReader
+from tokentrace.integrations._base import Reading, StreamReader
 
 COMPLETED = "completed"
 CLOSED = "closed"
@@ -192,6 +192,69 @@ def _watched(proxy: StreamProxy, it: Iterator[Any], state: _State) -> Iterator[A
         raise
     _finish(state, COMPLETED)
     del proxy
+
+
+def _read_parsed(call: Call, parsed: Any) -> None:
+    integration = call.integration
+    try:
+        reading = integration.read(call.method, call.request, parsed)
+    except UsageError as exc:
+        complete(call, None, problem=str(exc))
+    else:
+        complete(call, reading)
+
+
+def _unparsed(call: Call) -> None:
+    """Closed or dropped before the application parsed it: a call without usage, unpriced."""
+    guarded("raw.unparsed", complete, None, call, Reading(None))
+
+
+class UnreadResponse(_Proxy):
+    """A raw response whose body the application reads later (``with_streaming_response``):
+    the call is completed from what the application's own ``parse()`` returns."""
+
+    def __init__(self, wrapped: Any, call: Call) -> None:
+        super().__init__(wrapped)
+        self._self_call = call
+        weakref.finalize(self, _unparsed, call)
+
+    def parse(self, *args: Any, **kwargs: Any) -> Any:
+        parsed = self.__wrapped__.parse(*args, **kwargs)
+        guarded("raw.parse", _read_parsed, None, self._self_call, parsed)
+        return parsed
+
+    def close(self) -> Any:
+        try:
+            return self.__wrapped__.close()
+        finally:
+            _unparsed(self._self_call)
+
+
+class AsyncUnreadResponse(_Proxy):
+    """The async twin of ``UnreadResponse`` (``parse()`` and ``close()`` are coroutines)."""
+
+    def __init__(self, wrapped: Any, call: Call) -> None:
+        super().__init__(wrapped)
+        self._self_call = call
+        weakref.finalize(self, _unparsed, call)
+
+    async def parse(self, *args: Any, **kwargs: Any) -> Any:
+        parsed = await self.__wrapped__.parse(*args, **kwargs)
+        guarded("raw.parse", _read_parsed, None, self._self_call, parsed)
+        return parsed
+
+    async def close(self) -> Any:
+        try:
+            return await self.__wrapped__.close()
+        finally:
+            _unparsed(self._self_call)
+
+
+def wrap_unread(call: Call, response: Any) -> Any:
+    """Return a raw response behind a proxy that completes ``call`` when it is parsed or closed."""
+    if inspect.iscoroutinefunction(getattr(response, "parse", None)):
+        return AsyncUnreadResponse(response, call)
+    return UnreadResponse(response, call)
 
 
 def wrap_stream(call: Call, stream: Any) -> Any:

@@ -67,26 +67,27 @@ def test_with_raw_response_is_priced_from_the_parsed_body(cap: Capture) -> None:
     assert task.totals.cost_usd == Decimal("0.0021495")
 
 
-def test_async_with_raw_response_is_counted_unpriced(cap: Capture) -> None:
-    """anthropic's async raw response parses with a coroutine: not awaited for you; unpriced, never $0."""
+def test_async_with_raw_response_is_priced_when_the_application_parses_it(cap: Capture) -> None:
+    """anthropic's async raw response parses with a coroutine, which tokentrace never awaits for
+    you: the call is priced from what your own ``await raw.parse()`` returns, $0.0021495."""
     (interaction,) = recorded(CACHE_READ)
     client = anthropic_client(Replay([interaction]), use_async=True)
 
     async def main() -> tuple[int, tokentrace.Task]:
         async with tokentrace.task("raw-async") as task:
             raw = await client.messages.with_raw_response.create(**request_kwargs(interaction, "anthropic"))
+            assert task.totals.llm_calls == 0  # not accounted until parsed
             message = await raw.parse()
         return message.usage.cache_read_input_tokens, task
 
     read, task = asyncio.run(main())
     assert read == 2055
-    assert _attrs(cap)["tokentrace.cost.status"] == "unpriced"
-    assert task.totals.unpriced_calls == 1
+    assert _attrs(cap)["tokentrace.cost.status"] == "priced"
+    assert task.totals.cost_usd == Decimal("0.0021495")
 
 
-def test_with_streaming_response_is_never_read_on_the_applications_behalf(cap: Capture) -> None:
-    """``with_streaming_response`` over real HTTP: the body is the application's to read, so
-    tokentrace reads none of it; the call is counted, unpriced (never $0)."""
+def _streaming_response(parse: bool) -> tokentrace.Task:
+    """``with_streaming_response`` over real HTTP (the body is read only when the application reads it)."""
     from tokentrace._demo import RECORDINGS
     from tokentrace.testing import Recorded, ReplayServer
 
@@ -102,13 +103,28 @@ def test_with_streaming_response_is_never_read_on_the_applications_behalf(cap: C
             tokentrace.task("streaming-response") as task,
             client.messages.with_streaming_response.create(**request) as raw,
         ):
-            message = raw.parse()
-    assert message.usage.output_tokens > 0
+            if parse:
+                assert raw.parse().usage.output_tokens == 100
+    return task
+
+
+def test_with_streaming_response_is_priced_from_the_applications_own_parse(cap: Capture) -> None:
+    """tokentrace reads none of the body itself; your ``parse()`` reads it, and the call is
+    priced from its result: 11 in + 2,055 cache reads, 100 out = $0.0021495."""
+    task = _streaming_response(parse=True)
+    attrs = _attrs(cap)
+    assert attrs["tokentrace.cost.status"] == "priced"
+    assert attrs["gen_ai.usage.cache_read.input_tokens"] == 2055
+    assert (task.totals.llm_calls, task.totals.cost_usd) == (1, Decimal("0.0021495"))
+
+
+def test_with_streaming_response_closed_unparsed_is_counted_unpriced(cap: Capture) -> None:
+    """A response the application never parses is still a call: counted, unpriced, never $0."""
+    task = _streaming_response(parse=False)
     attrs = _attrs(cap)
     assert attrs["tokentrace.cost.status"] == "unpriced"
     assert "tokentrace.cost.usd" not in attrs
-    assert task.totals.llm_calls == 1
-    assert task.totals.unpriced_calls == 1
+    assert (task.totals.llm_calls, task.totals.unpriced_calls) == (1, 1)
 
 
 def test_five_minute_and_one_hour_cache_writes_use_their_own_multipliers(cap: Capture) -> None:

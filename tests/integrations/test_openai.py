@@ -96,6 +96,30 @@ def test_streamed_with_raw_response_is_unpriced_never_zero(cap: Capture) -> None
     assert task.totals.unpriced_calls == 1
 
 
+def test_async_with_streaming_response_is_priced_from_the_applications_parse(cap: Capture) -> None:
+    """``AsyncOpenAI ... with_streaming_response`` over real HTTP: priced when ``await parse()``
+    reads the body: gpt-4o-mini, 123 in x $0.15 + 17 out x $0.60 per million = $0.00002865."""
+    from tokentrace._demo import RECORDINGS
+    from tokentrace.testing import Recorded, ReplayServer
+
+    body = (RECORDINGS / "openai_chat.json").read_bytes()
+
+    async def main() -> tokentrace.Task:
+        with ReplayServer({"/v1/chat/completions": [Recorded(body)]}) as server:
+            client = openai.AsyncOpenAI(api_key="sk-test", base_url=server.url + "/v1", max_retries=0)
+            messages = [{"role": "user", "content": "hi"}]
+            async with tokentrace.task("streaming-response") as task:
+                create = client.chat.completions.with_streaming_response.create
+                async with create(model="gpt-4o-mini", messages=messages) as raw:
+                    completion = await raw.parse()
+        assert completion.usage is not None
+        return task
+
+    task = asyncio.run(main())
+    assert _attrs(cap)["tokentrace.cost.status"] == "priced"
+    assert (task.totals.llm_calls, task.totals.cost_usd) == (1, Decimal("0.00002865"))
+
+
 def test_reasoning_tokens_are_inside_output_and_reported_beside_it(cap: Capture) -> None:
     """o3-mini: 12 input x $1.10 + 30 output (15 of them reasoning) x $4.40 per million = $0.0001452."""
     (interaction,) = recorded(REASONING)

@@ -8,6 +8,7 @@ calls, catches nothing and has no sync/async copies: the engine does all of that
 
 from __future__ import annotations
 
+import inspect
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -209,9 +210,9 @@ class ProviderIntegration(Integration, ABC):
         (``LegacyAPIResponse`` or ``APIResponse``) from ``.with_raw_response`` methods. When its
         body has already been read, its ``parse()`` builds the usual object and caches it, so
         the application's own ``parse()`` gets that same object. A body not read yet (a
-        ``with_streaming_response`` call, an async raw response) is left alone: tokentrace never
-        reads the network on the application's behalf, and the call is recorded unpriced; nor
-        does it parse a streamed raw response (that stream is the application's to iterate).
+        ``with_streaming_response`` call, an async raw response) is never read on the
+        application's behalf: see ``unread``. Nor does tokentrace parse a streamed raw response
+        (that stream is the application's to iterate).
         """
         if not request.stream and type(response).__name__ in _PARSEABLE_RAW:
             http = getattr(response, "http_response", None)
@@ -224,6 +225,20 @@ class ProviderIntegration(Integration, ABC):
         """Put the watched stream where the application will find it (default: the response is
         the stream; boto3's Bedrock responses are dicts holding it)."""
         return wrap(response)
+
+    def unread(self, request: Request, response: Any) -> bool:
+        """Whether ``response`` is a raw response that only the application can parse: its body
+        is not read yet (``with_streaming_response``), or its ``parse()`` is a coroutine (an
+        async raw response). Its call is completed when the application parses it, and counted
+        unpriced (never $0) when it is closed or dropped unparsed."""
+        if request.stream or type(response).__name__ not in _RAW:
+            return False
+        parse = getattr(response, "parse", None)
+        if not callable(parse):
+            return False
+        if inspect.iscoroutinefunction(parse):
+            return True
+        return getattr(getattr(response, "http_response", None), "is_closed", True) is False
 
     def is_stream(self, request: Request, response: Any) -> bool:
         """Whether ``response`` is a stream to proxy (default: the request asked for one and got
