@@ -37,6 +37,8 @@ SURFACES = {
     ("gemini", "generateContent"),
     ("gemini", "streamGenerateContent"),
     ("gemini", "batchEmbedContents"),
+    ("vertexai", "generateContent"),
+    ("vertexai", "streamGenerateContent"),
     ("bedrock", "converse"),
     ("bedrock", "converse-stream"),
     ("bedrock", "invoke"),
@@ -58,6 +60,8 @@ def main(source: Path, target: Path) -> None:
         for r in rows
         if (r["provider"], r["api"]) in SURFACES
         and (not r["replay_check"].startswith("failed") or "AnthropicBedrock" in r["sdk_headers"])
+        # Vertex AI recordings made by google-genai; the Vertex AI SDK's (proto JSON) are not.
+        and (r["provider"] != "vertexai" or "google-genai-sdk" in r["sdk_headers"])
     ]
     paths = {r["path"] for r in chosen}
     for path in sorted(paths):

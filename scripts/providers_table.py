@@ -37,13 +37,13 @@ SDK = {
     "mistral": "mistralai",
     "cohere": "cohere (`ClientV2`)",
     "gemini": "google-genai",
+    "vertexai": "google-genai (`vertexai=True`)",
     "bedrock": "boto3 (and anthropic's `AnthropicBedrock` for the recordings made with it)",
 }
 
 # Why a (provider, API) of the full collection is not replayed.
 NOT_YET = {
     "gemini": "Gemini's Interactions API is not recorded yet",
-    "vertexai": "Vertex AI recordings need Google credentials to replay (the calls are recorded, as gcp.vertex_ai)",
     "cohere": "cohere's v1 API (the legacy `Client`) and rerank are not instrumented yet",
     "openai+cohere": "cohere (rerank) is not instrumented yet",
     "pydantic-gateway": "the Pydantic AI Gateway's proxy path is not a recognised endpoint yet",
@@ -90,6 +90,11 @@ def _reason(row: dict[str, str]) -> str:
         return LEFT_OUT[row["path"]]
     if row["replay_check"].startswith("failed"):
         return "the recording cannot be replayed: " + row["replay_check"].removeprefix("failed: ")
+    if row["provider"] == "vertexai":
+        return (
+            "recorded with the Vertex AI SDK (`vertexai`, proto JSON with numeric enums), which "
+            "tokentrace does not instrument; google-genai cannot parse these responses"
+        )
     if row["provider"] in NOT_YET:
         return NOT_YET[row["provider"]]
     if row["api"] in NOT_TOKEN_PRICED:

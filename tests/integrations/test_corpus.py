@@ -21,6 +21,7 @@ import cohere.core.api_error
 import google.genai
 import google.genai.errors
 import google.genai.types
+import google.oauth2.credentials
 import groq
 import mistralai.client
 import mistralai.client.errors
@@ -62,6 +63,7 @@ PROVIDER_NAME = {
     "azure-openai": "azure.ai.openai",
     "mistral": "mistral_ai",
     "gemini": "gcp.gemini",
+    "vertexai": "gcp.vertex_ai",
     "bedrock": "aws.bedrock",
 }
 # Recordings whose body reports less than Bedrock's token-count headers, which tokentrace reads
@@ -92,7 +94,7 @@ SDK_ERRORS = (
 
 def expected_usage(provider: str, norm: dict[str, int], raw: dict[str, Any]) -> dict[str, int]:
     """The ground truth in the OTel convention (input includes cache, output includes reasoning)."""
-    if provider == "gemini":
+    if provider in ("gemini", "vertexai"):
         # Gemini: tool-use prompt tokens are input, thoughts are output (outside candidates).
         return {
             "input": norm.get("in", 0) + norm.get("tool_use_prompt", 0),
@@ -200,6 +202,20 @@ def _client(provider: str, replay: Replay, use_async: bool, first: Interaction) 
             config=botocore.config.Config(retries={"total_max_attempts": 1}),
         )
         return serve_botocore(replay, client)
+    if provider == "vertexai":
+        # /v1/projects/{project}/locations/{location}/publishers/google/models/{model}:...
+        parts = first.key[3].split("/")
+        return google.genai.Client(
+            vertexai=True,
+            project=parts[3],
+            location=parts[5],
+            credentials=google.oauth2.credentials.Credentials(token="test"),
+            http_options=google.genai.types.HttpOptions(
+                api_version=parts[1],
+                httpx_client=replay.httpx_client(),
+                httpx_async_client=replay.httpx_async_client(),
+            ),
+        )
     if provider == "gemini":
         options = google.genai.types.HttpOptions(
             api_version=first.key[3].split("/")[1],  # v1beta, v1alpha or v1, as recorded
@@ -278,7 +294,7 @@ def _create(client: Any, provider: str, interaction: Interaction, use_async: boo
         body = interaction.request_json()
         body.pop("anthropic_version", None)
         return client.messages.create(model=unquote(interaction.key[3].split("/")[2]), **body)
-    if provider == "gemini":
+    if provider in ("gemini", "vertexai"):
         return _gemini(client, interaction, use_async)
     if provider == "cohere":
         body = interaction.request_json()
