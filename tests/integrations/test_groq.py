@@ -10,7 +10,7 @@ import groq
 
 import tokentrace
 from tests.support.cassettes import Interaction, Replay
-from tests.support.clients import recorded, spliced_error
+from tests.support.clients import recorded, spliced_error, synthetic
 from tokentrace.testing import Capture
 
 _DIR = "openllmetry/packages/opentelemetry-instrumentation-groq/tests/traces/cassettes/test_chat_tracing/"
@@ -108,3 +108,23 @@ def test_a_final_error_is_a_failed_call_without_usage(cap: Capture) -> None:
     assert attrs["tokentrace.attempts"] == ("400",)
     assert attrs["tokentrace.cost.status"] == "no_usage"
     assert task.totals.llm_calls == 1
+
+
+def test_embeddings_are_input_only_calls(cap: Capture) -> None:
+    """``embeddings.create`` is recorded as an input-only call (operation embeddings). No recording
+    holds a Groq embedding, so the response is written by the test; Groq's price table has no
+    embedding model, so the call is counted unpriced, never $0."""
+    body = {
+        "object": "list",
+        "data": [{"object": "embedding", "index": 0, "embedding": [0.1, 0.2]}],
+        "model": "nomic-embed-text-v1_5",
+        "usage": {"prompt_tokens": 8, "total_tokens": 8},
+    }
+    replay = Replay(synthetic("https://api.groq.com/openai/v1/embeddings", body))
+    with tokentrace.task("groq-embed") as task:
+        _client(replay).embeddings.create(model="nomic-embed-text-v1_5", input="hello world")
+    attrs = _attrs(cap)
+    assert attrs["gen_ai.operation.name"] == "embeddings"
+    assert (attrs["gen_ai.usage.input_tokens"], attrs["gen_ai.usage.output_tokens"]) == (8, 0)
+    assert attrs["tokentrace.cost.status"] == "unpriced"
+    assert (task.totals.input_tokens, task.totals.unpriced_calls) == (8, 1)
