@@ -410,8 +410,8 @@ INTEGRATIONS = {
     "bedrock": BedrockIntegration,
 }
 ENGINE_HOOKS = [(_engine, "_begin"), (_engine, "_end_span"), (_pricing, "lookup")]
-# A stream is completed from its proxy, which holds its own reference to the engine's ``complete``.
-STREAM_HOOKS = [(_streams, "complete"), (_streams._State, "finish"), (_streams, "wrap_stream")]
+# A stream is completed from its proxy, through its own reference to the engine's ``complete_with``.
+STREAM_HOOKS = [(_streams, "complete_with"), (_streams._State, "finish"), (_streams, "wrap_stream")]
 READERS = {
     "openai.chat": _ChatStream,
     "openai.responses": _ResponsesStream,

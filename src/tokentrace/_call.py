@@ -65,6 +65,14 @@ def active_call() -> Call | None:
     return _ACTIVE_CALL.get()
 
 
+def settle_attempt(outcome: str) -> None:
+    """Name the outcome of the attempt in flight, for an SDK that reports it after the attempt
+    was noted (through its own retry or response hooks)."""
+    call = _ACTIVE_CALL.get()
+    if call is not None and call.attempts:
+        call.attempts[-1] = outcome
+
+
 def leave(call: Call) -> None:
     tokens, call.tokens = call.tokens, None
     if tokens is not None:

@@ -24,9 +24,17 @@ from tokentrace._safety import guarded
 from tokentrace._tally import CallRecord
 from tokentrace._task import _CURRENT as _CURRENT_TASK
 from tokentrace._usage import UsageError
-from tokentrace.integrations._base import AttemptHook, Method, ProviderIntegration, Reading
+from tokentrace.integrations._base import UNREAD, AttemptHook, Method, ProviderIntegration, Reading
 
-__all__ = ["Call", "active_call", "attempt_wrapper", "call_wrapper", "complete", "on_enter_wrapper"]
+__all__ = [
+    "Call",
+    "active_call",
+    "attempt_wrapper",
+    "call_wrapper",
+    "complete",
+    "complete_with",
+    "on_enter_wrapper",
+]
 
 Wrapper = Callable[[Any, Any, tuple[Any, ...], dict[str, Any]], Any]
 
@@ -75,17 +83,30 @@ def _finish(call: Call, result: Any) -> Any:
 
         return call.integration.attach_stream(call.method, result, lambda stream: wrap_stream(call, stream))
     integration, request = call.integration, call.request
-    if integration.unread(request, result):
+    parsed = integration.parsed(request, result)
+    if parsed is UNREAD:
         from tokentrace._streams import wrap_unread
 
         return wrap_unread(call, result)
-    try:
-        reading = integration.read(call.method, request, integration.parsed(request, result))
-    except UsageError as exc:
-        complete(call, None, problem=str(exc))
-    else:
-        complete(call, reading)
+    complete_with(call, integration.read, call.method, request, parsed)
     return result
+
+
+def complete_with(
+    call: Call,
+    read: Callable[..., Reading],
+    *args: Any,
+    error: BaseException | None = None,
+    stream_end: str | None = None,
+) -> None:
+    """Complete ``call`` with what ``read(*args)`` says; a reading it rejects leaves the call
+    without usage, with the reason."""
+    try:
+        reading = read(*args)
+    except UsageError as exc:
+        complete(call, None, error=error, problem=str(exc), stream_end=stream_end)
+    else:
+        complete(call, reading, error=error, stream_end=stream_end)
 
 
 def _fail(call: Call, error: BaseException) -> None:
@@ -437,7 +458,7 @@ def _note_attempt(hook: AttemptHook, result: Any, error: BaseException | None) -
     if error is not None:
         call.attempts.append(type(error).__qualname__)
     else:
-        status = hook.status(result)
+        status = hook.status(result) if hook.status is not None else None
         call.attempts.append(str(status) if status is not None else "unknown")
 
 

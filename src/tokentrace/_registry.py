@@ -190,10 +190,14 @@ def instrument(*names: str) -> list[str]:
                 done.append(name)
                 continue
             _pending.pop(name, None)
-            _applied[name] = _apply(integration)
-            _engine.active.add(name)
+            _activate(name, integration)
             done.append(name)
     return done
+
+
+def _activate(name: str, integration: Integration) -> None:
+    _applied[name] = _apply(integration)
+    _engine.active.add(name)
 
 
 def _on_import(name: str, _module: object) -> None:
@@ -203,11 +207,9 @@ def _on_import(name: str, _module: object) -> None:
         if integration is None or name in _applied:
             return  # uninstrumented meanwhile, or instrumented by name
         try:
-            _applied[name] = _apply(integration)
+            _activate(name, integration)
         except IntegrationError as exc:  # never break the application's import
             logger.warning("tokentrace: %s", exc)
-            return
-        _engine.active.add(name)
 
 
 def uninstrument(*names: str) -> None:

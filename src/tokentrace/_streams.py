@@ -15,9 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 import wrapt
 
-from tokentrace._engine import Call, complete
+from tokentrace._engine import Call, complete, complete_with
 from tokentrace._safety import failed, guarded
-from tokentrace._usage import UsageError
 from tokentrace.integrations._base import Reading, StreamReader
 
 COMPLETED = "completed"
@@ -38,12 +37,7 @@ class _State:
         if self.done:
             return
         self.done = True
-        try:
-            reading = self.reader.result()
-        except UsageError as exc:
-            complete(self.call, None, error=error, problem=str(exc), stream_end=end)
-        else:
-            complete(self.call, reading, error=error, stream_end=end)
+        complete_with(self.call, self.reader.result, error=error, stream_end=end)
 
 
 def _finish(state: _State, end: str, error: BaseException | None = None) -> None:
@@ -195,13 +189,7 @@ def _watched(proxy: StreamProxy, it: Iterator[Any], state: _State) -> Iterator[A
 
 
 def _read_parsed(call: Call, parsed: Any) -> None:
-    integration = call.integration
-    try:
-        reading = integration.read(call.method, call.request, parsed)
-    except UsageError as exc:
-        complete(call, None, problem=str(exc))
-    else:
-        complete(call, reading)
+    complete_with(call, call.integration.read, call.method, call.request, parsed)
 
 
 def _unparsed(call: Call) -> None:

@@ -103,15 +103,6 @@ def expected_usage(provider: str, norm: dict[str, int], raw: dict[str, Any]) -> 
             "cache_write": 0,
             "reasoning": norm.get("reasoning", 0),
         }
-    if provider == "bedrock":
-        cache_read, cache_write = norm.get("cache_read", 0), norm.get("cache_write", 0)
-        return {
-            "input": norm.get("in", 0) + cache_read + cache_write,
-            "output": norm.get("out", 0),
-            "cache_read": cache_read,
-            "cache_write": cache_write,
-            "reasoning": 0,
-        }
     if provider == "cohere":
         # Cohere's tokens processed; an embedding reports its billed units only.
         return {
@@ -121,7 +112,7 @@ def expected_usage(provider: str, norm: dict[str, int], raw: dict[str, Any]) -> 
             "cache_write": 0,
             "reasoning": 0,
         }
-    if provider != "anthropic":
+    if provider not in ("anthropic", "bedrock"):
         # OpenAI and the OpenAI-shaped APIs report an input total that includes cached tokens.
         return {
             "input": norm.get("in", 0),
@@ -130,6 +121,7 @@ def expected_usage(provider: str, norm: dict[str, int], raw: dict[str, Any]) -> 
             "cache_write": norm.get("cache_write", 0),
             "reasoning": norm.get("reasoning", 0),
         }
+    # Anthropic and Bedrock report input without the cache reads and writes.
     cache_read, cache_write = norm.get("cache_read", 0), norm.get("cache_write", 0)
     return {
         "input": norm.get("in", 0) + cache_read + cache_write,

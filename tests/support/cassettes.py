@@ -103,18 +103,23 @@ class Replay:
     """Serves recorded responses in order; records what the SDK sent."""
 
     interactions: list[Interaction]
-    sent: list[httpx2.Request] = field(default_factory=list)
+    sent: list[Any] = field(default_factory=list)
+    """The requests the SDK sent, as its HTTP library made them."""
     _next: int = 0
 
-    def handler(self, request: httpx2.Request) -> httpx2.Response:
+    def take(self, request: Any, method: str, path: str) -> Interaction:
+        """The next recorded interaction for ``method`` and ``path`` (noting ``request`` as sent)."""
         self.sent.append(request)
-        key = (request.method.upper(), request.url.scheme, request.url.netloc.decode(), request.url.path)
         for index in range(self._next, len(self.interactions)):
             item = self.interactions[index]
-            if item.key[0] == key[0] and item.key[3] == key[3]:
+            if item.key[0] == method.upper() and item.key[3] == path:
                 self._next = index + 1
-                return httpx2.Response(item.status, headers=item.headers, content=item.body)
-        raise AssertionError(f"no recorded response left for {key}")
+                return item
+        raise AssertionError(f"no recorded response left for {method} {path}")
+
+    def handler(self, request: httpx2.Request) -> httpx2.Response:
+        item = self.take(request, request.method, request.url.path)
+        return httpx2.Response(item.status, headers=item.headers, content=item.body)
 
     async def async_handler(self, request: httpx2.Request) -> httpx2.Response:
         return self.handler(request)
@@ -125,17 +130,11 @@ class Replay:
     def async_client(self) -> httpx2.AsyncClient:
         return httpx2.AsyncClient(transport=httpx2.MockTransport(self.async_handler))
 
-    # SDKs built on ``httpx`` (groq, mistralai) need a transport from that library.
+    # SDKs built on ``httpx`` (groq, mistralai, cohere, google-genai) need a transport from that library.
 
     def _httpx_handler(self, request: httpx.Request) -> httpx.Response:
-        self.sent.append(request)  # type: ignore[arg-type]  # the same read-only surface
-        key = (request.method.upper(), request.url.path)
-        for index in range(self._next, len(self.interactions)):
-            item = self.interactions[index]
-            if item.key[0] == key[0] and item.key[3] == key[1]:
-                self._next = index + 1
-                return httpx.Response(item.status, headers=item.headers, content=item.body)
-        raise AssertionError(f"no recorded response left for {key}")
+        item = self.take(request, request.method, request.url.path)
+        return httpx.Response(item.status, headers=item.headers, content=item.body)
 
     async def _httpx_async_handler(self, request: httpx.Request) -> httpx.Response:
         return self._httpx_handler(request)
@@ -173,14 +172,8 @@ def serve_botocore(replay: Replay, client: Any) -> Any:
     from botocore.awsrequest import AWSResponse
 
     def before_send(request: Any, **_: Any) -> Any:
-        replay.sent.append(request)
-        path = urlsplit(request.url).path
-        for index in range(replay._next, len(replay.interactions)):
-            item = replay.interactions[index]
-            if item.key[0] == request.method.upper() and item.key[3] == path:
-                replay._next = index + 1
-                return AWSResponse(request.url, item.status, dict(item.headers), _RawBody(item.body))
-        raise AssertionError(f"no recorded response left for {request.method} {path}")
+        item = replay.take(request, request.method, urlsplit(request.url).path)
+        return AWSResponse(request.url, item.status, dict(item.headers), _RawBody(item.body))
 
     client.meta.events.register("before-send", before_send)
     return client

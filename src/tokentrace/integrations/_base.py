@@ -50,6 +50,9 @@ class Method:
     is_async: bool = False
     api: str = ""
     """Which of the SDK's APIs this is, for an integration that reads several (e.g. ``responses``)."""
+    streams: bool = False
+    """The method always streams (``chat.stream()``, ``generate_content_stream``), whatever its
+    arguments say."""
     sends_on_enter: str = ""
     """For a helper that returns a context manager and sends a streamed request only when it is
     entered (anthropic's ``messages.stream()``): the name of the manager's attribute holding the
@@ -84,11 +87,15 @@ def sync_and_async(
 
 @dataclass(frozen=True, slots=True)
 class AttemptHook:
-    """The SDK method that sends one HTTP attempt; ``status`` reads the HTTP status from its result."""
+    """The SDK method that sends one HTTP attempt; ``status`` reads the HTTP status from its result.
+
+    Without ``status`` the attempt is noted as ``unknown``, for an SDK that reports the outcome
+    later, through its own hooks (see ``tokentrace._call.settle_attempt``).
+    """
 
     module: str
     qualname: str
-    status: Callable[[Any], int | None]
+    status: Callable[[Any], int | None] | None = None
     is_async: bool = False
 
 
@@ -133,10 +140,11 @@ class Reading:
     processed (Cohere's ``billed_units``): the cost is computed from these."""
 
 
-# A Stainless SDK's raw responses (``.with_raw_response`` and ``.with_streaming_response``):
-# ``parse()`` is a plain method on these, a coroutine on ``AsyncAPIResponse``.
-_PARSEABLE_RAW = frozenset({"LegacyAPIResponse", "APIResponse"})
-_RAW = _PARSEABLE_RAW | {"AsyncAPIResponse"}
+# A Stainless SDK's raw responses (``.with_raw_response`` and ``.with_streaming_response``).
+_RAW = frozenset({"LegacyAPIResponse", "APIResponse", "AsyncAPIResponse"})
+
+UNREAD: Any = object()
+"""What ``ProviderIntegration.parsed`` returns for a raw response only the application can parse."""
 
 
 class StreamReader(Protocol):
@@ -181,7 +189,7 @@ class ProviderIntegration(Integration, ABC):
         url = base_url_of(instance)
         return Request(
             model=model if isinstance(model, str) else None,
-            stream=kwargs.get("stream") is True,
+            stream=method.streams or kwargs.get("stream") is True,
             base_url=url,
             provider=self.provider_for(url) if url is not None else None,
             kwargs=kwargs,
@@ -204,41 +212,33 @@ class ProviderIntegration(Integration, ABC):
         return None
 
     def parsed(self, request: Request, response: Any) -> Any:
-        """The SDK object a ``with_raw_response`` result stands for, else ``response`` itself.
+        """The SDK object a raw response stands for, ``UNREAD``, or ``response`` itself.
 
         Stainless-generated SDKs (openai, anthropic, groq, ...) return a raw response object
-        (``LegacyAPIResponse`` or ``APIResponse``) from ``.with_raw_response`` methods. When its
-        body has already been read, its ``parse()`` builds the usual object and caches it, so
-        the application's own ``parse()`` gets that same object. A body not read yet (a
-        ``with_streaming_response`` call, an async raw response) is never read on the
-        application's behalf: see ``unread``. Nor does tokentrace parse a streamed raw response
-        (that stream is the application's to iterate).
+        from ``.with_raw_response`` and ``.with_streaming_response`` methods. When its body has
+        already been read and its ``parse()`` is a plain method, ``parse()`` builds the usual
+        object and caches it, so the application's own ``parse()`` gets that same object. When
+        only the application can parse it (the body is not read yet, or ``parse()`` is a
+        coroutine), this returns ``UNREAD``: tokentrace never reads or awaits a body on the
+        application's behalf, and completes the call from the application's own ``parse()``.
+        A streamed raw response is the application's to iterate, and is left as it is.
         """
-        if not request.stream and type(response).__name__ in _PARSEABLE_RAW:
-            http = getattr(response, "http_response", None)
-            parse = getattr(response, "parse", None)
-            if getattr(http, "is_closed", False) is True and callable(parse):
-                return parse()
-        return response
+        if request.stream or type(response).__name__ not in _RAW:
+            return response
+        parse = getattr(response, "parse", None)
+        if not callable(parse):
+            return response
+        if inspect.iscoroutinefunction(parse):
+            return UNREAD
+        closed = getattr(getattr(response, "http_response", None), "is_closed", None)
+        if closed is False:
+            return UNREAD
+        return parse() if closed is True else response
 
     def attach_stream(self, method: Method, response: Any, wrap: Callable[[Any], Any]) -> Any:
         """Put the watched stream where the application will find it (default: the response is
         the stream; boto3's Bedrock responses are dicts holding it)."""
         return wrap(response)
-
-    def unread(self, request: Request, response: Any) -> bool:
-        """Whether ``response`` is a raw response that only the application can parse: its body
-        is not read yet (``with_streaming_response``), or its ``parse()`` is a coroutine (an
-        async raw response). Its call is completed when the application parses it, and counted
-        unpriced (never $0) when it is closed or dropped unparsed."""
-        if request.stream or type(response).__name__ not in _RAW:
-            return False
-        parse = getattr(response, "parse", None)
-        if not callable(parse):
-            return False
-        if inspect.iscoroutinefunction(parse):
-            return True
-        return getattr(getattr(response, "http_response", None), "is_closed", True) is False
 
     def is_stream(self, request: Request, response: Any) -> bool:
         """Whether ``response`` is a stream to proxy (default: the request asked for one and got

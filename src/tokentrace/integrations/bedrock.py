@@ -33,10 +33,10 @@ _CLIENT = "botocore.client"
 _SERVICE = "bedrock-runtime"
 
 CONVERSE = Method(_CLIENT, "BaseClient._make_api_call", "chat", api="converse")
-CONVERSE_STREAM = Method(_CLIENT, "BaseClient._make_api_call", "chat", api="converse-stream")
+CONVERSE_STREAM = Method(_CLIENT, "BaseClient._make_api_call", "chat", api="converse-stream", streams=True)
 INVOKE = Method(_CLIENT, "BaseClient._make_api_call", "chat", api="invoke")
 INVOKE_EMBEDDINGS = Method(_CLIENT, "BaseClient._make_api_call", "embeddings", api="invoke")
-INVOKE_STREAM = Method(_CLIENT, "BaseClient._make_api_call", "chat", api="invoke-stream")
+INVOKE_STREAM = Method(_CLIENT, "BaseClient._make_api_call", "chat", api="invoke-stream", streams=True)
 _OPERATIONS = {
     "Converse": CONVERSE,
     "ConverseStream": CONVERSE_STREAM,
@@ -178,7 +178,7 @@ class BedrockIntegration(ProviderIntegration):
         url = getattr(meta, "endpoint_url", None)
         return Request(
             model=model if isinstance(model, str) else None,
-            stream=method.api in _STREAM_KEY,
+            stream=method.streams,
             base_url=url if isinstance(url, str) else None,
             kwargs=kwargs,
         )
@@ -193,9 +193,6 @@ class BedrockIntegration(ProviderIntegration):
     def stream_reader(self, method: Method, request: Request) -> _ConverseStream | _InvokeStream:
         model = priced_model(request.model) if request.model else None
         return _ConverseStream(model) if method.api == "converse-stream" else _InvokeStream(model)
-
-    def is_stream(self, request: Request, response: Any) -> bool:
-        return request.stream and isinstance(response, dict)
 
     def attach_stream(self, method: Method, response: Any, wrap: Callable[[Any], Any]) -> Any:
         key = _STREAM_KEY[method.api]

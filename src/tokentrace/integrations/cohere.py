@@ -72,16 +72,11 @@ class CohereIntegration(ProviderIntegration):
         Method(_V2, "AsyncV2Client.chat", "chat", is_async=True),
         # chat_stream is a generator (an async generator on the async client): calling it sends
         # nothing; the request goes out when it is first iterated.
-        Method(_V2, "V2Client.chat_stream", "chat", api="stream"),
-        Method(_V2, "AsyncV2Client.chat_stream", "chat", api="stream"),
+        Method(_V2, "V2Client.chat_stream", "chat", streams=True),
+        Method(_V2, "AsyncV2Client.chat_stream", "chat", streams=True),
         Method(_V2, "V2Client.embed", "embeddings", api="embeddings"),
         Method(_V2, "AsyncV2Client.embed", "embeddings", is_async=True, api="embeddings"),
     )
-
-    def request(self, method: Method, instance: Any, kwargs: Any) -> Request:
-        model = kwargs.get("model")
-        model = model if isinstance(model, str) else None
-        return Request(model=model, stream=method.api == "stream", kwargs=kwargs)
 
     def read(self, method: Method, request: Request, response: Any) -> Reading:
         # An embedding reports its billed units in ``meta``; chat in ``usage``.
@@ -93,6 +88,3 @@ class CohereIntegration(ProviderIntegration):
 
     def stream_reader(self, method: Method, request: Request) -> _ChatStream:
         return _ChatStream()
-
-    def is_stream(self, request: Request, response: Any) -> bool:
-        return request.stream

@@ -74,8 +74,8 @@ class GoogleGenAIIntegration(ProviderIntegration):
     methods = (
         Method(_MODELS, "Models._generate_content", "chat"),
         Method(_MODELS, "AsyncModels._generate_content", "chat", is_async=True),
-        Method(_MODELS, "Models._generate_content_stream", "chat", api="stream"),
-        Method(_MODELS, "AsyncModels._generate_content_stream", "chat", is_async=True, api="stream"),
+        Method(_MODELS, "Models._generate_content_stream", "chat", streams=True),
+        Method(_MODELS, "AsyncModels._generate_content_stream", "chat", is_async=True, streams=True),
         Method(_MODELS, "Models._embed_content", "embeddings", api="embeddings"),
         Method(_MODELS, "AsyncModels._embed_content", "embeddings", is_async=True, api="embeddings"),
     )
@@ -90,7 +90,7 @@ class GoogleGenAIIntegration(ProviderIntegration):
         vertex = getattr(getattr(instance, "_api_client", None), "vertexai", False) is True
         return Request(
             model=model,
-            stream=method.api == "stream",
+            stream=method.streams,
             provider="gcp.vertex_ai" if vertex else None,
             kwargs=kwargs,
         )
@@ -113,6 +113,3 @@ class GoogleGenAIIntegration(ProviderIntegration):
 
     def stream_reader(self, method: Method, request: Request) -> _Stream:
         return _Stream()
-
-    def is_stream(self, request: Request, response: Any) -> bool:
-        return request.stream

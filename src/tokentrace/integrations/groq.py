@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tokentrace._call import active_call
+from tokentrace._call import settle_attempt
 from tokentrace._usage import field
 from tokentrace.integrations._base import AttemptHook, Method, Patch, Request, sync_and_async
 from tokentrace.integrations.openai import OpenAIIntegration, _ChatStream, _ResponsesStream
@@ -32,21 +32,12 @@ class _GroqChatStream(_ChatStream):
                 self.usage = usage
 
 
-def _outcome(response: Any) -> str:
-    status = getattr(response, "status_code", None)
-    return str(status) if status is not None else "connection error"
-
-
 def _mark_attempt(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     """Record the outcome of the attempt just made (``response`` is ``None`` for a connection error)."""
-    call = active_call()
-    if call is not None and call.attempts:
-        call.attempts[-1] = _outcome(kwargs["response"] if "response" in kwargs else args[0])
+    response = kwargs["response"] if "response" in kwargs else args[0]
+    status = getattr(response, "status_code", None)
+    settle_attempt(str(status) if status is not None else "connection error")
     return wrapped(*args, **kwargs)
-
-
-def _unknown(result: Any) -> int | None:
-    return None  # the outcome is filled in later, by _mark_attempt
 
 
 class GroqIntegration(OpenAIIntegration):
@@ -59,7 +50,7 @@ class GroqIntegration(OpenAIIntegration):
         *sync_and_async("groq.resources.chat.completions", "Completions.create", "chat"),
         *sync_and_async("groq.resources.embeddings", "Embeddings.create", "embeddings", api="embeddings"),
     )
-    attempt_hooks = (AttemptHook("groq._base_client", "BaseClient._build_request", _unknown),)
+    attempt_hooks = (AttemptHook("groq._base_client", "BaseClient._build_request"),)
 
     def patches(self) -> tuple[Patch, ...]:
         return (

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tokentrace._call import active_call
+from tokentrace._call import settle_attempt
 from tokentrace.integrations._base import (
     AttemptHook,
     Method,
@@ -39,20 +39,14 @@ class _MistralStream(_ChatStream):
         super().feed(getattr(chunk, "data", chunk))
 
 
-def _unknown(result: Any) -> int | None:
-    return None  # filled in by _final_status when the SDK's hooks see the final response
-
-
 def _final_status(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     """Record the final attempt's outcome from the SDK's after-success/after-error hooks."""
-    call = active_call()
-    if call is not None and call.attempts:
-        response = args[1] if len(args) > 1 else kwargs.get("response")
-        status = getattr(response, "status_code", None)
-        if status is not None:
-            call.attempts[-1] = str(status)
-        elif len(args) > 2 and args[2] is not None:
-            call.attempts[-1] = type(args[2]).__qualname__
+    response = args[1] if len(args) > 1 else kwargs.get("response")
+    status = getattr(response, "status_code", None)
+    if status is not None:
+        settle_attempt(str(status))
+    elif len(args) > 2 and args[2] is not None:
+        settle_attempt(type(args[2]).__qualname__)
     return wrapped(*args, **kwargs)
 
 
@@ -65,26 +59,17 @@ class MistralIntegration(ProviderIntegration):
     methods = (
         Method(_CHAT, "Chat.complete", "chat"),
         Method(_CHAT, "Chat.complete_async", "chat", is_async=True),
-        Method(_CHAT, "Chat.stream", "chat", api="stream"),
-        Method(_CHAT, "Chat.stream_async", "chat", is_async=True, api="stream"),
+        Method(_CHAT, "Chat.stream", "chat", streams=True),
+        Method(_CHAT, "Chat.stream_async", "chat", is_async=True, streams=True),
         Method(_EMBEDDINGS, "Embeddings.create", "embeddings", api="embeddings"),
         Method(_EMBEDDINGS, "Embeddings.create_async", "embeddings", is_async=True, api="embeddings"),
     )
-    attempt_hooks = (AttemptHook(_HOOKS, "SDKHooks.before_request", _unknown),)
+    attempt_hooks = (AttemptHook(_HOOKS, "SDKHooks.before_request"),)
 
     def patches(self) -> tuple[Patch, ...]:
         return (
             Patch(_HOOKS, "SDKHooks.after_success", _final_status),
             Patch(_HOOKS, "SDKHooks.after_error", _final_status),
-        )
-
-    def request(self, method: Method, instance: Any, kwargs: Any) -> Request:
-        model = kwargs.get("model")
-        return Request(
-            model=model if isinstance(model, str) else None,
-            # ``stream()`` always streams; ``complete()`` never does.
-            stream=method.api == "stream",
-            kwargs=kwargs,
         )
 
     def read(self, method: Method, request: Request, response: Any) -> Reading:
@@ -98,6 +83,3 @@ class MistralIntegration(ProviderIntegration):
 
     def stream_reader(self, method: Method, request: Request) -> _MistralStream:
         return _MistralStream(request)
-
-    def is_stream(self, request: Request, response: Any) -> bool:
-        return request.stream and response is not None
