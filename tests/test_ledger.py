@@ -192,7 +192,8 @@ def test_a_cost_a_double_cannot_hold_is_stored_exactly(tmp_path: Path) -> None:
     exporter = _ledger.LedgerExporter(tmp_path / "exact.db")
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(exporter))
-    pricing.set_prices([pricing.Rates(model="gpt-4o*", input="1.234567891234", output="3.000000000007")])
+    rates = pricing.Rates(model="gpt-4o*", input="1.234567891234567", output="3.000000000000007")
+    pricing.set_prices([rates])
     interactions = recorded(CACHED_CHAT)
     client = openai_client(Replay(interactions))
     try:

@@ -22,7 +22,7 @@ from tests.support.clients import (
     request_kwargs,
     synthetic,
 )
-from tokentrace import pricing
+from tokentrace import _pricing, pricing
 from tokentrace._config import load_price_file
 from tokentrace.exceptions import ConfigurationError
 from tokentrace.testing import Capture
@@ -265,6 +265,50 @@ def test_price_info_cost_is_exact_decimal_arithmetic() -> None:
     usage = Usage(input_tokens=1_000_001, output_tokens=3, cache_read_tokens=1)
     # (1,000,000 x $0.15 + 1 x $0.075 + 3 x $0.60) per million tokens = $0.150001875
     assert info.cost(usage) == Decimal("0.150001875")
+
+
+def test_money_units_are_exact_and_print_without_trailing_zeros() -> None:
+    """Costs are counted in integer units of 10**-24 USD and become exact, canonical Decimals."""
+    assert _pricing.to_units(Decimal("0.00261")) == 2_610_000_000_000_000_000_000
+    assert str(_pricing.usd(2_610_000_000_000_000_000_000)) == "0.00261"
+    assert str(_pricing.usd(10 * 10**24)) == "10"
+    assert str(_pricing.usd(1)) == "1E-24"
+    assert _pricing.usd(0) == 0
+    # The float on a span is the correctly rounded double of the exact value.
+    units = 123_456_789_012_345_678_901_234
+    assert _pricing.as_float(units) == float(_pricing.usd(units)) == 0.12345678901234568
+    assert _pricing.needs_exact_text(units) is True
+    assert _pricing.needs_exact_text(2_610_000_000_000_000_000_000) is False
+
+
+def test_a_rate_finer_than_the_unit_is_rounded_half_even_per_token() -> None:
+    """$0.0000000000000000005 per million tokens is half a unit per token: rounded to even (0)."""
+    rates = pricing.Rates(model="fine", input="0.0000000000000000005", output="0.0000000000000000015")
+    pricing.set_prices([rates])
+    info = pricing.lookup("fine", "openai")
+    assert info is not None
+    # 0.5 unit per input token rounds to 0, 1.5 units per output token rounds to 2.
+    assert info.parts(Usage(input_tokens=10, output_tokens=10)) == (0, 0, 0, 20, 0)
+
+
+def test_cost_parts_add_up_to_the_cost_with_every_token_kind() -> None:
+    """claude-sonnet-4-5 with reads, 5-minute and 1-hour writes, reasoning and 2 web searches."""
+    info = pricing.lookup("claude-sonnet-4-5-20250929", "anthropic")
+    assert info is not None
+    usage = Usage(
+        input_tokens=10_000,
+        output_tokens=2_000,
+        cache_read_tokens=4_000,
+        cache_write_tokens=3_000,
+        cache_write_1h_tokens=1_000,
+        reasoning_tokens=500,
+        web_search_requests=2,
+    )
+    # 3,000 x $3 + 4,000 x $0.30 + 2,000 x $3.75 + 1,000 x $6 + 2,000 x $15 per million, + 2 x $0.01
+    # = 0.009 + 0.0012 + 0.0075 + 0.006 + 0.03 + 0.02 = $0.0737
+    parts = info.parts(usage)
+    assert [str(_pricing.usd(p)) for p in parts] == ["0.009", "0.0012", "0.0135", "0.03", "0.02"]
+    assert info.cost(usage) == Decimal("0.0737")
 
 
 @pytest.mark.parametrize(

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from decimal import Decimal
 from typing import Any
 
 from opentelemetry import context as otel_context
@@ -20,7 +19,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 from tokentrace import _budget, _gate, _pricing, _propagation, _telemetry
 from tokentrace import _semconv as sc
 from tokentrace._call import _ACTIVE_CALL, Call, active_call, leave
-from tokentrace._safety import guarded
+from tokentrace._safety import failed, guarded
 from tokentrace._tally import CallRecord
 from tokentrace._task import _CURRENT as _CURRENT_TASK
 from tokentrace._usage import UsageError
@@ -88,7 +87,12 @@ def _finish(call: Call, result: Any) -> Any:
         from tokentrace._streams import wrap_unread
 
         return wrap_unread(call, result)
-    complete_with(call, integration.read, call.method, request, parsed)
+    try:  # complete_with, inline: this runs on every call
+        reading = integration.read(call.method, request, parsed)
+    except UsageError as exc:
+        complete(call, None, problem=str(exc))
+    else:
+        complete(call, reading)
     return result
 
 
@@ -139,7 +143,7 @@ def complete(
         problem = usage.problem()
     if reading is not None and reading.free and error is None:
         # Token counting: a call, at no charge; what it counted is not usage.
-        status, cost, usage, problem = _pricing.FREE, Decimal(0), None, None
+        status, cost, usage, problem = _pricing.FREE, 0, None, None
     elif problem is not None:
         status = _pricing.INVALID_USAGE
         usage = None
@@ -150,7 +154,8 @@ def complete(
             status = _pricing.NO_USAGE
     elif reading.reported_cost is not None:  # type: ignore[union-attr]  # usage came from it
         # The gateway reported what it charged (OpenRouter's usage.cost): recorded, not recomputed.
-        cost, source, status = reading.reported_cost, _pricing.SOURCE_PROVIDER, _pricing.PRICED  # type: ignore[union-attr]
+        cost = _pricing.to_units(reading.reported_cost)  # type: ignore[union-attr]  # usage came from it
+        source, status = _pricing.SOURCE_PROVIDER, _pricing.PRICED
     else:
         price = _pricing.lookup(model, call.provider, request.base_url)
         if price is None and response_model and request.model and request.model != response_model:
@@ -163,7 +168,7 @@ def complete(
             _pricing.warn_unpriced_once(call.provider, model)
         else:
             parts = price.parts(billed, duration_ns)
-            cost = (parts[0] + parts[1] + parts[2] + parts[3]).scaleb(-6) + parts[4]
+            cost = parts[0] + parts[1] + parts[2] + parts[3] + parts[4]
             source = price.source
             estimated = reading.estimated or price.estimated  # type: ignore[union-attr]
             status = _pricing.ESTIMATED if estimated else _pricing.PRICED
@@ -236,11 +241,11 @@ def _end_span(
             attrs[sc.USAGE_ESTIMATED] = True
         if reading.counted_tokens is not None:
             attrs[sc.COUNTED_INPUT_TOKENS] = reading.counted_tokens
-    cost = rec.cost_usd
+    cost = rec.cost_units
     if cost is not None:
-        attrs[sc.COST_USD] = float(cost)
-        if len(cost.as_tuple().digits) > 15:  # a double carries any 15 significant digits exactly
-            attrs[sc.COST_USD_EXACT] = str(cost)
+        attrs[sc.COST_USD] = cost / _pricing.UNITS_PER_USD
+        if _pricing.needs_exact_text(cost):
+            attrs[sc.COST_USD_EXACT] = str(_pricing.usd(cost))
     if source is not None:
         attrs[sc.COST_SOURCE] = source
     if problem is not None:
@@ -336,13 +341,26 @@ def _emit_call_metrics(
         cost_attrs[sc.TASK_NAME] = task_name
         if feature is not None:
             cost_attrs[sc.FEATURE] = feature
-    if rec.cost_usd is not None:
-        inst.cost.add(float(rec.cost_usd), cost_attrs)
+    if rec.cost_units is not None:
+        inst.cost.add(_pricing.as_float(rec.cost_units), cost_attrs)
     elif rec.cost_status in (_pricing.UNPRICED, _pricing.INVALID_USAGE):
         inst.unpriced.add(1, cost_attrs)
 
 
 # --- wrappers --------------------------------------------------------------------------------
+
+
+def _after(call: Call, result: Any) -> Any:
+    """Leave the call's context and finish it; ``result`` itself after an internal error."""
+    try:
+        leave(call)
+    except Exception as exc:  # noqa: BLE001  # guarded in place, on every call
+        failed("call.leave", exc)
+    try:
+        return _finish(call, result)
+    except Exception as exc:  # noqa: BLE001  # guarded in place, on every call
+        failed("call.finish", exc)
+        return result
 
 
 def call_wrapper(integration: ProviderIntegration, method: Method) -> Wrapper:
@@ -353,7 +371,11 @@ def call_wrapper(integration: ProviderIntegration, method: Method) -> Wrapper:
         async def async_wrapper(
             wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
         ) -> Any:
-            call = guarded("call.begin", _begin, None, integration, method, instance, kwargs)
+            try:
+                call = _begin(integration, method, instance, kwargs)
+            except Exception as exc:  # noqa: BLE001  # guarded in place, on every call
+                failed("call.begin", exc)
+                call = None
             if call is None:
                 return await wrapped(*args, **kwargs)
             if call.breach is not None:
@@ -364,13 +386,16 @@ def call_wrapper(integration: ProviderIntegration, method: Method) -> Wrapper:
                 guarded("call.leave", leave, None, call)
                 guarded("call.fail", _fail, None, call, exc)
                 raise
-            guarded("call.leave", leave, None, call)
-            return guarded("call.finish", _finish, result, call, result)
+            return _after(call, result)
 
         return async_wrapper
 
     def sync_wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        call = guarded("call.begin", _begin, None, integration, method, instance, kwargs)
+        try:
+            call = _begin(integration, method, instance, kwargs)
+        except Exception as exc:  # noqa: BLE001  # guarded in place, on every call
+            failed("call.begin", exc)
+            call = None
         if call is None:
             return wrapped(*args, **kwargs)
         if call.breach is not None:
@@ -381,8 +406,7 @@ def call_wrapper(integration: ProviderIntegration, method: Method) -> Wrapper:
             guarded("call.leave", leave, None, call)
             guarded("call.fail", _fail, None, call, exc)
             raise
-        guarded("call.leave", leave, None, call)
-        return guarded("call.finish", _finish, result, call, result)
+        return _after(call, result)
 
     return sync_wrapper
 
@@ -475,7 +499,10 @@ def attempt_wrapper(hook: AttemptHook) -> Wrapper:
             except BaseException as exc:
                 guarded("attempt.note", _note_attempt, None, hook, None, exc)
                 raise
-            guarded("attempt.note", _note_attempt, None, hook, result, None)
+            try:
+                _note_attempt(hook, result, None)
+            except Exception as exc:  # noqa: BLE001  # guarded in place, on every attempt
+                failed("attempt.note", exc)
             return result
 
         return async_wrapper
@@ -486,7 +513,10 @@ def attempt_wrapper(hook: AttemptHook) -> Wrapper:
         except BaseException as exc:
             guarded("attempt.note", _note_attempt, None, hook, None, exc)
             raise
-        guarded("attempt.note", _note_attempt, None, hook, result, None)
+        try:
+            _note_attempt(hook, result, None)
+        except Exception as exc:  # noqa: BLE001  # guarded in place, on every attempt
+            failed("attempt.note", exc)
         return result
 
     return sync_wrapper

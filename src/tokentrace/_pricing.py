@@ -1,8 +1,9 @@
 """Resolving a model's price once, and pricing a call's usage exactly.
 
 A price is resolved once per (provider, model, base URL) and cached, so pricing a call is a
-dictionary lookup and a handful of ``Decimal`` multiplications. ``genai-prices`` is imported
-lazily, on the first price lookup, and its online refresh is never started.
+dictionary lookup and a handful of integer multiplications (money in units of 10**-24 USD).
+``genai-prices`` is imported lazily, on the first price lookup, and its online refresh is never
+started.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from decimal import Decimal
+from decimal import MAX_EMAX, MAX_PREC, MIN_EMIN, ROUND_HALF_EVEN, Context, Decimal
 from typing import TYPE_CHECKING, Any, Final
 
 from tokentrace._safety import renew_after_fork
@@ -25,9 +26,49 @@ if TYPE_CHECKING:
 logger: Final = logging.getLogger("tokentrace")
 
 _ZERO: Final = Decimal(0)
+_ONE: Final = Decimal(1)
 _HOUR_NS: Final = Decimal(3_600_000_000_000)
-# Money is exact Decimal; only an apportioned hourly cost is rounded, to a picodollar.
+# Only an apportioned hourly cost is rounded, to a picodollar.
 _PICO: Final = Decimal("1e-12")
+
+# Money is counted in integer units of 10**-24 USD on the hot path: a call's cost is a few
+# integer multiplications and additions, where Decimal arithmetic cost several times more. A
+# rate in USD per million tokens is a whole number of units per token when it has at most 18
+# decimal places (published prices have at most a handful); a finer one (a user's rate, or a
+# discount such as 1/3) is rounded half-even to a unit per token. Decimal USD is made from
+# units, exactly, where money leaves the hot path (totals, budgets, reports).
+UNIT_EXPONENT: Final = 24
+UNITS_PER_USD: Final = 10**UNIT_EXPONENT
+_EXACT: Final = Context(prec=MAX_PREC, Emax=MAX_EMAX, Emin=MIN_EMIN, rounding=ROUND_HALF_EVEN)
+_PER_TOKEN: Final = Decimal("1e-6")  # USD per token at $1 per million tokens
+
+
+def to_units(usd_amount: Decimal, scale: Decimal = _ONE) -> int:
+    """``usd_amount`` x ``scale`` in units of 10**-24 USD (exact, or rounded half-even to a unit)."""
+    return int(
+        _EXACT.multiply(_EXACT.multiply(usd_amount, scale), Decimal(UNITS_PER_USD)).to_integral_value(
+            ROUND_HALF_EVEN, _EXACT
+        )
+    )
+
+
+def usd(units: int) -> Decimal:
+    """``units`` (10**-24 USD) as an exact Decimal in USD, without trailing zeros or exponent."""
+    if not units:
+        return _ZERO
+    value = Decimal(units).scaleb(-UNIT_EXPONENT, _EXACT).normalize(_EXACT)
+    return value.quantize(_ONE, context=_EXACT) if value.as_tuple().exponent > 0 else value  # type: ignore[operator]  # an int for a finite value
+
+
+def as_float(units: int) -> float:
+    """``units`` as a float in USD, correctly rounded (what ``float(usd(units))`` gives)."""
+    return units / UNITS_PER_USD
+
+
+def needs_exact_text(units: int) -> bool:
+    """Whether ``as_float(units)`` could lose digits: a double carries any 15 significant digits."""
+    return len(str(units).rstrip("0")) > 15
+
 
 # Cost statuses (the values of tokentrace.cost.status).
 PRICED: Final = "priced"
@@ -77,7 +118,23 @@ class RateSet:
         )
 
     def scaled(self, multiplier: Decimal) -> RateSet:
-        return RateSet(*(getattr(self, name) * multiplier for name in self.__slots__))
+        return RateSet(*(getattr(self, name) * multiplier for name in _RATE_FIELDS))
+
+    def per_token(self) -> tuple[int, int, int, int, int, int]:
+        """The rates in units of 10**-24 USD per token: input, output, cache read, cache write,
+        1-hour cache write, reasoning."""
+        return (
+            to_units(self.input, _PER_TOKEN),
+            to_units(self.output, _PER_TOKEN),
+            to_units(self.cache_read, _PER_TOKEN),
+            to_units(self.cache_write, _PER_TOKEN),
+            to_units(self.cache_write_1h, _PER_TOKEN),
+            to_units(self.reasoning, _PER_TOKEN),
+        )
+
+
+_RATE_FIELDS: Final = ("input", "output", "cache_read", "cache_write", "cache_write_1h", "reasoning")
+_UnitRates = tuple[int, int, int, int, int, int]
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +155,22 @@ class PriceInfo:
     provider_id: str | None = None
     output_priced: bool = True
     """False for an input-only price (embedding models): calls with output tokens are unpriced."""
+    _units: tuple[_UnitRates, tuple[tuple[int, _UnitRates], ...], int, int] = field(
+        init=False, repr=False, compare=False
+    )
+
+    def __post_init__(self) -> None:
+        # The rates in integer units, worked out once per price (prices are resolved once and cached).
+        object.__setattr__(
+            self,
+            "_units",
+            (
+                self.rates.per_token(),
+                tuple((threshold, rates.per_token()) for threshold, rates in self.tiers),
+                to_units(self.per_request),
+                to_units(self.per_web_search),
+            ),
+        )
 
     @property
     def estimated(self) -> bool:
@@ -114,34 +187,35 @@ class PriceInfo:
 
     def cost(self, usage: Usage, duration_ns: int = 0) -> Decimal:
         """The exact cost in USD of one call with ``usage``."""
-        fresh, read, write, output, other = self.parts(usage, duration_ns)
-        return (fresh + read + write + output).scaleb(-6) + other
+        return usd(sum(self.parts(usage, duration_ns)))
 
-    def parts(self, usage: Usage, duration_ns: int = 0) -> tuple[Decimal, Decimal, Decimal, Decimal, Decimal]:
+    def parts(self, usage: Usage, duration_ns: int = 0) -> tuple[int, int, int, int, int]:
         """One call's cost split as (uncached input, cache reads, cache writes, output with
-        reasoning) in millionths of a dollar, and the rest (per-request fee, hourly cost) in USD.
-
-        ``(sum of the first four).scaleb(-6) + the fifth`` is ``cost``; the first four are kept
-        unscaled so that summing them costs one operation each.
-        """
+        reasoning, the rest: per-request and per-search fees, an hourly cost), in integer units
+        of 10**-24 USD (``usd`` makes a Decimal of them); their sum is the call's cost."""
         if self.usd_per_hour is not None:
-            return (_ZERO, _ZERO, _ZERO, _ZERO, (self.usd_per_hour * duration_ns / _HOUR_NS).quantize(_PICO))
-        r = self.rates_for(usage.input_tokens) if self.tiers else self.rates
-        read = write = _ZERO
-        if usage.cache_read_tokens:
-            read = usage.cache_read_tokens * r.cache_read
-        if usage.cache_write_tokens:
+            hourly = (self.usd_per_hour * duration_ns / _HOUR_NS).quantize(_PICO)
+            return (0, 0, 0, 0, to_units(hourly))
+        rates, tiers, per_request, per_search = self._units
+        if tiers:
+            for threshold, tier_rates in tiers:
+                if usage.input_tokens > threshold:
+                    rates = tier_rates
+        read_tokens, write_tokens, reasoning = (
+            usage.cache_read_tokens,
+            usage.cache_write_tokens,
+            usage.reasoning_tokens,
+        )
+        read = read_tokens * rates[2]
+        write = 0
+        if write_tokens:
             one_hour = usage.cache_write_1h_tokens
-            write = (usage.cache_write_tokens - one_hour) * r.cache_write
-            if one_hour:
-                write += one_hour * r.cache_write_1h
-        output = (usage.output_tokens - usage.reasoning_tokens) * r.output
-        if usage.reasoning_tokens:
-            output += usage.reasoning_tokens * r.reasoning
-        fresh = (usage.input_tokens - usage.cache_read_tokens - usage.cache_write_tokens) * r.input
-        other = self.per_request
+            write = (write_tokens - one_hour) * rates[3] + one_hour * rates[4]
+        output = (usage.output_tokens - reasoning) * rates[1] + reasoning * rates[5]
+        fresh = (usage.input_tokens - read_tokens - write_tokens) * rates[0]
+        other = per_request
         if usage.web_search_requests:
-            other += usage.web_search_requests * self.per_web_search
+            other += usage.web_search_requests * per_search
         return (fresh, read, write, output, other)
 
 

@@ -131,12 +131,14 @@ def digest(
     """
     if not _NOT_REQUEST.isdisjoint(kwargs):
         kwargs = {k: v for k, v in kwargs.items() if k not in _NOT_REQUEST}
-    request = (provider, operation, model, base_url, kwargs)
+    # Only the arguments are serialised; the strings beside them hash as they are (their hashes
+    # are cached), which costs less than pickling them too.
     try:
-        return hash(pickle.dumps(request, 5))
+        return hash((provider, operation, model, base_url, pickle.dumps(kwargs, 5)))
     except Exception:  # noqa: BLE001  # an argument pickle cannot serialise
         pass
     try:
+        request = (provider, operation, model, base_url, kwargs)
         return hash(json.dumps(request, default=_plain, sort_keys=True))
     except Exception:  # noqa: BLE001  # circular or unsortable arguments: no digest, no duplicate
         return None

@@ -6,17 +6,16 @@ import threading
 from decimal import Decimal
 from types import MappingProxyType
 
-from tokentrace._pricing import ESTIMATED, INVALID_USAGE, UNPRICED
+from tokentrace._pricing import ESTIMATED, INVALID_USAGE, UNPRICED, usd
 from tokentrace._usage import Usage
 from tokentrace.types import CostBreakdown, ModelTotals, Totals
 
-_ZERO = Decimal(0)
 _UNPRICED = frozenset({UNPRICED, INVALID_USAGE})
-_NO_PARTS = (_ZERO, _ZERO, _ZERO, _ZERO, _ZERO)
 # Request digests a task remembers for duplicate detection; past this, new ones are not added.
 MAX_DIGESTS = 65_536
 
-Parts = tuple[Decimal, Decimal, Decimal, Decimal, Decimal]
+Parts = tuple[int, int, int, int, int]
+"""A cost split as ``PriceInfo.parts`` gives it, in units of 10**-24 USD."""
 
 
 class CallRecord:
@@ -24,7 +23,7 @@ class CallRecord:
 
     __slots__ = (
         "cost_status",
-        "cost_usd",
+        "cost_units",
         "digest",
         "error_type",
         "model",
@@ -39,7 +38,7 @@ class CallRecord:
         provider: str,
         model: str,
         usage: Usage | None,
-        cost_usd: Decimal | None,
+        cost_units: int | None,
         cost_status: str,
         retries: int,
         error_type: str | None = None,
@@ -49,7 +48,8 @@ class CallRecord:
         self.provider = provider
         self.model = model
         self.usage = usage
-        self.cost_usd = cost_usd
+        self.cost_units = cost_units
+        """The cost in units of 10**-24 USD (``None``: not priced)."""
         self.cost_status = cost_status
         self.retries = retries
         self.error_type = error_type
@@ -57,6 +57,12 @@ class CallRecord:
         """The cost split as ``PriceInfo.parts`` returns it (``None``: all of it is "other")."""
         self.digest = digest
         """A keyed hash of the normalised request, for duplicate detection (never the content)."""
+
+    @property
+    def cost_usd(self) -> Decimal | None:
+        """The cost in USD, exact."""
+        units = self.cost_units
+        return None if units is None else usd(units)
 
 
 class _Sums:
@@ -81,19 +87,18 @@ class _Sums:
         self.input = self.output = self.cache_read = self.cache_write = self.reasoning = 0
         self.calls = self.retries = self.unpriced = self.estimated = 0
         self.dup_calls = self.waste_tokens = 0
-        self.dup_cost = self.waste_cost = _ZERO
-        # Uncached input, cache reads, cache writes, output: in millionths of a dollar (as
-        # PriceInfo.parts gives them); other: in dollars.
-        self.parts: list[Decimal] = list(_NO_PARTS)
+        # Money in units of 10**-24 USD (see _pricing): uncached input, cache reads, cache
+        # writes, output, other (as PriceInfo.parts gives them).
+        self.dup_cost = self.waste_cost = 0
+        self.parts: list[int] = [0, 0, 0, 0, 0]
 
     def breakdown(self) -> CostBreakdown:
         p = self.parts
-        return CostBreakdown(p[0].scaleb(-6), p[1].scaleb(-6), p[2].scaleb(-6), p[3].scaleb(-6), p[4])
+        return CostBreakdown(usd(p[0]), usd(p[1]), usd(p[2]), usd(p[3]), usd(p[4]))
 
     @property
     def cost(self) -> Decimal:
-        p = self.parts
-        return (p[0] + p[1] + p[2] + p[3]).scaleb(-6) + p[4]
+        return usd(sum(self.parts))
 
     def add(self, rec: CallRecord, duplicate: bool) -> None:
         self.calls += 1
@@ -107,7 +112,7 @@ class _Sums:
             self.reasoning += usage.reasoning_tokens
             if rec.error_type is not None:
                 self.waste_tokens += usage.input_tokens + usage.output_tokens
-        cost = rec.cost_usd
+        cost = rec.cost_units
         if cost is not None:
             p = self.parts
             parts = rec.parts
@@ -115,13 +120,10 @@ class _Sums:
                 p[4] += cost
             else:
                 p[0] += parts[0]
-                if parts[1]:
-                    p[1] += parts[1]
-                if parts[2]:
-                    p[2] += parts[2]
+                p[1] += parts[1]
+                p[2] += parts[2]
                 p[3] += parts[3]
-                if parts[4]:
-                    p[4] += parts[4]
+                p[4] += parts[4]
             if rec.cost_status == ESTIMATED:
                 self.estimated += 1
             if rec.error_type is not None:
@@ -163,9 +165,9 @@ class _Sums:
             "unpriced_calls": self.unpriced,
             "estimated_calls": self.estimated,
             "duplicate_calls": self.dup_calls,
-            "duplicate_cost_usd": self.dup_cost,
+            "duplicate_cost_usd": usd(self.dup_cost),
             "retry_waste_tokens": self.waste_tokens,
-            "retry_waste_cost_usd": self.waste_cost,
+            "retry_waste_cost_usd": usd(self.waste_cost),
             "cost_breakdown": self.breakdown(),
         }
 

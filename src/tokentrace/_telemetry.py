@@ -163,8 +163,19 @@ def _meter_provider() -> Any:
 def instruments() -> Instruments:
     """The metric instruments (created once per meter provider)."""
     inst = state.instruments
-    if inst is not None and (not inst.noop or _meter_provider() is inst.provider):
-        return inst
+    if inst is not None:
+        if not inst.noop:
+            return inst
+        # No MeterProvider yet (the common case without metrics): the API's proxy, unchanged.
+        if (
+            state.meter_provider is None
+            and _metrics_internal is not None
+            and getattr(_metrics_internal, "_METER_PROVIDER", 0) is None
+            and getattr(_metrics_internal, "_PROXY_METER_PROVIDER", None) is inst.provider
+        ):
+            return inst
+        if _meter_provider() is inst.provider:
+            return inst
     with state.lock:
         provider = _meter_provider()
         if state.instruments is None or state.instruments.provider is not provider:

@@ -8,6 +8,7 @@ does not record (listing models, files, ...) are left alone.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -39,24 +40,32 @@ def _status(result: Any) -> int | None:
 def messages_usage(usage: object) -> Usage:
     """Anthropic usage: ``input_tokens`` excludes cache reads and writes, so add them."""
     u = values(usage)
-    cache_read = number(u.get("cache_read_input_tokens"), "cache_read_input_tokens")
-    cache_write = number(u.get("cache_creation_input_tokens"), "cache_creation_input_tokens")
-    return Usage(
-        input_tokens=number(u.get("input_tokens"), "input_tokens") + cache_read + cache_write,
-        output_tokens=number(u.get("output_tokens"), "output_tokens"),
-        cache_read_tokens=cache_read,
-        cache_write_tokens=cache_write,
-        cache_write_1h_tokens=number(
-            field(u.get("cache_creation"), "ephemeral_1h_input_tokens"),
-            "cache_creation.ephemeral_1h_input_tokens",
-        ),
-        reasoning_tokens=number(
-            field(u.get("output_tokens_details"), "thinking_tokens"), "output_tokens_details.thinking_tokens"
-        ),
-        web_search_requests=number(
-            field(u.get("server_tool_use"), "web_search_requests"), "server_tool_use.web_search_requests"
-        ),
-    )
+    # An int is taken as it is; anything else goes through number() (None, floats, garbage).
+    inp = u.get("input_tokens")
+    if type(inp) is not int:
+        inp = number(inp, "input_tokens")
+    out = u.get("output_tokens")
+    if type(out) is not int:
+        out = number(out, "output_tokens")
+    read = u.get("cache_read_input_tokens")
+    if type(read) is not int:
+        read = number(read, "cache_read_input_tokens")
+    write = u.get("cache_creation_input_tokens")
+    if type(write) is not int:
+        write = number(write, "cache_creation_input_tokens")
+    one_hour = thinking = searches = 0
+    creation = u.get("cache_creation")
+    if creation is not None:
+        one_hour = number(
+            field(creation, "ephemeral_1h_input_tokens"), "cache_creation.ephemeral_1h_input_tokens"
+        )
+    details = u.get("output_tokens_details")
+    if details is not None:
+        thinking = number(field(details, "thinking_tokens"), "output_tokens_details.thinking_tokens")
+    tools = u.get("server_tool_use")
+    if tools is not None:
+        searches = number(field(tools, "web_search_requests"), "server_tool_use.web_search_requests")
+    return Usage(inp + read + write, out, read, write, one_hour, thinking, searches)
 
 
 class _MessagesStream:
@@ -88,6 +97,18 @@ class _MessagesStream:
         if not self.fields:
             return Reading(None, self.model)
         return Reading(messages_usage(self.fields), self.model)
+
+
+@functools.lru_cache(maxsize=256)
+def _provider_for(base_url: str) -> str | None:
+    """``AnthropicBedrock`` and ``AnthropicVertex`` clients share these resources: name them by
+    their base URL, so they are priced from Bedrock's and Vertex AI's tables (cached per URL)."""
+    host = (urlsplit(base_url).hostname or "").lower()
+    if host.startswith("bedrock-runtime.") and host.endswith(".amazonaws.com"):
+        return "aws.bedrock"
+    if host.endswith("aiplatform.googleapis.com"):
+        return "gcp.vertex_ai"
+    return None
 
 
 def _suppress_sdk_span(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
@@ -125,14 +146,7 @@ class AnthropicIntegration(ProviderIntegration):
     )
 
     def provider_for(self, base_url: str) -> str | None:
-        """``AnthropicBedrock`` and ``AnthropicVertex`` clients share these resources: name them
-        by their base URL, so they are priced from Bedrock's and Vertex AI's tables."""
-        host = (urlsplit(base_url).hostname or "").lower()
-        if host.startswith("bedrock-runtime.") and host.endswith(".amazonaws.com"):
-            return "aws.bedrock"
-        if host.endswith("aiplatform.googleapis.com"):
-            return "gcp.vertex_ai"
-        return None
+        return _provider_for(base_url)
 
     def patches(self) -> tuple[Patch, ...]:
         return (Patch("anthropic._base_client", "start_api_call_span", _suppress_sdk_span),)
@@ -146,7 +160,7 @@ class AnthropicIntegration(ProviderIntegration):
         output = getattr(response, "content", None)
         if usage is None:
             return Reading(None, model, output=output)
-        return Reading(messages_usage(usage), model, output=output)
+        return Reading(messages_usage(usage), model, False, output)
 
     def stream_reader(self, method: Method, request: Request) -> _MessagesStream:
         return _MessagesStream()

@@ -4,7 +4,7 @@ Embeddings, sync and async."""
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
@@ -64,20 +64,29 @@ def _status(response: Any) -> int | None:
 
 def chat_usage(usage: object) -> Usage:
     """OpenAI usage: ``prompt_tokens`` already includes cached tokens."""
-    u = values(usage)
+    return _chat_usage(values(usage))
+
+
+def _chat_usage(u: Mapping[str, Any]) -> Usage:
     prompt = values(u.get("prompt_tokens_details"))
     completion = values(u.get("completion_tokens_details"))
-    return Usage(
-        input_tokens=number(u.get("prompt_tokens"), "prompt_tokens"),
-        output_tokens=number(u.get("completion_tokens"), "completion_tokens"),
-        cache_read_tokens=number(prompt.get("cached_tokens"), "prompt_tokens_details.cached_tokens"),
-        cache_write_tokens=number(
-            prompt.get("cache_write_tokens"), "prompt_tokens_details.cache_write_tokens"
-        ),
-        reasoning_tokens=number(
-            completion.get("reasoning_tokens"), "completion_tokens_details.reasoning_tokens"
-        ),
-    )
+    # An int is taken as it is; anything else goes through number() (None, floats, garbage).
+    inp = u.get("prompt_tokens")
+    if type(inp) is not int:
+        inp = number(inp, "prompt_tokens")
+    out = u.get("completion_tokens")
+    if type(out) is not int:
+        out = number(out, "completion_tokens")
+    read = prompt.get("cached_tokens")
+    if type(read) is not int:
+        read = number(read, "prompt_tokens_details.cached_tokens")
+    write = prompt.get("cache_write_tokens")
+    if type(write) is not int:
+        write = number(write, "prompt_tokens_details.cache_write_tokens")
+    reasoning = completion.get("reasoning_tokens")
+    if type(reasoning) is not int:
+        reasoning = number(reasoning, "completion_tokens_details.reasoning_tokens")
+    return Usage(inp, out, read, write, 0, reasoning)
 
 
 def reported_cost(usage: object) -> Decimal | None:
@@ -86,7 +95,12 @@ def reported_cost(usage: object) -> Decimal | None:
     With bring-your-own-key (``is_byok``), ``cost`` is the gateway's fee and the upstream
     provider bills ``cost_details.upstream_inference_cost`` to your key: both are yours to pay.
     """
-    u = values(usage)
+    return _reported_cost(values(usage))
+
+
+def _reported_cost(u: Mapping[str, Any]) -> Decimal | None:
+    if u.get("cost") is None:
+        return None
     cost = _money(u.get("cost"))
     if cost is None:
         return None
@@ -272,7 +286,7 @@ class OpenAIIntegration(ProviderIntegration):
         output = getattr(response, "choices", None)
         if u.get("prompt_tokens") is None and u.get("completion_tokens") is None:
             return Reading(None, model, output=output)
-        return Reading(chat_usage(usage), model, output=output, reported_cost=reported_cost(usage))
+        return Reading(_chat_usage(u), model, False, output, _reported_cost(u))
 
     def read_error(self, method: Method, request: Request, error: BaseException) -> Reading | None:
         # LengthFinishReasonError / ContentFilterFinishReasonError from parse() carry the completion.
