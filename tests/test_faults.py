@@ -20,7 +20,7 @@ from google.genai import types as genai_types
 import tokentrace
 from tests.support.cassettes import Replay, serve_botocore
 from tests.support.clients import anthropic_client, openai_client, recorded, request_kwargs
-from tokentrace import _budget, _engine, _gate, _pricing, _requests, _streams, _task, _telemetry
+from tokentrace import _budget, _deferred, _engine, _gate, _pricing, _requests, _streams, _task, _telemetry
 from tokentrace.integrations.anthropic import AnthropicIntegration, _MessagesStream
 from tokentrace.integrations.bedrock import BedrockIntegration, _ConverseStream
 from tokentrace.integrations.cohere import CohereIntegration
@@ -431,7 +431,7 @@ def _surface_cases() -> list[Any]:
         integration = INTEGRATIONS[surface.split(".")[0]]
         hooks = [*ENGINE_HOOKS, (integration, "request")]
         if ".helper." in surface:
-            hooks.append((_engine, "_defer"))
+            hooks.append((_deferred, "_defer"))
         if "stream" in surface:
             reader = READERS[surface.removesuffix(".async").removesuffix(".stream")]
             hooks += [*STREAM_HOOKS, (integration, "stream_reader"), (reader, "feed")]

@@ -19,7 +19,7 @@ from typing import Any
 
 import wrapt
 
-from tokentrace import _engine
+from tokentrace import _deferred, _engine
 from tokentrace._safety import renew_after_fork
 from tokentrace.exceptions import IntegrationError
 from tokentrace.integrations._base import Integration, ProviderIntegration
@@ -127,7 +127,7 @@ def _apply(integration: Integration) -> _Applied:
         for method in integration.methods:
             assert isinstance(integration, ProviderIntegration)  # checked above
             if method.sends_on_enter:
-                wrapper = _engine.on_enter_wrapper(integration, method)
+                wrapper = _deferred.on_enter_wrapper(integration, method)
             else:
                 wrapper = _engine.call_wrapper(integration, method)
             installed = _wrap(method.module, method.qualname, wrapper, method.optional)

@@ -179,6 +179,16 @@ def number(value: object, name: str) -> int:
     raise UsageError(f"{name} is not a token count: {type(value).__name__}")
 
 
+def counts(fields: Mapping[str, Any], names: tuple[str, ...], prefix: str = "") -> list[int]:
+    """The token counts named ``names`` in ``fields`` (0 when absent), in one call: an int is taken
+    as it is, anything else goes through ``number`` (which names ``prefix`` + the field)."""
+    out = []
+    for name in names:
+        value = fields.get(name)
+        out.append(value if type(value) is int else number(value, prefix + name))
+    return out
+
+
 def count(obj: object, *path: str) -> int:
     """The token count at ``path`` (0 when absent); raises ``UsageError`` for a non-count."""
     return number(field(obj, *path), ".".join(path))

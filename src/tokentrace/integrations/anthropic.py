@@ -13,7 +13,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from tokentrace._engine import active_call
-from tokentrace._usage import Usage, field, number, values
+from tokentrace._usage import Usage, counts, field, number, values
 from tokentrace.integrations._base import (
     AttemptHook,
     Method,
@@ -37,22 +37,13 @@ def _status(result: Any) -> int | None:
     return getattr(response, "status_code", None)
 
 
+_COUNTS = ("input_tokens", "output_tokens", "cache_read_input_tokens", "cache_creation_input_tokens")
+
+
 def messages_usage(usage: object) -> Usage:
     """Anthropic usage: ``input_tokens`` excludes cache reads and writes, so add them."""
     u = values(usage)
-    # An int is taken as it is; anything else goes through number() (None, floats, garbage).
-    inp = u.get("input_tokens")
-    if type(inp) is not int:
-        inp = number(inp, "input_tokens")
-    out = u.get("output_tokens")
-    if type(out) is not int:
-        out = number(out, "output_tokens")
-    read = u.get("cache_read_input_tokens")
-    if type(read) is not int:
-        read = number(read, "cache_read_input_tokens")
-    write = u.get("cache_creation_input_tokens")
-    if type(write) is not int:
-        write = number(write, "cache_creation_input_tokens")
+    inp, out, read, write = counts(u, _COUNTS)
     one_hour = thinking = searches = 0
     creation = u.get("cache_creation")
     if creation is not None:

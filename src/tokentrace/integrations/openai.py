@@ -10,7 +10,7 @@ from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
 from tokentrace._tokenize import count_chat_messages, count_text
-from tokentrace._usage import Usage, field, number, values
+from tokentrace._usage import Usage, counts, field, number, values
 from tokentrace.integrations._base import (
     AttemptHook,
     Method,
@@ -70,23 +70,15 @@ def chat_usage(usage: object) -> Usage:
 def _chat_usage(u: Mapping[str, Any]) -> Usage:
     prompt = values(u.get("prompt_tokens_details"))
     completion = values(u.get("completion_tokens_details"))
-    # An int is taken as it is; anything else goes through number() (None, floats, garbage).
-    inp = u.get("prompt_tokens")
-    if type(inp) is not int:
-        inp = number(inp, "prompt_tokens")
-    out = u.get("completion_tokens")
-    if type(out) is not int:
-        out = number(out, "completion_tokens")
-    read = prompt.get("cached_tokens")
-    if type(read) is not int:
-        read = number(read, "prompt_tokens_details.cached_tokens")
-    write = prompt.get("cache_write_tokens")
-    if type(write) is not int:
-        write = number(write, "prompt_tokens_details.cache_write_tokens")
-    reasoning = completion.get("reasoning_tokens")
-    if type(reasoning) is not int:
-        reasoning = number(reasoning, "completion_tokens_details.reasoning_tokens")
+    inp, out = counts(u, _TOTALS)
+    read, write = counts(prompt, _PROMPT_DETAILS, "prompt_tokens_details.")
+    (reasoning,) = counts(completion, _COMPLETION_DETAILS, "completion_tokens_details.")
     return Usage(inp, out, read, write, 0, reasoning)
+
+
+_TOTALS = ("prompt_tokens", "completion_tokens")
+_PROMPT_DETAILS = ("cached_tokens", "cache_write_tokens")
+_COMPLETION_DETAILS = ("reasoning_tokens",)
 
 
 def reported_cost(usage: object) -> Decimal | None:
