@@ -37,6 +37,7 @@ import asyncio
 import contextlib
 import gc
 import importlib.metadata
+import itertools
 import json
 import platform
 import statistics
@@ -71,6 +72,11 @@ RECORDINGS = {
 }
 MODES = ("sync", "async", "stream-2", "stream-202")
 MESSAGES = [{"role": "user", "content": "Summarise ticket 1042 in one line."}]
+# Each call asks about another ticket: a task that sends the same request over and over is the
+# duplicate-call case, which tokentrace flags (one more span attribute), not a typical call.
+# The prompts are built here, once, so every configuration pays the same for picking one.
+DISTINCT = 4096
+PROMPTS = [[{"role": "user", "content": f"Summarise ticket {n} in one line."}] for n in range(DISTINCT)]
 
 
 class DropExporter(SpanExporter):
@@ -134,8 +140,12 @@ def stream_body(provider: str, chunks: int) -> bytes:
     return _sse(events, done=False)
 
 
-def make_call(provider: str, mode: str = "sync") -> Callable[[], Any]:
-    """One complete call (for streams: the call and every chunk) as a zero-argument function."""
+def make_call(provider: str, mode: str = "sync", repeat: bool = False) -> Callable[[], Any]:
+    """One complete call (for streams: the call and every chunk) as a zero-argument function.
+
+    Successive calls send distinct requests (``PROMPTS``, in turn), or with ``repeat`` the same
+    one (``MESSAGES``) every time: within a task, every call after the first is then a duplicate.
+    """
     (interaction,) = load(CASSETTES / RECORDINGS[provider])
     status, headers, body = interaction.status, interaction.headers, interaction.body
     if mode.startswith("stream"):
@@ -158,7 +168,7 @@ def make_call(provider: str, mode: str = "sync") -> Callable[[], Any]:
 
         cls = openai.AsyncOpenAI if use_async else openai.OpenAI
         client = cls(api_key="sk-bench", http_client=http, max_retries=0)
-        kwargs: dict[str, Any] = {"model": model, "messages": MESSAGES}
+        kwargs: dict[str, Any] = {"model": model}
         if stream:
             kwargs.update(stream=True, stream_options={"include_usage": True})
         resource = client.chat.completions
@@ -169,16 +179,17 @@ def make_call(provider: str, mode: str = "sync") -> Callable[[], Any]:
         # that "bare" is the SDK alone in every configuration.
         cls = anthropic.AsyncAnthropic if use_async else anthropic.Anthropic
         client = cls(api_key="sk-ant-bench", http_client=http, max_retries=0, open_telemetry=False)
-        kwargs = {"model": model, "messages": MESSAGES, "max_tokens": 256, "stream": stream}
+        kwargs = {"model": model, "max_tokens": 256, "stream": stream}
         resource = client.messages
+    prompts = itertools.cycle([MESSAGES] if repeat else PROMPTS)
     # ``create`` is looked up on every call: instrumentations patch the class after this returns.
     if use_async:
         loop = asyncio.new_event_loop()
         run = loop.run_until_complete
-        return lambda: run(resource.create(**kwargs))
+        return lambda: run(resource.create(messages=next(prompts), **kwargs))
     if stream:
-        return lambda: sum(1 for _ in resource.create(**kwargs))
-    return lambda: resource.create(**kwargs)
+        return lambda: sum(1 for _ in resource.create(messages=next(prompts), **kwargs))
+    return lambda: resource.create(messages=next(prompts), **kwargs)
 
 
 # The six attributes a tokentrace call span carries beyond the floor's ten (16 in all).

@@ -176,7 +176,7 @@ def test_keyboard_interrupt_is_never_swallowed(monkeypatch: pytest.MonkeyPatch) 
 
 BUDGET_HOOKS = [
     (_gate, "check"),
-    (_gate, "digest"),
+    (_requests, "digest"),
     (_gate, "_go_ahead"),
     (_requests, "estimate"),
     (_budget, "check"),

@@ -281,6 +281,31 @@ def test_money_units_are_exact_and_print_without_trailing_zeros() -> None:
     assert _pricing.needs_exact_text(2_610_000_000_000_000_000_000) is False
 
 
+@pytest.mark.parametrize(
+    "units",
+    [
+        0,
+        1,
+        10**15 - 1,  # 15 digits
+        10**15,  # 1 digit and zeros
+        10**15 + 1,  # 16 digits
+        999_999_999_999_999 * 10**9,  # 15 digits and zeros
+        1_000_000_000_000_001 * 10**9,  # 16 digits and zeros
+        2**53,
+        2**64 - 1,
+        2**80 * 5**30,  # a power of two times a power of five: many digits, many zeros
+        123_456_789_012_345 * 10**40,
+        10**62 + 10**20,  # beyond the table of powers of ten
+        10**70,
+        -(10**15 + 1),
+        -(10**20),
+    ],
+)
+def test_needs_exact_text_counts_the_digits_before_the_trailing_zeros(units: int) -> None:
+    """More than 15 significant decimal digits, worked out without writing the number out."""
+    assert _pricing.needs_exact_text(units) is (len(str(abs(units)).rstrip("0")) > 15)
+
+
 def test_a_rate_finer_than_the_unit_is_rounded_half_even_per_token() -> None:
     """$0.0000000000000000005 per million tokens is half a unit per token: rounded to even (0)."""
     rates = pricing.Rates(model="fine", input="0.0000000000000000005", output="0.0000000000000000015")

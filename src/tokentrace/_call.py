@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import time
 from contextvars import ContextVar, Token
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.trace import Span
 
-from tokentrace.integrations._base import Method, ProviderIntegration, Request
+from tokentrace.integrations._base import AttemptHook, Method, ProviderIntegration, Request
 from tokentrace.types import Budget, BudgetBreach, CallEstimate
 
 if TYPE_CHECKING:
@@ -46,7 +46,9 @@ class Call:
         self.request = request
         self.provider = request.provider or integration.provider
         self.task = task
-        self.attempts: list[str] = []
+        self.attempts: list[str | tuple[AttemptHook, Any]] = []
+        """Each attempt's error type name, or the hook that noted it and the SDK's result (see
+        ``_engine._outcome``), or the outcome an SDK's own hook reported (``settle_attempt``)."""
         self.done = False
         self.tokens: tuple[Token[Call | None], object] | None = None
         self.span: Span = trace.INVALID_SPAN

@@ -16,7 +16,7 @@ from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
-from tokentrace import _budget, _gate, _pricing, _propagation, _telemetry
+from tokentrace import _budget, _gate, _pricing, _propagation, _requests, _telemetry
 from tokentrace import _semconv as sc
 from tokentrace._call import _ACTIVE_CALL, Call, active_call, leave
 from tokentrace._safety import failed, guarded
@@ -55,21 +55,22 @@ def _begin(
     task = _CURRENT_TASK.get()
     call = Call(integration, method, request, task)
     model = request.model or "unknown"
+    operation = method.operation
     attrs: dict[str, Any] = {
-        sc.GEN_AI_OPERATION_NAME: method.operation,
+        sc.GEN_AI_OPERATION_NAME: operation,
         sc.GEN_AI_PROVIDER_NAME: call.provider,
         sc.GEN_AI_REQUEST_MODEL: model,
     }
     if request.stream:
         attrs[sc.GEN_AI_REQUEST_STREAM] = True
     if task is not None:
-        attrs.update(task._dimensions())
+        attrs.update(task._dims or task._dimensions())
     else:
         attrs.update(guarded("call.upstream", _propagation.call_dimensions, {}))
-    call.span = _telemetry.tracer().start_span(
-        f"{method.operation} {model}", kind=SpanKind.CLIENT, attributes=attrs
+    span = call.span = (_telemetry.state.tracer or _telemetry.tracer()).start_span(
+        f"{operation} {model}", kind=SpanKind.CLIENT, attributes=attrs
     )
-    call.tokens = (_ACTIVE_CALL.set(call), otel_context.attach(trace.set_span_in_context(call.span)))
+    call.tokens = (_ACTIVE_CALL.set(call), otel_context.attach(trace.set_span_in_context(span)))
     if task is not None and task._guarded:
         guarded("budget.check", _gate.check, None, call, task)
     return call
@@ -169,7 +170,8 @@ def complete(
             parts = price.parts(billed, duration_ns)
             cost = parts[0] + parts[1] + parts[2] + parts[3] + parts[4]
             source = price.source
-            estimated = reading.estimated or price.estimated  # type: ignore[union-attr]
+            # price.estimated, inline: an hourly price apportions its cost
+            estimated = reading.estimated or price.usd_per_hour is not None  # type: ignore[union-attr]
             status = _pricing.ESTIMATED if estimated else _pricing.PRICED
     attempts = len(call.attempts)
     rec = CallRecord(
@@ -186,7 +188,9 @@ def complete(
     duplicate = False
     if task is not None:
         if _telemetry.state.settings.detect_duplicates:
-            rec.digest = _gate.digest(call)
+            rec.digest = _requests.digest(
+                call.provider, call.method.operation, request.model, request.base_url, request.kwargs
+            )
         # A call the SDK refused before sending (bad arguments) is not an LLM call. A stream that
         # ended in an error was handed to the application: a lazy one (a generator that sends on
         # its first iteration) has its attempts outside the call's context, so none were noted.
@@ -219,22 +223,27 @@ def _end_span(
     if not span.is_recording():
         span.end()
         return
-    attrs: dict[str, Any] = {sc.COST_STATUS: rec.cost_status, sc.RETRIES: rec.retries}
-    if duplicate:
-        attrs[sc.DUPLICATE] = True
-    if response_model:
-        attrs[sc.GEN_AI_RESPONSE_MODEL] = response_model
     usage = rec.usage
     if usage is not None:
-        attrs[sc.GEN_AI_USAGE_INPUT_TOKENS] = usage.input_tokens
-        attrs[sc.GEN_AI_USAGE_OUTPUT_TOKENS] = usage.output_tokens
-        attrs[sc.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS] = usage.cache_read_tokens
-        attrs[sc.GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS] = usage.cache_write_tokens
-        attrs[sc.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS] = usage.reasoning_tokens
+        attrs: dict[str, Any] = {
+            sc.COST_STATUS: rec.cost_status,
+            sc.RETRIES: rec.retries,
+            sc.GEN_AI_USAGE_INPUT_TOKENS: usage.input_tokens,
+            sc.GEN_AI_USAGE_OUTPUT_TOKENS: usage.output_tokens,
+            sc.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS: usage.cache_read_tokens,
+            sc.GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS: usage.cache_write_tokens,
+            sc.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS: usage.reasoning_tokens,
+        }
         if usage.cache_write_1h_tokens:
             attrs[sc.USAGE_CACHE_WRITE_1H] = usage.cache_write_1h_tokens
         if usage.web_search_requests:
             attrs[sc.USAGE_WEB_SEARCHES] = usage.web_search_requests
+    else:
+        attrs = {sc.COST_STATUS: rec.cost_status, sc.RETRIES: rec.retries}
+    if duplicate:
+        attrs[sc.DUPLICATE] = True
+    if response_model:
+        attrs[sc.GEN_AI_RESPONSE_MODEL] = response_model
     if reading is not None:
         if reading.estimated:
             attrs[sc.USAGE_ESTIMATED] = True
@@ -252,9 +261,10 @@ def _end_span(
     attempts = call.attempts
     if attempts and (len(attempts) > 1 or error is not None):
         # One clean attempt is the common case and says nothing that retries=0 does not.
-        attrs[sc.ATTEMPTS] = attempts
-        if len(attempts) > 1:
-            for number, outcome in enumerate(attempts, 1):
+        outcomes = [guarded("attempt.status", _outcome, "unknown", attempt) for attempt in attempts]
+        attrs[sc.ATTEMPTS] = outcomes
+        if len(outcomes) > 1:
+            for number, outcome in enumerate(outcomes, 1):
                 span.add_event(sc.EVENT_ATTEMPT, {sc.ATTEMPT_NUMBER: number, sc.ATTEMPT_OUTCOME: outcome})
     if stream_end is not None:
         attrs[sc.STREAM_END] = stream_end
@@ -351,8 +361,11 @@ def _emit_call_metrics(
 
 def _after(call: Call, result: Any) -> Any:
     """Leave the call's context and finish it; ``result`` itself after an internal error."""
-    try:
-        leave(call)
+    try:  # _call.leave, inline: this runs on every call
+        tokens, call.tokens = call.tokens, None
+        if tokens is not None:
+            otel_context.detach(tokens[1])  # type: ignore[arg-type]  # the token attach() returned
+            _ACTIVE_CALL.reset(tokens[0])
     except Exception as exc:  # noqa: BLE001  # guarded in place, on every call
         failed("call.leave", exc)
     try:
@@ -410,15 +423,21 @@ def call_wrapper(integration: ProviderIntegration, method: Method) -> Wrapper:
     return sync_wrapper
 
 
-def _note_attempt(hook: AttemptHook, result: Any, error: BaseException | None) -> None:
+def _note_attempt(outcome: str | tuple[AttemptHook, Any]) -> None:
+    """Note one attempt of the call in flight: what it raised (the error's type name), or the
+    hook and the SDK's result, whose status is read only if the span lists the attempts."""
     call = _ACTIVE_CALL.get()
-    if call is None:
-        return
-    if error is not None:
-        call.attempts.append(type(error).__qualname__)
-    else:
-        status = hook.status(result) if hook.status is not None else None
-        call.attempts.append(str(status) if status is not None else "unknown")
+    if call is not None:
+        call.attempts.append(outcome)
+
+
+def _outcome(attempt: str | tuple[AttemptHook, Any]) -> str:
+    """An attempt as ``tokentrace.attempts`` names it: its HTTP status, error type or ``unknown``."""
+    if isinstance(attempt, str):
+        return attempt
+    hook, result = attempt
+    status = hook.status(result) if hook.status is not None else None
+    return str(status) if status is not None else "unknown"
 
 
 def attempt_wrapper(hook: AttemptHook) -> Wrapper:
@@ -432,10 +451,10 @@ def attempt_wrapper(hook: AttemptHook) -> Wrapper:
             try:
                 result = await wrapped(*args, **kwargs)
             except BaseException as exc:
-                guarded("attempt.note", _note_attempt, None, hook, None, exc)
+                guarded("attempt.note", _note_attempt, None, type(exc).__qualname__)
                 raise
             try:
-                _note_attempt(hook, result, None)
+                _note_attempt((hook, result))
             except Exception as exc:  # noqa: BLE001  # guarded in place, on every attempt
                 failed("attempt.note", exc)
             return result
@@ -446,10 +465,10 @@ def attempt_wrapper(hook: AttemptHook) -> Wrapper:
         try:
             result = wrapped(*args, **kwargs)
         except BaseException as exc:
-            guarded("attempt.note", _note_attempt, None, hook, None, exc)
+            guarded("attempt.note", _note_attempt, None, type(exc).__qualname__)
             raise
         try:
-            _note_attempt(hook, result, None)
+            _note_attempt((hook, result))
         except Exception as exc:  # noqa: BLE001  # guarded in place, on every attempt
             failed("attempt.note", exc)
         return result

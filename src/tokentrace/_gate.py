@@ -21,14 +21,6 @@ from tokentrace.exceptions import BudgetExceeded, ConfigurationError
 from tokentrace.types import BudgetBreach, CallEstimate
 
 
-def digest(call: Call) -> int | None:
-    """The call's request digest, for duplicate detection (``None`` when it cannot be taken)."""
-    request = call.request
-    return _requests.digest(
-        call.provider, call.method.operation, request.model, request.base_url, request.kwargs
-    )
-
-
 def _estimate(call: Call) -> CallEstimate:
     request = call.request
     return _requests.estimate(

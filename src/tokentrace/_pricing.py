@@ -65,9 +65,26 @@ def as_float(units: int) -> float:
     return units / UNITS_PER_USD
 
 
+_15_DIGITS: Final = 10**15
+_POWERS_OF_10: Final[tuple[int, ...]] = tuple(10**n for n in range(64))
+_MOST_DIGITS: Final = len(_POWERS_OF_10) - 1
+
+
 def needs_exact_text(units: int) -> bool:
-    """Whether ``as_float(units)`` could lose digits: a double carries any 15 significant digits."""
-    return len(str(units).rstrip("0")) > 15
+    """Whether ``as_float(units)`` could lose digits: a double carries any 15 significant digits.
+
+    That is, whether ``units`` has more than 15 digits before its trailing zeros: with ``n``
+    digits in all, whether it is not a multiple of 10**(n - 15). Its digit count comes from its
+    bit length, without writing it out in decimal (this runs for every priced call).
+    """
+    if units < _15_DIGITS:
+        return units <= -_15_DIGITS and needs_exact_text(-units)
+    n = (units.bit_length() * 78913) >> 18  # floor(bits x log10(2)): the digit count or one less
+    if n >= _MOST_DIGITS:
+        return len(str(units).rstrip("0")) > 15
+    if units >= _POWERS_OF_10[n]:
+        n += 1
+    return units % _POWERS_OF_10[n - 15] != 0
 
 
 # Cost statuses (the values of tokentrace.cost.status).

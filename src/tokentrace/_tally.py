@@ -76,6 +76,7 @@ class _Sums:
         "input",
         "output",
         "parts",
+        "provider",
         "reasoning",
         "retries",
         "unpriced",
@@ -83,7 +84,8 @@ class _Sums:
         "waste_tokens",
     )
 
-    def __init__(self) -> None:
+    def __init__(self, provider: str = "") -> None:
+        self.provider = provider
         self.input = self.output = self.cache_read = self.cache_write = self.reasoning = 0
         self.calls = self.retries = self.unpriced = self.estimated = 0
         self.dup_calls = self.waste_tokens = 0
@@ -99,41 +101,6 @@ class _Sums:
     @property
     def cost(self) -> Decimal:
         return usd(sum(self.parts))
-
-    def add(self, rec: CallRecord, duplicate: bool) -> None:
-        self.calls += 1
-        self.retries += rec.retries
-        usage = rec.usage
-        if usage is not None:
-            self.input += usage.input_tokens
-            self.output += usage.output_tokens
-            self.cache_read += usage.cache_read_tokens
-            self.cache_write += usage.cache_write_tokens
-            self.reasoning += usage.reasoning_tokens
-            if rec.error_type is not None:
-                self.waste_tokens += usage.input_tokens + usage.output_tokens
-        cost = rec.cost_units
-        if cost is not None:
-            p = self.parts
-            parts = rec.parts
-            if parts is None:
-                p[4] += cost
-            else:
-                p[0] += parts[0]
-                p[1] += parts[1]
-                p[2] += parts[2]
-                p[3] += parts[3]
-                p[4] += parts[4]
-            if rec.cost_status == ESTIMATED:
-                self.estimated += 1
-            if rec.error_type is not None:
-                self.waste_cost += cost
-            if duplicate:
-                self.dup_cost += cost
-        elif rec.cost_status in _UNPRICED:
-            self.unpriced += 1
-        if duplicate:
-            self.dup_calls += 1
 
     def merge(self, m: _Sums) -> None:
         self.input += m.input
@@ -183,12 +150,18 @@ class Tally:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._by_model: dict[str, tuple[str, _Sums]] = {}
+        self._by_model: dict[str, _Sums] = {}
         self._seen: set[int] | None = None
 
     def add(self, rec: CallRecord) -> bool:
-        """Add one call; returns whether it duplicates an earlier successful call of this task."""
+        """Add one call; returns whether it duplicates an earlier successful call of this task.
+
+        One function on purpose: it runs for every call and every enclosing task.
+        """
         digest = rec.digest
+        usage = rec.usage
+        cost = rec.cost_units
+        failed = rec.error_type is not None
         with self._lock:
             duplicate = False
             if digest is not None:
@@ -197,20 +170,50 @@ class Tally:
                     seen = self._seen = set()
                 if digest in seen:
                     duplicate = True
-                elif rec.error_type is None and len(seen) < MAX_DIGESTS:
+                elif not failed and len(seen) < MAX_DIGESTS:
                     # Only an answered request makes its twin redundant; a failed one makes it a retry.
                     seen.add(digest)
-            entry = self._by_model.get(rec.model)
-            if entry is None:
-                entry = self._by_model[rec.model] = (rec.provider, _Sums())
-            entry[1].add(rec, duplicate)
+            sums = self._by_model.get(rec.model)
+            if sums is None:
+                sums = self._by_model[rec.model] = _Sums(rec.provider)
+            sums.calls += 1
+            sums.retries += rec.retries
+            if usage is not None:
+                sums.input += usage.input_tokens
+                sums.output += usage.output_tokens
+                sums.cache_read += usage.cache_read_tokens
+                sums.cache_write += usage.cache_write_tokens
+                sums.reasoning += usage.reasoning_tokens
+                if failed:
+                    sums.waste_tokens += usage.input_tokens + usage.output_tokens
+            if cost is not None:
+                p = sums.parts
+                parts = rec.parts
+                if parts is None:
+                    p[4] += cost
+                else:
+                    p[0] += parts[0]
+                    p[1] += parts[1]
+                    p[2] += parts[2]
+                    p[3] += parts[3]
+                    p[4] += parts[4]
+                if rec.cost_status == ESTIMATED:
+                    sums.estimated += 1
+                if failed:
+                    sums.waste_cost += cost
+                if duplicate:
+                    sums.dup_cost += cost
+            elif rec.cost_status in _UNPRICED:
+                sums.unpriced += 1
+            if duplicate:
+                sums.dup_calls += 1
         return duplicate
 
     def snapshot(self) -> Totals:
         with self._lock:
             by_model: dict[str, ModelTotals] = {}
             t = _Sums()
-            for model, (provider, m) in self._by_model.items():
-                by_model[model] = ModelTotals(provider=provider, model=model, **m.fields())  # type: ignore[arg-type]
+            for model, m in self._by_model.items():
+                by_model[model] = ModelTotals(provider=m.provider, model=model, **m.fields())  # type: ignore[arg-type]
                 t.merge(m)
         return Totals(by_model=MappingProxyType(by_model), **t.fields())  # type: ignore[arg-type]
