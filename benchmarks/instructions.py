@@ -7,7 +7,7 @@ configuration of ``overhead.py`` (bare, otel-span, tokentrace, tokentrace+metric
 process under callgrind, collecting only inside the timed loop, and prints instructions per
 call and the ratio of tokentrace's added instructions to the hand-written span's.
 
-    python benchmarks/instructions.py [--calls 50] [--provider openai|anthropic|all]
+    python benchmarks/instructions.py [--calls 50] [--repeat 3] [--provider openai|anthropic|all]
                                       [--mode sync|stream|all] [--json]
 
 With ``--mode stream`` it counts streams of 2 and 202 content chunks (see ``overhead.py``) and
@@ -25,6 +25,7 @@ import gc
 import json
 import os
 import re
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -134,13 +135,21 @@ def measure(config: str, provider: str, calls: int, mode: str = "sync") -> float
     return int(match.group(1)) / calls
 
 
-def count(provider: str, mode: str, calls: int) -> dict[str, float]:
+def count(provider: str, mode: str, calls: int, repeat: int = 3) -> dict[str, float]:
+    """Each configuration's instructions per call: the median of ``repeat`` processes.
+
+    The same code and inputs still vary by a few thousand instructions per call from one
+    process to the next (memory layout, random span ids), which the median of three evens out.
+    """
     configs = (*CONFIGS, *ABLATIONS) if mode == "sync" else CONFIGS[:3]
+    runs = [config for config in configs for _ in range(repeat)]
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
-        values = pool.map(
-            measure, configs, [provider] * len(configs), [calls] * len(configs), [mode] * len(configs)
+        values = list(
+            pool.map(measure, runs, [provider] * len(runs), [calls] * len(runs), [mode] * len(runs))
         )
-        return dict(zip(configs, values, strict=True))
+    return {
+        config: statistics.median(values[i * repeat : (i + 1) * repeat]) for i, config in enumerate(configs)
+    }
 
 
 def main() -> None:
@@ -153,6 +162,7 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=50)
     parser.add_argument("--provider", choices=["openai", "anthropic", "all"], default="all")
     parser.add_argument("--mode", choices=["sync", "stream", "all"], default="all")
+    parser.add_argument("--repeat", type=int, default=3, help="processes per configuration (median)")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     args = parser.parse_args()
     providers = ["openai", "anthropic"] if args.provider == "all" else [args.provider]
@@ -161,7 +171,7 @@ def main() -> None:
     )
     results: dict[str, dict[str, dict[str, float]]] = {}
     for provider in providers:
-        results[provider] = {mode: count(provider, mode, args.calls) for mode in modes}
+        results[provider] = {mode: count(provider, mode, args.calls, args.repeat) for mode in modes}
         if "stream-202" in results[provider]:
             short, long = results[provider]["stream-2"], results[provider]["stream-202"]
             results[provider]["per-chunk"] = {
@@ -169,7 +179,7 @@ def main() -> None:
                 for config in ("otel-span", "tokentrace")
             }
     if args.json:
-        print(json.dumps({"calls": args.calls, "results": results}, indent=2))
+        print(json.dumps({"calls": args.calls, "repeat": args.repeat, "results": results}, indent=2))
         return
     for provider, by_mode in results.items():
         for mode, counts in by_mode.items():
@@ -182,7 +192,9 @@ def main() -> None:
                 continue
             bare = counts["bare"]
             floor = counts["otel-span"] - bare
-            print(f"{provider} {mode}: instructions per call ({args.calls} calls, callgrind)")
+            print(
+                f"{provider} {mode}: instructions per call ({args.calls} calls, median of {args.repeat} processes, callgrind)"
+            )
             for config, value in counts.items():
                 line = f"  {config:20s} {value:12,.0f}"
                 if config != "bare":
