@@ -64,10 +64,10 @@ def _begin(
     if request.stream:
         attrs[sc.GEN_AI_REQUEST_STREAM] = True
     if task is not None:
-        attrs.update(task._dims or task._dimensions())
+        attrs.update(task._dimensions())
     else:
         attrs.update(guarded("call.upstream", _propagation.call_dimensions, {}))
-    span = call.span = (_telemetry.state.tracer or _telemetry.tracer()).start_span(
+    span = call.span = _telemetry.tracer().start_span(
         f"{operation} {model}", kind=SpanKind.CLIENT, attributes=attrs
     )
     call.tokens = (_ACTIVE_CALL.set(call), otel_context.attach(trace.set_span_in_context(span)))
@@ -170,8 +170,7 @@ def complete(
             parts = price.parts(billed, duration_ns)
             cost = parts[0] + parts[1] + parts[2] + parts[3] + parts[4]
             source = price.source
-            # price.estimated, inline: an hourly price apportions its cost
-            estimated = reading.estimated or price.usd_per_hour is not None  # type: ignore[union-attr]
+            estimated = reading.estimated or price.estimated  # type: ignore[union-attr]
             status = _pricing.ESTIMATED if estimated else _pricing.PRICED
     attempts = len(call.attempts)
     rec = CallRecord(
@@ -361,11 +360,8 @@ def _emit_call_metrics(
 
 def _after(call: Call, result: Any) -> Any:
     """Leave the call's context and finish it; ``result`` itself after an internal error."""
-    try:  # _call.leave, inline: this runs on every call
-        tokens, call.tokens = call.tokens, None
-        if tokens is not None:
-            otel_context.detach(tokens[1])  # type: ignore[arg-type]  # the token attach() returned
-            _ACTIVE_CALL.reset(tokens[0])
+    try:
+        leave(call)
     except Exception as exc:  # noqa: BLE001  # guarded in place, on every call
         failed("call.leave", exc)
     try:
