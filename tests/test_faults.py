@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -124,6 +125,8 @@ def test_a_failing_hook_never_changes_the_users_result(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     """Plain, streamed and failing calls give the same result or exception; at most one warning per site."""
+    # Streams an earlier test left unfinished end when collected; end them before the fault is in.
+    gc.collect()
     monkeypatch.setattr(target, name, _boom)
     with caplog.at_level(logging.WARNING, logger="tokentrace"):
         for _ in range(2):
@@ -463,6 +466,8 @@ def test_every_surface_survives_every_failing_hook(
 ) -> None:
     """Each provider surface (sync, async, streamed) returns exactly what the bare SDK returns while one
     of tokentrace's steps fails, and the failure is logged once."""
+    # Streams an earlier test left unfinished end when collected; end them before the fault is in.
+    gc.collect()
     monkeypatch.setattr(target, name, _boom)
     with caplog.at_level(logging.WARNING, logger="tokentrace"), tokentrace.task("faults"):
         for _ in range(2):
