@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import pickle
 import json
 from typing import Any
 
@@ -243,10 +244,11 @@ def test_streamed_usage_fuzz_never_raises(usage: Any) -> None:
         _check(attrs, task.totals)
 
 
-def test_usage_init_takes_every_field_in_order_with_zero_defaults() -> None:
-    """Usage's hand-written __init__ (faster than the generated one) matches its fields exactly."""
+def test_usage_constructor_takes_every_field_in_order_with_zero_defaults() -> None:
+    """Usage's hand-written constructor (faster than the generated one) matches its fields exactly
+    and builds a real, frozen, hashable, picklable Usage."""
     names = [f.name for f in dataclasses.fields(Usage)]
-    params = list(inspect.signature(Usage.__init__).parameters.values())[1:]
+    params = list(inspect.signature(Usage).parameters.values())
     assert [p.name for p in params] == names
     assert [p.default for p in params] == [0] * len(names)
     usage = Usage(*range(1, len(names) + 1))
@@ -254,3 +256,12 @@ def test_usage_init_takes_every_field_in_order_with_zero_defaults() -> None:
     assert usage == Usage(**{name: i for i, name in enumerate(names, 1)})
     with pytest.raises(dataclasses.FrozenInstanceError):
         usage.input_tokens = 0  # type: ignore[misc]
+    assert type(usage) is Usage
+    assert hash(usage) == hash(Usage(*range(1, len(names) + 1)))
+    assert pickle.loads(pickle.dumps(usage)) == usage
+    assert dataclasses.replace(usage, output_tokens=40).output_tokens == 40
+    assert Usage() == Usage(0, 0, 0, 0, 0, 0, 0)
+    with pytest.raises(TypeError):
+        Usage(*range(len(names) + 1))  # type: ignore[misc]
+    with pytest.raises(TypeError):
+        Usage(bogus=1)  # type: ignore[call-arg]

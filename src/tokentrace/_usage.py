@@ -36,8 +36,8 @@ class Usage:
     web_search_requests: int = 0
     """Server-side web searches the provider ran for the call (Anthropic), billed per search."""
 
-    def __init__(
-        self,
+    def __new__(
+        cls,
         input_tokens: int = 0,
         output_tokens: int = 0,
         cache_read_tokens: int = 0,
@@ -45,17 +45,22 @@ class Usage:
         cache_write_1h_tokens: int = 0,
         reasoning_tokens: int = 0,
         web_search_requests: int = 0,
-    ) -> None:
-        # The generated __init__ of a frozen dataclass sets each field through
-        # object.__setattr__, which costs about twice as much as the slots' own setters; one
-        # Usage is built for every LLM call.
-        _set_input(self, input_tokens)
-        _set_output(self, output_tokens)
-        _set_cache_read(self, cache_read_tokens)
-        _set_cache_write(self, cache_write_tokens)
-        _set_cache_write_1h(self, cache_write_1h_tokens)
-        _set_reasoning(self, reasoning_tokens)
-        _set_web_searches(self, web_search_requests)
+    ) -> Usage:
+        # One Usage is built for every LLM call. A frozen dataclass's generated __init__ sets each
+        # field through object.__setattr__, and even the slots' own setters cost a call each; a
+        # plain slotted twin with the same layout takes the values as ordinary attribute stores,
+        # then becomes a Usage (about half the instructions). No __init__: object's takes the
+        # arguments once __new__ has used them.
+        usage = _new(_Fields)
+        usage.input_tokens = input_tokens
+        usage.output_tokens = output_tokens
+        usage.cache_read_tokens = cache_read_tokens
+        usage.cache_write_tokens = cache_write_tokens
+        usage.cache_write_1h_tokens = cache_write_1h_tokens
+        usage.reasoning_tokens = reasoning_tokens
+        usage.web_search_requests = web_search_requests
+        usage.__class__ = cls  # type: ignore[assignment]  # same slots: the layout of a Usage
+        return usage  # type: ignore[return-value]  # now a Usage
 
     def problem(self) -> str | None:
         """Why these numbers cannot be true, or ``None`` when they are consistent."""
@@ -90,15 +95,30 @@ class Usage:
         return None
 
 
-(
-    _set_input,
-    _set_output,
-    _set_cache_read,
-    _set_cache_write,
-    _set_cache_write_1h,
-    _set_reasoning,
-    _set_web_searches,
-) = (vars(Usage)[name].__set__ for name in Usage.__slots__)
+class _Fields:
+    """A mutable twin of ``Usage`` (the same slots, in the same order), to build one (see ``__new__``)."""
+
+    __slots__ = (  # noqa: RUF023  # Usage's order: the two layouts must match
+        "input_tokens",
+        "output_tokens",
+        "cache_read_tokens",
+        "cache_write_tokens",
+        "cache_write_1h_tokens",
+        "reasoning_tokens",
+        "web_search_requests",
+    )
+    input_tokens: int
+    output_tokens: int
+    cache_read_tokens: int
+    cache_write_tokens: int
+    cache_write_1h_tokens: int
+    reasoning_tokens: int
+    web_search_requests: int
+
+
+_new = object.__new__
+if _Fields.__slots__ != Usage.__slots__:  # pragma: no cover  # a field added to one and not the other
+    raise ImportError("tokentrace._usage: _Fields must list Usage's fields in order")
 
 _EMPTY: Final[Mapping[str, Any]] = MappingProxyType({})
 
