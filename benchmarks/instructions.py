@@ -35,10 +35,11 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 CONFIGS = ("bare", "otel-span", "tokentrace", "tokentrace+metrics")
-# Where tokentrace's instructions go (sync calls only): the floor's span with as many attributes
-# as a tokentrace call span (16), tokentrace without duplicate detection, and tokentrace when
-# every call repeats the same request (each one after the first is flagged a duplicate).
-ABLATIONS = ("otel-span-16", "tokentrace-nodup", "tokentrace-dup")
+# Where tokentrace's instructions go (sync calls only): a span with no attributes, the floor's
+# span with as many attributes as a tokentrace call span (16), tokentrace without duplicate
+# detection, and tokentrace when every call repeats the same request (each one after the first
+# is flagged a duplicate).
+ABLATIONS = ("otel-span-0", "otel-span-16", "tokentrace-nodup", "tokentrace-dup")
 
 
 def child(config: str, provider: str, mode: str, calls: int, ready: str) -> None:
@@ -70,11 +71,12 @@ def child(config: str, provider: str, mode: str, calls: int, ready: str) -> None
     )
     trace.set_tracer_provider(provider_obj)
     call = overhead.make_call(provider, mode, repeat=config == "tokentrace-dup")
-    fn = (
-        overhead.floor_call(call, provider, extra=config == "otel-span-16")
-        if config.startswith("otel")
-        else call
-    )
+    if config == "otel-span-0":
+        fn = overhead.bare_span_call(call)
+    elif config.startswith("otel"):
+        fn = overhead.floor_call(call, provider, extra=config == "otel-span-16")
+    else:
+        fn = call
     if config.startswith("tokentrace"):
         tokentrace.instrument(provider)
         if config == "tokentrace-nodup":

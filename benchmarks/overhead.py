@@ -1,20 +1,36 @@
 """Per-call overhead of tokentrace and of its peers, against a bare SDK call and a hand-written span.
 
-For each provider (openai, anthropic) and mode, it times in one process, alternating round by
-round so that drift in machine speed affects every configuration alike:
+Every configuration runs in worker processes of its own (``--processes`` each), set up once and
+warmed, and the workers take turns on one CPU: each round, every worker in turn times a short
+batch of calls while the others wait (the order reverses every other round). So
+
+- each configuration is measured in its steady state. Switching an instrumentation on and off
+  in one process (patching and restoring SDK classes) throws away CPython's specialised bytecode
+  and caches, and the next fifteen or so calls run up to 700 us slower;
+- peers that do not undo their patches need no special treatment: none is ever switched off;
+- drift in the machine's speed (a shared machine's neighbours, its clock) moves every
+  configuration of a round alike. A configuration's *added* time is the median over rounds of
+  its processes' mean batch median, minus the bare call's in the same round;
+- what differs from one process to the next (memory layout, hash seeds: a few per cent of a
+  call) is averaged over the processes, and the 95% intervals (a bootstrap over rounds and over
+  each configuration's processes) hold it as well as the noise between rounds. Every worker runs
+  on the same CPU (the last one) once it is warm, so none is measured after moving between CPUs.
+
+The configurations, for each provider (openai, anthropic) and mode:
 
 - ``bare``: the official SDK call, uninstrumented, over an in-process transport that serves a
   recorded real response (so no network time is measured);
 - ``otel-span``: the same call inside one hand-written OpenTelemetry span with 10 attributes
   (the floor any instrumentation pays);
-- ``tokentrace``: the same call, instrumented, inside a ``tokentrace.task``;
+- ``tokentrace``: the same call, instrumented, inside a ``tokentrace.task`` (a new task for
+  each batch);
 - ``tokentrace+metrics``: the same, with an SDK MeterProvider collecting tokentrace's metrics;
-- each peer instrumentation that is installed (``--peers``): OTel contrib openai-v2,
-  OpenLLMetry, OpenInference, Logfire. Install them in a separate environment
-  (``benchmarks/peers.sh``). Not every peer undoes its patches (OpenLLMetry's openai
-  instrumentor leaves its wrappers in place, so switching it on and off stacks them), so each
-  peer runs in a process of its own, instrumented once, and its added time is against the bare
-  call and floor measured in the main process of the same run.
+- with ``--ablations`` (sync calls), where tokentrace's time goes: ``otel-span-0`` (a span with no
+  attributes), ``otel-span-16`` (the floor's span with as many attributes as a tokentrace call
+  span), ``tokentrace-nodup`` (duplicate detection off) and ``tokentrace-dup`` (every call repeats
+  one request, so each one after the first in a task is flagged a duplicate);
+- with ``--peers``, each peer instrumentation installed in this environment
+  (``benchmarks/peers.sh``): OTel contrib openai-v2, OpenLLMetry, OpenInference, Logfire.
 
 Modes: ``sync``, ``async`` (one event loop, one ``run_until_complete`` per call in every
 configuration), and streams of 2 and 202 content chunks (``stream-2``, ``stream-202``). The
@@ -23,11 +39,13 @@ of a stream is the added time of the 2-chunk one. Stream bodies are written here
 streams have a fixed length), in the providers' wire format.
 
 Every configuration uses the SDK TracerProvider with a BatchSpanProcessor and an exporter that
-drops spans. Each call is timed on its own, with the garbage collector paused; the median is
-reported with its interquartile range.
+drops spans. Each call is timed on its own, with the garbage collector paused during a batch
+(objects alive after the warm-up are frozen out of collection, and a collection runs between
+batches); the first call of each batch is not timed.
 
-    python benchmarks/overhead.py [--rounds 60] [--batch 20] [--provider openai|anthropic|all]
-                                  [--mode sync|async|stream|all] [--peers] [--json]
+    python benchmarks/overhead.py [--seconds 45] [--processes 6] [--batch 10]
+                                  [--provider openai|anthropic|all] [--mode sync|async|stream|all]
+                                  [--ablations] [--peers] [--json]
 """
 
 from __future__ import annotations
@@ -39,30 +57,30 @@ import gc
 import importlib.metadata
 import itertools
 import json
+import os
 import platform
+import random
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
 import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import httpx2
 from opentelemetry import trace
-from opentelemetry.sdk.metrics import MeterProvider
-from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 from opentelemetry.trace import SpanKind
 from tests.support.cassettes import load
 
 import tokentrace
-from tokentrace import _telemetry
 
 CASSETTES = ROOT / "tests" / "cassettes"
 CLOCK = time.perf_counter_ns
@@ -203,6 +221,17 @@ EXTRA_ATTRIBUTES = {
 }
 
 
+def bare_span_call(call: Callable[[], Any]) -> Callable[[], Any]:
+    """The call inside one hand-written span with no attributes at all."""
+    tracer = trace.get_tracer("bench")
+
+    def span() -> Any:
+        with tracer.start_as_current_span("chat model", kind=SpanKind.CLIENT):
+            return call()
+
+    return span
+
+
 def floor_call(call: Callable[[], Any], provider: str, extra: bool = False) -> Callable[[], Any]:
     """The call inside one hand-written OpenTelemetry span with 10 attributes (the floor), or with
     ``extra`` as many as a tokentrace call span carries (16: the cost of its attribute count)."""
@@ -237,211 +266,234 @@ def floor_call(call: Callable[[], Any], provider: str, extra: bool = False) -> C
     return floor
 
 
-@dataclass
-class Peer:
-    """An installed peer instrumentation: how to switch it on and off for one provider."""
-
-    name: str
-    package: str
-    on: Callable[[], Any]
-    off: Callable[[], Any]
-
-
-_LOGFIRE_CONFIGURED: list[bool] = []
-
-
-def _instrumentor(module: str, cls: str) -> Any:
-    return getattr(importlib.import_module(module), cls)()
+CONFIGS = ("bare", "otel-span", "tokentrace", "tokentrace+metrics")
+# Where tokentrace's time goes (as in instructions.py): a span with no attributes, the floor's span
+# with as many attributes as a tokentrace call span (16), tokentrace without duplicate detection,
+# and tokentrace when every call repeats one request (each one after the first in a task is
+# flagged a duplicate).
+ABLATIONS = ("otel-span-0", "otel-span-16", "tokentrace-nodup", "tokentrace-dup")
+WARM_CALLS = {"sync": 300, "async": 300, "stream-2": 300, "stream-202": 30}
+BATCH_DIVISOR = {"stream-202": 4}  # a 202-chunk stream takes about 40 calls' time: fewer per batch
+BOOTSTRAP = 400
+_SWITCHED_ON: list[Any] = []
 
 
-def peers(provider: str, tracer_provider: TracerProvider, only: str | None = None) -> list[Peer]:
-    """The peers installed in this environment that instrument ``provider`` (or only ``only``)."""
-    found: list[Peer] = []
-    specs = {
-        "openai": [
-            (
-                "otel-contrib",
-                "opentelemetry-instrumentation-openai-v2",
-                "opentelemetry.instrumentation.openai_v2",
-                "OpenAIInstrumentor",
-            ),
-            (
-                "openllmetry",
-                "opentelemetry-instrumentation-openai",
-                "opentelemetry.instrumentation.openai",
-                "OpenAIInstrumentor",
-            ),
-            (
-                "openinference",
-                "openinference-instrumentation-openai",
-                "openinference.instrumentation.openai",
-                "OpenAIInstrumentor",
-            ),
-        ],
-        "anthropic": [
-            (
-                "openllmetry",
-                "opentelemetry-instrumentation-anthropic",
-                "opentelemetry.instrumentation.anthropic",
-                "AnthropicInstrumentor",
-            ),
-            (
-                "openinference",
-                "openinference-instrumentation-anthropic",
-                "openinference.instrumentation.anthropic",
-                "AnthropicInstrumentor",
-            ),
-        ],
-    }[provider]
-    for name, package, module, cls in specs:
-        if only is not None and name != only:
-            continue
-        try:
-            inst = _instrumentor(module, cls)
-        except ImportError:
-            continue
-        found.append(
-            Peer(
-                name,
-                package,
-                lambda inst=inst: inst.instrument(tracer_provider=tracer_provider),
-                lambda inst=inst: inst.uninstrument(),
-            )
-        )
-    if only not in (None, "logfire"):
-        return found
-    try:
-        import logfire
-    except ImportError:
-        return found
-    if not _LOGFIRE_CONFIGURED:
-        # Logfire keeps its own TracerProvider: give it the same batch processor and dropping
-        # exporter as every other configuration.
-        logfire.configure(
-            send_to_logfire=False,
-            console=False,
-            inspect_arguments=False,
-            additional_span_processors=[BatchSpanProcessor(DropExporter(), max_queue_size=100_000)],
-        )
-        _LOGFIRE_CONFIGURED.append(True)
-    handle: dict[str, Any] = {}
-    method = logfire.instrument_openai if provider == "openai" else logfire.instrument_anthropic
+def prepare(provider: str, mode: str, config: str) -> Callable[[], Any]:
+    """Set up this process as one configuration; returns the timed call, to be run in a batch."""
+    tp = TracerProvider()
+    exporter = DropExporter()
+    tp.add_span_processor(BatchSpanProcessor(exporter, max_queue_size=100_000))
+    trace.set_tracer_provider(tp)
+    call = make_call(provider, mode, repeat=config == "tokentrace-dup")
+    if config == "bare":
+        return call
+    if config == "otel-span-0":
+        return bare_span_call(call)
+    if config.startswith("otel-span"):
+        return floor_call(call, provider, extra=config == "otel-span-16")
+    if config.startswith("tokentrace"):
+        tokentrace.instrument(provider)
+        if config == "tokentrace-nodup":
+            tokentrace.configure(detect_duplicates=False)
+        if config.endswith("metrics"):
+            from opentelemetry.sdk.metrics import MeterProvider
+            from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 
-    def on() -> None:
-        handle["cm"] = method()  # instruments now; leaving the context manager undoes it
-        handle["cm"].__enter__()
+            from tokentrace import _telemetry
 
-    def off() -> None:
-        cm = handle.pop("cm")
-        cm.__exit__(None, None, None)
+            _telemetry.use_providers(None, MeterProvider(metric_readers=[InMemoryMetricReader()]))
+        return call
+    import peer_configs
 
-    found.append(Peer("logfire", "logfire", on, off))
-    return found
+    # Held for the life of the worker: Logfire's handle is a generator-based context manager,
+    # and one collected as garbage is closed, which undoes its instrumentation.
+    _SWITCHED_ON.append(peer_configs.switch_on(config, provider, tp, exporter))
+    return call
 
 
-PEERS = ("otel-contrib", "openllmetry", "openinference", "logfire")
+def pin() -> None:
+    """Run on one CPU for good: the last one (the parent and the machine's other work keep to the rest).
+
+    Every worker takes turns on that CPU, so none is measured after moving between CPUs (cold
+    caches) or on a CPU that its neighbours slow down more than another's.
+    """
+    if hasattr(os, "sched_setaffinity") and len(os.sched_getaffinity(0)) > 1:
+        os.sched_setaffinity(0, {max(os.sched_getaffinity(0))})
 
 
-def merge_peer(results: dict[str, dict[str, Any]], name: str, argv: list[str]) -> None:
-    """Run one peer in a process of its own and add its row to ``results``, against the bare call
-    and the floor of the main process."""
-    import subprocess
-
-    args = [a for a in argv if a not in ("--peers", "--json")]
-    out = subprocess.run(
-        [sys.executable, __file__, *args, "--json", "--only-peer", name],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
-    for provider, by_mode in json.loads(out)["results"].items():
-        for mode, summary in by_mode.items():
-            if name not in summary:
-                continue
-            row = dict(summary[name])
-            main = results[provider][mode]
-            row["added_us"] = row["median_us"] - main["bare"]["median_us"]
-            floor = main["otel-span"]["added_us"]
-            row["ratio_to_floor"] = row["added_us"] / floor if floor > 0 else float("nan")
-            row["own_process"] = True
-            main[name] = row
-
-
-def timed(fn: Callable[[], Any], calls: int, out: list[float]) -> None:
-    """Time ``calls`` calls one by one (microseconds each), with the garbage collector paused."""
+def worker(provider: str, mode: str, config: str) -> None:
+    """Serve batches on this process's stdin/stdout: a line ``n`` times ``n`` calls and answers their
+    durations (ns) as one JSON line; end of input ends the worker."""
+    # Answers go to a descriptor of their own: whatever the SDKs or peers print lands on stderr.
+    answers: IO[str] = os.fdopen(os.dup(1), "w")
+    os.dup2(2, 1)
+    warnings.simplefilter("ignore", DeprecationWarning)
+    fn = prepare(provider, mode, config)
+    in_task = config.startswith("tokentrace")
+    for _ in range(WARM_CALLS[mode]):
+        fn()
     gc.collect()
-    gc.disable()
-    try:
-        for _ in range(calls):
-            start = CLOCK()
-            fn()
-            out.append((CLOCK() - start) / 1000.0)
-    finally:
-        gc.enable()
+    gc.freeze()  # everything alive now (modules, SDK clients, caches) is left out of collections
+    pin()
+    answers.write("ready\n")
+    answers.flush()
+    clock = CLOCK
+    for line in sys.stdin:
+        calls = int(line)
+        durations = []
+        # A new task for each batch: the prompts repeat after 4,096 calls, and a task sending one
+        # again would flag it a duplicate.
+        task = tokentrace.task("bench") if in_task else contextlib.nullcontext()
+        gc.disable()
+        try:
+            with task:
+                fn()  # the first call after another worker's batch warms this one's caches
+                for _ in range(calls):
+                    start = clock()
+                    fn()
+                    durations.append(clock() - start)
+        finally:
+            gc.enable()
+        gc.collect()
+        answers.write(json.dumps(durations) + "\n")
+        answers.flush()
+
+
+class Worker:
+    """One configuration's worker process, seen from the parent."""
+
+    def __init__(self, provider: str, mode: str, config: str, log: IO[str]) -> None:
+        self.config = config
+        self.log = log
+        self.proc = subprocess.Popen(
+            [sys.executable, __file__, "--worker", provider, mode, config],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=log,
+            text=True,
+        )
+
+    def _line(self) -> str:
+        line = self.proc.stdout.readline()  # type: ignore[union-attr]
+        if not line:
+            self.log.seek(0)
+            raise RuntimeError(f"the {self.config} worker exited:\n{self.log.read()[-3000:]}")
+        return line
+
+    def ready(self) -> None:
+        if self._line().strip() != "ready":
+            raise RuntimeError(f"the {self.config} worker did not start")
+
+    def batch(self, calls: int) -> list[float]:
+        """Time ``calls`` calls; their durations in microseconds."""
+        self.proc.stdin.write(f"{calls}\n")  # type: ignore[union-attr]
+        self.proc.stdin.flush()  # type: ignore[union-attr]
+        return [ns / 1000.0 for ns in json.loads(self._line())]
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self.proc.stdin.close()  # type: ignore[union-attr]
+        self.proc.wait(timeout=60)
 
 
 def run(
-    provider: str, mode: str, batch: int, rounds: int, peer: str | None, tp: TracerProvider
+    provider: str,
+    mode: str,
+    configs: Sequence[str],
+    processes: int,
+    batch: int,
+    seconds: float,
+    min_rounds: int,
 ) -> dict[str, Any]:
-    call = make_call(provider, mode)
-    meter_provider = MeterProvider(metric_readers=[InMemoryMetricReader()])
-    floor = floor_call(call, provider)
-    if peer:
-        return run_peer(call, provider, peer, batch, rounds, tp)
-    configs = ["bare", "otel-span", "tokentrace"]
-    if mode == "sync":
-        configs.append("tokentrace+metrics")
-    samples: dict[str, list[float]] = {name: [] for name in configs}
-    for round_index in range(rounds + 1):
-        order = configs if round_index % 2 == 0 else list(reversed(configs))
-        for name in order:
-            # Round 0 warms caches (price lookup, imports, SDK internals) and is not kept.
-            out = samples[name] if round_index > 0 else []
-            if name.startswith("tokentrace"):
-                tokentrace.instrument(provider)
-                _telemetry.use_providers(None, meter_provider if name.endswith("metrics") else None)
-                try:
-                    with tokentrace.task("bench"):
-                        timed(call, batch, out)
-                finally:
-                    tokentrace.uninstrument(provider)
-            else:
-                timed(floor if name == "otel-span" else call, batch, out)
-    summary: dict[str, dict[str, float]] = {}
-    for name, values in samples.items():
+    """Alternate ``processes`` workers of each configuration, round by round, for ``seconds`` (and
+    ``min_rounds`` at least)."""
+    batch = max(1, batch // BATCH_DIVISOR.get(mode, 1))
+    with contextlib.ExitStack() as stack:
+        workers = []
+        for _ in range(processes):  # the configurations interleaved: c1, c2, c3, c1, c2, c3 ...
+            for config in configs:
+                log = stack.enter_context(tempfile.TemporaryFile("w+"))
+                workers.append(Worker(provider, mode, config, log))
+                stack.callback(workers[-1].close)
+        for w in workers:
+            w.ready()
+        samples: dict[str, list[float]] = {c: [] for c in configs}
+        # medians[config][process][round]: the median of one batch
+        medians = {c: [[] for _ in range(processes)] for c in configs}
+        deadline = time.monotonic() + seconds
+        rounds = 0
+        while rounds < min_rounds or time.monotonic() < deadline:
+            for index in range(len(workers)) if rounds % 2 == 0 else reversed(range(len(workers))):
+                w = workers[index]
+                values = w.batch(batch)
+                samples[w.config] += values
+                medians[w.config][index // len(configs)].append(statistics.median(values))
+            rounds += 1
+    return {"rounds": rounds, "batch": batch, "processes": processes, "configs": summarise(samples, medians)}
+
+
+def _added(
+    medians: dict[str, list[list[float]]], picks: dict[str, list[int]], rounds: list[int]
+) -> dict[str, float]:
+    """Each configuration's added time: the median over ``rounds`` of its mean over the processes
+    ``picks`` names, minus the bare call's in the same round."""
+
+    def per_round(config: str) -> list[float]:
+        chosen = [medians[config][i] for i in picks[config]]
+        return [sum(p[r] for p in chosen) / len(chosen) for r in rounds]
+
+    bare = per_round("bare")
+    return {
+        c: statistics.median([v - b for v, b in zip(per_round(c), bare, strict=True)])
+        for c in medians
+        if c != "bare"
+    }
+
+
+def summarise(samples: dict[str, list[float]], medians: dict[str, list[list[float]]]) -> dict[str, Any]:
+    """Per configuration: the pooled median and quartiles, the added time and its ratio to the floor.
+
+    The intervals come from a bootstrap that resamples both the rounds (kept paired across
+    configurations) and each configuration's processes, so they hold the variation between
+    processes (memory layout, hash seeds) as well as between rounds.
+    """
+    processes = len(medians["bare"])
+    rounds = len(medians["bare"][0])
+    everything = {c: list(range(processes)) for c in medians}
+    point = _added(medians, everything, list(range(rounds)))
+    rng = random.Random(0)
+    boot: dict[str, list[float]] = {c: [] for c in point}
+    ratios: dict[str, list[float]] = {c: [] for c in point}
+    for _ in range(BOOTSTRAP):
+        picks = {c: rng.choices(range(processes), k=processes) for c in medians}
+        added = _added(medians, picks, rng.choices(range(rounds), k=rounds))
+        for c, value in added.items():
+            boot[c].append(value)
+            floor = added["otel-span"]
+            ratios[c].append(value / floor if floor > 0 else float("inf"))
+
+    def interval(values: list[float]) -> list[float]:
+        values = sorted(values)
+        return [values[int(0.025 * len(values))], values[int(0.975 * len(values)) - 1]]
+
+    summary: dict[str, Any] = {}
+    for config, values in samples.items():
         q = statistics.quantiles(values, n=4)
-        summary[name] = {
+        row: dict[str, Any] = {
             "median_us": statistics.median(values),
             "p25_us": q[0],
             "p75_us": q[2],
             "n": len(values),
         }
-    bare = summary["bare"]["median_us"]
-    floor_added = summary["otel-span"]["median_us"] - bare
-    for name in configs[1:]:
-        summary[name]["added_us"] = summary[name]["median_us"] - bare
-        if name != "otel-span":
-            summary[name]["ratio_to_floor"] = (
-                summary[name]["added_us"] / floor_added if floor_added > 0 else float("nan")
-            )
+        if config != "bare":
+            row["added_us"] = point[config]
+            row["added_ci_us"] = interval(boot[config])
+        if config not in ("bare", "otel-span"):
+            floor = point["otel-span"]
+            row["ratio_to_floor"] = point[config] / floor if floor > 0 else float("nan")
+            row["ratio_ci"] = interval(ratios[config])
+        summary[config] = row
     return summary
-
-
-def run_peer(
-    call: Callable[[], Any], provider: str, name: str, batch: int, rounds: int, tp: TracerProvider
-) -> dict[str, Any]:
-    """One peer, switched on once for the whole process (see the module docstring)."""
-    found = [p for p in peers(provider, tp, name)]
-    if not found:
-        return {}
-    found[0].on()
-    samples: list[float] = []
-    for round_index in range(rounds + 1):
-        timed(call, batch, samples if round_index > 0 else [])
-    q = statistics.quantiles(samples, n=4)
-    return {
-        name: {"median_us": statistics.median(samples), "p25_us": q[0], "p75_us": q[2], "n": len(samples)}
-    }
 
 
 def versions() -> dict[str, str]:
@@ -464,65 +516,76 @@ def versions() -> dict[str, str]:
 
 
 def main() -> None:
+    if len(sys.argv) > 1 and sys.argv[1] == "--worker":
+        worker(*sys.argv[2:5])
+        return
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--batch", type=int, default=20, help="calls per configuration per round")
-    parser.add_argument("--rounds", type=int, default=60, help="measured rounds (plus one warm-up)")
+    parser.add_argument("--batch", type=int, default=10, help="timed calls per configuration per round")
+    parser.add_argument("--seconds", type=float, default=45, help="time spent on each provider and mode")
+    parser.add_argument("--processes", type=int, default=6, help="worker processes per configuration")
+    parser.add_argument("--min-rounds", type=int, default=20, help="rounds at least, however long they take")
     parser.add_argument("--provider", choices=["openai", "anthropic", "all"], default="all")
     parser.add_argument("--mode", choices=["sync", "async", "stream", "all"], default="all")
+    parser.add_argument("--ablations", action="store_true", help="sync calls: also time the ablations")
     parser.add_argument("--peers", action="store_true", help="also time the peer instrumentations installed")
-    parser.add_argument("--only-peer", help=argparse.SUPPRESS)  # one peer's own process
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     args = parser.parse_args()
-    # The recorded models are deprecated; the SDK's warning would be timed in every configuration.
-    warnings.simplefilter("ignore", DeprecationWarning)
-
-    tp = TracerProvider()
-    tp.add_span_processor(BatchSpanProcessor(DropExporter(), max_queue_size=100_000))
-    trace.set_tracer_provider(tp)
-    tokentrace.uninstrument()
+    import peer_configs
 
     providers = ["openai", "anthropic"] if args.provider == "all" else [args.provider]
     modes = {"all": MODES, "stream": ("stream-2", "stream-202")}.get(args.mode, (args.mode,))
     results: dict[str, dict[str, Any]] = {}
+    rounds: dict[str, dict[str, Any]] = {}
     for provider in providers:
-        results[provider] = {}
+        results[provider], rounds[provider] = {}, {}
         for mode in modes:
-            results[provider][mode] = run(provider, mode, args.batch, args.rounds, args.only_peer, tp)
-            print(f"{provider} {mode} done", file=sys.stderr)
-    if args.peers and not args.only_peer:
-        for name in PEERS:
-            merge_peer(results, name, sys.argv[1:])
+            configs = list(CONFIGS if mode == "sync" else CONFIGS[:3])
+            if args.ablations and mode == "sync":
+                configs += ABLATIONS
+            if args.peers:
+                configs += peer_configs.installed(provider)
+            measured = run(provider, mode, configs, args.processes, args.batch, args.seconds, args.min_rounds)
+            results[provider][mode] = measured["configs"]
+            rounds[provider][mode] = {k: measured[k] for k in ("rounds", "batch", "processes")}
+            print(f"{provider} {mode}: {measured['rounds']} rounds", file=sys.stderr)
     report = {
-        "machine": {"python": platform.python_version(), "platform": platform.platform(), "cpus": _cpus()},
+        "machine": {
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+            "cpus": os.cpu_count() or 0,
+        },
         "versions": versions(),
-        "calls_per_round": args.batch,
-        "rounds": args.rounds,
+        "method": "workers",
+        "seconds_per_mode": args.seconds,
+        "rounds": rounds,
         "results": results,
     }
     if args.json:
         print(json.dumps(report, indent=2))
         return
     print(f"python {report['machine']['python']} on {report['machine']['platform']}")
-    print(f"{args.batch} calls x {args.rounds} alternating rounds; median per call (p25-p75)\n")
+    print("warm worker processes per configuration, taking turns batch by batch\n")
     for provider, by_mode in results.items():
         for mode, summary in by_mode.items():
-            print(f"{provider} {mode}:")
+            r = rounds[provider][mode]
+            print(
+                f"{provider} {mode} ({r['processes']} processes per configuration, {r['rounds']} rounds"
+                f" of {r['batch']} calls): median per call (p25-p75), added (95% interval)"
+            )
             for config, s in summary.items():
-                extra = f"  added {s['added_us']:7.1f} us" if "added_us" in s else ""
+                extra = ""
+                if "added_us" in s:
+                    lo, hi = s["added_ci_us"]
+                    extra = f"  added {s['added_us']:7.1f} us ({lo:.1f}-{hi:.1f})"
                 if "ratio_to_floor" in s:
-                    extra += f"  = {s['ratio_to_floor']:.2f}x the floor"
+                    lo, hi = s["ratio_ci"]
+                    extra += f"  = {s['ratio_to_floor']:.2f}x the floor ({lo:.2f}-{hi:.2f})"
                 print(
-                    f"  {config:20s} {s['median_us']:8.1f} us  ({s['p25_us']:.1f}-{s['p75_us']:.1f}){extra}"
+                    f"  {config:20s} {s['median_us']:9.1f} us  ({s['p25_us']:.1f}-{s['p75_us']:.1f}){extra}"
                 )
             print()
-
-
-def _cpus() -> int:
-    import os
-
-    return os.cpu_count() or 0
 
 
 if __name__ == "__main__":
