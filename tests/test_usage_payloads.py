@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
-import pickle
 import json
+import pickle
 from typing import Any
 
 import pytest
