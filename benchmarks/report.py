@@ -367,19 +367,20 @@ def _where_it_goes(instructions: dict[str, Any]) -> list[str]:
             lines += [
                 "### Where a sync call's added instructions go",
                 "",
-                "Ablations of the same run: the floor's span with as many attributes as a tokentrace call",
-                "span (16 instead of 10), and tokentrace with duplicate detection off",
+                "Ablations of the same run: a span with no attributes at all, the floor's span with as many",
+                "attributes as a tokentrace call span (16 instead of 10), and tokentrace with duplicate detection off",
                 "(`configure(detect_duplicates=False)`). Every call sends a request of its own; the last",
                 "column is tokentrace when the task sends one request over and over instead, so that every",
                 "call after the first is flagged a duplicate (one more span attribute).",
                 "",
-                "| provider | 10-attribute floor | 16 attributes | duplicate detection | the rest of tokentrace |"
-                " tokentrace added | x the 16-attribute span | repeated request |",
-                "|---|---|---|---|---|---|---|---|",
+                "| provider | span, no attributes | 10-attribute floor | 16 attributes | duplicate detection |"
+                " the rest of tokentrace | tokentrace added | x the 16-attribute span | repeated request |",
+                "|---|---|---|---|---|---|---|---|---|",
             ]
         shown = "" if repeated is None else f"{repeated:,.0f} ({repeated / floor:.2f}x the floor)"
+        bare_span = f"{counts['otel-span-0'] - bare:,.0f}" if "otel-span-0" in counts else ""
         lines.append(
-            f"| {provider} | {floor:,.0f} | +{floor16 - floor:,.0f} | +{added - nodup:,.0f} |"
+            f"| {provider} | {bare_span} | {floor:,.0f} | +{floor16 - floor:,.0f} | +{added - nodup:,.0f} |"
             f" +{nodup - floor16:,.0f} | {added:,.0f} | {added / floor16:.2f}x | {shown} |"
         )
     return [*lines, ""] if lines else []
