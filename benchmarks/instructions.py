@@ -51,41 +51,20 @@ def child(config: str, provider: str, mode: str, calls: int, ready: str) -> None
     sys.argv = [sys.argv[0]]
     sys.path.insert(0, str(HERE))
     import overhead
-    from opentelemetry import trace
-    from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
     import tokentrace
-    from tokentrace import _telemetry
 
-    provider_obj = TracerProvider()
     # The export thread must not wake inside the collection window (its work is not the caller's and
     # would make counts depend on timing): a 10-minute schedule and a queue larger than the run.
-    provider_obj.add_span_processor(
-        BatchSpanProcessor(
-            overhead.DropExporter(),
-            max_queue_size=1_000_000,
-            max_export_batch_size=1_000_000,
-            schedule_delay_millis=600_000,
-        )
+    processor = BatchSpanProcessor(
+        overhead.DropExporter(),
+        max_queue_size=1_000_000,
+        max_export_batch_size=1_000_000,
+        schedule_delay_millis=600_000,
     )
-    trace.set_tracer_provider(provider_obj)
-    call = overhead.make_call(provider, mode, repeat=config == "tokentrace-dup")
-    if config == "otel-span-0":
-        fn = overhead.bare_span_call(call)
-    elif config.startswith("otel"):
-        fn = overhead.floor_call(call, provider, extra=config == "otel-span-16")
-    else:
-        fn = call
+    fn = overhead.prepare(provider, mode, config, processor)
     if config.startswith("tokentrace"):
-        tokentrace.instrument(provider)
-        if config == "tokentrace-nodup":
-            tokentrace.configure(detect_duplicates=False)
-        if config.endswith("metrics"):
-            from opentelemetry.sdk.metrics import MeterProvider
-            from opentelemetry.sdk.metrics.export import InMemoryMetricReader
-
-            _telemetry.use_providers(None, MeterProvider(metric_readers=[InMemoryMetricReader()]))
         tokentrace.task("bench").__enter__()
     for _ in range(20):  # warm caches outside the collection window
         fn()

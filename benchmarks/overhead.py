@@ -278,11 +278,16 @@ BOOTSTRAP = 400
 _SWITCHED_ON: list[Any] = []
 
 
-def prepare(provider: str, mode: str, config: str) -> Callable[[], Any]:
-    """Set up this process as one configuration; returns the timed call, to be run in a batch."""
+def prepare(
+    provider: str, mode: str, config: str, processor: BatchSpanProcessor | None = None
+) -> Callable[[], Any]:
+    """Set up this process as one configuration; returns the timed call, to be run in a batch.
+
+    Spans go to ``processor`` (by default a BatchSpanProcessor whose exporter drops them).
+    """
     tp = TracerProvider()
     exporter = DropExporter()
-    tp.add_span_processor(BatchSpanProcessor(exporter, max_queue_size=100_000))
+    tp.add_span_processor(processor or BatchSpanProcessor(exporter, max_queue_size=100_000))
     trace.set_tracer_provider(tp)
     call = make_call(provider, mode, repeat=config == "tokentrace-dup")
     if config == "bare":
