@@ -166,7 +166,7 @@ def render() -> str:
             rows.append(
                 (
                     f"{provider} sync call: at most 1.5x the floor (wall clock)",
-                    f"{ratio:.2f}x, 95% interval {low:.2f}-{high:.2f}x"
+                    f"{ratio:.2f}x, 95% interval {low:.2f}x to {high:.2f}x"
                     f" ({_us(tt['added_us'])} vs {_us(sync['otel-span']['added_us'])})",
                     _verdict(low, high, 1.5),
                 )
@@ -246,6 +246,9 @@ def render() -> str:
                 "| configuration | median | p25-p75 | added (95% interval) | x floor (95% interval) |",
                 "|---|---|---|---|---|",
             ]
+            floor_ci = summary.get("otel-span", {}).get("added_ci_us")
+            # A floor whose interval reaches zero gives ratios without bounds: say so instead.
+            floor_resolved = floor_ci is None or floor_ci[0] > 0
             for config, s in summary.items():
                 name = PEER_NAMES.get(config, config)
                 added = ratio = ""
@@ -253,12 +256,16 @@ def render() -> str:
                     added = _us(s["added_us"])
                     if "added_ci_us" in s:
                         low, high = s["added_ci_us"]
-                        added += f" ({low:,.1f}-{high:,.1f})"
+                        added += f" ({low:,.1f} to {high:,.1f})"
                 if "ratio_to_floor" in s:
                     ratio = f"{s['ratio_to_floor']:.2f}x"
                     if "ratio_ci" in s:
                         low, high = s["ratio_ci"]
-                        ratio += f" ({low:.2f}-{high:.2f})"
+                        ratio += (
+                            f" ({low:.2f} to {high:.2f})"
+                            if floor_resolved
+                            else " (the floor is within the noise)"
+                        )
                 lines.append(
                     f"| {name} | {_us(s['median_us'])} | {s['p25_us']:,.0f}-{s['p75_us']:,.0f} us | {added} | {ratio} |"
                 )
