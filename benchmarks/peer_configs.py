@@ -15,12 +15,6 @@ from typing import Any
 from opentelemetry.sdk.trace import TracerProvider
 
 PEERS = ("otel-contrib", "openllmetry", "openinference", "logfire")
-NAMES = {
-    "otel-contrib": "OTel contrib openai-v2",
-    "openllmetry": "OpenLLMetry",
-    "openinference": "OpenInference",
-    "logfire": "Logfire",
-}
 # (peer, provider) -> (module, instrumentor class); Logfire is configured apart.
 INSTRUMENTORS = {
     ("otel-contrib", "openai"): ("opentelemetry.instrumentation.openai_v2", "OpenAIInstrumentor"),

@@ -13,7 +13,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from tokentrace._engine import active_call
-from tokentrace._usage import Usage, field, number, values
+from tokentrace._usage import Usage, counts, field, number, values
 from tokentrace.integrations._base import (
     AttemptHook,
     Method,
@@ -37,31 +37,23 @@ def _status(result: Any) -> int | None:
     return getattr(response, "status_code", None)
 
 
+_COUNTS = ("input_tokens", "output_tokens", "cache_read_input_tokens", "cache_creation_input_tokens")
+
+
 def messages_usage(usage: object) -> Usage:
     """Anthropic usage: ``input_tokens`` excludes cache reads and writes, so add them."""
     u = values(usage)
-    get = u.get
-    # The four counts read in line (not through counts()): this runs for every Anthropic call.
-    inp, out = get("input_tokens"), get("output_tokens")
-    read, write = get("cache_read_input_tokens"), get("cache_creation_input_tokens")
-    if type(inp) is not int:
-        inp = number(inp, "input_tokens")
-    if type(out) is not int:
-        out = number(out, "output_tokens")
-    if type(read) is not int:
-        read = number(read, "cache_read_input_tokens")
-    if type(write) is not int:
-        write = number(write, "cache_creation_input_tokens")
+    inp, out, read, write = counts(u, _COUNTS)
     one_hour = thinking = searches = 0
-    creation = get("cache_creation")
+    creation = u.get("cache_creation")
     if creation is not None:
         one_hour = number(
             field(creation, "ephemeral_1h_input_tokens"), "cache_creation.ephemeral_1h_input_tokens"
         )
-    details = get("output_tokens_details")
+    details = u.get("output_tokens_details")
     if details is not None:
         thinking = number(field(details, "thinking_tokens"), "output_tokens_details.thinking_tokens")
-    tools = get("server_tool_use")
+    tools = u.get("server_tool_use")
     if tools is not None:
         searches = number(field(tools, "web_search_requests"), "server_tool_use.web_search_requests")
     return Usage(inp + read + write, out, read, write, one_hour, thinking, searches)
