@@ -8,6 +8,7 @@ import os
 import shutil
 import subprocess
 import sys
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -154,6 +155,20 @@ def test_prices_shows_rates_and_their_source() -> None:
     missing = cli("prices", "no-such-model-xyz", ok=False)
     assert missing.returncode == 1
     assert "recorded as unpriced" in missing.stderr
+
+
+def test_prices_says_when_a_time_of_day_price_holds() -> None:
+    """prices gives an off-peak or standard DeepSeek price with the hours it holds, and none for gpt-4o."""
+    data = cli_json("prices", "deepseek-chat", "--provider", "deepseek")
+    since, until = (datetime.fromisoformat(data["in_force"][k]) for k in ("from", "until"))
+    assert since <= datetime.now(timezone.utc) < until
+    # Standard hours run 00:30-16:30 UTC, off-peak hours the rest of the day, at half the rates.
+    standard = since.time().isoformat() == "00:30:00"
+    assert (since.time().isoformat(), until.time().isoformat()) == (
+        ("00:30:00", "16:30:00") if standard else ("16:30:00", "00:30:00")
+    )
+    assert data["usd_per_million_tokens"]["input"] == ("0.27" if standard else "0.135")
+    assert "in_force" not in cli_json("prices", "gpt-4o")
 
 
 def test_export_gives_the_same_records_as_json_lines(ledger: str) -> None:

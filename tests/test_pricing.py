@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from collections.abc import Iterator
+from datetime import date, datetime, time, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
+from types import SimpleNamespace
 
 import openai
 import pytest
+from genai_prices.types import StartDateConstraint, TimeOfDateConstraint
 
 import tokentrace
 from tests.support.cassettes import Replay
@@ -22,6 +26,7 @@ from tests.support.clients import (
     request_kwargs,
     synthetic,
 )
+from tests.support.clock import set_price_clock, utc
 from tokentrace import _pricing, pricing
 from tokentrace._config import load_price_file
 from tokentrace.exceptions import ConfigurationError
@@ -398,3 +403,79 @@ def test_missing_price_file_is_a_clear_error(tmp_path: Path) -> None:
     """A price file that does not exist is named in the error."""
     with pytest.raises(ConfigurationError, match="cannot read price file"):
         load_price_file(tmp_path / "nope.json")
+
+
+DEEPSEEK = "dd-trace-py/tests/contrib/openai/cassettes/v1/deepseek_completion.yaml"
+
+
+def test_a_time_of_day_price_changes_at_its_boundary_within_one_process(
+    cap: Capture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two deepseek-chat calls either side of 16:30 UTC: the cached price gives way to the off-peak one."""
+    (interaction,) = recorded(DEEPSEEK)
+    client = openai.OpenAI(
+        api_key="sk-test",
+        base_url="https://api.deepseek.com",
+        http_client=Replay([interaction, interaction]).sync_client(),
+    )
+    with tokentrace.task("across") as task:
+        set_price_clock(monkeypatch, "16:29:58")
+        client.chat.completions.create(**request_kwargs(interaction, "openai"))
+        set_price_clock(monkeypatch, "16:30:02")
+        client.chat.completions.create(**request_kwargs(interaction, "openai"))
+    costs = [span.attributes["tokentrace.cost.usd"] for span in cap.call_spans()]  # type: ignore[index]
+    assert costs == [0.000111, 0.0000555]
+    assert task.totals.cost_usd == Decimal("0.0001665")
+
+
+def test_a_call_is_priced_as_of_when_it_began(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A call that began at 16:29:59 UTC and ended after 16:30 keeps the standard rates it was made at."""
+    set_price_clock(monkeypatch, "16:30:01")
+    began = _pricing.lookup("deepseek-chat", "deepseek", None, 2 * 10**9)
+    now = _pricing.lookup("deepseek-chat", "deepseek")
+    assert began is not None
+    assert now is not None
+    assert (began.rates.input, began.rates.output) == (Decimal("0.27"), Decimal("1.1"))
+    assert (now.rates.input, now.rates.output) == (Decimal("0.135"), Decimal("0.55"))
+    assert now.window == (utc("16:30").timestamp(), (utc("00:30") + timedelta(days=1)).timestamp())
+
+
+def test_a_price_without_time_conditions_has_no_window() -> None:
+    """gpt-4o's price does not change with time, so its cached price is never looked up again."""
+    info = _pricing.lookup("gpt-4o", "openai")
+    assert info is not None
+    assert info.window is None
+
+
+def _model(*constraints: object) -> SimpleNamespace:
+    """A price database entry with a conditional price for each of ``constraints``."""
+    return SimpleNamespace(prices=[SimpleNamespace(constraint=c) for c in (None, *constraints)])
+
+
+def test_price_windows_follow_the_databases_conditions() -> None:
+    """Dated changes and daily hours bound a price's window; a change over a day past no longer does."""
+    at = utc("12:00").timestamp()
+    future = StartDateConstraint(start_date=date(2026, 12, 10))
+    past = StartDateConstraint(start_date=date(2026, 11, 1))
+    yesterday = StartDateConstraint(start_date=date(2026, 12, 2))
+    hours = TimeOfDateConstraint(
+        start_time=time(9, 0, tzinfo=timezone.utc), end_time=time(17, 0, tzinfo=timezone.utc)
+    )
+    assert _pricing._window(_model(), at) is None
+    assert _pricing._window(_model(past), at) is None
+    assert _pricing._window(_model(future), at) == (
+        -math.inf,
+        datetime(2026, 12, 10, tzinfo=timezone.utc).timestamp(),
+    )
+    assert _pricing._window(_model(yesterday), at) == (utc("00:00").timestamp(), math.inf)
+    assert _pricing._window(_model(past, hours), at) == (utc("09:00").timestamp(), utc("17:00").timestamp())
+    assert _pricing._window(_model(hours), utc("20:00").timestamp()) == (
+        utc("17:00").timestamp(),
+        (utc("09:00") + timedelta(days=1)).timestamp(),
+    )
+
+
+def test_a_condition_tokentrace_cannot_read_is_looked_up_again_within_a_minute() -> None:
+    """A kind of price condition newer than tokentrace holds its price for 60 s either side, no longer."""
+    at = utc("12:00").timestamp()
+    assert _pricing._window(_model(SimpleNamespace(weekday=5)), at) == (at - 60, at + 60)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
+from datetime import datetime, timezone
 from typing import Any
 
 from tokentrace import _report
@@ -83,6 +85,13 @@ def cmd_whatif(args: argparse.Namespace) -> int:
     return 0
 
 
+def _moment(posix: float) -> str | None:
+    """A price window's bound as ISO 8601 UTC, or ``None`` when it is unbounded."""
+    if math.isinf(posix):
+        return None
+    return datetime.fromtimestamp(posix, tz=timezone.utc).isoformat(timespec="seconds")
+
+
 def cmd_prices(args: argparse.Namespace) -> int:
     from tokentrace import _pricing
 
@@ -116,6 +125,11 @@ def cmd_prices(args: argparse.Namespace) -> int:
         "usd_per_hour": str(info.usd_per_hour) if info.usd_per_hour is not None else None,
         "multiplier": str(info.multiplier),
     }
+    if info.window is not None:
+        # A price that changes with time (a dated change, off-peak hours): when this one holds.
+        data["in_force"] = {
+            name: _moment(bound) for name, bound in zip(("from", "until"), info.window, strict=True)
+        }
     if args.format == "json":
         json.dump(data, sys.stdout, indent=2)
         sys.stdout.write("\n")
@@ -140,5 +154,10 @@ def cmd_prices(args: argparse.Namespace) -> int:
         table.add_row("per hour (USD)", data["usd_per_hour"])
     if info.multiplier != 1:
         table.add_row("discount multiplier", data["multiplier"])
+    if "in_force" in data:
+        span = data["in_force"]
+        table.add_row(
+            "in force", f"from {span['from'] or 'the start'} until {span['until'] or 'further notice'}"
+        )
     console().print(table)
     return 0

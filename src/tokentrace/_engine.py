@@ -157,9 +157,10 @@ def complete(
         cost = _pricing.to_units(reading.reported_cost)  # type: ignore[union-attr]  # usage came from it
         source, status = _pricing.SOURCE_PROVIDER, _pricing.PRICED
     else:
-        price = _pricing.lookup(model, call.provider, request.base_url)
+        # Priced as of when the call was made (some prices change with the time of day).
+        price = _pricing.lookup(model, call.provider, request.base_url, duration_ns)
         if price is None and response_model and request.model and request.model != response_model:
-            price = _pricing.lookup(request.model, call.provider, request.base_url)
+            price = _pricing.lookup(request.model, call.provider, request.base_url, duration_ns)
         billed = reading.billed or usage  # type: ignore[union-attr]  # usage came from it
         if price is not None and not price.output_priced and billed.output_tokens:
             price = None  # an input-only price cannot price output tokens

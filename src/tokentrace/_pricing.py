@@ -4,16 +4,22 @@ A price is resolved once per (provider, model, base URL) and cached, so pricing 
 dictionary lookup and a handful of integer multiplications (money in units of 10**-24 USD).
 ``genai-prices`` is imported lazily, on the first price lookup, and its online refresh is never
 started.
+
+Some published prices change with time: a dated price change, or time-of-day rates (DeepSeek's
+off-peak and peak hours). Such a price is cached with the window of time it holds for, and a
+call made outside that window is priced afresh, at the time it was made.
 """
 
 from __future__ import annotations
 
 import fnmatch
 import logging
+import math
 import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from decimal import MAX_EMAX, MAX_PREC, MIN_EMIN, ROUND_HALF_EVEN, Context, Decimal
 from typing import TYPE_CHECKING, Any, Final
 
@@ -172,6 +178,9 @@ class PriceInfo:
     provider_id: str | None = None
     output_priced: bool = True
     """False for an input-only price (embedding models): calls with output tokens are unpriced."""
+    window: tuple[float, float] | None = None
+    """For a price that changes with time: the POSIX times it holds from (inclusive) and until
+    (exclusive), either of them infinite; ``None`` for a price that does not change."""
     _units: tuple[_UnitRates, tuple[tuple[int, _UnitRates], ...], int, int] = field(
         init=False, repr=False, compare=False
     )
@@ -308,23 +317,50 @@ def _provider_ok(wanted: str | None, provider: str) -> bool:
     return wanted is None or wanted == provider
 
 
-def lookup(model: str, provider: str = "openai", base_url: str | None = None) -> PriceInfo | None:
-    """The price tokentrace would use for ``model`` called through ``provider`` (cached)."""
-    key = (provider, model, base_url)
-    book = _book
+# The wall clock prices are resolved by (POSIX seconds); one name, so a test can set the time.
+_clock = time.time
+
+
+def lookup(
+    model: str, provider: str = "openai", base_url: str | None = None, elapsed_ns: int = 0
+) -> PriceInfo | None:
+    """The price tokentrace would use for ``model`` called through ``provider`` (cached).
+
+    ``elapsed_ns`` says how long ago the call was made (0: now): a price that changes with time
+    is the one in force when the call was made.
+    """
     try:
-        return book.cache[key]
+        info = _book.cache[provider, model, base_url]
     except KeyError:
         pass
-    info = _resolve(book, model, provider, base_url)
+    else:
+        if info is None or info.window is None:
+            return info  # the common case: a price that does not change with time
+    return lookup_at(model, provider, base_url, _clock() - elapsed_ns / 1e9)
+
+
+def lookup_at(model: str, provider: str, base_url: str | None, at: float) -> PriceInfo | None:
+    """The price in force at POSIX time ``at`` (cached with the window of time it holds for)."""
+    key = (provider, model, base_url)
+    book = _book
+    if key in book.cache:
+        info = book.cache[key]
+        if info is None or info.window is None or info.window[0] <= at < info.window[1]:
+            return info
+    info = _resolve(book, model, provider, base_url, at)
     with _lock:
         if book is _book:
-            book.cache[key] = info
+            book.cache[key] = info  # a price for another window replaces the last one
     return info
 
 
 def _resolve(
-    book: _PriceBook, model: str, provider: str, base_url: str | None, seen: tuple[str, ...] = ()
+    book: _PriceBook,
+    model: str,
+    provider: str,
+    base_url: str | None,
+    at: float,
+    seen: tuple[str, ...] = (),
 ) -> PriceInfo | None:
     if base_url is not None:
         for hosted in book.self_hosted:
@@ -349,8 +385,8 @@ def _resolve(
             and (pattern == name or (alias.is_pattern and fnmatch.fnmatchcase(name, pattern)))
             and alias.model.lower() not in seen  # an alias cycle ends at the database
         ):
-            return _resolve(book, alias.model, provider, base_url, (*seen, name))
-    info = _from_database(model, provider, base_url)
+            return _resolve(book, alias.model, provider, base_url, at, (*seen, name))
+    info = _from_database(model, provider, base_url, at)
     if info is None:
         return None
     multiplier = Decimal(1)
@@ -370,6 +406,7 @@ def _resolve(
             matched=info.matched,
             provider_id=info.provider_id,
             output_priced=info.output_priced,
+            window=info.window,
         )
     return info
 
@@ -393,7 +430,7 @@ _DEFAULT_HOSTS: Final = {
 }
 
 
-def _from_database(model: str, provider: str, base_url: str | None) -> PriceInfo | None:
+def _from_database(model: str, provider: str, base_url: str | None, at: float) -> PriceInfo | None:
     from genai_prices import data_snapshot
 
     snapshot = data_snapshot.get_snapshot()
@@ -416,8 +453,51 @@ def _from_database(model: str, provider: str, base_url: str | None) -> PriceInfo
             found_provider, found_model = snapshot.find_provider_model(model, None, provider, None)
         except LookupError:
             return None
-    prices = found_model.get_prices(datetime.now(tz=timezone.utc))
-    return _price_info_from_model_price(prices, found_model.id, found_provider.id)
+    prices = found_model.get_prices(datetime.fromtimestamp(at, tz=timezone.utc))
+    return _price_info_from_model_price(prices, found_model.id, found_provider.id, _window(found_model, at))
+
+
+# A price whose conditions tokentrace cannot read (a kind of constraint newer than it) is
+# resolved again after this many seconds.
+_UNKNOWN_WINDOW: Final = 60.0
+_DAY: Final = 86_400.0
+
+
+def _window(model: Any, at: float) -> tuple[float, float] | None:
+    """The POSIX times around ``at`` between which ``model``'s price stays the one in force at
+    ``at``, or ``None`` when its price has no time conditions (the common case)."""
+    prices = model.prices
+    constraints = [getattr(price, "constraint", None) for price in prices] if isinstance(prices, list) else []
+    boundaries: list[float] = []
+    for constraint in constraints:
+        if constraint is None:
+            continue
+        start_date = getattr(constraint, "start_date", None)
+        start_time, end_time = getattr(constraint, "start_time", None), getattr(constraint, "end_time", None)
+        if isinstance(start_date, date):
+            since = datetime(
+                start_date.year, start_date.month, start_date.day, tzinfo=timezone.utc
+            ).timestamp()
+            # A change more than a day past is for good: no call still running began before it.
+            if since > at - _DAY:
+                boundaries.append(since)
+        elif start_time is not None and end_time is not None:
+            # Daily: each time of day (in UTC) is a boundary on the days around ``at``.
+            day = datetime.fromtimestamp(at, tz=timezone.utc).replace(
+                hour=0, minute=0, second=0, microsecond=0
+            )
+            for moment in (start_time, end_time):
+                offset = timedelta(hours=moment.hour, minutes=moment.minute, seconds=moment.second)
+                utc = moment.utcoffset() or timedelta(0)
+                for days in (-1, 0, 1):
+                    boundaries.append((day + timedelta(days=days) + offset - utc).timestamp())
+        else:
+            return (at - _UNKNOWN_WINDOW, at + _UNKNOWN_WINDOW)
+    if not boundaries:
+        return None
+    since = max((b for b in boundaries if b <= at), default=-math.inf)
+    until = min((b for b in boundaries if b > at), default=math.inf)
+    return (since, until)
 
 
 _KEYS: Final = {
@@ -430,7 +510,9 @@ _KEYS: Final = {
 }
 
 
-def _price_info_from_model_price(prices: Any, model_id: str, provider_id: str) -> PriceInfo | None:
+def _price_info_from_model_price(
+    prices: Any, model_id: str, provider_id: str, window: tuple[float, float] | None = None
+) -> PriceInfo | None:
     raw = {name: getattr(prices, key, None) for name, key in _KEYS.items()}
     if raw["input"] is None:
         # A model priced per request/character only is outside what tokentrace prices by token.
@@ -466,6 +548,7 @@ def _price_info_from_model_price(prices: Any, model_id: str, provider_id: str) -
         matched=model_id,
         provider_id=provider_id,
         output_priced=output_priced,
+        window=window,
     )
 
 

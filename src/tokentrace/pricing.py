@@ -13,15 +13,34 @@ All rates are USD per million tokens (``per_request`` is USD per call) and are h
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from tokentrace._pricing import PriceInfo, lookup, set_price_overrides
+from tokentrace import _pricing
+from tokentrace._pricing import PriceInfo, set_price_overrides
 from tokentrace.exceptions import ConfigurationError
 
 __all__ = ["Alias", "Discount", "PriceInfo", "Rates", "SelfHosted", "Tier", "lookup", "set_prices"]
+
+
+def lookup(
+    model: str, provider: str = "openai", base_url: str | None = None, *, at: datetime | None = None
+) -> PriceInfo | None:
+    """The price tokentrace uses for ``model`` called through ``provider`` (and ``base_url``), or
+    ``None`` when it has none (such calls are recorded as unpriced).
+
+    Some published prices change with time (a dated price change; DeepSeek's off-peak hours): the
+    price is the one in force at ``at``, by default now. A naive ``at`` is taken as UTC, as the
+    price database does. ``PriceInfo.window`` gives the POSIX times that price holds between.
+    """
+    if at is None:
+        return _pricing.lookup(model, provider, base_url)
+    if at.tzinfo is None:
+        at = at.replace(tzinfo=timezone.utc)
+    return _pricing.lookup_at(model, provider, base_url, at.timestamp())
 
 
 def _decimal(value: object) -> Decimal:

@@ -18,6 +18,7 @@ from tests.support.clients import (
     spliced_error,
     with_connect_error_first,
 )
+from tests.support.clock import set_price_clock
 from tokentrace.integrations.openai import gateway_for
 from tokentrace.testing import Capture
 
@@ -587,8 +588,22 @@ def test_openai_compatible_endpoints_are_named_by_their_host(base_url: str, prov
     assert gateway_for(base_url) == provider
 
 
-def test_deepseek_through_the_openai_sdk_is_priced_from_deepseeks_table(cap: Capture) -> None:
-    """deepseek-chat: 20 in x $0.27 + 96 out x $1.10 per million = $0.000111, provider deepseek."""
+@pytest.mark.parametrize(
+    ("when", "expected"),
+    [
+        (
+            "12:00",
+            Decimal("0.000111"),
+        ),  # standard hours, 00:30-16:30 UTC: 20 x $0.27 + 96 x $1.10 per million
+        ("20:00", Decimal("0.0000555")),  # off-peak hours, 16:30-00:30 UTC: 20 x $0.135 + 96 x $0.55
+    ],
+    ids=["standard", "off-peak"],
+)
+def test_deepseek_through_the_openai_sdk_is_priced_from_deepseeks_table(
+    when: str, expected: Decimal, cap: Capture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """deepseek-chat is priced from DeepSeek's table at the rates in force when the call is made."""
+    set_price_clock(monkeypatch, when)
     (interaction,) = recorded(DEEPSEEK)
     client = openai.OpenAI(
         api_key="sk-test",
@@ -601,4 +616,4 @@ def test_deepseek_through_the_openai_sdk_is_priced_from_deepseeks_table(cap: Cap
     assert attrs["gen_ai.provider.name"] == "deepseek"
     assert (attrs["gen_ai.usage.input_tokens"], attrs["gen_ai.usage.output_tokens"]) == (20, 96)
     assert attrs["tokentrace.cost.status"] == "priced"
-    assert task.totals.cost_usd == Decimal("0.000111")
+    assert task.totals.cost_usd == expected
