@@ -139,6 +139,39 @@ def test_impossible_numbers_are_flagged_not_priced(usage: dict[str, Any], proble
     assert totals.unpriced_calls == 1
 
 
+@pytest.mark.parametrize(
+    ("fields", "problem"),
+    [
+        ({"input_tokens": 10, "output_tokens": 5, "cache_read_tokens": 4, "cache_write_tokens": 6}, None),
+        ({"input_tokens": 10, "cache_write_tokens": 6, "cache_write_1h_tokens": 6}, None),
+        ({"output_tokens": 5, "reasoning_tokens": 5, "web_search_requests": 2}, None),
+        ({"input_tokens": 10, "cache_read_tokens": -1}, "cache_read_tokens is negative (-1)"),
+        ({"output_tokens": 5, "reasoning_tokens": -5}, "reasoning_tokens is negative (-5)"),
+        ({"web_search_requests": -1}, "web_search_requests is negative (-1)"),
+        ({"output_tokens": 10**12 + 1}, "output_tokens is implausibly large (1000000000001)"),
+        (
+            {"input_tokens": 10, "cache_read_tokens": 6, "cache_write_tokens": 5},
+            "cache tokens exceed input tokens",
+        ),
+        (
+            {"input_tokens": 10, "cache_write_tokens": 2, "cache_write_1h_tokens": 3},
+            "1-hour cache writes exceed",
+        ),
+        ({"output_tokens": 5, "reasoning_tokens": 6}, "reasoning tokens exceed output tokens"),
+        ({"input_tokens": 10.0, "output_tokens": 5}, "input_tokens is not a token count (float)"),
+        ({"input_tokens": 10, "output_tokens": "5"}, "output_tokens is not a token count (str)"),
+    ],
+)
+def test_usage_problem_names_the_first_impossible_count(fields: dict[str, Any], problem: str | None) -> None:
+    """A Usage from any reader (a third party's included) says which count is impossible, or None."""
+    found = Usage(**fields).problem()
+    if problem is None:
+        assert found is None
+    else:
+        assert found is not None
+        assert found.startswith(problem)
+
+
 def test_missing_usage_is_unpriced_not_zero() -> None:
     """A successful response without usage is unpriced (never $0) and says why."""
     _result, attrs, totals = _call("openai", None)

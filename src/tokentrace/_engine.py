@@ -169,7 +169,7 @@ def complete(
             _pricing.warn_unpriced_once(call.provider, model)
         else:
             parts = price.parts(billed, duration_ns)
-            cost = parts[0] + parts[1] + parts[2] + parts[3] + parts[4]
+            cost = sum(parts)
             source = price.source
             estimated = reading.estimated or price.estimated  # type: ignore[union-attr]
             status = _pricing.ESTIMATED if estimated else _pricing.PRICED

@@ -71,17 +71,23 @@ class Usage:
             self.cache_write_1h_tokens,
             self.reasoning_tokens,
         )
-        if (
-            0 <= read + write <= inp <= MAX_TOKENS
-            and 0 <= reasoning <= out <= MAX_TOKENS
-            and read >= 0
-            and write >= 0
-            and 0 <= write_1h <= write
-            and 0 <= self.web_search_requests <= MAX_TOKENS
-        ):
-            return None  # the common case, checked in one expression
+        searches = self.web_search_requests
+        try:
+            if (
+                # No count is negative: a bitwise or of ints is negative exactly when one of them is.
+                inp | out | read | write | write_1h | reasoning | searches >= 0
+                and read + write <= inp <= MAX_TOKENS
+                and reasoning <= out <= MAX_TOKENS
+                and write_1h <= write
+                and searches <= MAX_TOKENS
+            ):
+                return None  # the common case, checked in one expression
+        except TypeError:  # a count that is not an int (from a third-party reader): named below
+            pass
         for name in self.__slots__:
             value = getattr(self, name)
+            if type(value) is not int:
+                return f"{name} is not a token count ({type(value).__name__})"
             if value < 0:
                 return f"{name} is negative ({value})"
             if value > MAX_TOKENS:
@@ -182,14 +188,25 @@ def number(value: object, name: str) -> int:
     raise UsageError(f"{name} is not a token count: {type(value).__name__}")
 
 
+_INTS: Final = frozenset({int})
+_INTS_OR_NONE: Final = frozenset({int, type(None)})
+
+
 def counts(fields: Mapping[str, Any], names: tuple[str, ...], prefix: str = "") -> list[int]:
     """The token counts named ``names`` in ``fields`` (0 when absent), in one call: an int is taken
     as it is, anything else goes through ``number`` (which names ``prefix`` + the field)."""
-    out = []
-    for name in names:
-        value = fields.get(name)
-        out.append(value if type(value) is int else number(value, prefix + name))
-    return out
+    # Runs for every call: the values and their types are gathered in C, without a Python loop,
+    # for the common cases (all ints; ints and absent fields).
+    out: list[Any] = list(map(fields.get, names))
+    kinds = {*map(type, out)}
+    if kinds <= _INTS:
+        return out
+    if kinds <= _INTS_OR_NONE:
+        return [0 if value is None else value for value in out]
+    return [
+        value if type(value) is int else number(value, prefix + name)
+        for name, value in zip(names, out, strict=True)
+    ]
 
 
 def count(obj: object, *path: str) -> int:
