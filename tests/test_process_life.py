@@ -56,7 +56,8 @@ for worker in range(3):
     if pid == 0:
         with tokentrace.task("request", attributes={"worker": worker}) as task:
             calls(worker + 2)
-        print(worker, task.totals.llm_calls, task.totals.cost_usd, flush=True)
+        # One write per line: the workers share the pipe, and print() may write a line in pieces.
+        os.write(1, f"{worker} {task.totals.llm_calls} {task.totals.cost_usd}\\n".encode())
         sys.exit(0)          # a normal worker exit: atexit flushes the worker's spans
     children.append(pid)
 assert all(os.waitpid(pid, 0)[1] == 0 for pid in children)
