@@ -188,25 +188,14 @@ def number(value: object, name: str) -> int:
     raise UsageError(f"{name} is not a token count: {type(value).__name__}")
 
 
-_INTS: Final = frozenset({int})
-_INTS_OR_NONE: Final = frozenset({int, type(None)})
-
-
 def counts(fields: Mapping[str, Any], names: tuple[str, ...], prefix: str = "") -> list[int]:
     """The token counts named ``names`` in ``fields`` (0 when absent), in one call: an int is taken
     as it is, anything else goes through ``number`` (which names ``prefix`` + the field)."""
-    # Runs for every call: the values and their types are gathered in C, without a Python loop,
-    # for the common cases (all ints; ints and absent fields).
-    out: list[Any] = list(map(fields.get, names))
-    kinds = {*map(type, out)}
-    if kinds <= _INTS:
-        return out
-    if kinds <= _INTS_OR_NONE:
-        return [0 if value is None else value for value in out]
-    return [
-        value if type(value) is int else number(value, prefix + name)
-        for name, value in zip(names, out, strict=True)
-    ]
+    out = []
+    for name in names:
+        value = fields.get(name)
+        out.append(value if type(value) is int else number(value, prefix + name))
+    return out
 
 
 def count(obj: object, *path: str) -> int:
