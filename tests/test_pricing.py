@@ -27,7 +27,7 @@ from tests.support.clients import (
     synthetic,
 )
 from tests.support.clock import set_price_clock, utc
-from tokentrace import _pricing, pricing
+from tokentrace import _price_database, _pricing, pricing
 from tokentrace._config import load_price_file
 from tokentrace.exceptions import ConfigurationError
 from tokentrace.testing import Capture
@@ -461,15 +461,18 @@ def test_price_windows_follow_the_databases_conditions() -> None:
     hours = TimeOfDateConstraint(
         start_time=time(9, 0, tzinfo=timezone.utc), end_time=time(17, 0, tzinfo=timezone.utc)
     )
-    assert _pricing._window(_model(), at) is None
-    assert _pricing._window(_model(past), at) is None
-    assert _pricing._window(_model(future), at) == (
+    assert _price_database.window(_model(), at) is None
+    assert _price_database.window(_model(past), at) is None
+    assert _price_database.window(_model(future), at) == (
         -math.inf,
         datetime(2026, 12, 10, tzinfo=timezone.utc).timestamp(),
     )
-    assert _pricing._window(_model(yesterday), at) == (utc("00:00").timestamp(), math.inf)
-    assert _pricing._window(_model(past, hours), at) == (utc("09:00").timestamp(), utc("17:00").timestamp())
-    assert _pricing._window(_model(hours), utc("20:00").timestamp()) == (
+    assert _price_database.window(_model(yesterday), at) == (utc("00:00").timestamp(), math.inf)
+    assert _price_database.window(_model(past, hours), at) == (
+        utc("09:00").timestamp(),
+        utc("17:00").timestamp(),
+    )
+    assert _price_database.window(_model(hours), utc("20:00").timestamp()) == (
         utc("17:00").timestamp(),
         (utc("09:00") + timedelta(days=1)).timestamp(),
     )
@@ -478,4 +481,4 @@ def test_price_windows_follow_the_databases_conditions() -> None:
 def test_a_condition_tokentrace_cannot_read_is_looked_up_again_within_a_minute() -> None:
     """A kind of price condition newer than tokentrace holds its price for 60 s either side, no longer."""
     at = utc("12:00").timestamp()
-    assert _pricing._window(_model(SimpleNamespace(weekday=5)), at) == (at - 60, at + 60)
+    assert _price_database.window(_model(SimpleNamespace(weekday=5)), at) == (at - 60, at + 60)

@@ -14,14 +14,12 @@ from __future__ import annotations
 
 import fnmatch
 import logging
-import math
 import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
 from decimal import MAX_EMAX, MAX_PREC, MIN_EMIN, ROUND_HALF_EVEN, Context, Decimal
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Final
 
 from tokentrace._safety import renew_after_fork
 from tokentrace._usage import Usage
@@ -386,7 +384,9 @@ def _resolve(
             and alias.model.lower() not in seen  # an alias cycle ends at the database
         ):
             return _resolve(book, alias.model, provider, base_url, at, (*seen, name))
-    info = _from_database(model, provider, base_url, at)
+    from tokentrace._price_database import from_database
+
+    info = from_database(model, provider, base_url, at)
     if info is None:
         return None
     multiplier = Decimal(1)
@@ -409,147 +409,6 @@ def _resolve(
             window=info.window,
         )
     return info
-
-
-# gen_ai.provider.name values whose default endpoint genai-prices knows by provider id:
-# (genai-prices provider id, a part of that provider's own base URL).
-_DEFAULT_HOSTS: Final = {
-    "openai": ("openai", "api.openai.com"),
-    "anthropic": ("anthropic", "api.anthropic.com"),
-    "groq": ("groq", "api.groq.com"),
-    "mistral_ai": ("mistral", "api.mistral.ai"),
-    "deepseek": ("deepseek", "api.deepseek.com"),
-    "together": ("together", "api.together."),
-    "fireworks": ("fireworks", "api.fireworks.ai"),
-    "x_ai": ("x-ai", "api.x.ai"),
-    "perplexity": ("perplexity", "api.perplexity.ai"),
-    "cerebras": ("cerebras", "api.cerebras.ai"),
-    "cohere": ("cohere", "api.cohere."),
-    "gcp.gemini": ("google", "googleapis.com"),
-    "gcp.vertex_ai": ("google", "googleapis.com"),
-}
-
-
-def _from_database(model: str, provider: str, base_url: str | None, at: float) -> PriceInfo | None:
-    from genai_prices import data_snapshot
-
-    snapshot = data_snapshot.get_snapshot()
-    provider_id: str | None = None
-    api_url: str | None = None
-    known = _DEFAULT_HOSTS.get(provider)
-    if known is not None and (base_url is None or known[1] in base_url):
-        provider_id = known[0]
-    elif base_url is not None:
-        api_url = base_url
-    else:
-        provider_id = provider
-    try:
-        found_provider, found_model = snapshot.find_provider_model(model, None, provider_id, api_url)
-    except LookupError:
-        if api_url is None:
-            return None
-        # An endpoint genai-prices does not know (a proxy, a gateway): price by the SDK's provider.
-        try:
-            found_provider, found_model = snapshot.find_provider_model(model, None, provider, None)
-        except LookupError:
-            return None
-    prices = found_model.get_prices(datetime.fromtimestamp(at, tz=timezone.utc))
-    return _price_info_from_model_price(prices, found_model.id, found_provider.id, _window(found_model, at))
-
-
-# A price whose conditions tokentrace cannot read (a kind of constraint newer than it) is
-# resolved again after this many seconds.
-_UNKNOWN_WINDOW: Final = 60.0
-_DAY: Final = 86_400.0
-
-
-def _window(model: Any, at: float) -> tuple[float, float] | None:
-    """The POSIX times around ``at`` between which ``model``'s price stays the one in force at
-    ``at``, or ``None`` when its price has no time conditions (the common case)."""
-    prices = model.prices
-    constraints = [getattr(price, "constraint", None) for price in prices] if isinstance(prices, list) else []
-    boundaries: list[float] = []
-    for constraint in constraints:
-        if constraint is None:
-            continue
-        start_date = getattr(constraint, "start_date", None)
-        start_time, end_time = getattr(constraint, "start_time", None), getattr(constraint, "end_time", None)
-        if isinstance(start_date, date):
-            since = datetime(
-                start_date.year, start_date.month, start_date.day, tzinfo=timezone.utc
-            ).timestamp()
-            # A change more than a day past is for good: no call still running began before it.
-            if since > at - _DAY:
-                boundaries.append(since)
-        elif start_time is not None and end_time is not None:
-            # Daily: each time of day (in UTC) is a boundary on the days around ``at``.
-            day = datetime.fromtimestamp(at, tz=timezone.utc).replace(
-                hour=0, minute=0, second=0, microsecond=0
-            )
-            for moment in (start_time, end_time):
-                offset = timedelta(hours=moment.hour, minutes=moment.minute, seconds=moment.second)
-                utc = moment.utcoffset() or timedelta(0)
-                for days in (-1, 0, 1):
-                    boundaries.append((day + timedelta(days=days) + offset - utc).timestamp())
-        else:
-            return (at - _UNKNOWN_WINDOW, at + _UNKNOWN_WINDOW)
-    if not boundaries:
-        return None
-    since = max((b for b in boundaries if b <= at), default=-math.inf)
-    until = min((b for b in boundaries if b > at), default=math.inf)
-    return (since, until)
-
-
-_KEYS: Final = {
-    "input": "input_mtok",
-    "output": "output_mtok",
-    "cache_read": "cache_read_mtok",
-    "cache_write": "cache_write_mtok",
-    "cache_write_1h": "cache_write_1h_mtok",
-    "reasoning": "output_reasoning_mtok",
-}
-
-
-def _price_info_from_model_price(
-    prices: Any, model_id: str, provider_id: str, window: tuple[float, float] | None = None
-) -> PriceInfo | None:
-    raw = {name: getattr(prices, key, None) for name, key in _KEYS.items()}
-    if raw["input"] is None:
-        # A model priced per request/character only is outside what tokentrace prices by token.
-        return None
-    output_priced = raw["output"] is not None
-    if not output_priced:
-        raw["output"] = _ZERO  # input-only (embeddings); engine refuses to price output tokens
-    thresholds = sorted(
-        {tier.start for value in raw.values() for tier in (getattr(value, "tiers", None) or ())}
-    )
-
-    def at(input_tokens: int) -> RateSet:
-        chosen: dict[str, Decimal | None] = {}
-        for name, value in raw.items():
-            if value is None or isinstance(value, Decimal):
-                chosen[name] = value
-                continue
-            price = value.base
-            for tier in value.tiers:
-                if input_tokens > tier.start:
-                    price = tier.price
-            chosen[name] = price
-        return RateSet.build(**chosen)  # type: ignore[arg-type]  # input/output checked above
-
-    per_request = getattr(prices, "requests_kcount", None)
-    per_search = getattr(prices, "web_searches_kcount", None)
-    return PriceInfo(
-        source=SOURCE_DATABASE,
-        rates=at(0),
-        tiers=tuple((t, at(t + 1)) for t in thresholds),
-        per_request=(per_request / 1000) if isinstance(per_request, Decimal) else _ZERO,
-        per_web_search=(per_search / 1000) if isinstance(per_search, Decimal) else _ZERO,
-        matched=model_id,
-        provider_id=provider_id,
-        output_priced=output_priced,
-        window=window,
-    )
 
 
 def warn_unpriced_once(provider: str, model: str) -> None:
