@@ -171,6 +171,26 @@ def test_prices_says_when_a_time_of_day_price_holds() -> None:
     assert "in_force" not in cli_json("prices", "gpt-4o")
 
 
+def test_prices_gives_a_service_tiers_own_rates() -> None:
+    """prices --service-tier: gpt-5's flex rates (half the standard ones) and the tier they are for;
+    a tier the database has no rates for gets the standard rates, with no tier named."""
+    flex = cli_json("prices", "gpt-5", "--service-tier", "flex")
+    scale = cli_json("prices", "gpt-5", "--service-tier", "scale")
+    assert flex["service_tier"] == "flex"
+    assert (flex["usd_per_million_tokens"]["input"], flex["usd_per_million_tokens"]["output"]) == (
+        "0.625",
+        "5",
+    )
+    assert flex["in_force"] == {"from": "2026-10-12T00:00:00+00:00", "until": None}
+    assert scale["service_tier"] is None
+    assert (scale["usd_per_million_tokens"]["input"], scale["usd_per_million_tokens"]["output"]) == (
+        "1.25",
+        "10",
+    )
+    table = cli("prices", "gpt-5", "--service-tier", "priority").stdout
+    assert "gpt-5 (openai): genai-prices, matched gpt-5, priority tier" in table
+
+
 def test_export_gives_the_same_records_as_json_lines(ledger: str) -> None:
     """export writes one JSON object per call, with the ledger's columns."""
     lines = cli("export", "--ledger", ledger).stdout.splitlines()

@@ -453,7 +453,7 @@ def _model(*constraints: object) -> SimpleNamespace:
 
 
 def test_price_windows_follow_the_databases_conditions() -> None:
-    """Dated changes and daily hours bound a price's window; a change over a day past no longer does."""
+    """Dated changes and daily hours bound a price's window, past ones as well as future ones."""
     at = utc("12:00").timestamp()
     future = StartDateConstraint(start_date=date(2026, 12, 10))
     past = StartDateConstraint(start_date=date(2026, 11, 1))
@@ -462,7 +462,10 @@ def test_price_windows_follow_the_databases_conditions() -> None:
         start_time=time(9, 0, tzinfo=timezone.utc), end_time=time(17, 0, tzinfo=timezone.utc)
     )
     assert _price_database.window(_model(), at) is None
-    assert _price_database.window(_model(past), at) is None
+    assert _price_database.window(_model(past), at) == (
+        datetime(2026, 11, 1, tzinfo=timezone.utc).timestamp(),
+        math.inf,
+    )
     assert _price_database.window(_model(future), at) == (
         -math.inf,
         datetime(2026, 12, 10, tzinfo=timezone.utc).timestamp(),
@@ -478,7 +481,132 @@ def test_price_windows_follow_the_databases_conditions() -> None:
     )
 
 
+def test_a_price_from_before_a_dated_change_is_not_the_cached_current_one() -> None:
+    """o3 cost $10/$40 per million until 2025-06-10 and $2/$8 since: asking for a moment before
+    the change gets the old price even once the current one is cached, and the current one after."""
+    current = pricing.lookup("o3")
+    before = pricing.lookup("o3", at=datetime(2025, 5, 1))
+    again = pricing.lookup("o3")
+    assert current is not None
+    assert before is not None
+    assert again is not None
+    assert (current.rates.input, current.rates.output) == (Decimal(2), Decimal(8))
+    assert (before.rates.input, before.rates.output) == (Decimal(10), Decimal(40))
+    assert (again.rates.input, again.rates.output) == (Decimal(2), Decimal(8))
+    change = datetime(2025, 6, 10, tzinfo=timezone.utc).timestamp()
+    assert before.window == (-math.inf, change)
+    assert current.window == (change, math.inf)
+
+
 def test_a_condition_tokentrace_cannot_read_is_looked_up_again_within_a_minute() -> None:
     """A kind of price condition newer than tokentrace holds its price for 60 s either side, no longer."""
     at = utc("12:00").timestamp()
     assert _price_database.window(_model(SimpleNamespace(weekday=5)), at) == (at - 60, at + 60)
+
+
+# The price keys tokentrace reads (token rates, web searches, per-request fees); models priced
+# by anything else (audio, images, characters) are outside what it prices by token.
+_TOKEN_KEYS = {
+    "input_mtok",
+    "output_mtok",
+    "cache_read_mtok",
+    "cache_write_mtok",
+    "cache_write_1h_mtok",
+    "output_reasoning_mtok",
+    "web_searches_kcount",
+    "storage_searches_kcount",
+    "requests_kcount",
+}
+_USAGES = [
+    {"input_tokens": 1_000, "output_tokens": 500},
+    {"input_tokens": 5_000, "cache_read_tokens": 1_000, "cache_write_tokens": 3_000, "output_tokens": 700},
+    {
+        "input_tokens": 5_000,
+        "cache_read_tokens": 1_000,
+        "cache_write_tokens": 3_000,
+        "cache_write_1h_tokens": 1_000,
+        "output_tokens": 700,
+        "output_reasoning_tokens": 300,
+    },
+    # Above every long-context threshold in the database (200k, 272k): the tier's rates on all tokens.
+    {
+        "input_tokens": 300_000,
+        "cache_read_tokens": 100_000,
+        "cache_write_tokens": 50_000,
+        "output_tokens": 2_000,
+    },
+]
+
+
+def test_every_token_priced_model_costs_what_genai_prices_computes() -> None:
+    """For every model the bundled database prices by token, at every service tier it has rates
+    for: tokentrace's integer arithmetic gives exactly the Decimal that genai-prices' own
+    ``calc_price`` gives, for plain, cached, 1-hour-cached, reasoning and long-context usage."""
+    from genai_prices import data_snapshot
+    from genai_prices import types as gp
+
+    moment = utc("12:00")
+    compared = tiers = 0
+    for provider in data_snapshot.get_snapshot().providers:
+        for model in provider.models:
+            contexts: list[dict[str, str] | None] = [None]
+            contexts += [v.when for v in model.price_variants or () if set(v.when) == {"service_tier"}]
+            for context in contexts:
+                prices = model.get_prices(moment, context)
+                keys = {k for k, v in vars(prices).items() if v is not None and not k.startswith("_")}
+                if "input_mtok" not in keys or "output_mtok" not in keys or not keys <= _TOKEN_KEYS:
+                    continue
+                info = _price_database._price_info_from_model_price(prices, model.id, provider.id)
+                assert info is not None
+                for raw in _USAGES:
+                    usage = Usage(
+                        raw["input_tokens"],
+                        raw["output_tokens"],
+                        raw.get("cache_read_tokens", 0),
+                        raw.get("cache_write_tokens", 0),
+                        raw.get("cache_write_1h_tokens", 0),
+                        raw.get("output_reasoning_tokens", 0),
+                    )
+                    want = model.calc_price(
+                        gp.Usage(**raw), provider, genai_request_timestamp=moment, price_context=context
+                    ).total_price
+                    assert info.cost(usage) == want, (provider.id, model.id, context, raw)
+                    compared += 1
+                tiers += context is not None
+    assert compared > 8_000  # 2,085 models in genai-prices 0.2.3, 4 usages each
+    assert tiers > 100  # OpenAI's flex and priority rates among them
+
+
+def test_a_service_tier_is_looked_up_at_its_own_rates() -> None:
+    """gpt-5: flex and priority have rates of their own since 2026-10-12; the standard rates
+    before then, and for a tier the database has none for."""
+    flex = pricing.lookup("gpt-5", service_tier="flex")
+    priority = pricing.lookup("gpt-5", service_tier="priority")
+    standard = pricing.lookup("gpt-5", service_tier="default")
+    scale = pricing.lookup("gpt-5", service_tier="scale")
+    before = pricing.lookup("gpt-5", service_tier="flex", at=datetime(2026, 10, 1))
+    assert flex is not None
+    assert priority is not None
+    assert standard is not None
+    assert scale is not None
+    assert before is not None
+    assert (flex.rates.input, flex.rates.cache_read, flex.rates.output) == (
+        Decimal("0.625"),
+        Decimal("0.0625"),
+        Decimal(5),
+    )
+    assert (priority.rates.input, priority.rates.output) == (Decimal("2.5"), Decimal(20))
+    assert (standard.rates.input, standard.rates.output) == (Decimal("1.25"), Decimal(10))
+    assert scale.rates == standard.rates
+    assert before.rates == standard.rates
+    assert (flex.service_tier, priority.service_tier, standard.service_tier, scale.service_tier) == (
+        "flex",
+        "priority",
+        None,
+        None,
+    )
+    start = datetime(2026, 10, 12, tzinfo=timezone.utc).timestamp()
+    assert flex.window == (start, math.inf)
+    # Before the tier's rates began, the standard price holds until they do.
+    assert before.service_tier is None
+    assert before.window == (-math.inf, start)

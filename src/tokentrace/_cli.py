@@ -389,6 +389,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("model")
     p.add_argument("--provider", help="the provider (guessed from the model name when left out)")
     p.add_argument("--prices", help="a JSON price file to apply first")
+    p.add_argument("--service-tier", help="the rates for calls served at this tier (OpenAI's flex, priority)")
     p.add_argument("--format", choices=("table", "json"), default="table")
     p.set_defaults(fn=cmd_prices)
 

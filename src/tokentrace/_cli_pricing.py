@@ -97,7 +97,8 @@ def cmd_prices(args: argparse.Namespace) -> int:
 
     _load_prices(args.prices)
     provider = args.provider or _report._guess_provider(args.model) or "openai"
-    info = _pricing.lookup(args.model, provider)
+    tier = None if args.service_tier in (None, "default") else args.service_tier
+    info = _pricing.lookup(args.model, provider, None, 0, tier)
     if info is None:
         print(
             f"no price for {args.model!r} (provider {provider}): its calls are recorded as unpriced",
@@ -110,6 +111,9 @@ def cmd_prices(args: argparse.Namespace) -> int:
         "provider": provider,
         "source": info.source,
         "matched": info.matched,
+        # The tier whose own rates these are; None: the standard rates (also for a tier the
+        # database has no rates for).
+        "service_tier": info.service_tier,
         "usd_per_million_tokens": {
             "input": str(rates.input),
             "cache_read": str(rates.cache_read),
@@ -138,7 +142,8 @@ def cmd_prices(args: argparse.Namespace) -> int:
 
     table = Table(
         title=f"{args.model} ({provider}): {info.source}"
-        + (f", matched {info.matched}" if info.matched else ""),
+        + (f", matched {info.matched}" if info.matched else "")
+        + (f", {info.service_tier} tier" if info.service_tier else ""),
         title_justify="left",
     )
     table.add_column("tokens")

@@ -158,9 +158,10 @@ def complete(
         source, status = _pricing.SOURCE_PROVIDER, _pricing.PRICED
     else:
         # Priced as of when the call was made (some prices change with the time of day).
-        price = _pricing.lookup(model, call.provider, request.base_url, duration_ns)
+        tier = reading.service_tier  # type: ignore[union-attr]  # usage came from it
+        price = _pricing.lookup(model, call.provider, request.base_url, duration_ns, tier)
         if price is None and response_model and request.model and request.model != response_model:
-            price = _pricing.lookup(request.model, call.provider, request.base_url, duration_ns)
+            price = _pricing.lookup(request.model, call.provider, request.base_url, duration_ns, tier)
         billed = reading.billed or usage  # type: ignore[union-attr]  # usage came from it
         if price is not None and not price.output_priced and billed.output_tokens:
             price = None  # an input-only price cannot price output tokens
@@ -249,6 +250,8 @@ def _end_span(
             attrs[sc.USAGE_ESTIMATED] = True
         if reading.counted_tokens is not None:
             attrs[sc.COUNTED_INPUT_TOKENS] = reading.counted_tokens
+        if reading.service_tier is not None:
+            attrs[sc.OPENAI_RESPONSE_SERVICE_TIER] = reading.service_tier
     cost = rec.cost_units
     if cost is not None:
         attrs[sc.COST_USD] = cost / _pricing.UNITS_PER_USD

@@ -1,7 +1,9 @@
 """Prices from the bundled ``genai-prices`` database, read into tokentrace's ``PriceInfo``.
 
 Imported on the first lookup that reaches the database. A price with time conditions (a dated
-change, daily off-peak hours) comes with the window of time it holds for (``window``).
+change, daily off-peak hours) comes with the window of time it holds for (``window``). A call
+served at a provider's service tier (OpenAI's ``flex`` and ``priority``) is priced with the
+tier's rates where the database has them (its price variants for ``service_tier``).
 """
 
 from __future__ import annotations
@@ -32,7 +34,9 @@ _DEFAULT_HOSTS: Final = {
 }
 
 
-def from_database(model: str, provider: str, base_url: str | None, at: float) -> PriceInfo | None:
+def from_database(
+    model: str, provider: str, base_url: str | None, at: float, service_tier: str | None = None
+) -> PriceInfo | None:
     from genai_prices import data_snapshot
 
     snapshot = data_snapshot.get_snapshot()
@@ -55,21 +59,48 @@ def from_database(model: str, provider: str, base_url: str | None, at: float) ->
             found_provider, found_model = snapshot.find_provider_model(model, None, provider, None)
         except LookupError:
             return None
-    prices = found_model.get_prices(datetime.fromtimestamp(at, tz=timezone.utc))
-    return _price_info_from_model_price(prices, found_model.id, found_provider.id, window(found_model, at))
+    moment = datetime.fromtimestamp(at, tz=timezone.utc)
+    variants = _tier_variants(found_model, service_tier)
+    applies = any(
+        (variant.constraint is None or variant.constraint.active(moment))
+        and any(value is not None for value in vars(variant.prices).values())
+        for variant in variants
+    )
+    context = {"service_tier": service_tier} if applies and service_tier is not None else None
+    prices = found_model.get_prices(moment, context)
+    return _price_info_from_model_price(
+        prices,
+        found_model.id,
+        found_provider.id,
+        # A tier's variant that starts (or ends) later bounds the window too.
+        window(found_model, at, variants),
+        service_tier if applies else None,
+    )
+
+
+def _tier_variants(model: Any, service_tier: str | None) -> list[Any]:
+    """The model's price variants for calls served at ``service_tier``, in force or not."""
+    if service_tier is None:
+        return []
+    return [
+        variant
+        for variant in getattr(model, "price_variants", None) or ()
+        if variant.when == {"service_tier": service_tier}
+    ]
 
 
 # A price whose conditions tokentrace cannot read (a kind of constraint newer than it) is
 # resolved again after this many seconds.
 _UNKNOWN_WINDOW: Final = 60.0
-_DAY: Final = 86_400.0
 
 
-def window(model: Any, at: float) -> tuple[float, float] | None:
-    """The POSIX times around ``at`` between which ``model``'s price stays the one in force at
-    ``at``, or ``None`` when its price has no time conditions (the common case)."""
+def window(model: Any, at: float, variants: list[Any] | None = None) -> tuple[float, float] | None:
+    """The POSIX times around ``at`` between which ``model``'s price (with ``variants``, the price
+    variants of a service tier) stays the one in force at ``at``, or ``None`` when it has no time
+    conditions (the common case)."""
     prices = model.prices
     constraints = [getattr(price, "constraint", None) for price in prices] if isinstance(prices, list) else []
+    constraints += [variant.constraint for variant in variants or ()]
     boundaries: list[float] = []
     for constraint in constraints:
         if constraint is None:
@@ -80,9 +111,7 @@ def window(model: Any, at: float) -> tuple[float, float] | None:
             since = datetime(
                 start_date.year, start_date.month, start_date.day, tzinfo=timezone.utc
             ).timestamp()
-            # A change more than a day past is for good: no call still running began before it.
-            if since > at - _DAY:
-                boundaries.append(since)
+            boundaries.append(since)
         elif start_time is not None and end_time is not None:
             # Daily: each time of day (in UTC) is a boundary on the days around ``at``.
             day = datetime.fromtimestamp(at, tz=timezone.utc).replace(
@@ -113,7 +142,11 @@ _KEYS: Final = {
 
 
 def _price_info_from_model_price(
-    prices: Any, model_id: str, provider_id: str, window: tuple[float, float] | None = None
+    prices: Any,
+    model_id: str,
+    provider_id: str,
+    window: tuple[float, float] | None = None,
+    service_tier: str | None = None,
 ) -> PriceInfo | None:
     raw = {name: getattr(prices, key, None) for name, key in _KEYS.items()}
     if raw["input"] is None:
@@ -151,4 +184,5 @@ def _price_info_from_model_price(
         provider_id=provider_id,
         output_priced=output_priced,
         window=window,
+        service_tier=service_tier,
     )

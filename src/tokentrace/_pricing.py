@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import fnmatch
 import logging
+import math
 import threading
 import time
 from collections.abc import Sequence
@@ -34,6 +35,10 @@ _ONE: Final = Decimal(1)
 _HOUR_NS: Final = Decimal(3_600_000_000_000)
 # Only an apportioned hourly cost is rounded, to a picodollar.
 _PICO: Final = Decimal("1e-12")
+_DAY: Final = 86_400.0
+
+# The wall clock prices are resolved by (POSIX seconds); one name, so a test can set the time.
+_clock = time.time
 
 # Money is counted in integer units of 10**-24 USD on the hot path: a call's cost is a few
 # integer multiplications and additions, where Decimal arithmetic cost several times more. A
@@ -177,11 +182,17 @@ class PriceInfo:
     output_priced: bool = True
     """False for an input-only price (embedding models): calls with output tokens are unpriced."""
     window: tuple[float, float] | None = None
-    """For a price that changes with time: the POSIX times it holds from (inclusive) and until
-    (exclusive), either of them infinite; ``None`` for a price that does not change."""
+    """For a price with time conditions: the POSIX times it holds from (inclusive) and until
+    (exclusive), either of them infinite; ``None`` for a price without any."""
+    service_tier: str | None = None
+    """The provider's service tier these rates are for (``flex``, ``priority``), when the price
+    database has rates of its own for calls served at it; ``None``: the standard rates."""
     _units: tuple[_UnitRates, tuple[tuple[int, _UnitRates], ...], int, int] = field(
         init=False, repr=False, compare=False
     )
+    _steady: bool = field(init=False, repr=False, compare=False)
+    """Whether a call made now and later is priced by it for good: no time conditions, or none
+    left ahead and the last one over a day past (no call still running began before it)."""
 
     def __post_init__(self) -> None:
         # The rates in integer units, worked out once per price (prices are resolved once and cached).
@@ -194,6 +205,10 @@ class PriceInfo:
                 to_units(self.per_request),
                 to_units(self.per_web_search),
             ),
+        )
+        window = self.window
+        object.__setattr__(
+            self, "_steady", window is None or (window[1] == math.inf and window[0] <= _clock() - _DAY)
         )
 
     @property
@@ -250,7 +265,8 @@ class _PriceBook:
     discounts: list[Discount] = field(default_factory=list)
     self_hosted: list[SelfHosted] = field(default_factory=list)
     aliases: list[Alias] = field(default_factory=list)
-    cache: dict[tuple[str, str, str | None], PriceInfo | None] = field(default_factory=dict)
+    cache: dict[tuple[str, str, str | None, str | None], PriceInfo | None] = field(default_factory=dict)
+    """By (provider, model, base URL, service tier)."""
 
 
 _book = _PriceBook()
@@ -315,37 +331,41 @@ def _provider_ok(wanted: str | None, provider: str) -> bool:
     return wanted is None or wanted == provider
 
 
-# The wall clock prices are resolved by (POSIX seconds); one name, so a test can set the time.
-_clock = time.time
-
-
 def lookup(
-    model: str, provider: str = "openai", base_url: str | None = None, elapsed_ns: int = 0
+    model: str,
+    provider: str = "openai",
+    base_url: str | None = None,
+    elapsed_ns: int = 0,
+    service_tier: str | None = None,
 ) -> PriceInfo | None:
     """The price tokentrace would use for ``model`` called through ``provider`` (cached).
 
     ``elapsed_ns`` says how long ago the call was made (0: now): a price that changes with time
-    is the one in force when the call was made.
+    is the one in force when the call was made. ``service_tier`` is the tier the provider says
+    it served the call at (``None`` for its standard one).
     """
+    key = (provider, model, base_url, service_tier)
     try:
-        info = _book.cache[provider, model, base_url]
+        info = _book.cache[key]
     except KeyError:
         pass
     else:
-        if info is None or info.window is None:
+        if info is None or info._steady:
             return info  # the common case: a price that does not change with time
-    return lookup_at(model, provider, base_url, _clock() - elapsed_ns / 1e9)
+    return lookup_at(model, provider, base_url, _clock() - elapsed_ns / 1e9, service_tier)
 
 
-def lookup_at(model: str, provider: str, base_url: str | None, at: float) -> PriceInfo | None:
+def lookup_at(
+    model: str, provider: str, base_url: str | None, at: float, service_tier: str | None = None
+) -> PriceInfo | None:
     """The price in force at POSIX time ``at`` (cached with the window of time it holds for)."""
-    key = (provider, model, base_url)
+    key = (provider, model, base_url, service_tier)
     book = _book
     if key in book.cache:
         info = book.cache[key]
         if info is None or info.window is None or info.window[0] <= at < info.window[1]:
             return info
-    info = _resolve(book, model, provider, base_url, at)
+    info = _resolve(book, model, provider, base_url, at, service_tier)
     with _lock:
         if book is _book:
             book.cache[key] = info  # a price for another window replaces the last one
@@ -358,6 +378,7 @@ def _resolve(
     provider: str,
     base_url: str | None,
     at: float,
+    service_tier: str | None = None,
     seen: tuple[str, ...] = (),
 ) -> PriceInfo | None:
     if base_url is not None:
@@ -383,10 +404,10 @@ def _resolve(
             and (pattern == name or (alias.is_pattern and fnmatch.fnmatchcase(name, pattern)))
             and alias.model.lower() not in seen  # an alias cycle ends at the database
         ):
-            return _resolve(book, alias.model, provider, base_url, at, (*seen, name))
+            return _resolve(book, alias.model, provider, base_url, at, service_tier, (*seen, name))
     from tokentrace._price_database import from_database
 
-    info = from_database(model, provider, base_url, at)
+    info = from_database(model, provider, base_url, at, service_tier)
     if info is None:
         return None
     multiplier = Decimal(1)
@@ -407,6 +428,7 @@ def _resolve(
             provider_id=info.provider_id,
             output_priced=info.output_priced,
             window=info.window,
+            service_tier=info.service_tier,
         )
     return info
 

@@ -25,6 +25,9 @@ GEN_AI_OUTPUT_MESSAGES: Final = "gen_ai.output.messages"
 ERROR_TYPE: Final = "error.type"
 HTTP_RESPONSE_STATUS_CODE: Final = "http.response.status_code"
 SERVER_ADDRESS: Final = "server.address"
+OPENAI_RESPONSE_SERVICE_TIER: Final = "openai.response.service_tier"
+"""The OpenAI convention's attribute: set only when the call was served at a tier other than
+``default`` (``flex``, ``priority``, ``scale``)."""
 
 # --- tokentrace: call spans ---------------------------------------------------------------
 COST_USD: Final = "tokentrace.cost.usd"

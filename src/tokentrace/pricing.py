@@ -27,7 +27,12 @@ __all__ = ["Alias", "Discount", "PriceInfo", "Rates", "SelfHosted", "Tier", "loo
 
 
 def lookup(
-    model: str, provider: str = "openai", base_url: str | None = None, *, at: datetime | None = None
+    model: str,
+    provider: str = "openai",
+    base_url: str | None = None,
+    *,
+    at: datetime | None = None,
+    service_tier: str | None = None,
 ) -> PriceInfo | None:
     """The price tokentrace uses for ``model`` called through ``provider`` (and ``base_url``), or
     ``None`` when it has none (such calls are recorded as unpriced).
@@ -35,12 +40,17 @@ def lookup(
     Some published prices change with time (a dated price change; DeepSeek's off-peak hours): the
     price is the one in force at ``at``, by default now. A naive ``at`` is taken as UTC, as the
     price database does. ``PriceInfo.window`` gives the POSIX times that price holds between.
+
+    ``service_tier`` is the tier a call was served at, as the provider's response names it
+    (OpenAI's ``flex``, ``priority``); ``None`` or ``"default"`` is the standard tier. Where the
+    price database has rates for the tier, ``PriceInfo.service_tier`` names it.
     """
+    tier = None if service_tier in (None, "default") else service_tier
     if at is None:
-        return _pricing.lookup(model, provider, base_url)
+        return _pricing.lookup(model, provider, base_url, 0, tier)
     if at.tzinfo is None:
         at = at.replace(tzinfo=timezone.utc)
-    return _pricing.lookup_at(model, provider, base_url, at.timestamp())
+    return _pricing.lookup_at(model, provider, base_url, at.timestamp(), tier)
 
 
 def _decimal(value: object) -> Decimal:

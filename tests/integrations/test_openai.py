@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import gc
+import json
 from decimal import Decimal
 
 import openai
 import pytest
 
 import tokentrace
-from tests.support.cassettes import Replay
+from tests.support.cassettes import Interaction, Replay
 from tests.support.clients import (
     openai_client,
     recorded,
@@ -617,3 +619,138 @@ def test_deepseek_through_the_openai_sdk_is_priced_from_deepseeks_table(
     assert (attrs["gen_ai.usage.input_tokens"], attrs["gen_ai.usage.output_tokens"]) == (20, 96)
     assert attrs["tokentrace.cost.status"] == "priced"
     assert task.totals.cost_usd == expected
+
+
+_TIER_CASSETTES = "openllmetry/packages/opentelemetry-instrumentation-openai/tests/traces/cassettes"
+PRIORITY_CHAT = f"{_TIER_CASSETTES}/test_chat/test_chat_with_service_tier.yaml"
+PRIORITY_RESPONSES = f"{_TIER_CASSETTES}/test_responses/test_responses_with_service_tier.yaml"
+STREAM_CACHED = (
+    "dd-trace-py/tests/contrib/openai/cassettes/v1/chat_completion_stream_prompt_caching_cache_read.yaml"
+)
+
+
+def _served_at(interaction: Interaction, tier: str) -> Interaction:
+    """The recorded response with its ``service_tier`` field set to ``tier`` (the only change)."""
+    body = json.loads(interaction.body)
+    body["service_tier"] = tier
+    return dataclasses.replace(interaction, body=json.dumps(body).encode())
+
+
+def test_calls_served_at_the_priority_tier_are_priced_at_its_rates(cap: Capture) -> None:
+    """Three recorded gpt-5 calls that asked for and were served at ``service_tier="priority"``:
+    $2.50 input and $20 output per million, twice the standard tier's $1.25 and $10.
+    8 x 2.50 + 82 x 20 = $0.00166; 8 x 2.50 + 11 x 20 = $0.00024 (twice)."""
+    interactions = recorded(PRIORITY_CHAT)
+    client = openai_client(Replay(interactions))
+    with tokentrace.task("priority") as task:
+        for interaction in interactions:
+            client.chat.completions.create(**request_kwargs(interaction, "openai"))
+    spans = [dict(span.attributes or {}) for span in cap.call_spans()]
+    assert [a["tokentrace.cost.usd"] for a in spans] == [0.00166, 0.00024, 0.00024]
+    assert [a["openai.response.service_tier"] for a in spans] == ["priority"] * 3
+    assert [a["gen_ai.usage.output_tokens"] for a in spans] == [82, 11, 11]
+    assert task.totals.cost_usd == Decimal("0.00214")
+
+
+def test_responses_served_at_the_priority_tier_are_priced_at_its_rates(cap: Capture) -> None:
+    """The Responses API's recorded priority calls:
+    8 x 2.50 + 15 x 20 = $0.00032 and 8 x 2.50 + 70 x 20 = $0.00142."""
+    interactions = recorded(PRIORITY_RESPONSES)
+    client = openai_client(Replay(interactions))
+    with tokentrace.task("priority") as task:
+        for interaction in interactions:
+            body = interaction.request_json()
+            client.responses.create(**body)
+    spans = [dict(span.attributes or {}) for span in cap.call_spans()]
+    assert [a["tokentrace.cost.usd"] for a in spans] == [0.00032, 0.00142]
+    assert [a["openai.response.service_tier"] for a in spans] == ["priority"] * 2
+    assert task.totals.cost_usd == Decimal("0.00174")
+
+
+@pytest.mark.parametrize(
+    ("tier", "cost"),
+    [
+        ("flex", Decimal("0.000415")),  # 8 x 0.625 + 82 x 5
+        ("priority", Decimal("0.00166")),  # 8 x 2.50 + 82 x 20
+        ("default", Decimal("0.00083")),  # 8 x 1.25 + 82 x 10
+        ("scale", Decimal("0.00083")),  # no rates of its own in the price database: the standard ones
+    ],
+)
+def test_the_tier_the_response_names_sets_the_rates(tier: str, cost: Decimal, cap: Capture) -> None:
+    """The first recorded priority call, its response saying another tier: the response decides."""
+    interaction = _served_at(recorded(PRIORITY_CHAT)[0], tier)
+    client = openai_client(Replay([interaction]))
+    with tokentrace.task("tier") as task:
+        client.chat.completions.create(**request_kwargs(interaction, "openai"))
+    attrs = _attrs(cap)
+    assert task.totals.cost_usd == cost
+    assert attrs["tokentrace.cost.usd"] == float(cost)
+    assert attrs["tokentrace.cost.status"] == "priced"
+    if tier == "default":
+        assert "openai.response.service_tier" not in attrs  # the standard tier is not repeated on every span
+    else:
+        assert attrs["openai.response.service_tier"] == tier
+
+
+def test_tiers_in_one_process_are_priced_apart(cap: Capture) -> None:
+    """Priority, default, flex and priority again, one after another: each at its own rates (cached apart)."""
+    first = recorded(PRIORITY_CHAT)[0]
+    interactions = [first, _served_at(first, "default"), _served_at(first, "flex"), first]
+    client = openai_client(Replay(interactions))
+    with tokentrace.task("tiers") as task:
+        for interaction in interactions:
+            client.chat.completions.create(**request_kwargs(interaction, "openai"))
+    costs = [span.attributes["tokentrace.cost.usd"] for span in cap.call_spans()]  # type: ignore[index]
+    assert costs == [0.00166, 0.00083, 0.000415, 0.00166]
+    assert task.totals.cost_usd == Decimal("0.004565")
+    (model,) = task.totals.by_model.values()
+    assert model.cost_usd == Decimal("0.004565")
+
+
+@pytest.mark.parametrize(
+    ("tier", "cost"),
+    [
+        # 140 uncached x 4.25 + 1,280 cached x 2.125 + 100 output x 17 per million
+        ("priority", Decimal("0.005015")),
+        # 140 x 2.50 + 1,280 x 1.25 + 100 x 10
+        ("default", Decimal("0.00295")),
+    ],
+)
+def test_a_stream_is_priced_at_the_tier_its_chunks_name(tier: str, cost: Decimal, cap: Capture) -> None:
+    """A recorded gpt-4o stream with cached input and a usage chunk; for ``priority`` every chunk's
+    ``service_tier`` reads ``priority`` instead of the recorded ``default`` (the only change)."""
+    (interaction,) = recorded(STREAM_CACHED)
+    body = interaction.body.replace(b'"service_tier":"default"', f'"service_tier":"{tier}"'.encode())
+    interaction = dataclasses.replace(interaction, body=body)
+    client = openai_client(Replay([interaction]))
+    with tokentrace.task("stream") as task:
+        chunks = list(client.chat.completions.create(**request_kwargs(interaction, "openai")))
+    assert len(chunks) > 2
+    attrs = _attrs(cap)
+    assert (attrs["gen_ai.usage.input_tokens"], attrs["gen_ai.usage.cache_read.input_tokens"]) == (1420, 1280)
+    assert task.totals.cost_usd == cost
+    assert attrs["tokentrace.cost.usd"] == float(cost)
+    assert attrs.get("openai.response.service_tier") == (None if tier == "default" else tier)
+
+
+AUTO_TIER_STREAM = "logfire/tests/otel_integrations/cassettes/test_openai/test_responses_stream.yaml"
+
+
+@pytest.mark.parametrize("events", [None, 1])
+def test_a_responses_stream_asking_for_auto_is_priced_at_the_tier_that_served_it(
+    events: int | None, cap: Capture
+) -> None:
+    """A recorded Responses stream whose first events echo the request's ``service_tier: auto`` and
+    whose ``response.completed`` names ``default``: standard rates, no tier on the span, read to
+    the end or closed after the first event (``auto`` is not a tier that serves a call)."""
+    (interaction,) = recorded(AUTO_TIER_STREAM)
+    client = openai_client(Replay([interaction]))
+    with tokentrace.task("auto"):
+        stream = client.responses.create(**_responses_kwargs(interaction))
+        for seen, _ in enumerate(stream, 1):
+            if seen == events:
+                break
+        stream.close()
+    attrs = _attrs(cap)
+    assert attrs["tokentrace.stream.end"] == ("completed" if events is None else "closed")
+    assert "openai.response.service_tier" not in attrs

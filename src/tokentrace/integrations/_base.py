@@ -138,6 +138,9 @@ class Reading:
     billed: Usage | None = None
     """The tokens the provider charges for, when it reports them apart from the tokens it
     processed (Cohere's ``billed_units``): the cost is computed from these."""
+    service_tier: str | None = None
+    """The service tier the provider says it served the call at (OpenAI's ``flex``,
+    ``priority``), when it is not the standard one: the call is priced at that tier's rates."""
 
 
 # A Stainless SDK's raw responses (``.with_raw_response`` and ``.with_streaming_response``).

@@ -58,6 +58,13 @@ def gateway_for(base_url: str) -> str | None:
     return _SELF_HOSTED_PORTS.get(port) if port is not None else None
 
 
+def service_tier(value: object) -> str | None:
+    """The tier a response says it was served at, or ``None`` for the standard one (``default``),
+    none at all, a value that is not a tier name, or ``auto``: what a Responses stream's first
+    events echo from the request before its last one names the tier that served it."""
+    return value if type(value) is str and value and value not in ("default", "auto") else None
+
+
 def _status(response: Any) -> int | None:
     return getattr(response, "status_code", None)
 
@@ -137,25 +144,28 @@ def embeddings_usage(usage: object) -> Usage:
 class _ResponsesStream:
     """The ``response.completed`` (or ``.incomplete``/``.failed``) event carries the final response."""
 
-    __slots__ = ("model", "usage")
+    __slots__ = ("model", "tier", "usage")
 
     def __init__(self) -> None:
         self.model: str | None = None
         self.usage: object = None
+        self.tier: object = None
 
     def feed(self, event: Any) -> None:
         response = values(event).get("response")  # most events have none
         if response is None:
             return
         self.model = getattr(response, "model", None) or self.model
+        self.tier = getattr(response, "service_tier", None) or self.tier
         usage = getattr(response, "usage", None)
         if usage is not None:
             self.usage = usage
 
     def result(self) -> Reading:
+        tier = service_tier(self.tier)
         if self.usage is None:
-            return Reading(None, self.model)
-        return Reading(responses_usage(self.usage), self.model)
+            return Reading(None, self.model, service_tier=tier)
+        return Reading(responses_usage(self.usage), self.model, service_tier=tier)
 
 
 class _ChatStream:
@@ -167,12 +177,13 @@ class _ChatStream:
     offline count when no usage arrives. The choice is made on the first chunk.
     """
 
-    __slots__ = ("chunks", "light", "model", "pieces", "request", "usage")
+    __slots__ = ("chunks", "light", "model", "pieces", "request", "tier", "usage")
 
     def __init__(self, request: Request) -> None:
         self.request = request
         self.model: str | None = None
         self.usage: object = None
+        self.tier: object = None
         self.pieces: list[str] = []
         self.chunks = 0
         self.light: bool | None = None  # decided on the first chunk
@@ -187,8 +198,10 @@ class _ChatStream:
         usage = getattr(chunk, "usage", None)
         if usage is not None:
             self.usage = usage
+            self.tier = getattr(chunk, "service_tier", None) or self.tier  # the final word
         if self.model is None:
             self.model = getattr(chunk, "model", None) or None
+            self.tier = getattr(chunk, "service_tier", None)
         if light:
             return
         choices = getattr(chunk, "choices", None)
@@ -212,8 +225,11 @@ class _ChatStream:
                         self.pieces.append(arguments)
 
     def result(self) -> Reading:
+        tier = service_tier(self.tier)
         if self.usage is not None:
-            return Reading(chat_usage(self.usage), self.model, reported_cost=reported_cost(self.usage))
+            return Reading(
+                chat_usage(self.usage), self.model, reported_cost=reported_cost(self.usage), service_tier=tier
+            )
         model = self.model or self.request.model or ""
         prompt = self.request.kwargs.get("prompt")
         # Read lightly and ended before its usage chunk (closed early): one token per chunk received.
@@ -224,7 +240,7 @@ class _ChatStream:
             else count_chat_messages(self.request.kwargs.get("messages"), model),
             output_tokens=output,
         )
-        return Reading(usage, self.model, estimated=True)
+        return Reading(usage, self.model, estimated=True, service_tier=tier)
 
 
 def _asks_for_usage(request: Request) -> bool:
@@ -271,14 +287,21 @@ class OpenAIIntegration(ProviderIntegration):
         usage = getattr(response, "usage", None)
         if method.api == "responses":
             output = getattr(response, "output", None)
-            return Reading(responses_usage(usage) if usage is not None else None, model, output=output)
+            tier = service_tier(getattr(response, "service_tier", None))
+            return Reading(
+                responses_usage(usage) if usage is not None else None, model, output=output, service_tier=tier
+            )
         u = values(usage)
         if method.api == "embeddings":
             return Reading(embeddings_usage(usage) if u.get("prompt_tokens") is not None else None, model)
         output = getattr(response, "choices", None)
+        # Chat completions name their tier ("default" for most); legacy completions have no field.
+        tier = getattr(response, "service_tier", None) if not method.api else None
+        if tier is not None:
+            tier = None if tier == "default" else service_tier(tier)
         if u.get("prompt_tokens") is None and u.get("completion_tokens") is None:
-            return Reading(None, model, output=output)
-        return Reading(_chat_usage(u), model, False, output, _reported_cost(u))
+            return Reading(None, model, output=output, service_tier=tier)
+        return Reading(_chat_usage(u), model, False, output, _reported_cost(u), service_tier=tier)
 
     def read_error(self, method: Method, request: Request, error: BaseException) -> Reading | None:
         # LengthFinishReasonError / ContentFilterFinishReasonError from parse() carry the completion.
