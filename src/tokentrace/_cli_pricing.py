@@ -97,8 +97,7 @@ def cmd_prices(args: argparse.Namespace) -> int:
 
     _load_prices(args.prices)
     provider = args.provider or _report._guess_provider(args.model) or "openai"
-    tier = None if args.service_tier in (None, "default") else args.service_tier
-    info = _pricing.lookup(args.model, provider, None, 0, tier)
+    info = _pricing.lookup(args.model, provider, None, 0, _pricing.served_tier(args.service_tier))
     if info is None:
         print(
             f"no price for {args.model!r} (provider {provider}): its calls are recorded as unpriced",

@@ -60,21 +60,19 @@ def from_database(
         except LookupError:
             return None
     moment = datetime.fromtimestamp(at, tz=timezone.utc)
+    prices = found_model.get_prices(moment)
     variants = _tier_variants(found_model, service_tier)
-    applies = any(
-        (variant.constraint is None or variant.constraint.active(moment))
-        and any(value is not None for value in vars(variant.prices).values())
-        for variant in variants
-    )
-    context = {"service_tier": service_tier} if applies and service_tier is not None else None
-    prices = found_model.get_prices(moment, context)
+    # The tier has rates of its own when genai-prices' variants for it change the price now.
+    tiered = prices
+    if variants and service_tier is not None:
+        tiered = found_model.get_prices(moment, {"service_tier": service_tier})
     return _price_info_from_model_price(
-        prices,
+        tiered,
         found_model.id,
         found_provider.id,
         # A tier's variant that starts (or ends) later bounds the window too.
         window(found_model, at, variants),
-        service_tier if applies else None,
+        service_tier if tiered != prices else None,
     )
 
 

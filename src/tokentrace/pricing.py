@@ -42,10 +42,10 @@ def lookup(
     price database does. ``PriceInfo.window`` gives the POSIX times that price holds between.
 
     ``service_tier`` is the tier a call was served at, as the provider's response names it
-    (OpenAI's ``flex``, ``priority``); ``None`` or ``"default"`` is the standard tier. Where the
+    (OpenAI's ``flex``, ``priority``); ``None``, ``"default"`` or ``"auto"`` is the standard tier. Where the
     price database has rates for the tier, ``PriceInfo.service_tier`` names it.
     """
-    tier = None if service_tier in (None, "default") else service_tier
+    tier = _pricing.served_tier(service_tier)
     if at is None:
         return _pricing.lookup(model, provider, base_url, 0, tier)
     if at.tzinfo is None:

@@ -9,6 +9,7 @@ from decimal import Decimal
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
+from tokentrace._pricing import served_tier
 from tokentrace._tokenize import count_chat_messages, count_text
 from tokentrace._usage import Usage, counts, field, number, values
 from tokentrace.integrations._base import (
@@ -56,13 +57,6 @@ def gateway_for(base_url: str) -> str | None:
         if host == suffix.lstrip(".") or host.endswith(suffix if suffix.startswith(".") else "." + suffix):
             return name
     return _SELF_HOSTED_PORTS.get(port) if port is not None else None
-
-
-def service_tier(value: object) -> str | None:
-    """The tier a response says it was served at, or ``None`` for the standard one (``default``),
-    none at all, a value that is not a tier name, or ``auto``: what a Responses stream's first
-    events echo from the request before its last one names the tier that served it."""
-    return value if type(value) is str and value and value not in ("default", "auto") else None
 
 
 def _status(response: Any) -> int | None:
@@ -162,7 +156,7 @@ class _ResponsesStream:
             self.usage = usage
 
     def result(self) -> Reading:
-        tier = service_tier(self.tier)
+        tier = served_tier(self.tier)
         if self.usage is None:
             return Reading(None, self.model, service_tier=tier)
         return Reading(responses_usage(self.usage), self.model, service_tier=tier)
@@ -225,7 +219,7 @@ class _ChatStream:
                         self.pieces.append(arguments)
 
     def result(self) -> Reading:
-        tier = service_tier(self.tier)
+        tier = served_tier(self.tier)
         if self.usage is not None:
             return Reading(
                 chat_usage(self.usage), self.model, reported_cost=reported_cost(self.usage), service_tier=tier
@@ -287,7 +281,7 @@ class OpenAIIntegration(ProviderIntegration):
         usage = getattr(response, "usage", None)
         if method.api == "responses":
             output = getattr(response, "output", None)
-            tier = service_tier(getattr(response, "service_tier", None))
+            tier = served_tier(getattr(response, "service_tier", None))
             return Reading(
                 responses_usage(usage) if usage is not None else None, model, output=output, service_tier=tier
             )
@@ -298,7 +292,7 @@ class OpenAIIntegration(ProviderIntegration):
         # Chat completions name their tier ("default" for most); legacy completions have no field.
         tier = getattr(response, "service_tier", None) if not method.api else None
         if tier is not None:
-            tier = None if tier == "default" else service_tier(tier)
+            tier = None if tier == "default" else served_tier(tier)  # "default" inline: most calls
         if u.get("prompt_tokens") is None and u.get("completion_tokens") is None:
             return Reading(None, model, output=output, service_tier=tier)
         return Reading(_chat_usage(u), model, False, output, _reported_cost(u), service_tier=tier)
