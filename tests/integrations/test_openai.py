@@ -442,6 +442,32 @@ def test_responses_api_reasoning_is_priced_at_the_output_rate(cap: Capture) -> N
     assert task.totals.cost_usd == Decimal("0.0003415")
 
 
+_DD_OPENAI = "dd-trace-py/tests/contrib/openai/cassettes/v1"
+CACHE_WRITE_CHAT = f"{_DD_OPENAI}/chat_completion_prompt_caching_5_6_cache_write.yaml"
+CACHE_WRITE_RESPONSES = f"{_DD_OPENAI}/responses_prompt_caching_5_6_cache_write.yaml"
+
+
+@pytest.mark.parametrize("path", [CACHE_WRITE_CHAT, CACHE_WRITE_RESPONSES], ids=["chat", "responses"])
+def test_cache_writes_are_priced_at_the_cache_write_rate(path: str, cap: Capture) -> None:
+    """gpt-5.6-sol: 3 uncached x $4 + 1,217 cache writes x $5 + 100 output x $20 per million =
+    $0.008097, whether Chat Completions (``prompt_tokens_details``) or the Responses API
+    (``input_tokens_details``) reports the writes."""
+    (interaction,) = recorded(path)
+    client = openai_client(Replay([interaction]))
+    with tokentrace.task("cache-write") as task:
+        if path == CACHE_WRITE_RESPONSES:
+            client.responses.create(**_responses_kwargs(interaction))
+        else:
+            client.chat.completions.create(**request_kwargs(interaction, "openai"))
+    attrs = _attrs(cap)
+    assert attrs["gen_ai.usage.input_tokens"] == 1220
+    assert attrs["gen_ai.usage.cache_write.input_tokens"] == 1217
+    assert attrs["gen_ai.usage.cache_read.input_tokens"] == 0
+    assert attrs["tokentrace.cost.usd"] == 0.008097
+    assert task.totals.cache_write_tokens == 1217
+    assert task.totals.cost_usd == Decimal("0.008097")
+
+
 def test_responses_stream_takes_usage_from_response_completed(cap: Capture) -> None:
     """A streamed Responses call: 125 x $2.50 + 1,390 cached x $1.25 + 8 x $10 per million = $0.00213."""
     (interaction,) = recorded(RESPONSES_STREAM_CACHED)

@@ -115,14 +115,16 @@ def _money(value: object) -> Decimal | None:
 
 
 def responses_usage(usage: object) -> Usage:
-    """Responses API usage: ``input_tokens`` includes cached tokens, ``output_tokens`` reasoning."""
+    """Responses API usage: ``input_tokens`` includes cached tokens and cache writes (reported
+    for models that bill them, in ``input_tokens_details.cache_write_tokens``), ``output_tokens``
+    reasoning."""
     u = values(usage)
+    inp = values(u.get("input_tokens_details"))
     return Usage(
         input_tokens=number(u.get("input_tokens"), "input_tokens"),
         output_tokens=number(u.get("output_tokens"), "output_tokens"),
-        cache_read_tokens=number(
-            field(u.get("input_tokens_details"), "cached_tokens"), "input_tokens_details.cached_tokens"
-        ),
+        cache_read_tokens=number(inp.get("cached_tokens"), "input_tokens_details.cached_tokens"),
+        cache_write_tokens=number(inp.get("cache_write_tokens"), "input_tokens_details.cache_write_tokens"),
         reasoning_tokens=number(
             field(u.get("output_tokens_details"), "reasoning_tokens"),
             "output_tokens_details.reasoning_tokens",
