@@ -15,7 +15,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 import tokentrace
-from tokentrace import _safety
+from tokentrace import _pricing, _safety, pricing
 from tokentrace.testing import Capture, capture
 
 # Nothing the tests run may write to the user's real ledger.
@@ -65,6 +65,15 @@ def _instrumented() -> Iterator[None]:
     tokentrace.instrument()
     yield
     tokentrace.uninstrument()
+
+
+@pytest.fixture(autouse=True)
+def _no_price_overrides_left() -> Iterator[None]:
+    """Price overrides a test sets end with it (a later test prices from the database alone)."""
+    yield
+    book = _pricing._book
+    if book.exact or book.patterns or book.discounts or book.self_hosted or book.aliases:
+        pricing.set_prices([])
 
 
 @pytest.fixture
