@@ -103,10 +103,12 @@ def test_a_version_1_ledger_is_migrated_in_place(tmp_path: Path) -> None:
             "cost_usd) VALUES ('t1', 't1', 'old', 'x', 'y', 1, 2, '1970-01-01', 'success', '0.5')"
         )
     conn = _ledger.connect(path)
-    assert conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone() == ("2",)
+    assert conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone() == ("3",)
     columns = [row[1] for row in conn.execute("PRAGMA table_info(tasks)")]
     assert tuple(columns) == _ledger.TASK_COLUMNS
-    assert [row[1] for row in conn.execute("PRAGMA table_info(calls)")][-1] == "duplicate"
+    call_columns = [row[1] for row in conn.execute("PRAGMA table_info(calls)")]
+    assert tuple(call_columns) == _ledger.CALL_COLUMNS
+    assert call_columns[-3:] == ["duplicate", "web_search_requests", "modalities"]
     (group,), total = _economics.outcomes(conn, ["task"], Filters())
     assert (group.runs, group.cost_usd, group.cost_per_success, group.units) == (1, 0.5, 0.5, {})
     assert total.cost_usd == group.cost_usd

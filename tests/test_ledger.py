@@ -15,9 +15,9 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 
 import tokentrace
 from tests.support.cassettes import Replay
-from tests.support.clients import openai_client, recorded, request_kwargs
+from tests.support.clients import chat_completion_body, openai_client, recorded, request_kwargs, synthetic
 from tests.support.proc import ROOT, run_python
-from tokentrace import _ledger, _telemetry, pricing
+from tokentrace import _ledger, _report, _telemetry, pricing
 from tokentrace.exceptions import ConfigurationError
 
 # The demo agent: 3 tickets (classify with one 429 retry on the first, draft a reply, summarise)
@@ -240,3 +240,41 @@ def test_many_processes_opening_a_new_ledger_at_once_all_succeed(tmp_path: Path)
     assert _rows(Path(path), "SELECT value FROM meta WHERE key = 'schema_version'") == [
         (str(_ledger.SCHEMA_VERSION),)
     ]
+
+
+def test_audio_counts_are_kept_so_history_reprices_exactly(tmp_path: Path) -> None:
+    """A gpt-audio call's audio counts land in the ledger beside its buckets, and whatif re-prices
+    it at its audio rates: the same $0.06305 it was charged, not the $0.008 of its tokens as text."""
+    path = tmp_path / "audio.db"
+    exporter = _ledger.LedgerExporter(path)
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    usage = {
+        "prompt_tokens": 2_000,
+        "completion_tokens": 300,
+        "prompt_tokens_details": {"cached_tokens": 1_024, "audio_tokens": 1_500},
+        "completion_tokens_details": {"audio_tokens": 200},
+    }
+    body = chat_completion_body(usage, model="gpt-audio")
+    client = openai_client(Replay(synthetic("https://api.openai.com/v1/chat/completions", body)))
+    try:
+        _telemetry.use_providers(provider, None)
+        with tokentrace.task("voice"):
+            client.chat.completions.create(model="gpt-audio", messages=[{"role": "user", "content": "hi"}])
+    finally:
+        _telemetry.use_providers(None, None)
+    assert _rows(path, "SELECT cost_usd, web_search_requests, modalities FROM calls") == [
+        ("0.06305", 0, '{"audio_input": 1500, "audio_output": 200}')
+    ]
+    conn = _ledger.connect(path)
+    _groups, total = _report.whatif(conn, ["model"], _report.Filters(), model=None, provider=None)
+    assert (total.current_usd, total.whatif_usd, total.not_repriced) == (
+        Decimal("0.06305"),
+        Decimal("0.06305"),
+        0,
+    )
+    (group,), total = _report.whatif(
+        conn, ["model"], _report.Filters(), model="gpt-audio-mini", provider=None
+    )
+    # gpt-audio-mini: 500 x $0.60 + 1,500 x $10 + 100 x $2.40 + 200 x $20 per million.
+    assert group.whatif_usd == total.whatif_usd == Decimal("0.01954")

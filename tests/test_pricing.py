@@ -31,7 +31,7 @@ from tokentrace import _price_database, _pricing, pricing
 from tokentrace._config import load_price_file
 from tokentrace.exceptions import ConfigurationError
 from tokentrace.testing import Capture
-from tokentrace.types import Usage
+from tokentrace.types import Modalities, Usage
 
 CACHED = "dd-trace-py/tests/contrib/openai/cassettes/v1/chat_completion_prompt_caching_cache_read.yaml"
 
@@ -145,6 +145,47 @@ def test_discount_does_not_touch_exact_user_rates() -> None:
         ]
     )
     assert _cached_call().totals.cost_usd == Decimal("0.002088")
+
+
+def test_a_discount_scales_audio_image_and_video_rates_too() -> None:
+    """A 0.5 discount on Google halves gemini-2.5-flash's audio rates with the rest: 1,000 audio
+    input tokens (400 of them cached) and 100 output cost 600 x $0.50 + 400 x $0.05 + 100 x $1.25
+    per million = $0.000445, half the list price."""
+    usage = Usage(1_000, 100, 400, modalities=Modalities(audio_input=1_000, audio_cache_read=400))
+    listed = pricing.lookup("gemini-2.5-flash", "gcp.gemini")
+    assert listed is not None
+    assert listed.cost(usage) == Decimal("0.00089")
+    pricing.set_prices([pricing.Discount(provider="gcp.gemini", multiplier="0.5")])
+    discounted = pricing.lookup("gemini-2.5-flash", "gcp.gemini")
+    assert discounted is not None
+    assert dict(discounted.rates.modalities) == {
+        "audio_input": Decimal("0.5"),
+        "audio_cache_read": Decimal("0.05"),
+    }
+    assert discounted.cost(usage) == Decimal("0.000445")
+
+
+def test_user_modality_rates_apply_at_every_long_context_tier() -> None:
+    """Your audio rate holds above a tier too: 300,000 input tokens (1,000 of them audio) over a
+    200k tier at $2 text and $40 audio per million = 299,000 x $2 + 1,000 x $40 = $0.638; a
+    modality without a rate (the image tokens) costs the text rate."""
+    rates = pricing.Rates(
+        model="voice-model",
+        input=1,
+        output=4,
+        audio_input=40,
+        tiers=[pricing.Tier(above_input_tokens=200_000, input=2, output=8)],
+    )
+    pricing.set_prices([rates])
+    info = pricing.lookup("voice-model", "openai")
+    assert info is not None
+    assert info.source == "user"
+    assert info.cost(Usage(300_000, modalities=Modalities(audio_input=1_000, image_input=5_000))) == Decimal(
+        "0.638"
+    )
+    assert info.cost(Usage(100, modalities=Modalities(audio_input=10))) == Decimal(
+        "0.00049"
+    )  # 90 x $1 + 10 x $40
 
 
 def test_self_hosted_endpoint_is_priced_at_zero_not_unpriced(cap: Capture) -> None:
@@ -348,6 +389,12 @@ def test_cost_parts_add_up_to_the_cost_with_every_token_kind() -> None:
         ({"model": "m", "input": "abc", "output": 1}, "not a number"),
         ({"model": "", "input": 1, "output": 1}, "model"),
         ({"model": "m", "input": 1}, "output"),
+        ({"model": "m", "input": 1, "output": 1, "audio_output": -2}, "audio_output"),
+        (
+            {"model": "m", "input": 1, "output": 1, "image_cache_read": 1},
+            "image_cache_read needs image_input",
+        ),
+        ({"model": "m", "input": 1, "output": 1, "smell_input": 1}, "smell_input"),
     ],
 )
 def test_invalid_rates_raise_configuration_errors(kwargs: dict[str, object], message: str) -> None:
@@ -504,8 +551,9 @@ def test_a_condition_tokentrace_cannot_read_is_looked_up_again_within_a_minute()
     assert _price_database.window(_model(SimpleNamespace(weekday=5)), at) == (at - 60, at + 60)
 
 
-# The price keys tokentrace reads (token rates, web searches, per-request fees); models priced
-# by anything else (audio, images, characters) are outside what it prices by token.
+# The price keys tokentrace reads (token rates, audio, image and video token rates, web
+# searches, per-request fees); models priced by anything else (hours of audio, characters,
+# pages) are outside what it prices by token.
 _TOKEN_KEYS = {
     "input_mtok",
     "output_mtok",
@@ -516,6 +564,18 @@ _TOKEN_KEYS = {
     "web_searches_kcount",
     "storage_searches_kcount",
     "requests_kcount",
+    *(f"{where}_{kind}_mtok" for kind in ("audio", "image", "video") for where in ("input", "output")),
+    *(f"cache_{kind}_read_mtok" for kind in ("audio", "image", "video")),
+}
+# genai-prices' usage names -> Modalities' fields.
+_MODAL_USAGE = {
+    f"{prefix}_{kind}_{suffix}": f"{kind}_{field}"
+    for kind in ("audio", "image", "video")
+    for prefix, suffix, field in (
+        ("input", "tokens", "input"),
+        ("cache", "read_tokens", "cache_read"),
+        ("output", "tokens", "output"),
+    )
 }
 _USAGES = [
     {"input_tokens": 1_000, "output_tokens": 500},
@@ -535,18 +595,45 @@ _USAGES = [
         "cache_write_tokens": 50_000,
         "output_tokens": 2_000,
     },
+    # Audio, images and video among the input, the cache reads and the output.
+    {
+        "input_tokens": 6_000,
+        "cache_read_tokens": 2_000,
+        "cache_write_tokens": 500,
+        "output_tokens": 3_000,
+        "output_reasoning_tokens": 200,
+        "input_audio_tokens": 1_500,
+        "cache_audio_read_tokens": 600,
+        "input_image_tokens": 1_200,
+        "cache_image_read_tokens": 300,
+        "input_video_tokens": 800,
+        "cache_video_read_tokens": 100,
+        "output_audio_tokens": 900,
+        "output_image_tokens": 700,
+        "output_video_tokens": 400,
+    },
+    # Audio in and out beside cached text (genai-prices wants the cached audio said, even as 0).
+    {
+        "input_tokens": 3_000,
+        "cache_read_tokens": 1_024,
+        "output_tokens": 300,
+        "input_audio_tokens": 1_500,
+        "cache_audio_read_tokens": 0,
+        "output_audio_tokens": 200,
+    },
 ]
 
 
 def test_every_token_priced_model_costs_what_genai_prices_computes() -> None:
     """For every model the bundled database prices by token, at every service tier it has rates
     for: tokentrace's integer arithmetic gives exactly the Decimal that genai-prices' own
-    ``calc_price`` gives, for plain, cached, 1-hour-cached, reasoning and long-context usage."""
+    ``calc_price`` gives, for plain, cached, 1-hour-cached, reasoning and long-context usage, and
+    for audio, image and video tokens among them."""
     from genai_prices import data_snapshot
     from genai_prices import types as gp
 
     moment = utc("12:00")
-    compared = tiers = 0
+    compared = tiers = modal_models = 0
     for provider in data_snapshot.get_snapshot().providers:
         for model in provider.models:
             contexts: list[dict[str, str] | None] = [None]
@@ -559,6 +646,7 @@ def test_every_token_priced_model_costs_what_genai_prices_computes() -> None:
                 info = _price_database._price_info_from_model_price(prices, model.id, provider.id)
                 assert info is not None
                 for raw in _USAGES:
+                    modal = {_MODAL_USAGE[k]: v for k, v in raw.items() if k in _MODAL_USAGE}
                     usage = Usage(
                         raw["input_tokens"],
                         raw["output_tokens"],
@@ -566,14 +654,18 @@ def test_every_token_priced_model_costs_what_genai_prices_computes() -> None:
                         raw.get("cache_write_tokens", 0),
                         raw.get("cache_write_1h_tokens", 0),
                         raw.get("output_reasoning_tokens", 0),
+                        modalities=Modalities(**modal) if modal else None,
                     )
+                    assert usage.problem() is None
                     want = model.calc_price(
                         gp.Usage(**raw), provider, genai_request_timestamp=moment, price_context=context
                     ).total_price
                     assert info.cost(usage) == want, (provider.id, model.id, context, raw)
                     compared += 1
                 tiers += context is not None
-    assert compared > 8_000  # 2,085 models in genai-prices 0.2.3, 4 usages each
+                modal_models += bool(info.rates.modalities)
+    assert compared > 12_000  # 2,085 models in genai-prices 0.2.3, 6 usages each
+    assert modal_models > 30  # gpt-audio, gpt-realtime, Gemini's audio and image models among them
     assert tiers > 100  # OpenAI's flex and priority rates among them
 
 

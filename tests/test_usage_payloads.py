@@ -24,7 +24,7 @@ from tests.support.clients import (
 from tokentrace.integrations.anthropic import messages_usage
 from tokentrace.integrations.openai import chat_usage
 from tokentrace.testing import capture
-from tokentrace.types import Usage
+from tokentrace.types import Modalities, Usage
 
 NUMBERS = st.one_of(
     st.none(),
@@ -62,10 +62,11 @@ OPENAI_USAGE = st.fixed_dictionaries(
         "completion_tokens": NUMBERS,
         "total_tokens": NUMBERS,
         "prompt_tokens_details": st.one_of(
-            st.none(), st.fixed_dictionaries({}, optional={"cached_tokens": NUMBERS})
+            st.none(), st.fixed_dictionaries({}, optional={"cached_tokens": NUMBERS, "audio_tokens": NUMBERS})
         ),
         "completion_tokens_details": st.one_of(
-            st.none(), st.fixed_dictionaries({}, optional={"reasoning_tokens": NUMBERS})
+            st.none(),
+            st.fixed_dictionaries({}, optional={"reasoning_tokens": NUMBERS, "audio_tokens": NUMBERS}),
         ),
         "surprise": st.text(max_size=3),
     },
@@ -139,6 +140,11 @@ def test_impossible_numbers_are_flagged_not_priced(usage: dict[str, Any], proble
     assert totals.unpriced_calls == 1
 
 
+_AUDIO_6_4 = Modalities(audio_input=6, audio_cache_read=4)
+_AUDIO_5_3 = Modalities(audio_input=5, audio_cache_read=3)
+_AUDIO_2_3 = Modalities(audio_input=2, audio_cache_read=3)
+
+
 @pytest.mark.parametrize(
     ("fields", "problem"),
     [
@@ -160,6 +166,40 @@ def test_impossible_numbers_are_flagged_not_priced(usage: dict[str, Any], proble
         ({"output_tokens": 5, "reasoning_tokens": 6}, "reasoning tokens exceed output tokens"),
         ({"input_tokens": 10.0, "output_tokens": 5}, "input_tokens is not a token count (float)"),
         ({"input_tokens": 10, "output_tokens": "5"}, "output_tokens is not a token count (str)"),
+        ({"input_tokens": 10, "modalities": Modalities(audio_input=10)}, None),
+        (
+            {"input_tokens": 10, "cache_read_tokens": 4, "modalities": _AUDIO_6_4},
+            None,
+        ),
+        (
+            {"input_tokens": 10, "modalities": Modalities(audio_input=6, image_input=5)},
+            "audio, image and video input tokens exceed input tokens",
+        ),
+        (
+            {"input_tokens": 10, "cache_read_tokens": 2, "modalities": _AUDIO_5_3},
+            "audio, image and video cache reads exceed cache reads",
+        ),
+        (
+            {"input_tokens": 10, "cache_read_tokens": 5, "modalities": _AUDIO_2_3},
+            "a modality's cache reads exceed its input tokens",
+        ),
+        (
+            {"output_tokens": 5, "modalities": Modalities(image_output=6)},
+            "audio, image and video output tokens exceed output tokens",
+        ),
+        (
+            {"input_tokens": 5, "modalities": Modalities(audio_input=-1)},
+            "modalities.audio_input is not a plausible token count (-1)",
+        ),
+        (
+            {"input_tokens": 5, "modalities": Modalities(video_input="3")},  # type: ignore[arg-type]
+            "modalities.video_input is not a token count (str)",
+        ),
+        ({"input_tokens": 5, "modalities": {"audio_input": 3}}, "modalities is not a Modalities (dict)"),
+        (
+            {"input_tokens": -1, "modalities": Modalities(audio_input=1)},
+            "input_tokens is negative (-1)",
+        ),
     ],
 )
 def test_usage_problem_names_the_first_impossible_count(fields: dict[str, Any], problem: str | None) -> None:
@@ -279,22 +319,26 @@ def test_streamed_usage_fuzz_never_raises(usage: Any) -> None:
 
 def test_usage_constructor_takes_every_field_in_order_with_zero_defaults() -> None:
     """Usage's hand-written constructor (faster than the generated one) matches its fields exactly
-    and builds a real, frozen, hashable, picklable Usage."""
+    (the counts default to 0, the modality breakdown to ``None``) and builds a real, frozen,
+    hashable, picklable Usage."""
     names = [f.name for f in dataclasses.fields(Usage)]
     params = list(inspect.signature(Usage).parameters.values())
     assert [p.name for p in params] == names
-    assert [p.default for p in params] == [0] * len(names)
-    usage = Usage(*range(1, len(names) + 1))
-    assert [getattr(usage, name) for name in names] == list(range(1, len(names) + 1))
-    assert usage == Usage(**{name: i for i, name in enumerate(names, 1)})
+    assert names[-1] == "modalities"
+    assert [p.default for p in params] == [0] * (len(names) - 1) + [None]
+    modalities = Modalities(audio_input=1, image_output=2)
+    values = [*range(1, len(names)), modalities]
+    usage = Usage(*values)
+    assert [getattr(usage, name) for name in names] == values
+    assert usage == Usage(**dict(zip(names, values, strict=True)))
     with pytest.raises(dataclasses.FrozenInstanceError):
         usage.input_tokens = 0  # type: ignore[misc]
     assert type(usage) is Usage
-    assert hash(usage) == hash(Usage(*range(1, len(names) + 1)))
+    assert hash(usage) == hash(Usage(*values))
     assert pickle.loads(pickle.dumps(usage)) == usage
     assert dataclasses.replace(usage, output_tokens=40).output_tokens == 40
-    assert Usage() == Usage(0, 0, 0, 0, 0, 0, 0)
+    assert Usage() == Usage(0, 0, 0, 0, 0, 0, 0, None)
     with pytest.raises(TypeError):
-        Usage(*range(len(names) + 1))  # type: ignore[misc]
+        Usage(*values, 0)  # type: ignore[misc]
     with pytest.raises(TypeError):
         Usage(bogus=1)  # type: ignore[call-arg]

@@ -120,6 +120,8 @@ def cmd_prices(args: argparse.Namespace) -> int:
             "cache_write_1h": str(rates.cache_write_1h),
             "output": str(rates.output),
             "reasoning": str(rates.reasoning),
+            # Audio, image and video tokens with rates of their own (audio_input, ...).
+            **{name: str(rate) for name, rate in rates.modalities},
         },
         "tiers": [
             {"above_input_tokens": t, "input": str(r.input), "output": str(r.output)} for t, r in info.tiers

@@ -281,7 +281,15 @@ def call_row(span: ReadableSpan) -> tuple[Any, ...]:
         service,
         env,
         1 if a.get(sc.DUPLICATE) else 0,
+        _int(a.get(sc.USAGE_WEB_SEARCHES)) or 0,
+        _modalities(a),
     )
+
+
+def _modalities(attrs: Any) -> str | None:
+    """``Usage.modalities``' counts on a call span, as JSON (``{"audio_input": 1500}``), or NULL."""
+    found = {name: count for name, key in sc.USAGE_MODALITIES.items() if (count := _int(attrs.get(key)))}
+    return json.dumps(found, sort_keys=True) if found else None
 
 
 def _usd(attrs: Any, key: str) -> str:

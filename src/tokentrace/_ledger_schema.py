@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 SCHEMA_V1 = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -103,6 +103,11 @@ ALTER TABLE tasks ADD COLUMN cost_other_usd TEXT NOT NULL DEFAULT '0';
 ALTER TABLE tasks ADD COLUMN budget_exceeded INTEGER;
 ALTER TABLE tasks ADD COLUMN budget_blocked_calls INTEGER NOT NULL DEFAULT 0;
 CREATE INDEX IF NOT EXISTS tasks_name ON tasks (name)
+""",
+    # 3: what a call's usage has beyond the token buckets, for re-pricing (docs/ledger.md).
+    2: """
+ALTER TABLE calls ADD COLUMN web_search_requests INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE calls ADD COLUMN modalities TEXT
 """,
 }
 

@@ -137,6 +137,18 @@ _KEYS: Final = {
     "cache_write_1h": "cache_write_1h_mtok",
     "reasoning": "output_reasoning_mtok",
 }
+# Rates of their own for audio, image and video tokens (Modalities' field names).
+_MODAL_KEYS: Final = {
+    "audio_input": "input_audio_mtok",
+    "audio_cache_read": "cache_audio_read_mtok",
+    "audio_output": "output_audio_mtok",
+    "image_input": "input_image_mtok",
+    "image_cache_read": "cache_image_read_mtok",
+    "image_output": "output_image_mtok",
+    "video_input": "input_video_mtok",
+    "video_cache_read": "cache_video_read_mtok",
+    "video_output": "output_video_mtok",
+}
 
 
 def _price_info_from_model_price(
@@ -147,6 +159,8 @@ def _price_info_from_model_price(
     service_tier: str | None = None,
 ) -> PriceInfo | None:
     raw = {name: getattr(prices, key, None) for name, key in _KEYS.items()}
+    modal = {name: getattr(prices, key, None) for name, key in _MODAL_KEYS.items()}
+    modal = {name: value for name, value in modal.items() if value is not None}
     if raw["input"] is None:
         # A model priced per request/character only is outside what tokentrace prices by token.
         return None
@@ -154,21 +168,17 @@ def _price_info_from_model_price(
     if not output_priced:
         raw["output"] = _ZERO  # input-only (embeddings); engine refuses to price output tokens
     thresholds = sorted(
-        {tier.start for value in raw.values() for tier in (getattr(value, "tiers", None) or ())}
+        {
+            tier.start
+            for value in (*raw.values(), *modal.values())
+            for tier in (getattr(value, "tiers", None) or ())
+        }
     )
 
     def at(input_tokens: int) -> RateSet:
-        chosen: dict[str, Decimal | None] = {}
-        for name, value in raw.items():
-            if value is None or isinstance(value, Decimal):
-                chosen[name] = value
-                continue
-            price = value.base
-            for tier in value.tiers:
-                if input_tokens > tier.start:
-                    price = tier.price
-            chosen[name] = price
-        return RateSet.build(**chosen)  # type: ignore[arg-type]  # input/output checked above
+        chosen = {name: _rate_at(value, input_tokens) for name, value in raw.items()}
+        modalities = tuple((name, _rate_at(value, input_tokens)) for name, value in modal.items())
+        return RateSet.build(**chosen, modalities=modalities)  # type: ignore[arg-type]  # input/output checked above
 
     per_request = getattr(prices, "requests_kcount", None)
     per_search = getattr(prices, "web_searches_kcount", None)
@@ -184,3 +194,14 @@ def _price_info_from_model_price(
         window=window,
         service_tier=service_tier,
     )
+
+
+def _rate_at(value: Any, input_tokens: int) -> Decimal | None:
+    """A database rate (a Decimal or tiered prices) for a call with this input total."""
+    if value is None or isinstance(value, Decimal):
+        return value
+    price: Decimal = value.base
+    for tier in value.tiers:
+        if input_tokens > tier.start:
+            price = tier.price
+    return price

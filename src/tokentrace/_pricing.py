@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from decimal import MAX_EMAX, MAX_PREC, MIN_EMIN, ROUND_HALF_EVEN, Context, Decimal
 from typing import TYPE_CHECKING, Final
 
+from tokentrace import _modal
 from tokentrace._safety import renew_after_fork
 from tokentrace._usage import Usage
 
@@ -122,6 +123,10 @@ class RateSet:
     cache_write: Decimal
     cache_write_1h: Decimal
     reasoning: Decimal
+    modalities: tuple[tuple[str, Decimal], ...] = ()
+    """Rates of their own for audio, image or video tokens, by ``Modalities`` field name
+    (``audio_input``, ``audio_cache_read``, ``image_output``, ...), where the price has them;
+    any other such tokens cost what text costs."""
 
     @classmethod
     def build(
@@ -132,6 +137,7 @@ class RateSet:
         cache_write: Decimal | None = None,
         cache_write_1h: Decimal | None = None,
         reasoning: Decimal | None = None,
+        modalities: tuple[tuple[str, Decimal], ...] = (),
     ) -> RateSet:
         cw = input if cache_write is None else cache_write
         return cls(
@@ -141,10 +147,18 @@ class RateSet:
             cache_write=cw,
             cache_write_1h=cw if cache_write_1h is None else cache_write_1h,
             reasoning=output if reasoning is None else reasoning,
+            modalities=modalities,
         )
 
     def scaled(self, multiplier: Decimal) -> RateSet:
-        return RateSet(*(getattr(self, name) * multiplier for name in _RATE_FIELDS))
+        return RateSet(
+            **{name: getattr(self, name) * multiplier for name in _RATE_FIELDS},
+            modalities=tuple((name, rate * multiplier) for name, rate in self.modalities),
+        )
+
+    def modal_per_token(self) -> dict[str, int]:
+        """``modalities`` in units of 10**-24 USD per token."""
+        return {name: to_units(rate, _PER_TOKEN) for name, rate in self.modalities}
 
     def per_token(self) -> tuple[int, int, int, int, int, int]:
         """The rates in units of 10**-24 USD per token: input, output, cache read, cache write,
@@ -193,6 +207,10 @@ class PriceInfo:
     _steady: bool = field(init=False, repr=False, compare=False)
     """Whether a call made now and later is priced by it for good: no time conditions, or none
     left ahead and the last one over a day past (no call still running began before it)."""
+    _modal: tuple[dict[str, int], tuple[tuple[int, dict[str, int]], ...]] | None = field(
+        init=False, repr=False, compare=False
+    )
+    """The modality rates in integer units (base, then by tier), or ``None`` when it has none."""
 
     def __post_init__(self) -> None:
         # The rates in integer units, worked out once per price (prices are resolved once and cached).
@@ -210,6 +228,13 @@ class PriceInfo:
         object.__setattr__(
             self, "_steady", window is None or (window[1] == math.inf and window[0] <= _clock() - _DAY)
         )
+        modal = None
+        if self.rates.modalities or any(rates.modalities for _, rates in self.tiers):
+            modal = (
+                self.rates.modal_per_token(),
+                tuple((threshold, rates.modal_per_token()) for threshold, rates in self.tiers),
+            )
+        object.__setattr__(self, "_modal", modal)
 
     @property
     def estimated(self) -> bool:
@@ -255,6 +280,8 @@ class PriceInfo:
         other = per_request
         if usage.web_search_requests:
             other += usage.web_search_requests * per_search
+        if usage.modalities is not None and self._modal is not None:
+            return _modal.adjusted((fresh, read, write, output, other), rates, self._modal, usage)
         return (fresh, read, write, output, other)
 
 
@@ -300,6 +327,7 @@ def set_price_overrides(items: Sequence[PriceOverride]) -> None:
 
 
 def _from_rates(rates: Rates, source: str) -> PriceInfo:
+    modalities = rates.modalities  # the same at every tier
     return PriceInfo(
         source=source,
         rates=RateSet.build(
@@ -309,9 +337,10 @@ def _from_rates(rates: Rates, source: str) -> PriceInfo:
             rates.cache_write,
             rates.cache_write_1h,
             rates.reasoning,
+            modalities,
         ),
         tiers=tuple(
-            (t.above_input_tokens, _tier_rates(t))
+            (t.above_input_tokens, _tier_rates(t, modalities))
             for t in sorted(rates.tiers, key=lambda t: t.above_input_tokens)
         ),
         per_request=rates.per_request,
@@ -321,9 +350,15 @@ def _from_rates(rates: Rates, source: str) -> PriceInfo:
     )
 
 
-def _tier_rates(tier: Tier) -> RateSet:
+def _tier_rates(tier: Tier, modalities: tuple[tuple[str, Decimal], ...]) -> RateSet:
     return RateSet.build(
-        tier.input, tier.output, tier.cache_read, tier.cache_write, tier.cache_write_1h, tier.reasoning
+        tier.input,
+        tier.output,
+        tier.cache_read,
+        tier.cache_write,
+        tier.cache_write_1h,
+        tier.reasoning,
+        modalities,
     )
 
 

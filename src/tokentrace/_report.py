@@ -6,6 +6,7 @@ Money is summed exactly as integer picodollars (``calls.cost_pico``) and returne
 
 from __future__ import annotations
 
+import json
 import re
 import sqlite3
 from collections.abc import Iterable, Sequence
@@ -14,7 +15,8 @@ from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 
-from tokentrace._usage import Usage
+from tokentrace import _modal
+from tokentrace._usage import Modalities, Usage
 from tokentrace.exceptions import ConfigurationError
 
 _PICO = Decimal("1e-12")
@@ -406,8 +408,8 @@ def whatif(
     select = "".join(f"{c}, " for c in columns)
     sql = (
         f"SELECT {select} provider, model, input_tokens, output_tokens, cache_read_tokens, "
-        f"cache_write_tokens, cache_write_1h_tokens, reasoning_tokens, cost_pico, end_ns - start_ns "
-        f"FROM calls {where_sql}"
+        f"cache_write_tokens, cache_write_1h_tokens, reasoning_tokens, web_search_requests, modalities, "
+        f"cost_pico, end_ns - start_ns FROM calls {where_sql}"
     )
     target_provider = provider
     if model is not None and target_provider is None:
@@ -416,9 +418,10 @@ def whatif(
     total = WhatIfGroup(key={})
     for row in conn.execute(sql, params):
         key = tuple(row[: len(columns)])
-        call_provider, call_model, inp, out, read, write, write_1h, reasoning, picos, duration = row[
-            len(columns) :
+        (call_provider, call_model, inp, out, read, write, write_1h, reasoning, searches, modal) = row[
+            len(columns) : len(columns) + 10
         ]
+        picos, duration = row[len(columns) + 10 :]
         group = groups.get(key)
         if group is None:
             group = groups[key] = WhatIfGroup(key=dict(zip(by, key, strict=True)))
@@ -428,7 +431,9 @@ def whatif(
             for g in (group, total):
                 g.not_repriced += 1
             continue
-        usage = Usage(inp, out or 0, read or 0, write or 0, write_1h or 0, reasoning or 0)
+        usage = Usage(
+            inp, out or 0, read or 0, write or 0, write_1h or 0, reasoning or 0, searches, _modalities(modal)
+        )
         price_provider = target_provider or call_provider or "openai"
         price = _pricing.lookup(model or call_model, price_provider)
         if price is None or picos is None:
@@ -445,6 +450,17 @@ def whatif(
                 g.reasoning += 1
     ordered = sorted(groups.values(), key=lambda g: (-g.current_usd, [str(v) for v in g.key.values()]))
     return ordered, total
+
+
+def _modalities(text: str | None) -> Modalities | None:
+    """A call's recorded audio, image and video counts (the ledger's JSON), or ``None``."""
+    if not text:
+        return None
+    try:
+        counts = json.loads(text)
+        return Modalities(**{name: counts[name] for name in _modal.NAMES if name in counts})
+    except (ValueError, TypeError):  # not written by tokentrace: re-price as text
+        return None
 
 
 def _guess_provider(model: str) -> str | None:

@@ -39,6 +39,19 @@ RETRIES: Final = "tokentrace.retries"
 ATTEMPTS: Final = "tokentrace.attempts"
 USAGE_CACHE_WRITE_1H: Final = "tokentrace.usage.cache_write_1h.input_tokens"
 USAGE_WEB_SEARCHES: Final = "tokentrace.usage.web_search_requests"
+USAGE_MODALITIES: Final = {
+    "audio_input": "tokentrace.usage.audio.input_tokens",
+    "audio_cache_read": "tokentrace.usage.audio.cache_read.input_tokens",
+    "audio_output": "tokentrace.usage.audio.output_tokens",
+    "image_input": "tokentrace.usage.image.input_tokens",
+    "image_cache_read": "tokentrace.usage.image.cache_read.input_tokens",
+    "image_output": "tokentrace.usage.image.output_tokens",
+    "video_input": "tokentrace.usage.video.input_tokens",
+    "video_cache_read": "tokentrace.usage.video.cache_read.input_tokens",
+    "video_output": "tokentrace.usage.video.output_tokens",
+}
+"""``Usage.modalities``' counts (subsets of the ``gen_ai.usage.*`` totals), each set only when
+the provider reported it and it is not zero."""
 USAGE_ESTIMATED: Final = "tokentrace.usage.estimated"
 COUNTED_INPUT_TOKENS: Final = "tokentrace.counted.input_tokens"
 USAGE_PROBLEM: Final = "tokentrace.usage.problem"

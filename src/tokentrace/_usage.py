@@ -23,6 +23,48 @@ class UsageError(ValueError):
 MAX_TOKENS: Final = 10**12
 
 
+@dataclass(frozen=True, slots=True)
+class Modalities:
+    """The tokens of one call that are audio, images or video, where the provider reports them.
+
+    Each count is a subset of a total of ``Usage``: ``*_input`` of ``input_tokens``,
+    ``*_cache_read`` of ``cache_read_tokens`` (and of the same modality's ``*_input``),
+    ``*_output`` of ``output_tokens``; what is not counted here is text. Some models bill them at
+    rates of their own (gpt-audio's audio input at 12.8 times its text input, Gemini 2.5 Flash
+    Image's image output at 12 times its text output); elsewhere they cost what text costs.
+    """
+
+    audio_input: int = 0
+    audio_cache_read: int = 0
+    audio_output: int = 0
+    image_input: int = 0
+    image_cache_read: int = 0
+    image_output: int = 0
+    video_input: int = 0
+    video_cache_read: int = 0
+    video_output: int = 0
+
+    def problem(self, usage: Usage) -> str | None:
+        """Why these counts cannot be true beside ``usage``'s totals, or ``None``."""
+        for name in self.__slots__:
+            value = getattr(self, name)
+            if type(value) is not int:
+                return f"modalities.{name} is not a token count ({type(value).__name__})"
+            if not 0 <= value <= MAX_TOKENS:
+                return f"modalities.{name} is not a plausible token count ({value})"
+        ins = (self.audio_input, self.image_input, self.video_input)
+        reads = (self.audio_cache_read, self.image_cache_read, self.video_cache_read)
+        if sum(ins) > usage.input_tokens:
+            return "audio, image and video input tokens exceed input tokens"
+        if sum(reads) > usage.cache_read_tokens:
+            return "audio, image and video cache reads exceed cache reads"
+        if any(read > inp for read, inp in zip(reads, ins, strict=True)):
+            return "a modality's cache reads exceed its input tokens"
+        if self.audio_output + self.image_output + self.video_output > usage.output_tokens:
+            return "audio, image and video output tokens exceed output tokens"
+        return None
+
+
 @dataclass(frozen=True, slots=True, init=False)
 class Usage:
     """The tokens of one LLM call, normalised (see the module docstring)."""
@@ -35,6 +77,8 @@ class Usage:
     reasoning_tokens: int = 0
     web_search_requests: int = 0
     """Server-side web searches the provider ran for the call (Anthropic), billed per search."""
+    modalities: Modalities | None = None
+    """The audio, image and video tokens among the totals, where the provider reports them."""
 
     def __new__(
         cls,
@@ -45,6 +89,7 @@ class Usage:
         cache_write_1h_tokens: int = 0,
         reasoning_tokens: int = 0,
         web_search_requests: int = 0,
+        modalities: Modalities | None = None,
     ) -> Usage:
         # One Usage is built for every LLM call. A frozen dataclass's generated __init__ sets each
         # field through object.__setattr__, and even the slots' own setters cost a call each; a
@@ -59,6 +104,7 @@ class Usage:
         usage.cache_write_1h_tokens = cache_write_1h_tokens
         usage.reasoning_tokens = reasoning_tokens
         usage.web_search_requests = web_search_requests
+        usage.modalities = modalities
         usage.__class__ = cls  # the same slots: the layout of a Usage
         return usage  # type: ignore[no-any-return]  # now a Usage
 
@@ -81,10 +127,12 @@ class Usage:
                 and write_1h <= write
                 and searches <= MAX_TOKENS
             ):
-                return None  # the common case, checked in one expression
+                # The common case, checked in one expression.
+                modalities = self.modalities
+                return None if modalities is None else _modalities_problem(self, modalities)
         except TypeError:  # a count that is not an int (from a third-party reader): named below
             pass
-        for name in self.__slots__:
+        for name in _COUNTS:
             value = getattr(self, name)
             if type(value) is not int:
                 return f"{name} is not a token count ({type(value).__name__})"
@@ -98,7 +146,16 @@ class Usage:
             return "1-hour cache writes exceed cache writes"
         if self.reasoning_tokens > self.output_tokens:
             return "reasoning tokens exceed output tokens"
-        return None
+        return None if self.modalities is None else _modalities_problem(self, self.modalities)
+
+
+_COUNTS: Final = tuple(name for name in Usage.__slots__ if name != "modalities")
+
+
+def _modalities_problem(usage: Usage, modalities: object) -> str | None:
+    if type(modalities) is not Modalities:
+        return f"modalities is not a Modalities ({type(modalities).__name__})"
+    return modalities.problem(usage)
 
 
 class _Fields:

@@ -17,9 +17,9 @@ from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from tokentrace import _pricing
+from tokentrace import _modal, _pricing
 from tokentrace._pricing import PriceInfo, set_price_overrides
 from tokentrace.exceptions import ConfigurationError
 
@@ -107,6 +107,12 @@ class Rates(_Frozen):
     ``provider`` (a ``gen_ai.provider.name`` such as ``"openai"``) restricts the match.
     Omitted cache rates default to the input rate, an omitted ``reasoning`` rate to the output
     rate, ``cache_write_1h`` to ``cache_write``.
+
+    ``audio_input``, ``audio_cache_read`` and ``audio_output`` (and the same for ``image_`` and
+    ``video_``) price the audio, image and video tokens a provider reports among the totals
+    (``Usage.modalities``) at rates of their own; an omitted one leaves them at the text rate,
+    except a modality's cache reads, which default to its input rate. They apply above every
+    long-context tier too.
     """
 
     model: str = Field(min_length=1)
@@ -121,6 +127,15 @@ class Rates(_Frozen):
     per_web_search: Decimal = Decimal(0)
     """USD per server-side web search (Anthropic's database price is $0.01)."""
     tiers: tuple[Tier, ...] = ()
+    audio_input: Decimal | None = None
+    audio_cache_read: Decimal | None = None
+    audio_output: Decimal | None = None
+    image_input: Decimal | None = None
+    image_cache_read: Decimal | None = None
+    image_output: Decimal | None = None
+    video_input: Decimal | None = None
+    video_cache_read: Decimal | None = None
+    video_output: Decimal | None = None
 
     @field_validator(
         "input",
@@ -131,11 +146,24 @@ class Rates(_Frozen):
         "reasoning",
         "per_request",
         "per_web_search",
+        *_modal.NAMES,
         mode="before",
     )
     @classmethod
     def _rate(cls, value: object) -> Decimal | None:
         return None if value is None else _decimal(value)
+
+    @model_validator(mode="after")
+    def _cache_reads_of_a_priced_input(self) -> Rates:
+        for input_name, read_name, _ in _modal.KINDS:
+            if getattr(self, read_name) is not None and getattr(self, input_name) is None:
+                raise ValueError(f"{read_name} needs {input_name} (the rate of the rest of that input)")
+        return self
+
+    @property
+    def modalities(self) -> tuple[tuple[str, Decimal], ...]:
+        """The audio, image and video rates given, by name."""
+        return tuple((name, rate) for name in _modal.NAMES if (rate := getattr(self, name)) is not None)
 
     @property
     def is_pattern(self) -> bool:

@@ -180,3 +180,117 @@ def test_a_final_error_reaches_the_user_unchanged(cap: Capture) -> None:
     assert attrs["error.type"] == "ClientError"
     assert attrs["tokentrace.cost.status"] == "no_usage"
     assert task.totals.llm_calls == 1
+
+
+DESCRIBE_IMAGE = _DIR + "test_generate_content_describe_image[False].yaml"
+DESCRIBE_IMAGE_STREAM = _DIR + "test_generate_content_describe_image[True].yaml"
+_FLASH = "https://generativelanguage.googleapis.com/v1beta/models/{model}:generateContent"
+
+
+@pytest.mark.parametrize("path", [DESCRIBE_IMAGE, DESCRIBE_IMAGE_STREAM], ids=["sync", "stream"])
+def test_an_image_prompt_reports_its_image_tokens_and_costs_text_rates(path: str, cap: Capture) -> None:
+    """gemini-2.5-flash bills image input as text: 277 x $0.30 + (125 + 678 thoughts) x $2.50 per
+    million = $0.0020906 (the stream: 124 + 570, $0.0018181), and the span says 258 of the 277
+    input tokens were an image."""
+    (interaction,) = recorded(path)
+    model = interaction.key[3].rsplit("/", 1)[1].split(":", 1)[0]
+    with tokentrace.task("image") as task:
+        models = _client(Replay([interaction])).models
+        if path == DESCRIBE_IMAGE_STREAM:
+            for _ in models.generate_content_stream(model=model, contents=_contents(interaction)):
+                pass
+        else:
+            models.generate_content(model=model, contents=_contents(interaction))
+    (attrs,) = _spans(cap)
+    assert attrs["gen_ai.usage.input_tokens"] == 277
+    assert attrs["tokentrace.usage.image.input_tokens"] == 258
+    assert "tokentrace.usage.audio.input_tokens" not in attrs
+    want = Decimal("0.0020906") if path == DESCRIBE_IMAGE else Decimal("0.0018181")
+    assert task.totals.cost_usd == want
+
+
+def _modal_body(model: str, usage: dict[str, Any]) -> dict[str, Any]:
+    """A generateContent response with ``usage`` (no recording has an audio prompt or an image
+    answer; the shape is the API's, as the recorded image prompt above reports it)."""
+    return {
+        "candidates": [{"content": {"parts": [{"text": "ok"}], "role": "model"}, "finishReason": "STOP"}],
+        "usageMetadata": usage,
+        "modelVersion": model,
+    }
+
+
+def test_audio_input_and_its_cache_reads_are_priced_at_the_audio_rates(cap: Capture) -> None:
+    """gemini-2.5-flash: of 10,000 input tokens 8,000 are audio, 4,000 of them cached, and 1,000
+    text tokens are cached too. 4,000 cached audio x $0.10 + 4,000 audio x $1 + 1,000 cached text
+    x $0.03 + 1,000 text x $0.30 + 500 output x $2.50 per million = $0.00598 (as text it would be
+    $0.0029), and the span carries the audio counts."""
+    usage = {
+        "promptTokenCount": 10_000,
+        "cachedContentTokenCount": 5_000,
+        "candidatesTokenCount": 500,
+        "totalTokenCount": 10_500,
+        "promptTokensDetails": [
+            {"modality": "TEXT", "tokenCount": 2_000},
+            {"modality": "AUDIO", "tokenCount": 8_000},
+        ],
+        "cacheTokensDetails": [
+            {"modality": "TEXT", "tokenCount": 1_000},
+            {"modality": "AUDIO", "tokenCount": 4_000},
+        ],
+        "candidatesTokensDetails": [{"modality": "TEXT", "tokenCount": 500}],
+    }
+    body = _modal_body("gemini-2.5-flash", usage)
+    uri = _FLASH.format(model="gemini-2.5-flash")
+    with tokentrace.task("audio") as task:
+        _client(Replay(synthetic(uri, body))).models.generate_content(
+            model="gemini-2.5-flash", contents="..."
+        )
+    (attrs,) = _spans(cap)
+    assert attrs["tokentrace.usage.audio.input_tokens"] == 8_000
+    assert attrs["tokentrace.usage.audio.cache_read.input_tokens"] == 4_000
+    assert attrs["gen_ai.usage.cache_read.input_tokens"] == 5_000
+    assert attrs["tokentrace.cost.usd"] == 0.00598
+    assert task.totals.cost_usd == Decimal("0.00598")
+    assert task.totals.cost_breakdown.input_usd == Decimal("0.0043")  # 1,000 x $0.30 + 4,000 x $1
+    assert task.totals.cost_breakdown.cache_read_usd == Decimal("0.00043")  # 1,000 x $0.03 + 4,000 x $0.10
+
+
+def test_image_output_is_priced_at_the_image_output_rate(cap: Capture) -> None:
+    """gemini-2.5-flash-image draws one image (1,290 tokens) and says 10 words: 20 x $0.30 +
+    10 x $2.50 + 1,290 x $30 per million = $0.038731, twelve times what text rates would say."""
+    usage = {
+        "promptTokenCount": 20,
+        "candidatesTokenCount": 1_300,
+        "totalTokenCount": 1_320,
+        "promptTokensDetails": [{"modality": "TEXT", "tokenCount": 20}],
+        "candidatesTokensDetails": [
+            {"modality": "TEXT", "tokenCount": 10},
+            {"modality": "IMAGE", "tokenCount": 1_290},
+        ],
+    }
+    model = "gemini-2.5-flash-image"
+    with tokentrace.task("draw") as task:
+        _client(
+            Replay(synthetic(_FLASH.format(model=model), _modal_body(model, usage)))
+        ).models.generate_content(model=model, contents="a cat")
+    (attrs,) = _spans(cap)
+    assert attrs["tokentrace.usage.image.output_tokens"] == 1_290
+    assert task.totals.cost_usd == Decimal("0.038731")
+
+
+def test_modality_counts_larger_than_their_totals_are_flagged_not_priced(cap: Capture) -> None:
+    """Audio input counts above the prompt's total cannot be true: invalid usage, with the reason."""
+    usage = {
+        "promptTokenCount": 100,
+        "candidatesTokenCount": 5,
+        "promptTokensDetails": [{"modality": "AUDIO", "tokenCount": 150}],
+    }
+    uri = _FLASH.format(model="gemini-2.5-flash")
+    with tokentrace.task("bad") as task:
+        _client(Replay(synthetic(uri, _modal_body("gemini-2.5-flash", usage)))).models.generate_content(
+            model="gemini-2.5-flash", contents="..."
+        )
+    (attrs,) = _spans(cap)
+    assert attrs["tokentrace.cost.status"] == "invalid_usage"
+    assert attrs["tokentrace.usage.problem"] == "audio, image and video input tokens exceed input tokens"
+    assert task.totals.unpriced_calls == 1

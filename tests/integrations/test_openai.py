@@ -14,13 +14,16 @@ import pytest
 import tokentrace
 from tests.support.cassettes import Interaction, Replay
 from tests.support.clients import (
+    chat_completion_body,
     openai_client,
     recorded,
     request_kwargs,
     spliced_error,
+    synthetic,
     with_connect_error_first,
 )
 from tests.support.clock import set_price_clock
+from tokentrace import pricing
 from tokentrace.integrations.openai import gateway_for
 from tokentrace.testing import Capture
 
@@ -780,3 +783,55 @@ def test_a_responses_stream_asking_for_auto_is_priced_at_the_tier_that_served_it
     attrs = _attrs(cap)
     assert attrs["tokentrace.stream.end"] == ("completed" if events is None else "closed")
     assert "openai.response.service_tier" not in attrs
+
+
+AUDIO_INPUT = (
+    "logfire/tests/otel_integrations/cassettes/test_openai/test_chat_completions_with_audio_input.yaml"
+)
+
+
+def test_audio_tokens_are_reported_and_priced_as_the_price_says(cap: Capture) -> None:
+    """A recorded gpt-4o-audio-preview call with 2 audio tokens among 21 input: the span says so.
+    The price database has only text rates for the model (21 x $2.50 + 1 x $10 per million =
+    $0.0000625); with its published audio rates set, 19 x $2.50 + 2 x $40 + 1 x $10 = $0.0001375."""
+    (interaction,) = recorded(AUDIO_INPUT)
+    with tokentrace.task("audio") as task:
+        openai_client(Replay([interaction])).chat.completions.create(**request_kwargs(interaction, "openai"))
+    attrs = _attrs(cap)
+    assert attrs["tokentrace.usage.audio.input_tokens"] == 2
+    assert "tokentrace.usage.audio.output_tokens" not in attrs  # reported as 0
+    assert task.totals.cost_usd == Decimal("0.0000625")
+    pricing.set_prices(
+        [
+            pricing.Rates(
+                model="gpt-4o-audio-preview*", input="2.5", output=10, audio_input=40, audio_output=80
+            )
+        ]
+    )
+    with tokentrace.task("audio-rates") as priced:
+        openai_client(Replay([interaction])).chat.completions.create(**request_kwargs(interaction, "openai"))
+    assert priced.totals.cost_usd == Decimal("0.0001375")
+
+
+def test_gpt_audio_bills_audio_in_and_out_at_its_audio_rates(cap: Capture) -> None:
+    """gpt-audio: 2,000 input tokens (1,024 cached, 1,500 audio) and 300 output (200 audio):
+    500 x $2.50 + 1,500 x $32 + 100 x $10 + 200 x $64 per million = $0.06305, where text rates
+    alone would say $0.008. (No recording has a gpt-audio call: the body is the API's shape.)"""
+    usage = {
+        "prompt_tokens": 2_000,
+        "completion_tokens": 300,
+        "total_tokens": 2_300,
+        "prompt_tokens_details": {"cached_tokens": 1_024, "audio_tokens": 1_500},
+        "completion_tokens_details": {"reasoning_tokens": 0, "audio_tokens": 200},
+    }
+    uri = "https://api.openai.com/v1/chat/completions"
+    client = openai_client(Replay(synthetic(uri, chat_completion_body(usage, model="gpt-audio-2025-08-28"))))
+    with tokentrace.task("voice") as task:
+        client.chat.completions.create(model="gpt-audio", messages=[{"role": "user", "content": "hi"}])
+    attrs = _attrs(cap)
+    assert (attrs["tokentrace.usage.audio.input_tokens"], attrs["tokentrace.usage.audio.output_tokens"]) == (
+        1_500,
+        200,
+    )
+    assert attrs["tokentrace.cost.usd"] == 0.06305
+    assert task.totals.cost_usd == Decimal("0.06305")

@@ -10,14 +10,17 @@ Gemini's ``usage_metadata``: ``prompt_token_count`` includes ``cached_content_to
 ``tool_use_prompt_token_count`` (the results of built-in tools, fed back as input) is billed as
 input; ``candidates_token_count`` excludes ``thoughts_token_count``. In the OTel convention the
 input total is prompt + tool-use prompt, the output total candidates + thoughts, with thoughts
-as the reasoning subset.
+as the reasoning subset. The ``*_tokens_details`` lists split those counts by modality: the
+audio, image (and document) and video ones go into ``Usage.modalities``, for the models that
+bill them at rates of their own.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
-from tokentrace._usage import Usage, number, values
+from tokentrace._usage import Modalities, Usage, number, values
 from tokentrace.integrations._base import AttemptHook, Method, ProviderIntegration, Reading, Request
 
 _MODELS = "google.genai.models"
@@ -34,7 +37,36 @@ def gemini_usage(metadata: object) -> Usage:
         output_tokens=number(u.get("candidates_token_count"), "candidates_token_count") + thoughts,
         cache_read_tokens=number(u.get("cached_content_token_count"), "cached_content_token_count"),
         reasoning_tokens=thoughts,
+        modalities=_modalities(u),
     )
+
+
+# Gemini's modalities -> Modalities' kinds. A document (a PDF) is billed as images.
+_KINDS = {"AUDIO": "audio", "IMAGE": "image", "DOCUMENT": "image", "VIDEO": "video"}
+# Where the counts are, and what they are part of (the results of built-in tools are input).
+_DETAILS = (
+    ("prompt_tokens_details", "input"),
+    ("tool_use_prompt_tokens_details", "input"),
+    ("cache_tokens_details", "cache_read"),
+    ("candidates_tokens_details", "output"),
+)
+
+
+def _modalities(u: Mapping[str, Any]) -> Modalities | None:
+    """The audio, image and video counts in ``*_tokens_details`` (lists of modality and token
+    count), or ``None`` when every count there is text (most calls)."""
+    found: dict[str, int] = {}
+    for key, part in _DETAILS:
+        details = u.get(key)
+        if not details or not isinstance(details, (list, tuple)):
+            continue
+        for detail in details:
+            d = values(detail)
+            kind = _KINDS.get(str(getattr(d.get("modality"), "value", d.get("modality"))))
+            if kind is not None:
+                name = f"{kind}_{part}"
+                found[name] = found.get(name, 0) + number(d.get("token_count"), f"{key}.token_count")
+    return Modalities(**found) if found else None
 
 
 class _Stream:

@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 
 from tokentrace._pricing import served_tier
 from tokentrace._tokenize import count_chat_messages, count_text
-from tokentrace._usage import Usage, counts, field, number, values
+from tokentrace._usage import Modalities, Usage, counts, field, number, values
 from tokentrace.integrations._base import (
     AttemptHook,
     Method,
@@ -74,6 +74,13 @@ def _chat_usage(u: Mapping[str, Any]) -> Usage:
     inp, out = counts(u, _TOTALS)
     read, write = counts(prompt, _PROMPT_DETAILS, "prompt_tokens_details.")
     (reasoning,) = counts(completion, _COMPLETION_DETAILS, "completion_tokens_details.")
+    if prompt.get("audio_tokens") or completion.get("audio_tokens"):
+        # Audio models (gpt-audio) bill audio tokens at rates of their own.
+        audio = Modalities(
+            audio_input=number(prompt.get("audio_tokens"), "prompt_tokens_details.audio_tokens"),
+            audio_output=number(completion.get("audio_tokens"), "completion_tokens_details.audio_tokens"),
+        )
+        return Usage(inp, out, read, write, 0, reasoning, 0, audio)
     return Usage(inp, out, read, write, 0, reasoning)
 
 
