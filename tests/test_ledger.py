@@ -15,7 +15,15 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 
 import tokentrace
 from tests.support.cassettes import Replay
-from tests.support.clients import chat_completion_body, openai_client, recorded, request_kwargs, synthetic
+from tests.support.clients import (
+    anthropic_client,
+    chat_completion_body,
+    message_body,
+    openai_client,
+    recorded,
+    request_kwargs,
+    synthetic,
+)
 from tests.support.proc import ROOT, run_python
 from tokentrace import _ledger, _report, _telemetry, pricing
 from tokentrace.exceptions import ConfigurationError
@@ -278,3 +286,29 @@ def test_audio_counts_are_kept_so_history_reprices_exactly(tmp_path: Path) -> No
     )
     # gpt-audio-mini: 500 x $0.60 + 1,500 x $10 + 100 x $2.40 + 200 x $20 per million.
     assert group.whatif_usd == total.whatif_usd == Decimal("0.01954")
+
+
+def test_web_searches_are_kept_so_history_reprices_them(tmp_path: Path) -> None:
+    """A Claude call with 3 web searches keeps them in the ledger, and whatif re-prices the
+    searches with the tokens: $0.0345 (1,000 x $3 + 100 x $15 per million + 3 x $0.01)."""
+    path = tmp_path / "search.db"
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(_ledger.LedgerExporter(path)))
+    usage = {"input_tokens": 1000, "output_tokens": 100, "server_tool_use": {"web_search_requests": 3}}
+    body = message_body(usage, model="claude-sonnet-4-20250514")
+    client = anthropic_client(Replay(synthetic("https://api.anthropic.com/v1/messages", body)))
+    try:
+        _telemetry.use_providers(provider, None)
+        with tokentrace.task("search"):
+            client.messages.create(
+                model="claude-sonnet-4-20250514",
+                max_tokens=100,
+                messages=[{"role": "user", "content": "news?"}],
+            )
+    finally:
+        _telemetry.use_providers(None, None)
+    assert _rows(path, "SELECT cost_usd, web_search_requests, modalities FROM calls") == [("0.0345", 3, None)]
+    _groups, total = _report.whatif(
+        _ledger.connect(path), ["model"], _report.Filters(), model=None, provider=None
+    )
+    assert (total.current_usd, total.whatif_usd) == (Decimal("0.0345"), Decimal("0.0345"))
