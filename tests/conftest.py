@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import socket
 import tempfile
 from collections.abc import Iterator
@@ -18,8 +20,10 @@ import tokentrace
 from tokentrace import _pricing, _safety, pricing
 from tokentrace.testing import Capture, capture
 
-# Nothing the tests run may write to the user's real ledger.
-os.environ["TOKENTRACE_LEDGER"] = str(Path(tempfile.mkdtemp(prefix="tokentrace-tests-")) / "ledger.db")
+# Nothing the tests run may write to the user's real ledger (nor leave one behind).
+_SCRATCH = tempfile.mkdtemp(prefix="tokentrace-tests-")
+atexit.register(shutil.rmtree, _SCRATCH, ignore_errors=True)
+os.environ["TOKENTRACE_LEDGER"] = str(Path(_SCRATCH) / "ledger.db")
 
 # tokentrace's own bugs must fail its own tests loudly.
 _safety.set_strict(True)

@@ -18,18 +18,20 @@ def spawn_python(
     """Run ``code`` in a new interpreter from the repository root; return the finished process."""
     full_env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "TOKENTRACE_"))}
     full_env["PYTHONPATH"] = str(ROOT) + os.pathsep + full_env.get("PYTHONPATH", "")
-    # A program that sets nothing up records to the ledger: never the user's real one.
-    full_env["TOKENTRACE_LEDGER"] = str(Path(tempfile.mkdtemp(prefix="tokentrace-test-")) / "ledger.db")
-    full_env.update(env or {})
-    return subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(code)],
-        cwd=ROOT,
-        env=full_env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
+    # A program that sets nothing up records to the ledger: never the user's real one, and
+    # removed when the program ends.
+    with tempfile.TemporaryDirectory(prefix="tokentrace-test-") as scratch:
+        full_env["TOKENTRACE_LEDGER"] = str(Path(scratch) / "ledger.db")
+        full_env.update(env or {})
+        return subprocess.run(
+            [sys.executable, "-c", textwrap.dedent(code)],
+            cwd=ROOT,
+            env=full_env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
 
 
 def run_python(code: str, env: dict[str, str] | None = None, timeout: float = 60) -> str:
