@@ -256,7 +256,7 @@ def _end_span(
         if reading.counted_tokens is not None:
             attrs[sc.COUNTED_INPUT_TOKENS] = reading.counted_tokens
         if reading.service_tier is not None:
-            attrs[sc.OPENAI_RESPONSE_SERVICE_TIER] = reading.service_tier
+            attrs[call.integration.service_tier_attribute] = reading.service_tier
     cost = rec.cost_units
     if cost is not None:
         attrs[sc.COST_USD] = cost / _pricing.UNITS_PER_USD

@@ -364,10 +364,13 @@ def _tier_rates(tier: Tier, modalities: tuple[tuple[str, Decimal], ...]) -> Rate
 
 def served_tier(value: object) -> str | None:
     """The service tier a provider names, as prices are looked up by it: ``None`` for the
-    standard tier (``default``), for none at all, for a value that is not a tier name, and for
-    ``auto`` (what a request asks for, and a Responses stream's first events echo, before the
-    response names the tier that served it)."""
-    return value if type(value) is str and value and value not in ("default", "auto") else None
+    standard tier (OpenAI's ``default``, Gemini's ``standard``), for none at all, for a value
+    that is not a tier name, and for ``auto`` (what a request asks for, and a Responses stream's
+    first events echo, before the response names the tier that served it)."""
+    return value if type(value) is str and value and value not in _STANDARD_TIERS else None
+
+
+_STANDARD_TIERS: Final = frozenset({"default", "auto", "standard", "unspecified"})
 
 
 def _provider_ok(wanted: str | None, provider: str) -> bool:

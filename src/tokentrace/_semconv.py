@@ -29,6 +29,10 @@ OPENAI_RESPONSE_SERVICE_TIER: Final = "openai.response.service_tier"
 """The OpenAI convention's attribute: set only when the call was served at a tier other than
 ``default`` (``flex``, ``priority``, ``scale``)."""
 
+SERVICE_TIER: Final = "tokentrace.service_tier"
+"""The service tier another provider served the call at (Gemini's ``flex``, ``priority``), set
+only when it is not the standard one; OpenAI's calls use ``openai.response.service_tier``."""
+
 # --- tokentrace: call spans ---------------------------------------------------------------
 COST_USD: Final = "tokentrace.cost.usd"
 COST_USD_EXACT: Final = "tokentrace.cost.usd_exact"

@@ -14,6 +14,7 @@ from google.genai import errors, types
 import tokentrace
 from tests.support.cassettes import Interaction, Replay
 from tests.support.clients import recorded, spliced_error, synthetic
+from tests.support.clock import set_price_clock
 from tokentrace.testing import Capture
 
 _DIR = (
@@ -294,3 +295,69 @@ def test_modality_counts_larger_than_their_totals_are_flagged_not_priced(cap: Ca
     assert attrs["tokentrace.cost.status"] == "invalid_usage"
     assert attrs["tokentrace.usage.problem"] == "audio, image and video input tokens exceed input tokens"
     assert task.totals.unpriced_calls == 1
+
+
+_ARGON = "gemini-4-argon"
+_ARGON_USAGE = {"promptTokenCount": 1_000, "candidatesTokenCount": 100, "totalTokenCount": 1_100}
+
+
+def _tiered(tier_header: str | None, *, stream: bool = False) -> Interaction:
+    """A response to a gemini-4-argon request, with the tier header Google sends (no recording
+    has a tiered Gemini call; the header is the one Google documents for priority requests)."""
+    body = _modal_body(_ARGON, _ARGON_USAGE)
+    headers = [("content-type", "text/event-stream" if stream else "application/json")]
+    if tier_header is not None:
+        headers.append(("x-gemini-service-tier", tier_header))
+    raw = (b"data: " + json.dumps(body).encode() + b"\r\n\r\n") if stream else json.dumps(body).encode()
+    verb = "streamGenerateContent" if stream else "generateContent"
+    uri = f"https://generativelanguage.googleapis.com/v1beta/models/{_ARGON}:{verb}"
+    return Interaction("POST", uri, b"{}", 200, headers, raw)
+
+
+@pytest.mark.parametrize(
+    ("asked", "header", "tier", "cost"),
+    [
+        # 1,000 in and 100 out of gemini-4-argon, per million: standard $4 and $20, priority
+        # $7.20 and $36, flex $2 and $10 (in force since 2026-12-01).
+        (None, None, None, Decimal("0.006")),
+        ("priority", "priority", "priority", Decimal("0.0108")),
+        ("flex", "flex", "flex", Decimal("0.003")),
+        ("priority", "standard", None, Decimal("0.006")),  # over the priority limit: downgraded
+        (types.ServiceTier.FLEX, None, "flex", Decimal("0.003")),  # no header: the tier asked for
+    ],
+    ids=["standard", "priority", "flex", "downgraded", "asked-only"],
+)
+def test_a_call_is_priced_at_the_service_tier_google_served_it_at(
+    asked: Any,
+    header: str | None,
+    tier: str | None,
+    cost: Decimal,
+    cap: Capture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Gemini's flex and priority tiers have rates of their own: a call is priced at the tier the
+    ``x-gemini-service-tier`` header names (else the one the request asked for), and the span
+    names a tier other than standard."""
+    set_price_clock(monkeypatch, "12:00")
+    config = types.GenerateContentConfig(service_tier=asked) if asked is not None else None
+    with tokentrace.task("tiers") as task:
+        _client(Replay([_tiered(header)])).models.generate_content(model=_ARGON, contents="hi", config=config)
+    (attrs,) = _spans(cap)
+    assert attrs.get("tokentrace.service_tier") == tier
+    assert "openai.response.service_tier" not in attrs
+    assert task.totals.cost_usd == cost
+
+
+def test_a_stream_is_priced_at_the_tier_its_response_header_names(
+    cap: Capture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A priority stream: 1,000 x $7.20 + 100 x $36 per million = $0.0108."""
+    set_price_clock(monkeypatch, "12:00")
+    with tokentrace.task("tiers") as task:
+        for _ in _client(Replay([_tiered("priority", stream=True)])).models.generate_content_stream(
+            model=_ARGON, contents="hi", config={"service_tier": "priority"}
+        ):
+            pass
+    (attrs,) = _spans(cap)
+    assert attrs["tokentrace.service_tier"] == "priority"
+    assert task.totals.cost_usd == Decimal("0.0108")

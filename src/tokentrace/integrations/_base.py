@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, ClassVar, Protocol
 
+from tokentrace import _semconv as sc
 from tokentrace._usage import Usage
 
 _url_strings: dict[int, tuple[object, str]] = {}
@@ -139,7 +140,7 @@ class Reading:
     """The tokens the provider charges for, when it reports them apart from the tokens it
     processed (Cohere's ``billed_units``): the cost is computed from these."""
     service_tier: str | None = None
-    """The service tier the provider says it served the call at (OpenAI's ``flex``,
+    """The service tier the provider says it served the call at (OpenAI's and Gemini's ``flex``,
     ``priority``), when it is not the standard one: the call is priced at that tier's rates."""
 
 
@@ -185,6 +186,8 @@ class ProviderIntegration(Integration, ABC):
 
     provider: ClassVar[str] = ""
     """The default ``gen_ai.provider.name``."""
+    service_tier_attribute: ClassVar[str] = sc.SERVICE_TIER
+    """The call span attribute that names a non-standard service tier (``Reading.service_tier``)."""
 
     def request(self, method: Method, instance: Any, kwargs: Mapping[str, Any]) -> Request:
         """Read a call's model, streaming flag and base URL (the Stainless SDK layout by default)."""

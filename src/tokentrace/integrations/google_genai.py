@@ -20,7 +20,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from tokentrace._usage import Modalities, Usage, number, values
+from tokentrace._pricing import served_tier
+from tokentrace._usage import Modalities, Usage, field, number, values
 from tokentrace.integrations._base import AttemptHook, Method, ProviderIntegration, Reading, Request
 
 _MODELS = "google.genai.models"
@@ -69,14 +70,32 @@ def _modalities(u: Mapping[str, Any]) -> Modalities | None:
     return Modalities(**found) if found else None
 
 
+def service_tier(response: Any, metadata: object, request: Request) -> str | None:
+    """The tier that served the call: the ``x-gemini-service-tier`` response header (Google's
+    word, also when it served a priority request at the standard tier), else the usage's
+    ``service_tier`` where the SDK keeps it, else the tier the request asked for."""
+    headers = getattr(getattr(response, "sdk_http_response", None), "headers", None)
+    tier = headers.get("x-gemini-service-tier") if isinstance(headers, Mapping) else None
+    if tier is None:
+        tier = values(metadata).get("service_tier")
+    if tier is None:
+        tier = field(request.kwargs.get("config"), "service_tier")
+        if tier is None:
+            return None  # most calls: the standard tier
+    name = str(getattr(tier, "value", tier)).lower().removeprefix("service_tier_")
+    return served_tier(name)
+
+
 class _Stream:
     """Each chunk carries the usage so far; the last one seen is the call's."""
 
-    __slots__ = ("metadata", "model")
+    __slots__ = ("metadata", "model", "request", "response")
 
-    def __init__(self) -> None:
+    def __init__(self, request: Request) -> None:
+        self.request = request
         self.model: str | None = None
         self.metadata: object = None
+        self.response: object = None
 
     def feed(self, chunk: Any) -> None:
         metadata = getattr(chunk, "usage_metadata", None)
@@ -84,11 +103,13 @@ class _Stream:
             self.metadata = metadata
         if self.model is None:
             self.model = getattr(chunk, "model_version", None)
+            self.response = chunk  # its headers are the stream's
 
     def result(self) -> Reading:
+        tier = service_tier(self.response, self.metadata, self.request)
         if self.metadata is None:
-            return Reading(None, self.model)
-        return Reading(gemini_usage(self.metadata), self.model)
+            return Reading(None, self.model, service_tier=tier)
+        return Reading(gemini_usage(self.metadata), self.model, service_tier=tier)
 
 
 def _ok(result: Any) -> int:
@@ -139,9 +160,11 @@ class GoogleGenAIIntegration(ProviderIntegration):
                 return Reading(Usage(input_tokens=sum(number(t, "statistics.token_count") for t in tokens)))
             return Reading(None)
         metadata = getattr(response, "usage_metadata", None)
+        tier = service_tier(response, metadata, request)
         if metadata is None:
-            return Reading(None, model)
-        return Reading(gemini_usage(metadata), model, output=getattr(response, "candidates", None))
+            return Reading(None, model, service_tier=tier)
+        output = getattr(response, "candidates", None)
+        return Reading(gemini_usage(metadata), model, output=output, service_tier=tier)
 
     def stream_reader(self, method: Method, request: Request) -> _Stream:
-        return _Stream()
+        return _Stream(request)

@@ -9,6 +9,7 @@ from decimal import Decimal
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
+from tokentrace import _semconv as sc
 from tokentrace._pricing import served_tier
 from tokentrace._tokenize import count_chat_messages, count_text
 from tokentrace._usage import Modalities, Usage, counts, field, number, values
@@ -267,6 +268,7 @@ class OpenAIIntegration(ProviderIntegration):
     module = "openai"
     min_version = (1, 40)
     provider = "openai"
+    service_tier_attribute = sc.OPENAI_RESPONSE_SERVICE_TIER
     methods: ClassVar[Sequence[Method]] = (
         *sync_and_async("openai.resources.chat.completions", "Completions.create", "chat"),
         *sync_and_async("openai.resources.chat.completions", "Completions.parse", "chat"),
