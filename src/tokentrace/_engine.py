@@ -16,7 +16,7 @@ from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
-from tokentrace import _budget, _gate, _pricing, _propagation, _requests, _telemetry
+from tokentrace import _budget, _gate, _inferences, _pricing, _propagation, _requests, _telemetry
 from tokentrace import _semconv as sc
 from tokentrace._call import _ACTIVE_CALL, Call, active_call, leave
 from tokentrace._safety import failed, guarded
@@ -141,6 +141,10 @@ def complete(
     cost = source = parts = None
     if usage is not None and problem is None:
         problem = usage.problem()
+        if reading.more and problem is None:  # type: ignore[union-attr]  # usage came from it
+            problem = _inferences.problem(reading.more)  # type: ignore[union-attr]
+            if problem is None:
+                usage = _inferences.combined(usage, reading.more)  # type: ignore[union-attr]
     if reading is not None and reading.free and error is None:
         # Token counting: a call, at no charge; what it counted is not usage.
         status, cost, usage, problem = _pricing.FREE, 0, None, None
@@ -162,7 +166,8 @@ def complete(
         price = _pricing.lookup(model, call.provider, request.base_url, duration_ns, tier)
         if price is None and response_model and request.model and request.model != response_model:
             price = _pricing.lookup(request.model, call.provider, request.base_url, duration_ns, tier)
-        billed = reading.billed or usage  # type: ignore[union-attr]  # usage came from it
+        # The call's own inference (``usage`` also has any further inferences' tokens).
+        billed = reading.billed or reading.usage or usage  # type: ignore[union-attr]  # usage came from it
         if price is not None and not price.output_priced and billed.output_tokens:
             price = None  # an input-only price cannot price output tokens
         if price is None:
@@ -170,10 +175,17 @@ def complete(
             _pricing.warn_unpriced_once(call.provider, model)
         else:
             parts = price.parts(billed, duration_ns)
-            cost = sum(parts)
-            source = price.source
-            estimated = reading.estimated or price.estimated  # type: ignore[union-attr]
-            status = _pricing.ESTIMATED if estimated else _pricing.PRICED
+            more = reading.more  # type: ignore[union-attr]  # usage came from it
+            if more:
+                base_url = request.base_url
+                parts = _inferences.parts(parts, more, model, call.provider, base_url, duration_ns, tier)
+            if parts is None:
+                status = _pricing.UNPRICED
+            else:
+                cost = sum(parts)
+                source = price.source
+                estimated = reading.estimated or price.estimated  # type: ignore[union-attr]
+                status = _pricing.ESTIMATED if estimated else _pricing.PRICED
     attempts = len(call.attempts)
     rec = CallRecord(
         call.provider,

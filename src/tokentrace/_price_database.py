@@ -3,7 +3,8 @@
 Imported on the first lookup that reaches the database. A price with time conditions (a dated
 change, daily off-peak hours) comes with the window of time it holds for (``window``). A call
 served at a provider's service tier (OpenAI's ``flex`` and ``priority``) is priced with the
-tier's rates where the database has them (its price variants for ``service_tier``).
+tier's rates where the database has them (its price variants for ``service_tier``, and for
+``speed``: Anthropic's fast mode).
 """
 
 from __future__ import annotations
@@ -64,8 +65,8 @@ def from_database(
     variants = _tier_variants(found_model, service_tier)
     # The tier has rates of its own when genai-prices' variants for it change the price now.
     tiered = prices
-    if variants and service_tier is not None:
-        tiered = found_model.get_prices(moment, {"service_tier": service_tier})
+    if variants:
+        tiered = found_model.get_prices(moment, variants[0].when)
     return _price_info_from_model_price(
         tiered,
         found_model.id,
@@ -77,14 +78,13 @@ def from_database(
 
 
 def _tier_variants(model: Any, service_tier: str | None) -> list[Any]:
-    """The model's price variants for calls served at ``service_tier``, in force or not."""
+    """The model's price variants for calls served at ``service_tier``, in force or not: the
+    database's variants for that ``service_tier`` (OpenAI's and Gemini's tiers) or ``speed``
+    (Anthropic's fast mode)."""
     if service_tier is None:
         return []
-    return [
-        variant
-        for variant in getattr(model, "price_variants", None) or ()
-        if variant.when == {"service_tier": service_tier}
-    ]
+    wanted = ({"service_tier": service_tier}, {"speed": service_tier})
+    return [variant for variant in getattr(model, "price_variants", None) or () if variant.when in wanted]
 
 
 # A price whose conditions tokentrace cannot read (a kind of constraint newer than it) is

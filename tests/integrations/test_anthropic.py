@@ -400,3 +400,145 @@ def test_web_search_requests_are_priced_per_search(cap: Capture) -> None:
     assert attrs["tokentrace.cost.usd"] == 0.0345
     assert task.totals.cost_usd == Decimal("0.0345")
     assert task.totals.cost_breakdown.other_usd == Decimal("0.03")
+
+
+_MESSAGES_URI = "https://api.anthropic.com/v1/messages?beta=true"
+
+
+def _beta_call(usage: dict[str, object], model: str) -> tokentrace.Totals:
+    """One beta Messages call answered with ``usage`` (no recording has fast mode, compaction or
+    the advisor tool; the usage is in the shape the SDK's ``BetaUsage`` types it)."""
+    client = anthropic_client(Replay(synthetic(_MESSAGES_URI, message_body(usage, model=model))))
+    with tokentrace.task("beta") as task:
+        client.beta.messages.create(model=model, max_tokens=100, messages=[{"role": "user", "content": "hi"}])
+    return task.totals
+
+
+def test_fast_mode_is_priced_at_its_own_rates(cap: Capture) -> None:
+    """claude-opus-5 in fast mode (``usage.speed``) costs twice the standard rates:
+    1,000 x $10 + 100 x $50 per million = $0.015 (standard: $0.0075); the span says ``fast``."""
+    totals = _beta_call({"input_tokens": 1_000, "output_tokens": 100, "speed": "fast"}, "claude-opus-5")
+    attrs = _attrs(cap)
+    assert attrs["tokentrace.service_tier"] == "fast"
+    assert totals.cost_usd == Decimal("0.015")
+
+
+def test_standard_speed_is_the_standard_price(cap: Capture) -> None:
+    """``speed: "standard"`` is the standard tier: $0.0075, and no tier on the span."""
+    totals = _beta_call({"input_tokens": 1_000, "output_tokens": 100, "speed": "standard"}, "claude-opus-5")
+    assert "tokentrace.service_tier" not in _attrs(cap)
+    assert totals.cost_usd == Decimal("0.0075")
+
+
+_COMPACTED = {
+    # The example in Anthropic's compaction docs: the top level counts the final message only.
+    "input_tokens": 23_000,
+    "output_tokens": 1_000,
+    "iterations": [
+        {
+            "type": "compaction",
+            "input_tokens": 180_000,
+            "output_tokens": 3_500,
+            "cache_read_input_tokens": 0,
+            "cache_creation_input_tokens": 0,
+        },
+        {
+            "type": "message",
+            "input_tokens": 23_000,
+            "output_tokens": 1_000,
+            "cache_read_input_tokens": 0,
+            "cache_creation_input_tokens": 0,
+        },
+    ],
+}
+
+
+def test_a_compaction_iteration_is_counted_and_priced_on_its_own(cap: Capture) -> None:
+    """A compaction's tokens are billed but left out of the top-level counts: 203,000 in and
+    4,500 out in all. Each iteration is priced as a request of its own, so neither crosses
+    claude-sonnet-4-5's 200k tier: (180,000 + 23,000) x $3 + (3,500 + 1,000) x $15 per million =
+    $0.6765 (the top level alone would say $0.084)."""
+    totals = _beta_call(_COMPACTED, "claude-sonnet-4-5")
+    attrs = _attrs(cap)
+    assert (attrs["gen_ai.usage.input_tokens"], attrs["gen_ai.usage.output_tokens"]) == (203_000, 4_500)
+    assert (totals.input_tokens, totals.output_tokens) == (203_000, 4_500)
+    assert totals.cost_usd == Decimal("0.6765")
+
+
+def test_an_advisor_iteration_is_priced_at_the_advisor_models_rates(cap: Capture) -> None:
+    """claude-sonnet-4-6 consults claude-opus-5 through the advisor tool: 1,000 x $3 + 500 x $15
+    (the executor) + 5,000 x $5 + 1,500 x $25 (the advisor) per million = $0.073."""
+    usage = {
+        "input_tokens": 1_000,
+        "output_tokens": 500,
+        "iterations": [
+            {"type": "message", "input_tokens": 1_000, "output_tokens": 500},
+            {
+                "type": "advisor_message",
+                "model": "claude-opus-5",
+                "input_tokens": 5_000,
+                "output_tokens": 1_500,
+                "cache_read_input_tokens": 0,
+                "cache_creation_input_tokens": 0,
+            },
+        ],
+    }
+    totals = _beta_call(usage, "claude-sonnet-4-6")
+    assert (totals.input_tokens, totals.output_tokens, totals.llm_calls) == (6_000, 2_000, 1)
+    assert totals.cost_usd == Decimal("0.073")
+    assert _attrs(cap)["tokentrace.cost.usd"] == 0.073
+
+
+def test_an_advisor_model_without_a_price_leaves_the_call_unpriced_never_undercounted(
+    cap: Capture, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An advisor model tokentrace has no price for: the call keeps all its tokens and is
+    unpriced (a part of its cost is unknown), with the usual warning naming that model."""
+    usage = {
+        "input_tokens": 1_000,
+        "output_tokens": 500,
+        "iterations": [
+            {
+                "type": "advisor_message",
+                "model": "claude-unheard-of-9",
+                "input_tokens": 10,
+                "output_tokens": 5,
+            }
+        ],
+    }
+    totals = _beta_call(usage, "claude-sonnet-4-6")
+    attrs = _attrs(cap)
+    assert attrs["tokentrace.cost.status"] == "unpriced"
+    assert "tokentrace.cost.usd" not in attrs
+    assert (totals.input_tokens, totals.unpriced_calls, totals.cost_usd) == (1_010, 1, Decimal(0))
+    assert "claude-unheard-of-9" in caplog.text
+
+
+def test_a_streamed_compaction_is_counted_from_the_final_message_delta(cap: Capture) -> None:
+    """A stream's ``message_delta`` carries the iterations: the same 203,000 in, 4,500 out and
+    $0.6765 as the non-streamed call."""
+    start = {
+        "type": "message_start",
+        "message": {
+            **message_body({"input_tokens": 23_000, "output_tokens": 1}, "claude-sonnet-4-5"),
+            "content": [],
+        },
+    }
+    delta = {"type": "message_delta", "delta": {"stop_reason": "end_turn"}, "usage": _COMPACTED}
+    events = [start, delta, {"type": "message_stop"}]
+    body = "".join(f"event: {e['type']}\ndata: {json.dumps(e)}\n\n" for e in events).encode()
+    interaction = Interaction(
+        "POST", _MESSAGES_URI, b"{}", 200, [("content-type", "text/event-stream")], body
+    )
+    client = anthropic_client(Replay([interaction]))
+    with tokentrace.task("stream") as task:
+        stream = client.beta.messages.create(
+            model="claude-sonnet-4-5",
+            max_tokens=100,
+            messages=[{"role": "user", "content": "hi"}],
+            stream=True,
+        )
+        for _ in stream:
+            pass
+    assert (task.totals.input_tokens, task.totals.output_tokens) == (203_000, 4_500)
+    assert task.totals.cost_usd == Decimal("0.6765")

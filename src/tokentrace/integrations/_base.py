@@ -141,7 +141,16 @@ class Reading:
     processed (Cohere's ``billed_units``): the cost is computed from these."""
     service_tier: str | None = None
     """The service tier the provider says it served the call at (OpenAI's and Gemini's ``flex``,
-    ``priority``), when it is not the standard one: the call is priced at that tier's rates."""
+    ``priority``, Anthropic's ``fast``), when it is not the standard one: the call is priced at
+    that tier's rates."""
+    more: tuple[Inference, ...] = ()
+    """Further inferences the call is billed for that the provider reports apart from ``usage``
+    (Anthropic's compaction and advisor iterations): their tokens are added to the call's, and
+    each is priced at its own model's rates."""
+
+
+Inference = tuple["str | None", Usage]
+"""A further inference of a call: its model (``None``: the call's own) and its usage."""
 
 
 # A Stainless SDK's raw responses (``.with_raw_response`` and ``.with_streaming_response``).

@@ -9,6 +9,7 @@ does not record (listing models, files, ...) are left alone.
 from __future__ import annotations
 
 import functools
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -16,6 +17,7 @@ from tokentrace._engine import active_call
 from tokentrace._usage import Usage, counts, field, number, values
 from tokentrace.integrations._base import (
     AttemptHook,
+    Inference,
     Method,
     Patch,
     ProviderIntegration,
@@ -42,7 +44,10 @@ _COUNTS = ("input_tokens", "output_tokens", "cache_read_input_tokens", "cache_cr
 
 def messages_usage(usage: object) -> Usage:
     """Anthropic usage: ``input_tokens`` excludes cache reads and writes, so add them."""
-    u = values(usage)
+    return _messages_usage(values(usage))
+
+
+def _messages_usage(u: Mapping[str, Any]) -> Usage:
     inp, out, read, write = counts(u, _COUNTS)
     one_hour = thinking = searches = 0
     creation = u.get("cache_creation")
@@ -59,6 +64,45 @@ def messages_usage(usage: object) -> Usage:
     return Usage(inp + read + write, out, read, write, one_hour, thinking, searches)
 
 
+def _reading(u: Mapping[str, Any], model: str | None, output: Any = None) -> Reading:
+    """A Messages response's usage, with fast mode (``speed``, billed at its own rates) and the
+    iterations billed apart from the top-level counts."""
+    usage = _messages_usage(u)
+    speed, iterations = u.get("speed"), u.get("iterations")
+    if speed is None and not iterations:
+        return Reading(usage, model, False, output)  # most calls
+    tier = speed if speed == "fast" else None
+    return Reading(usage, model, False, output, service_tier=tier, more=_iterations(iterations))
+
+
+def _iterations(iterations: object) -> tuple[Inference, ...]:
+    """``usage.iterations``' entries that the top-level counts leave out: a ``compaction`` (the
+    call's own model summarising its context) and an ``advisor_message`` (the advisor tool's
+    model). ``message`` entries (the turns of a server-side tool loop) are in the top level."""
+    if not isinstance(iterations, (list, tuple)):
+        return ()
+    more: list[Inference] = []
+    for iteration in iterations:
+        it = values(iteration)
+        kind = it.get("type")
+        if kind == "compaction":
+            more.append((None, _messages_usage(it)))
+        elif kind == "advisor_message":
+            model = it.get("model")
+            more.append((model if type(model) is str and model else "unknown", _messages_usage(it)))
+    return tuple(more)
+
+
+_STREAMED_FIELDS = (
+    *_USAGE_FIELDS,
+    "cache_creation",
+    "output_tokens_details",
+    "server_tool_use",
+    "speed",
+    "iterations",
+)
+
+
 class _MessagesStream:
     """``message_start`` carries the first usage; each ``message_delta`` overrides what it reports."""
 
@@ -70,7 +114,7 @@ class _MessagesStream:
 
     def _take(self, usage: object) -> None:
         u = values(usage)
-        for name in (*_USAGE_FIELDS, "cache_creation", "output_tokens_details", "server_tool_use"):
+        for name in _STREAMED_FIELDS:
             value = u.get(name)
             if value is not None:
                 self.fields[name] = value
@@ -87,7 +131,7 @@ class _MessagesStream:
     def result(self) -> Reading:
         if not self.fields:
             return Reading(None, self.model)
-        return Reading(messages_usage(self.fields), self.model)
+        return _reading(self.fields, self.model)
 
 
 @functools.lru_cache(maxsize=256)
@@ -151,7 +195,7 @@ class AnthropicIntegration(ProviderIntegration):
         output = getattr(response, "content", None)
         if usage is None:
             return Reading(None, model, output=output)
-        return Reading(messages_usage(usage), model, False, output)
+        return _reading(values(usage), model, output)
 
     def stream_reader(self, method: Method, request: Request) -> _MessagesStream:
         return _MessagesStream()
