@@ -152,6 +152,9 @@ def test_prices_shows_rates_and_their_source() -> None:
     assert (data["provider"], data["source"]) == ("openai", "genai-prices")
     assert data["usd_per_million_tokens"]["input"] == "2.5"
     assert data["usd_per_million_tokens"]["cache_read"] == "1.25"
+    assert (data["per_web_search_usd"], data["per_file_search_usd"]) == ("0.01", "0.0025")
+    flash = cli_json("prices", "gemini-2.5-flash", "--provider", "gcp.gemini")["usd_per_million_tokens"]
+    assert (flash["audio_input"], flash["audio_cache_read"]) == ("1", "0.1")
     missing = cli("prices", "no-such-model-xyz", ok=False)
     assert missing.returncode == 1
     assert "recorded as unpriced" in missing.stderr

@@ -165,6 +165,24 @@ def test_a_discount_scales_audio_image_and_video_rates_too() -> None:
     assert discounted.cost(usage) == Decimal("0.000445")
 
 
+def test_user_rates_can_price_tool_calls_and_a_discount_scales_the_databases() -> None:
+    """Your own per-search prices apply as given: 2 web searches at $0.02 and 3 file searches at
+    $0.004 cost $0.052 beside no tokens; the database's $0.01 and $0.0025 under a 0.8 discount
+    make those calls cost 2 x $0.008 + 3 x $0.002 = $0.022."""
+    searches = Usage(web_search_requests=2, file_search_requests=3)
+    pricing.set_prices(
+        [pricing.Rates(model="tooly", input=1, output=1, per_web_search="0.02", per_file_search="0.004")]
+    )
+    mine = pricing.lookup("tooly", "openai")
+    assert mine is not None
+    assert mine.cost(searches) == Decimal("0.052")
+    pricing.set_prices([pricing.Discount(provider="openai", multiplier="0.8")])
+    listed = pricing.lookup("gpt-4.1", "openai")
+    assert listed is not None
+    assert (listed.per_web_search, listed.per_file_search) == (Decimal("0.008"), Decimal("0.002"))
+    assert listed.cost(searches) == Decimal("0.022")
+
+
 def test_user_modality_rates_apply_at_every_long_context_tier() -> None:
     """Your audio rate holds above a tier too: 300,000 input tokens (1,000 of them audio) over a
     200k tier at $2 text and $40 audio per million = 299,000 x $2 + 1,000 x $40 = $0.638; a

@@ -154,6 +154,8 @@ _AUDIO_2_3 = Modalities(audio_input=2, audio_cache_read=3)
         ({"input_tokens": 10, "cache_read_tokens": -1}, "cache_read_tokens is negative (-1)"),
         ({"output_tokens": 5, "reasoning_tokens": -5}, "reasoning_tokens is negative (-5)"),
         ({"web_search_requests": -1}, "web_search_requests is negative (-1)"),
+        ({"file_search_requests": -2}, "file_search_requests is negative (-2)"),
+        ({"file_search_requests": 10**12 + 1}, "file_search_requests is implausibly large"),
         ({"output_tokens": 10**12 + 1}, "output_tokens is implausibly large (1000000000001)"),
         (
             {"input_tokens": 10, "cache_read_tokens": 6, "cache_write_tokens": 5},
@@ -337,7 +339,7 @@ def test_usage_constructor_takes_every_field_in_order_with_zero_defaults() -> No
     assert hash(usage) == hash(Usage(*values))
     assert pickle.loads(pickle.dumps(usage)) == usage
     assert dataclasses.replace(usage, output_tokens=40).output_tokens == 40
-    assert Usage() == Usage(0, 0, 0, 0, 0, 0, 0, None)
+    assert Usage() == Usage(0, 0, 0, 0, 0, 0, 0, 0, None)
     with pytest.raises(TypeError):
         Usage(*values, 0)  # type: ignore[misc]
     with pytest.raises(TypeError):

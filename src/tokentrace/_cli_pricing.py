@@ -127,6 +127,8 @@ def cmd_prices(args: argparse.Namespace) -> int:
             {"above_input_tokens": t, "input": str(r.input), "output": str(r.output)} for t, r in info.tiers
         ],
         "per_request_usd": str(info.per_request),
+        "per_web_search_usd": str(info.per_web_search),
+        "per_file_search_usd": str(info.per_file_search),
         "usd_per_hour": str(info.usd_per_hour) if info.usd_per_hour is not None else None,
         "multiplier": str(info.multiplier),
     }
@@ -156,6 +158,10 @@ def cmd_prices(args: argparse.Namespace) -> int:
         table.add_row(f"output above {tier['above_input_tokens']:,}", tier["output"])
     if info.per_request:
         table.add_row("per request (USD)", data["per_request_usd"])
+    if info.per_web_search:
+        table.add_row("per web search (USD)", data["per_web_search_usd"])
+    if info.per_file_search:
+        table.add_row("per file search (USD)", data["per_file_search_usd"])
     if info.usd_per_hour is not None:
         table.add_row("per hour (USD)", data["usd_per_hour"])
     if info.multiplier != 1:

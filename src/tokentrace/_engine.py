@@ -251,6 +251,8 @@ def _end_span(
             attrs[sc.USAGE_CACHE_WRITE_1H] = usage.cache_write_1h_tokens
         if usage.web_search_requests:
             attrs[sc.USAGE_WEB_SEARCHES] = usage.web_search_requests
+        if usage.file_search_requests:
+            attrs[sc.USAGE_FILE_SEARCHES] = usage.file_search_requests
         if usage.modalities is not None:
             for name, key in sc.USAGE_MODALITIES.items():
                 count = getattr(usage.modalities, name)

@@ -47,6 +47,7 @@ def combined(usage: Usage, more: tuple[Inference, ...]) -> Usage:
         total("cache_write_1h_tokens"),
         total("reasoning_tokens"),
         total("web_search_requests"),
+        total("file_search_requests"),
         Modalities(*(sum(getattr(m, name) for m in modal) for name in _MODAL)) if modal else None,
     )
 

@@ -282,6 +282,7 @@ def call_row(span: ReadableSpan) -> tuple[Any, ...]:
         env,
         1 if a.get(sc.DUPLICATE) else 0,
         _int(a.get(sc.USAGE_WEB_SEARCHES)) or 0,
+        _int(a.get(sc.USAGE_FILE_SEARCHES)) or 0,
         _modalities(a),
     )
 

@@ -107,6 +107,7 @@ CREATE INDEX IF NOT EXISTS tasks_name ON tasks (name)
     # 3: what a call's usage has beyond the token buckets, for re-pricing (docs/ledger.md).
     2: """
 ALTER TABLE calls ADD COLUMN web_search_requests INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE calls ADD COLUMN file_search_requests INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE calls ADD COLUMN modalities TEXT
 """,
 }

@@ -182,12 +182,14 @@ def _price_info_from_model_price(
 
     per_request = getattr(prices, "requests_kcount", None)
     per_search = getattr(prices, "web_searches_kcount", None)
+    per_file_search = getattr(prices, "storage_searches_kcount", None)
     return PriceInfo(
         source=SOURCE_DATABASE,
         rates=at(0),
         tiers=tuple((t, at(t + 1)) for t in thresholds),
         per_request=(per_request / 1000) if isinstance(per_request, Decimal) else _ZERO,
         per_web_search=(per_search / 1000) if isinstance(per_search, Decimal) else _ZERO,
+        per_file_search=(per_file_search / 1000) if isinstance(per_file_search, Decimal) else _ZERO,
         matched=model_id,
         provider_id=provider_id,
         output_priced=output_priced,

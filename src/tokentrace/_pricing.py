@@ -187,7 +187,9 @@ class PriceInfo:
     """(threshold, rates): these rates apply to all tokens when the input total exceeds threshold."""
     per_request: Decimal = _ZERO
     per_web_search: Decimal = _ZERO
-    """USD per server-side web search (Anthropic's web search tool)."""
+    """USD per server-side web search (Anthropic's web search tool, OpenAI's web search tool)."""
+    per_file_search: Decimal = _ZERO
+    """USD per server-side file search (OpenAI's file search tool)."""
     usd_per_hour: Decimal | None = None
     multiplier: Decimal = Decimal(1)
     matched: str | None = None
@@ -201,7 +203,7 @@ class PriceInfo:
     service_tier: str | None = None
     """The provider's service tier these rates are for (``flex``, ``priority``), when the price
     database has rates of its own for calls served at it; ``None``: the standard rates."""
-    _units: tuple[_UnitRates, tuple[tuple[int, _UnitRates], ...], int, int] = field(
+    _units: tuple[_UnitRates, tuple[tuple[int, _UnitRates], ...], int, int, int] = field(
         init=False, repr=False, compare=False
     )
     _steady: bool = field(init=False, repr=False, compare=False)
@@ -222,6 +224,7 @@ class PriceInfo:
                 tuple((threshold, rates.per_token()) for threshold, rates in self.tiers),
                 to_units(self.per_request),
                 to_units(self.per_web_search),
+                to_units(self.per_file_search),
             ),
         )
         window = self.window
@@ -260,7 +263,7 @@ class PriceInfo:
         if self.usd_per_hour is not None:
             hourly = (self.usd_per_hour * duration_ns / _HOUR_NS).quantize(_PICO)
             return (0, 0, 0, 0, to_units(hourly))
-        rates, tiers, per_request, per_search = self._units
+        rates, tiers, per_request, per_search, per_file_search = self._units
         if tiers:
             for threshold, tier_rates in tiers:
                 if usage.input_tokens > threshold:
@@ -280,6 +283,8 @@ class PriceInfo:
         other = per_request
         if usage.web_search_requests:
             other += usage.web_search_requests * per_search
+        if usage.file_search_requests:
+            other += usage.file_search_requests * per_file_search
         if usage.modalities is not None and self._modal is not None:
             return _modal.adjusted((fresh, read, write, output, other), rates, self._modal, usage)
         return (fresh, read, write, output, other)
@@ -345,6 +350,7 @@ def _from_rates(rates: Rates, source: str) -> PriceInfo:
         ),
         per_request=rates.per_request,
         per_web_search=rates.per_web_search,
+        per_file_search=rates.per_file_search,
         matched=rates.model,
         provider_id=rates.provider,
     )
@@ -469,6 +475,7 @@ def _resolve(
             tiers=tuple((t, r.scaled(multiplier)) for t, r in info.tiers),
             per_request=info.per_request * multiplier,
             per_web_search=info.per_web_search * multiplier,
+            per_file_search=info.per_file_search * multiplier,
             multiplier=multiplier,
             matched=info.matched,
             provider_id=info.provider_id,

@@ -408,7 +408,8 @@ def whatif(
     select = "".join(f"{c}, " for c in columns)
     sql = (
         f"SELECT {select} provider, model, input_tokens, output_tokens, cache_read_tokens, "
-        f"cache_write_tokens, cache_write_1h_tokens, reasoning_tokens, web_search_requests, modalities, "
+        f"cache_write_tokens, cache_write_1h_tokens, reasoning_tokens, web_search_requests, "
+        f"file_search_requests, modalities, "
         f"cost_pico, end_ns - start_ns FROM calls {where_sql}"
     )
     target_provider = provider
@@ -418,10 +419,10 @@ def whatif(
     total = WhatIfGroup(key={})
     for row in conn.execute(sql, params):
         key = tuple(row[: len(columns)])
-        (call_provider, call_model, inp, out, read, write, write_1h, reasoning, searches, modal) = row[
-            len(columns) : len(columns) + 10
+        call_provider, call_model, inp, out, read, write, write_1h, reasoning = row[
+            len(columns) : len(columns) + 8
         ]
-        picos, duration = row[len(columns) + 10 :]
+        searches, file_searches, modal, picos, duration = row[len(columns) + 8 :]
         group = groups.get(key)
         if group is None:
             group = groups[key] = WhatIfGroup(key=dict(zip(by, key, strict=True)))
@@ -432,7 +433,15 @@ def whatif(
                 g.not_repriced += 1
             continue
         usage = Usage(
-            inp, out or 0, read or 0, write or 0, write_1h or 0, reasoning or 0, searches, _modalities(modal)
+            inp,
+            out or 0,
+            read or 0,
+            write or 0,
+            write_1h or 0,
+            reasoning or 0,
+            searches,
+            file_searches,
+            _modalities(modal),
         )
         price_provider = target_provider or call_provider or "openai"
         price = _pricing.lookup(model or call_model, price_provider)

@@ -43,6 +43,7 @@ RETRIES: Final = "tokentrace.retries"
 ATTEMPTS: Final = "tokentrace.attempts"
 USAGE_CACHE_WRITE_1H: Final = "tokentrace.usage.cache_write_1h.input_tokens"
 USAGE_WEB_SEARCHES: Final = "tokentrace.usage.web_search_requests"
+USAGE_FILE_SEARCHES: Final = "tokentrace.usage.file_search_requests"
 USAGE_MODALITIES: Final = {
     "audio_input": "tokentrace.usage.audio.input_tokens",
     "audio_cache_read": "tokentrace.usage.audio.cache_read.input_tokens",

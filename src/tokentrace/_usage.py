@@ -76,7 +76,11 @@ class Usage:
     cache_write_1h_tokens: int = 0
     reasoning_tokens: int = 0
     web_search_requests: int = 0
-    """Server-side web searches the provider ran for the call (Anthropic), billed per search."""
+    """Server-side web searches the provider ran for the call (Anthropic's web search tool,
+    OpenAI's ``web_search`` tool calls), billed per search."""
+    file_search_requests: int = 0
+    """Server-side file searches the provider ran for the call (OpenAI's ``file_search`` tool
+    calls), billed per search."""
     modalities: Modalities | None = None
     """The audio, image and video tokens among the totals, where the provider reports them."""
 
@@ -89,6 +93,7 @@ class Usage:
         cache_write_1h_tokens: int = 0,
         reasoning_tokens: int = 0,
         web_search_requests: int = 0,
+        file_search_requests: int = 0,
         modalities: Modalities | None = None,
     ) -> Usage:
         # One Usage is built for every LLM call. A frozen dataclass's generated __init__ sets each
@@ -104,6 +109,7 @@ class Usage:
         usage.cache_write_1h_tokens = cache_write_1h_tokens
         usage.reasoning_tokens = reasoning_tokens
         usage.web_search_requests = web_search_requests
+        usage.file_search_requests = file_search_requests
         usage.modalities = modalities
         usage.__class__ = cls  # the same slots: the layout of a Usage
         return usage  # type: ignore[no-any-return]  # now a Usage
@@ -117,11 +123,19 @@ class Usage:
             self.cache_write_1h_tokens,
             self.reasoning_tokens,
         )
-        searches = self.web_search_requests
+        searches = self.web_search_requests + self.file_search_requests
         try:
             if (
                 # No count is negative: a bitwise or of ints is negative exactly when one of them is.
-                inp | out | read | write | write_1h | reasoning | searches >= 0
+                inp
+                | out
+                | read
+                | write
+                | write_1h
+                | reasoning
+                | self.web_search_requests
+                | self.file_search_requests
+                >= 0
                 and read + write <= inp <= MAX_TOKENS
                 and reasoning <= out <= MAX_TOKENS
                 and write_1h <= write

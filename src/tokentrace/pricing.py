@@ -125,7 +125,9 @@ class Rates(_Frozen):
     reasoning: Decimal | None = None
     per_request: Decimal = Decimal(0)
     per_web_search: Decimal = Decimal(0)
-    """USD per server-side web search (Anthropic's database price is $0.01)."""
+    """USD per server-side web search (Anthropic's and OpenAI's database price is $0.01)."""
+    per_file_search: Decimal = Decimal(0)
+    """USD per server-side file search (OpenAI's file search tool: $0.0025 in the database)."""
     tiers: tuple[Tier, ...] = ()
     audio_input: Decimal | None = None
     audio_cache_read: Decimal | None = None
@@ -146,6 +148,7 @@ class Rates(_Frozen):
         "reasoning",
         "per_request",
         "per_web_search",
+        "per_file_search",
         *_modal.NAMES,
         mode="before",
     )

@@ -835,3 +835,39 @@ def test_gpt_audio_bills_audio_in_and_out_at_its_audio_rates(cap: Capture) -> No
     )
     assert attrs["tokentrace.cost.usd"] == 0.06305
     assert task.totals.cost_usd == Decimal("0.06305")
+
+
+_LITELLM_RESPONSES = (
+    "openinference/python/instrumentation/openinference-instrumentation-litellm/tests/cassettes"
+)
+WEB_SEARCH = f"{_LITELLM_RESPONSES}/test_responses/test_responses_websearch_input.yaml"
+FILE_SEARCH = "logfire/tests/otel_integrations/cassettes/test_openai_agents/test_file_search.yaml"
+
+
+def test_a_responses_web_search_is_charged_per_tool_call(cap: Capture) -> None:
+    """A recorded gpt-4.1 Responses call that ran the web search tool once: 310 x $2 + 290 x $8
+    per million for its tokens, plus $10 per 1,000 web search calls = $0.01294 (the tokens alone
+    are $0.00294); the span counts the search."""
+    (interaction,) = recorded(WEB_SEARCH)
+    with tokentrace.task("search") as task:
+        openai_client(Replay([interaction])).responses.create(**_responses_kwargs(interaction))
+    attrs = _attrs(cap)
+    assert attrs["tokentrace.usage.web_search_requests"] == 1
+    assert "tokentrace.usage.file_search_requests" not in attrs
+    assert task.totals.cost_usd == Decimal("0.01294")
+    assert task.totals.cost_breakdown.other_usd == Decimal("0.01")
+
+
+def test_a_responses_file_search_is_charged_per_tool_call(cap: Capture) -> None:
+    """A recorded gpt-4o agent turn that searched a vector store once, then answered:
+    1,144 x $2.50 + 38 x $10 per million + $2.50 per 1,000 file search calls = $0.00574, and the
+    answer 862 x $2.50 + 10 x $10 = $0.002255, $0.007995 in all; only the first call searched."""
+    interactions = recorded(FILE_SEARCH)
+    client = openai_client(Replay(interactions))
+    with tokentrace.task("agent") as task:
+        for interaction in interactions:
+            client.responses.create(**_responses_kwargs(interaction))
+    first, second = (dict(span.attributes or {}) for span in cap.call_spans())
+    assert first["tokentrace.usage.file_search_requests"] == 1
+    assert "tokentrace.usage.file_search_requests" not in second
+    assert task.totals.cost_usd == Decimal("0.007995")

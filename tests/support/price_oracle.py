@@ -4,7 +4,9 @@ For a recorded non-streamed response, ``database_price`` asks genai-prices itsel
 usage out of the body (``extract_usage``) and to price it (``calc_price``). Where tokentrace
 prices a call from the same database, the two must agree to the last digit; this checks
 tokentrace's own usage readers, its model matching and its integer arithmetic in one go,
-independently of the ground truth's token counts.
+independently of the ground truth's token counts. genai-prices' extractor leaves out the
+Responses API's built-in tool calls, which are billed per call: the oracle counts them from the
+response's own output items.
 """
 
 from __future__ import annotations
@@ -65,9 +67,10 @@ def database_price(
     tier = attrs.get("openai.response.service_tier")
     context = {"service_tier": tier} if tier else None
     usage: Any
+    data = _body(body)
     try:
         extracted = genai_prices.extract_usage(
-            _body(body), provider_id=provider_id, api_flavor=_flavor(provider, path)
+            data, provider_id=provider_id, api_flavor=_flavor(provider, path)
         )
     except (ValueError, KeyError, TypeError, LookupError):
         usage = genai_prices.Usage(
@@ -75,10 +78,16 @@ def database_price(
             output_tokens=attrs.get("gen_ai.usage.output_tokens"),
             cache_read_tokens=attrs.get("gen_ai.usage.cache_read.input_tokens"),
             cache_write_tokens=attrs.get("gen_ai.usage.cache_write.input_tokens"),
+            web_searches=attrs.get("tokentrace.usage.web_search_requests"),
         )
         how = "span counts"
     else:
         usage, how = extracted.usage, "extracted"
+        if _flavor(provider, path) == "responses":
+            # Billed per tool call, which the extractor leaves out: the response's own items.
+            kinds = [item.get("type") for item in data.get("output") or ()]
+            usage.web_searches = kinds.count("web_search_call") or None
+            usage.storage_searches = kinds.count("file_search_call") or None
         if extracted.model is not None:
             price = extracted.calc_price(price_context=context)
             return price.total_price, f"{how}, {price.provider.id}/{price.model.id}"

@@ -81,7 +81,7 @@ def _chat_usage(u: Mapping[str, Any]) -> Usage:
             audio_input=number(prompt.get("audio_tokens"), "prompt_tokens_details.audio_tokens"),
             audio_output=number(completion.get("audio_tokens"), "completion_tokens_details.audio_tokens"),
         )
-        return Usage(inp, out, read, write, 0, reasoning, 0, audio)
+        return Usage(inp, out, read, write, 0, reasoning, modalities=audio)
     return Usage(inp, out, read, write, 0, reasoning)
 
 
@@ -122,12 +122,21 @@ def _money(value: object) -> Decimal | None:
     return amount if amount.is_finite() and amount >= 0 else None
 
 
-def responses_usage(usage: object) -> Usage:
+def responses_usage(usage: object, output: object = None) -> Usage:
     """Responses API usage: ``input_tokens`` includes cached tokens and cache writes (reported
     for models that bill them, in ``input_tokens_details.cache_write_tokens``), ``output_tokens``
-    reasoning."""
+    reasoning. The web and file searches the response ran are its ``output`` items of type
+    ``web_search_call`` and ``file_search_call``: each tool call is billed."""
     u = values(usage)
     inp = values(u.get("input_tokens_details"))
+    web = files = 0
+    if output:
+        for item in output if isinstance(output, (list, tuple)) else ():
+            kind = values(item).get("type")
+            if kind == "web_search_call":
+                web += 1
+            elif kind == "file_search_call":
+                files += 1
     return Usage(
         input_tokens=number(u.get("input_tokens"), "input_tokens"),
         output_tokens=number(u.get("output_tokens"), "output_tokens"),
@@ -137,6 +146,8 @@ def responses_usage(usage: object) -> Usage:
             field(u.get("output_tokens_details"), "reasoning_tokens"),
             "output_tokens_details.reasoning_tokens",
         ),
+        web_search_requests=web,
+        file_search_requests=files,
     )
 
 
@@ -148,11 +159,12 @@ def embeddings_usage(usage: object) -> Usage:
 class _ResponsesStream:
     """The ``response.completed`` (or ``.incomplete``/``.failed``) event carries the final response."""
 
-    __slots__ = ("model", "tier", "usage")
+    __slots__ = ("model", "output", "tier", "usage")
 
     def __init__(self) -> None:
         self.model: str | None = None
         self.usage: object = None
+        self.output: object = None
         self.tier: object = None
 
     def feed(self, event: Any) -> None:
@@ -164,12 +176,13 @@ class _ResponsesStream:
         usage = getattr(response, "usage", None)
         if usage is not None:
             self.usage = usage
+            self.output = getattr(response, "output", None)
 
     def result(self) -> Reading:
         tier = served_tier(self.tier)
         if self.usage is None:
             return Reading(None, self.model, service_tier=tier)
-        return Reading(responses_usage(self.usage), self.model, service_tier=tier)
+        return Reading(responses_usage(self.usage, self.output), self.model, service_tier=tier)
 
 
 class _ChatStream:
@@ -294,7 +307,10 @@ class OpenAIIntegration(ProviderIntegration):
             output = getattr(response, "output", None)
             tier = served_tier(getattr(response, "service_tier", None))
             return Reading(
-                responses_usage(usage) if usage is not None else None, model, output=output, service_tier=tier
+                responses_usage(usage, output) if usage is not None else None,
+                model,
+                output=output,
+                service_tier=tier,
             )
         u = values(usage)
         if method.api == "embeddings":
