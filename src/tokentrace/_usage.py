@@ -123,23 +123,15 @@ class Usage:
             self.cache_write_1h_tokens,
             self.reasoning_tokens,
         )
-        searches = self.web_search_requests + self.file_search_requests
+        searches, files = self.web_search_requests, self.file_search_requests
         try:
             if (
                 # No count is negative: a bitwise or of ints is negative exactly when one of them is.
-                inp
-                | out
-                | read
-                | write
-                | write_1h
-                | reasoning
-                | self.web_search_requests
-                | self.file_search_requests
-                >= 0
+                inp | out | read | write | write_1h | reasoning | searches | files >= 0
                 and read + write <= inp <= MAX_TOKENS
                 and reasoning <= out <= MAX_TOKENS
                 and write_1h <= write
-                and searches <= MAX_TOKENS
+                and searches + files <= MAX_TOKENS
             ):
                 # The common case, checked in one expression.
                 modalities = self.modalities
