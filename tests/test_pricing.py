@@ -27,7 +27,7 @@ from tests.support.clients import (
     synthetic,
 )
 from tests.support.clock import set_price_clock, utc
-from tokentrace import _price_database, _pricing, pricing
+from tokentrace import _money, _price_database, _pricing, pricing
 from tokentrace._config import load_price_file
 from tokentrace.exceptions import ConfigurationError
 from tokentrace.testing import Capture
@@ -333,16 +333,16 @@ def test_price_info_cost_is_exact_decimal_arithmetic() -> None:
 
 def test_money_units_are_exact_and_print_without_trailing_zeros() -> None:
     """Costs are counted in integer units of 10**-24 USD and become exact, canonical Decimals."""
-    assert _pricing.to_units(Decimal("0.00261")) == 2_610_000_000_000_000_000_000
-    assert str(_pricing.usd(2_610_000_000_000_000_000_000)) == "0.00261"
-    assert str(_pricing.usd(10 * 10**24)) == "10"
-    assert str(_pricing.usd(1)) == "1E-24"
-    assert _pricing.usd(0) == 0
+    assert _money.to_units(Decimal("0.00261")) == 2_610_000_000_000_000_000_000
+    assert str(_money.usd(2_610_000_000_000_000_000_000)) == "0.00261"
+    assert str(_money.usd(10 * 10**24)) == "10"
+    assert str(_money.usd(1)) == "1E-24"
+    assert _money.usd(0) == 0
     # The float on a span is the correctly rounded double of the exact value.
     units = 123_456_789_012_345_678_901_234
-    assert _pricing.as_float(units) == float(_pricing.usd(units)) == 0.12345678901234568
-    assert _pricing.needs_exact_text(units) is True
-    assert _pricing.needs_exact_text(2_610_000_000_000_000_000_000) is False
+    assert _money.as_float(units) == float(_money.usd(units)) == 0.12345678901234568
+    assert _money.needs_exact_text(units) is True
+    assert _money.needs_exact_text(2_610_000_000_000_000_000_000) is False
 
 
 @pytest.mark.parametrize(
@@ -367,7 +367,7 @@ def test_money_units_are_exact_and_print_without_trailing_zeros() -> None:
 )
 def test_needs_exact_text_counts_the_digits_before_the_trailing_zeros(units: int) -> None:
     """More than 15 significant decimal digits, worked out without writing the number out."""
-    assert _pricing.needs_exact_text(units) is (len(str(abs(units)).rstrip("0")) > 15)
+    assert _money.needs_exact_text(units) is (len(str(abs(units)).rstrip("0")) > 15)
 
 
 def test_a_rate_finer_than_the_unit_is_rounded_half_even_per_token() -> None:
@@ -396,7 +396,7 @@ def test_cost_parts_add_up_to_the_cost_with_every_token_kind() -> None:
     # 3,000 x $3 + 4,000 x $0.30 + 2,000 x $3.75 + 1,000 x $6 + 2,000 x $15 per million, + 2 x $0.01
     # = 0.009 + 0.0012 + 0.0075 + 0.006 + 0.03 + 0.02 = $0.0737
     parts = info.parts(usage)
-    assert [str(_pricing.usd(p)) for p in parts] == ["0.009", "0.0012", "0.0135", "0.03", "0.02"]
+    assert [str(_money.usd(p)) for p in parts] == ["0.009", "0.0012", "0.0135", "0.03", "0.02"]
     assert info.cost(usage) == Decimal("0.0737")
 
 

@@ -16,7 +16,7 @@ from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
-from tokentrace import _budget, _gate, _inferences, _pricing, _propagation, _requests, _telemetry
+from tokentrace import _budget, _gate, _inferences, _money, _pricing, _propagation, _requests, _telemetry
 from tokentrace import _semconv as sc
 from tokentrace._call import _ACTIVE_CALL, Call, active_call, leave
 from tokentrace._safety import failed, guarded
@@ -158,7 +158,7 @@ def complete(
             status = _pricing.NO_USAGE
     elif reading.reported_cost is not None:  # type: ignore[union-attr]  # usage came from it
         # The gateway reported what it charged (OpenRouter's usage.cost): recorded, not recomputed.
-        cost = _pricing.to_units(reading.reported_cost)  # type: ignore[union-attr]  # usage came from it
+        cost = _money.to_units(reading.reported_cost)  # type: ignore[union-attr]  # usage came from it
         source, status = _pricing.SOURCE_PROVIDER, _pricing.PRICED
     else:
         # Priced as of when the call was made (some prices change with the time of day).
@@ -273,9 +273,9 @@ def _end_span(
             attrs[call.integration.service_tier_attribute] = reading.service_tier
     cost = rec.cost_units
     if cost is not None:
-        attrs[sc.COST_USD] = cost / _pricing.UNITS_PER_USD
-        if _pricing.needs_exact_text(cost):
-            attrs[sc.COST_USD_EXACT] = str(_pricing.usd(cost))
+        attrs[sc.COST_USD] = cost / _money.UNITS_PER_USD
+        if _money.needs_exact_text(cost):
+            attrs[sc.COST_USD_EXACT] = str(_money.usd(cost))
     if source is not None:
         attrs[sc.COST_SOURCE] = source
     if problem is not None:
@@ -373,7 +373,7 @@ def _emit_call_metrics(
         if feature is not None:
             cost_attrs[sc.FEATURE] = feature
     if rec.cost_units is not None:
-        inst.cost.add(_pricing.as_float(rec.cost_units), cost_attrs)
+        inst.cost.add(_money.as_float(rec.cost_units), cost_attrs)
     elif rec.cost_status in (_pricing.UNPRICED, _pricing.INVALID_USAGE):
         inst.unpriced.add(1, cost_attrs)
 

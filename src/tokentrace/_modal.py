@@ -8,8 +8,11 @@ call as text, then ``adjusted`` reprices the modality tokens that have rates of 
 
 from __future__ import annotations
 
-from typing import Final
+from collections.abc import Sequence
+from decimal import Decimal
+from typing import Any, Final
 
+from tokentrace._money import PER_TOKEN, to_units
 from tokentrace._usage import Usage
 
 KINDS: Final = tuple(
@@ -21,6 +24,18 @@ NAMES: Final = tuple(name for names in KINDS for name in names)
 
 Parts = tuple[int, int, int, int, int]
 Modal = tuple[dict[str, int], tuple[tuple[int, dict[str, int]], ...]]
+
+
+def units(base: Sequence[tuple[str, Decimal]], tiers: Sequence[tuple[int, Any]]) -> Modal | None:
+    """A price's modality rates (``RateSet.modalities``, base and by long-context tier) in
+    units of 10**-24 USD per token, or ``None`` when it has none (most prices)."""
+    if not base and not any(rates.modalities for _, rates in tiers):
+        return None
+
+    def per_token(rates: Sequence[tuple[str, Decimal]]) -> dict[str, int]:
+        return {name: to_units(rate, PER_TOKEN) for name, rate in rates}
+
+    return per_token(base), tuple((threshold, per_token(rates.modalities)) for threshold, rates in tiers)
 
 
 def adjusted(parts: Parts, rates: tuple[int, ...], modal_units: Modal, usage: Usage) -> Parts:

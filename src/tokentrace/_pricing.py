@@ -19,10 +19,11 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from decimal import MAX_EMAX, MAX_PREC, MIN_EMIN, ROUND_HALF_EVEN, Context, Decimal
+from decimal import Decimal
 from typing import TYPE_CHECKING, Final
 
 from tokentrace import _modal
+from tokentrace._money import PER_TOKEN, to_units, usd
 from tokentrace._safety import renew_after_fork
 from tokentrace._usage import Usage
 
@@ -32,7 +33,6 @@ if TYPE_CHECKING:
 logger: Final = logging.getLogger("tokentrace")
 
 _ZERO: Final = Decimal(0)
-_ONE: Final = Decimal(1)
 _HOUR_NS: Final = Decimal(3_600_000_000_000)
 # Only an apportioned hourly cost is rounded, to a picodollar.
 _PICO: Final = Decimal("1e-12")
@@ -40,62 +40,6 @@ _DAY: Final = 86_400.0
 
 # The wall clock prices are resolved by (POSIX seconds); one name, so a test can set the time.
 _clock = time.time
-
-# Money is counted in integer units of 10**-24 USD on the hot path: a call's cost is a few
-# integer multiplications and additions, where Decimal arithmetic cost several times more. A
-# rate in USD per million tokens is a whole number of units per token when it has at most 18
-# decimal places (published prices have at most a handful); a finer one (a user's rate, or a
-# discount such as 1/3) is rounded half-even to a unit per token. Decimal USD is made from
-# units, exactly, where money leaves the hot path (totals, budgets, reports).
-UNIT_EXPONENT: Final = 24
-UNITS_PER_USD: Final = 10**UNIT_EXPONENT
-_EXACT: Final = Context(prec=MAX_PREC, Emax=MAX_EMAX, Emin=MIN_EMIN, rounding=ROUND_HALF_EVEN)
-_PER_TOKEN: Final = Decimal("1e-6")  # USD per token at $1 per million tokens
-
-
-def to_units(usd_amount: Decimal, scale: Decimal = _ONE) -> int:
-    """``usd_amount`` x ``scale`` in units of 10**-24 USD (exact, or rounded half-even to a unit)."""
-    return int(
-        _EXACT.multiply(_EXACT.multiply(usd_amount, scale), Decimal(UNITS_PER_USD)).to_integral_value(
-            ROUND_HALF_EVEN, _EXACT
-        )
-    )
-
-
-def usd(units: int) -> Decimal:
-    """``units`` (10**-24 USD) as an exact Decimal in USD, without trailing zeros or exponent."""
-    if not units:
-        return _ZERO
-    value = Decimal(units).scaleb(-UNIT_EXPONENT, _EXACT).normalize(_EXACT)
-    return value.quantize(_ONE, context=_EXACT) if value.as_tuple().exponent > 0 else value  # type: ignore[operator]  # an int for a finite value
-
-
-def as_float(units: int) -> float:
-    """``units`` as a float in USD, correctly rounded (what ``float(usd(units))`` gives)."""
-    return units / UNITS_PER_USD
-
-
-_15_DIGITS: Final = 10**15
-_POWERS_OF_10: Final[tuple[int, ...]] = tuple(10**n for n in range(64))
-_MOST_DIGITS: Final = len(_POWERS_OF_10) - 1
-
-
-def needs_exact_text(units: int) -> bool:
-    """Whether ``as_float(units)`` could lose digits: a double carries any 15 significant digits.
-
-    That is, whether ``units`` has more than 15 digits before its trailing zeros: with ``n``
-    digits in all, whether it is not a multiple of 10**(n - 15). Its digit count comes from its
-    bit length, without writing it out in decimal (this runs for every priced call).
-    """
-    if units < _15_DIGITS:
-        return units <= -_15_DIGITS and needs_exact_text(-units)
-    n = (units.bit_length() * 78913) >> 18  # floor(bits x log10(2)): the digit count or one less
-    if n >= _MOST_DIGITS:
-        return len(str(units).rstrip("0")) > 15
-    if units >= _POWERS_OF_10[n]:
-        n += 1
-    return units % _POWERS_OF_10[n - 15] != 0
-
 
 # Cost statuses (the values of tokentrace.cost.status).
 PRICED: Final = "priced"
@@ -156,20 +100,16 @@ class RateSet:
             modalities=tuple((name, rate * multiplier) for name, rate in self.modalities),
         )
 
-    def modal_per_token(self) -> dict[str, int]:
-        """``modalities`` in units of 10**-24 USD per token."""
-        return {name: to_units(rate, _PER_TOKEN) for name, rate in self.modalities}
-
     def per_token(self) -> tuple[int, int, int, int, int, int]:
         """The rates in units of 10**-24 USD per token: input, output, cache read, cache write,
         1-hour cache write, reasoning."""
         return (
-            to_units(self.input, _PER_TOKEN),
-            to_units(self.output, _PER_TOKEN),
-            to_units(self.cache_read, _PER_TOKEN),
-            to_units(self.cache_write, _PER_TOKEN),
-            to_units(self.cache_write_1h, _PER_TOKEN),
-            to_units(self.reasoning, _PER_TOKEN),
+            to_units(self.input, PER_TOKEN),
+            to_units(self.output, PER_TOKEN),
+            to_units(self.cache_read, PER_TOKEN),
+            to_units(self.cache_write, PER_TOKEN),
+            to_units(self.cache_write_1h, PER_TOKEN),
+            to_units(self.reasoning, PER_TOKEN),
         )
 
 
@@ -209,9 +149,7 @@ class PriceInfo:
     _steady: bool = field(init=False, repr=False, compare=False)
     """Whether a call made now and later is priced by it for good: no time conditions, or none
     left ahead and the last one over a day past (no call still running began before it)."""
-    _modal: tuple[dict[str, int], tuple[tuple[int, dict[str, int]], ...]] | None = field(
-        init=False, repr=False, compare=False
-    )
+    _modal: _modal.Modal | None = field(init=False, repr=False, compare=False)
     """The modality rates in integer units (base, then by tier), or ``None`` when it has none."""
 
     def __post_init__(self) -> None:
@@ -231,13 +169,7 @@ class PriceInfo:
         object.__setattr__(
             self, "_steady", window is None or (window[1] == math.inf and window[0] <= _clock() - _DAY)
         )
-        modal = None
-        if self.rates.modalities or any(rates.modalities for _, rates in self.tiers):
-            modal = (
-                self.rates.modal_per_token(),
-                tuple((threshold, rates.modal_per_token()) for threshold, rates in self.tiers),
-            )
-        object.__setattr__(self, "_modal", modal)
+        object.__setattr__(self, "_modal", _modal.units(self.rates.modalities, self.tiers))
 
     @property
     def estimated(self) -> bool:

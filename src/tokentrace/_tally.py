@@ -6,7 +6,8 @@ import threading
 from decimal import Decimal
 from types import MappingProxyType
 
-from tokentrace._pricing import ESTIMATED, INVALID_USAGE, UNPRICED, usd
+from tokentrace._money import usd
+from tokentrace._pricing import ESTIMATED, INVALID_USAGE, UNPRICED
 from tokentrace._usage import Usage
 from tokentrace.types import CostBreakdown, ModelTotals, Totals
 
