@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import logging
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,8 +13,8 @@ from typing import Any
 import pytest
 
 import tokentrace
-from tests.support.cassettes import Replay
-from tests.support.clients import anthropic_client, recorded, request_kwargs
+from tests.support.cassettes import Interaction, Replay
+from tests.support.clients import anthropic_client, openai_client, recorded, request_kwargs
 from tests.support.proc import run_python
 from tests.support.servers import otlp_receiver
 from tokentrace import _telemetry
@@ -92,8 +94,8 @@ def test_redaction_hook_sees_content_before_it_is_recorded(cap: Capture) -> None
 CACHED = "dd-trace-py/tests/contrib/openai/cassettes/v1/chat_completion_prompt_caching_cache_read.yaml"
 WIRE_APP = """
 import json, sys, tokentrace
-from tests.support.cassettes import Replay
-from tests.support.clients import anthropic_client, recorded, request_kwargs
+from tests.support.cassettes import Interaction, Replay
+from tests.support.clients import anthropic_client, openai_client, recorded, request_kwargs
 from tests.support.proc import run_python
 from tests.support.servers import otlp_receiver
 import openai
@@ -162,3 +164,95 @@ def test_nothing_private_lands_in_the_ledger(tmp_path: Path) -> None:
         assert conn.execute("SELECT COUNT(*) FROM calls").fetchone() == (4,)
     blob = b"".join(p.read_bytes() for p in tmp_path.iterdir())
     _assert_nothing_private(blob, json.loads(out))
+
+
+LEAK_PROMPT = "PRIVATE-PROMPT-9d3e: my card number is 4111 1111 1111 1111"
+LEAK_KEY = "sk-CANARY-echoed-key-7c21"
+ANTHROPIC_400 = "dd-trace-py/tests/contrib/anthropic/cassettes/anthropic_completion_error.yaml"
+OPENAI_400 = "dd-trace-py/tests/contrib/openai/cassettes/v1/response_create_error.yaml"
+
+
+def _echoing_400(path: str) -> Interaction:
+    """A recorded 400 whose error message echoes the request's prompt and the caller's key, as some
+    providers' "context too long. Received Messages=[...]" errors do."""
+    (recorded_400,) = recorded(path)
+    body = json.loads(recorded_400.body)
+    body["error"]["message"] = (
+        f"prompt is too long. Received Messages=[{{'role': 'user', 'content': '{LEAK_PROMPT}'}}] "
+        f"with headers {{'Authorization': 'Bearer {LEAK_KEY}'}}"
+    )
+    return dataclasses.replace(recorded_400, body=json.dumps(body).encode())
+
+
+def _call_that_fails(path: str) -> None:
+    replay = Replay([_echoing_400(path)])
+    messages = [{"role": "user", "content": LEAK_PROMPT}]
+    if "anthropic" in path:
+        client = anthropic_client(replay)
+        send: Any = lambda: client.messages.create(  # noqa: E731
+            model="claude-3-opus-20240229", max_tokens=15, messages=messages
+        )
+    else:
+        client = openai_client(replay)
+        send = lambda: client.responses.create(model="gpt-4o-mini", input=messages)  # noqa: E731
+    with pytest.raises(Exception, match="prompt is too long"), tokentrace.task("leaky"):
+        send()
+
+
+def _exported_and_logged(cap: Capture, caplog: pytest.LogCaptureFixture) -> str:
+    ours = [r.getMessage() for r in caplog.records if r.name.startswith("tokentrace")]
+    return _everything_exported(cap) + json.dumps(ours)
+
+
+@pytest.mark.parametrize("path", [ANTHROPIC_400, OPENAI_400])
+def test_a_provider_error_that_echoes_the_prompt_and_key_exports_neither(
+    path: str, cap: Capture, caplog: pytest.LogCaptureFixture
+) -> None:
+    """With defaults, a recorded 400 whose message holds a prompt and an API key leaves only the
+    exception's type and status code on the call and task spans: no message, no stack trace."""
+    caplog.set_level(logging.DEBUG, logger="tokentrace")
+    _call_that_fails(path)
+    exported = _exported_and_logged(cap, caplog)
+    for secret in (LEAK_PROMPT, "4111 1111", LEAK_KEY, "prompt is too long", "Traceback"):
+        assert secret not in exported, secret
+    (call,) = cap.call_spans()
+    (task,) = cap.task_spans()
+    error_type = "anthropic.BadRequestError" if "anthropic" in path else "openai.BadRequestError"
+    for span in (call, task):
+        (event,) = [e for e in span.events if e.name == "exception"]
+        assert dict(event.attributes or {}) == {"exception.type": error_type}
+        assert span.status.description == "BadRequestError"
+    assert (call.attributes or {})["http.response.status_code"] == 400
+    assert (call.attributes or {})["error.type"] == "BadRequestError"
+
+
+@pytest.mark.usefixtures("capture_on")
+def test_with_content_capture_on_the_exception_text_is_recorded(cap: Capture) -> None:
+    """A user who opted in to content capture gets the provider's error message and stack trace."""
+    _call_that_fails(ANTHROPIC_400)
+    (call,) = cap.call_spans()
+    (event,) = [e for e in call.events if e.name == "exception"]
+    attrs = dict(event.attributes or {})
+    assert attrs["exception.type"] == "anthropic.BadRequestError"
+    assert LEAK_PROMPT in str(attrs["exception.message"])
+    assert "Traceback" in str(attrs["exception.stacktrace"])
+
+
+def test_nothing_private_from_a_provider_error_goes_over_the_wire() -> None:
+    """With defaults, the OTLP bytes a real backend receives for a failed call whose error echoes
+    the prompt and key hold neither."""
+    app = """
+import tokentrace
+from tests.test_privacy import _call_that_fails, ANTHROPIC_400
+tokentrace.configure(service_name="privacy")
+tokentrace.instrument("openai", "anthropic")
+_call_that_fails(ANTHROPIC_400)
+print("sent")
+"""
+    with otlp_receiver() as (endpoint, bodies):
+        out = run_python(app, {"OTEL_EXPORTER_OTLP_ENDPOINT": endpoint})
+        blob = b"".join(body for _, body in bodies)
+    assert out.strip() == "sent"
+    assert b"anthropic.BadRequestError" in blob  # the scan reads the real exported event
+    for secret in (LEAK_PROMPT, "4111 1111", LEAK_KEY, "prompt is too long"):
+        assert secret.encode() not in blob, secret

@@ -16,7 +16,17 @@ from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
-from tokentrace import _budget, _gate, _inferences, _money, _pricing, _propagation, _requests, _telemetry
+from tokentrace import (
+    _budget,
+    _exception_events,
+    _gate,
+    _inferences,
+    _money,
+    _pricing,
+    _propagation,
+    _requests,
+    _telemetry,
+)
 from tokentrace import _semconv as sc
 from tokentrace._call import _ACTIVE_CALL, Call, active_call, leave
 from tokentrace._safety import failed, guarded
@@ -295,7 +305,7 @@ def _end_span(
         _add_content(attrs, call, reading, settings.content_max_chars)
     if error is not None:
         attrs[sc.ERROR_TYPE] = rec.error_type
-        span.record_exception(error)
+        _exception_events.record(span, error)
         span.set_status(Status(StatusCode.ERROR, rec.error_type))
     span.set_attributes(attrs)
     span.end()

@@ -24,6 +24,10 @@ GEN_AI_INPUT_MESSAGES: Final = "gen_ai.input.messages"
 GEN_AI_OUTPUT_MESSAGES: Final = "gen_ai.output.messages"
 ERROR_TYPE: Final = "error.type"
 HTTP_RESPONSE_STATUS_CODE: Final = "http.response.status_code"
+EVENT_EXCEPTION: Final = "exception"
+EXCEPTION_TYPE: Final = "exception.type"
+"""The exception event's one attribute while content capture is off: no ``exception.message`` or
+``exception.stacktrace``, which can echo a prompt or a key (see ``_exception_events``)."""
 SERVER_ADDRESS: Final = "server.address"
 OPENAI_RESPONSE_SERVICE_TIER: Final = "openai.response.service_tier"
 """The OpenAI convention's attribute: set only when the call was served at a tier other than

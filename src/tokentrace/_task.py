@@ -19,7 +19,7 @@ from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.trace import INVALID_SPAN, Span, SpanKind, Status, StatusCode
 
-from tokentrace import _propagation, _telemetry
+from tokentrace import _exception_events, _propagation, _telemetry
 from tokentrace import _semconv as sc
 from tokentrace._budget import Guard
 from tokentrace._safety import guarded, renew_after_fork
@@ -314,7 +314,7 @@ def _end_span(task: Task, error: BaseException | None) -> None:
             }
         )
         if error is not None:
-            span.record_exception(error)
+            _exception_events.record(span, error)
             span.set_status(Status(StatusCode.ERROR, type(error).__qualname__))
             span.set_attribute(sc.ERROR_TYPE, type(error).__qualname__)
     span.end()
