@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sqlite3
 import subprocess
 import sys
 from datetime import datetime, timezone
@@ -13,9 +14,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 
+import tokentrace
+from tests.support.cassettes import Replay
+from tests.support.clients import openai_client, recorded, request_kwargs
 from tests.support.proc import ROOT, run_python
 from tests.test_ledger import AGENT
+from tokentrace import _ledger, _telemetry
+
+STREAM = "dd-trace-py/tests/contrib/litellm/cassettes/completion_stream.yaml"  # 13 in, 20 out, $0.0000365
 
 EXE = shutil.which("tokentrace", path=str(Path(sys.executable).parent)) or "tokentrace"
 
@@ -95,6 +104,42 @@ def test_report_as_csv_and_as_a_table(ledger: str) -> None:
     for model in ("gpt-4o-2024-08-06", "claude-sonnet-4-20250514", "davinci:2023-07-21-v2", "TOTAL"):
         assert model in table
     assert "unpriced" in table
+
+
+def test_a_stream_read_after_its_task_ended_is_counted_in_its_run(tmp_path: Path) -> None:
+    """A stream returned from a nested task and read after its whole tree ended carries its task
+    and root into the ledger, and report --by root counts it in that run."""
+    path = tmp_path / "late.db"
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(_ledger.LedgerExporter(path)))
+    (interaction,) = recorded(STREAM)
+    client = openai_client(Replay([interaction]))
+    try:
+        _telemetry.use_providers(provider, None)
+        with tokentrace.task("answer") as answer, tokentrace.task("draft") as draft:
+            stream = client.chat.completions.create(**request_kwargs(interaction, "openai"))
+        assert len(list(stream)) > 1
+    finally:
+        _telemetry.use_providers(None, None)
+        provider.shutdown()
+    conn = sqlite3.connect(path)
+    assert conn.execute(
+        "SELECT task_id, task_name, root_id, root_name, input_tokens, output_tokens, cost_usd, stream_end "
+        "FROM calls"
+    ).fetchall() == [(draft.id, "draft", answer.id, "answer", 13, 20, "0.0000365", "completed")]
+    # Task rows hold the totals at each task's end, before the stream was read.
+    assert conn.execute(
+        "SELECT task_id, name, root_id, root_name, llm_calls, cost_usd FROM tasks ORDER BY start_ns"
+    ).fetchall() == [
+        (answer.id, "answer", answer.id, "answer", 0, "0"),
+        (draft.id, "draft", answer.id, "answer", 0, "0"),
+    ]
+    conn.close()
+    rows = cli_json("report", "--ledger", str(path), "--by", "root")
+    assert [(r["root"], r["calls"], r["cost_usd"], r["runs"], r["cost_per_run_usd"]) for r in rows] == [
+        ("answer", 1, "0.0000365", 1, dict.fromkeys(("mean", "p50", "p95", "p99"), "0.0000365")),
+        ("TOTAL", 1, "0.0000365", 1, dict.fromkeys(("mean", "p50", "p95", "p99"), "0.0000365")),
+    ]
 
 
 def test_tasks_and_show_give_a_run_as_a_tree_with_branch_costs(ledger: str) -> None:

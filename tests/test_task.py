@@ -17,6 +17,7 @@ from tokentrace.testing import Capture
 
 CALL = "dd-trace-py/tests/contrib/litellm/cassettes/completion_reasoning.yaml"  # $0.0001452 a call
 ONE = Decimal("0.0001452")
+STREAM = "dd-trace-py/tests/contrib/litellm/cassettes/completion_stream.yaml"  # 13 in, 20 out, $0.0000365
 
 
 def _client(calls: int = 1, use_async: bool = False) -> Any:
@@ -62,6 +63,28 @@ def test_totals_are_readable_while_the_task_is_open() -> None:
     assert not task.is_open
     with pytest.raises(AttributeError):
         first.llm_calls = 5  # type: ignore[misc]
+
+
+def test_a_call_that_ends_after_its_task_leaves_the_tasks_totals_as_they_ended(cap: Capture) -> None:
+    """A stream returned from a task and read after it ended is left out of that task's totals
+    (they stay what its span says) and counted by an enclosing task still open."""
+    (interaction,) = recorded(STREAM)
+    client = openai_client(Replay([interaction]))
+    with tokentrace.task("answer") as answer:
+        with tokentrace.task("draft") as draft:
+            stream = client.chat.completions.create(**request_kwargs(interaction, "openai"))
+        at_end = draft.totals
+        assert len(list(stream)) > 1
+    assert draft.totals == at_end
+    assert (draft.totals.llm_calls, draft.totals.cost_usd) == (0, Decimal(0))
+    assert (answer.totals.llm_calls, answer.totals.cost_usd) == (1, Decimal("0.0000365"))
+    spans = {s.name: dict(s.attributes or {}) for s in cap.task_spans()}
+    assert (spans["draft"]["tokentrace.task.llm_calls"], spans["answer"]["tokentrace.task.llm_calls"]) == (
+        0,
+        1,
+    )
+    (call,) = cap.call_spans()
+    assert dict(call.attributes or {})["tokentrace.task.id"] == draft.id
 
 
 def test_totals_have_exactly_the_contract_fields() -> None:

@@ -36,13 +36,19 @@ logger = logging.getLogger("tokentrace")
 _PICO = Decimal("1e-12")
 _BUSY_RETRIES = 8
 
-_INSERT_CALL = (
-    f"INSERT OR IGNORE INTO calls ({', '.join(CALL_COLUMNS)}) VALUES ({', '.join('?' * len(CALL_COLUMNS))})"
+# A call span carries its task's id and its root's id, and its root's name only when it continues
+# a task of another process: the name comes from the task's row when that is already written (a
+# stream read after its task ended), else from _SET_ROOT when the row lands.
+_CALL_VALUES = [f"?{i}" for i in range(1, len(CALL_COLUMNS) + 1)]
+_CALL_VALUES[CALL_COLUMNS.index("root_name")] = (
+    f"COALESCE(?{CALL_COLUMNS.index('root_name') + 1}, "
+    f"(SELECT root_name FROM tasks WHERE task_id = ?{CALL_COLUMNS.index('task_id') + 1}))"
 )
+_INSERT_CALL = f"INSERT OR IGNORE INTO calls ({', '.join(CALL_COLUMNS)}) VALUES ({', '.join(_CALL_VALUES)})"
 _INSERT_TASK = (
     f"INSERT OR REPLACE INTO tasks ({', '.join(TASK_COLUMNS)}) VALUES ({', '.join('?' * len(TASK_COLUMNS))})"
 )
-# A task's calls are exported before the task itself (they end first): give them its root.
+# A task's calls are usually exported before the task itself (they end first): give them its root.
 _SET_ROOT = "UPDATE calls SET root_id = ?, root_name = ? WHERE task_id = ?"
 
 _TASK_KNOWN = {
@@ -250,8 +256,8 @@ def call_row(span: ReadableSpan) -> tuple[Any, ...]:
         trace_id,
         a.get(sc.TASK_ID),
         a.get(sc.TASK_NAME),
-        None,
-        None,
+        a.get(sc.TASK_ROOT_ID),
+        a.get(sc.TASK_ROOT_NAME),
         start,
         end,
         _day(start),

@@ -45,6 +45,7 @@ class Task:
         "_activation",
         "_closed",
         "_dims",
+        "_final",
         "_guard",
         "_guarded",
         "_outcome",
@@ -102,6 +103,7 @@ class Task:
         self.attributes = attributes
         self._dims: dict[str, Any] | None = None
         self._tally = Tally()
+        self._final: Totals | None = None
         self._span: Span = INVALID_SPAN
         self._closed = False
         self._outcome: str | None = None
@@ -117,8 +119,10 @@ class Task:
 
     @property
     def totals(self) -> Totals:
-        """A frozen snapshot of the totals so far (final once the task has ended)."""
-        return self._tally.snapshot()
+        """A frozen snapshot of the totals so far; once the task has ended, its totals at the end
+        (those on its span), which a call still running then (a stream read later) leaves unchanged."""
+        final = self._final
+        return final if final is not None else self._tally.snapshot()
 
     @property
     def is_open(self) -> bool:
@@ -261,6 +265,7 @@ def close_task(task: Task, error: BaseException | None) -> None:
     if task._closed:
         return
     task._closed = True
+    task._final = guarded("task.totals", task._tally.snapshot, None)
     if not task._outcome_set:
         task._outcome = FAILURE if error is not None else SUCCESS
     guarded("task.end_span", _end_span, None, task, error)
