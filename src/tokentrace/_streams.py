@@ -197,25 +197,59 @@ def _unparsed(call: Call) -> None:
     guarded("raw.unparsed", complete, None, call, Reading(None))
 
 
+class _Unread:
+    """What a raw response's proxy knows: its call, and the stream its ``parse()`` handed out."""
+
+    __slots__ = ("call", "finalizer", "parsed", "stream")
+
+    def __init__(self, proxy: Any, call: Call) -> None:
+        self.call = call
+        self.parsed: Any = None
+        self.stream: StreamProxy | AsyncStreamProxy | None = None
+        self.finalizer = weakref.finalize(proxy, _unparsed, call)
+
+    def parsed_to(self, parsed: Any) -> Any:
+        """What the application's ``parse()`` returns: the object itself, after the call is read
+        from it, or, for a streamed call, the stream behind a watching proxy (the same proxy each
+        time the SDK hands back the same stream from its cache)."""
+        if not self.call.request.stream:
+            _read_parsed(self.call, parsed)
+            return parsed
+        if self.stream is not None and self.parsed is parsed:
+            return self.stream
+        # The stream now completes the call, however it ends; the raw response's end no longer does.
+        self.finalizer.detach()
+        self.parsed = parsed
+        self.stream = wrap_stream(self.call, parsed)
+        return self.stream
+
+    def closed(self) -> None:
+        """The raw response was closed: a stream it handed out ends here, else the call ends unparsed."""
+        stream = self.stream
+        if stream is None:
+            _unparsed(self.call)
+        else:
+            _finish(stream._self_state, CLOSED)
+
+
 class UnreadResponse(_Proxy):
-    """A raw response whose body the application reads later (``with_streaming_response``):
-    the call is completed from what the application's own ``parse()`` returns."""
+    """A raw response whose body the application reads later (``with_streaming_response``, or
+    any streamed ``with_raw_response``): the call is completed from what the application's own
+    ``parse()`` returns, or by the stream that ``parse()`` returns."""
 
     def __init__(self, wrapped: Any, call: Call) -> None:
         super().__init__(wrapped)
-        self._self_call = call
-        weakref.finalize(self, _unparsed, call)
+        self._self_unread = _Unread(self, call)
 
     def parse(self, *args: Any, **kwargs: Any) -> Any:
         parsed = self.__wrapped__.parse(*args, **kwargs)
-        guarded("raw.parse", _read_parsed, None, self._self_call, parsed)
-        return parsed
+        return guarded("raw.parse", self._self_unread.parsed_to, parsed, parsed)
 
     def close(self) -> Any:
         try:
             return self.__wrapped__.close()
         finally:
-            _unparsed(self._self_call)
+            guarded("raw.close", self._self_unread.closed, None)
 
 
 class AsyncUnreadResponse(_Proxy):
@@ -223,19 +257,17 @@ class AsyncUnreadResponse(_Proxy):
 
     def __init__(self, wrapped: Any, call: Call) -> None:
         super().__init__(wrapped)
-        self._self_call = call
-        weakref.finalize(self, _unparsed, call)
+        self._self_unread = _Unread(self, call)
 
     async def parse(self, *args: Any, **kwargs: Any) -> Any:
         parsed = await self.__wrapped__.parse(*args, **kwargs)
-        guarded("raw.parse", _read_parsed, None, self._self_call, parsed)
-        return parsed
+        return guarded("raw.parse", self._self_unread.parsed_to, parsed, parsed)
 
     async def close(self) -> Any:
         try:
             return await self.__wrapped__.close()
         finally:
-            _unparsed(self._self_call)
+            guarded("raw.close", self._self_unread.closed, None)
 
 
 def wrap_unread(call: Call, response: Any) -> Any:

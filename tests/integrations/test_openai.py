@@ -88,18 +88,19 @@ def test_async_with_raw_response_is_priced_too(cap: Capture) -> None:
     assert _attrs(cap)["tokentrace.cost.status"] == "priced"
 
 
-def test_streamed_with_raw_response_is_unpriced_never_zero(cap: Capture) -> None:
-    """A streamed raw response is the application's to parse: the call is counted, unpriced."""
+def test_streamed_with_raw_response_is_read_from_the_parsed_stream(cap: Capture) -> None:
+    """A streamed raw response's ``parse()`` returns the stream, watched: its usage chunk's 13
+    input and 20 output tokens, priced (tests/integrations/test_raw_streams.py covers the rest)."""
     (interaction,) = recorded(STREAM_USAGE)
     client = openai_client(Replay([interaction]))
     with tokentrace.task("raw-stream") as task:
         raw = client.chat.completions.with_raw_response.create(**request_kwargs(interaction, "openai"))
         assert len(list(raw.parse())) == 22
     attrs = _attrs(cap)
-    assert attrs["tokentrace.cost.status"] == "unpriced"
-    assert "tokentrace.cost.usd" not in attrs
+    assert attrs["tokentrace.cost.status"] == "priced"
+    assert (attrs["gen_ai.usage.input_tokens"], attrs["gen_ai.usage.output_tokens"]) == (13, 20)
     assert task.totals.llm_calls == 1
-    assert task.totals.unpriced_calls == 1
+    assert task.totals.unpriced_calls == 0
 
 
 def test_async_with_streaming_response_is_priced_from_the_applications_parse(cap: Capture) -> None:

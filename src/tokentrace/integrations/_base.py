@@ -235,16 +235,16 @@ class ProviderIntegration(Integration, ABC):
         already been read and its ``parse()`` is a plain method, ``parse()`` builds the usual
         object and caches it, so the application's own ``parse()`` gets that same object. When
         only the application can parse it (the body is not read yet, or ``parse()`` is a
-        coroutine), this returns ``UNREAD``: tokentrace never reads or awaits a body on the
-        application's behalf, and completes the call from the application's own ``parse()``.
-        A streamed raw response is the application's to iterate, and is left as it is.
+        coroutine, or it is a stream), this returns ``UNREAD``: tokentrace never reads or awaits
+        a body on the application's behalf, and completes the call from the application's own
+        ``parse()``; a stream that ``parse()`` returns is watched like any other.
         """
-        if request.stream or type(response).__name__ not in _RAW:
+        if type(response).__name__ not in _RAW:
             return response
         parse = getattr(response, "parse", None)
         if not callable(parse):
             return response
-        if inspect.iscoroutinefunction(parse):
+        if request.stream or inspect.iscoroutinefunction(parse):
             return UNREAD
         closed = getattr(getattr(response, "http_response", None), "is_closed", None)
         if closed is False:
@@ -258,6 +258,6 @@ class ProviderIntegration(Integration, ABC):
 
     def is_stream(self, request: Request, response: Any) -> bool:
         """Whether ``response`` is a stream to proxy (default: the request asked for one and got
-        the SDK's stream, not a raw response: a streamed raw response is the application's to
-        parse, and is recorded like any response without usage, unpriced)."""
+        the SDK's stream, not a raw response: the stream a raw response's ``parse()`` returns is
+        watched when the application parses it)."""
         return request.stream and type(response).__name__ not in _RAW
