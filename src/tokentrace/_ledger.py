@@ -142,7 +142,16 @@ def _version(conn: sqlite3.Connection) -> int:
     if not has_meta:
         return 0
     row = conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
-    return int(row[0]) if row else 0
+    try:
+        version = int(row[0]) if row else 0
+    except (TypeError, ValueError):
+        version = -1
+    if version < 0:  # connect() reports it as a ledger it cannot open
+        raise sqlite3.DatabaseError(
+            f"its meta table gives schema_version {row[0]!r}, not a version number: restore the file "
+            "from a backup, or point --ledger at another one"
+        )
+    return version
 
 
 def _migrate(conn: sqlite3.Connection, file: Path) -> None:
