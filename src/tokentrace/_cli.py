@@ -4,16 +4,30 @@ from __future__ import annotations
 
 import argparse
 import json
+import sqlite3
 import sys
 import tempfile
 from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
-from tokentrace import _report
-from tokentrace._cli_common import console, count, dimensions, emit, filters, key_cells, open_ledger, usd
+from tokentrace import _report, _safety
+from tokentrace._cli_common import (
+    console,
+    count,
+    dimensions,
+    emit,
+    filters,
+    key_cells,
+    ledger_path,
+    limit,
+    open_ledger,
+    path,
+    text,
+    usd,
+)
 from tokentrace._cli_pricing import cmd_prices, cmd_whatif
 from tokentrace.exceptions import ConfigurationError
 
@@ -141,9 +155,25 @@ def _when(ns: int) -> str:
     return datetime.fromtimestamp(ns / 1e9).strftime("%Y-%m-%d %H:%M:%S")
 
 
+def _task_filters(args: argparse.Namespace, command: str) -> tuple[_report.Filters, dict[str, str]]:
+    """The filters of a command that reads task runs, and the ``tasks`` columns of their dimensions."""
+    from tokentrace._economics import DIMENSIONS
+
+    chosen = filters(args)
+    unknown = [dim for dim, _ in chosen.where if dim not in DIMENSIONS]
+    if unknown:
+        raise ConfigurationError(
+            f"--where {unknown[0]}=...: {command} filters task runs on {', '.join(DIMENSIONS)}"
+        )
+    return chosen, DIMENSIONS
+
+
 def cmd_tasks(args: argparse.Namespace) -> int:
+    chosen, columns = _task_filters(args, "tasks")
     conn = open_ledger(args)
-    runs = _report.task_runs(conn, filters(args), name=args.name, nested=args.nested, limit=args.limit)
+    runs = _report.task_runs(
+        conn, chosen, name=args.name, nested=args.nested, limit=args.limit, columns=columns
+    )
     rows = [
         {
             "task_id": r["task_id"],
@@ -281,22 +311,27 @@ def cmd_show(args: argparse.Namespace) -> int:
 def cmd_export(args: argparse.Namespace) -> int:
     from tokentrace._ledger import iter_rows
 
+    if args.table == "calls":
+        where, params = filters(args).sql()
+    else:
+        chosen, columns = _task_filters(args, "export --table tasks")
+        where, params = chosen.sql(columns=columns)
     conn = open_ledger(args)
-    chosen = filters(args)
-    where, params = (
-        chosen.sql() if args.table == "calls" else _report.Filters(chosen.since_ns, chosen.until_ns).sql()
-    )
     for row in iter_rows(conn, args.table, f"WHERE {where}" if where else "", params):
         sys.stdout.write(json.dumps(row, separators=(",", ":")) + "\n")
     return 0
 
 
+def _demo_ledger(args: argparse.Namespace) -> Path:
+    return (
+        Path(args.ledger).expanduser() if args.ledger else Path(tempfile.gettempdir()) / "tokentrace-demo.db"
+    )
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from tokentrace import _demo
 
-    ledger = (
-        Path(args.ledger).expanduser() if args.ledger else Path(tempfile.gettempdir()) / "tokentrace-demo.db"
-    )
+    ledger = _demo_ledger(args)
     out = console()
     out.print("Running a support agent offline against recorded OpenAI and Anthropic responses...")
     _demo.run(ledger)
@@ -322,11 +357,16 @@ def cmd_demo(args: argparse.Namespace) -> int:
 # --- parser ----------------------------------------------------------------------------------
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with each error on one line, which points to ``--help`` for the usage."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"tokentrace: {message} (see: {self.prog} --help)\n")
+
+
 def parser() -> argparse.ArgumentParser:
     dims = ", ".join(_report.DIMENSIONS)
-    top = argparse.ArgumentParser(
-        prog="tokentrace", description="What each task of your LLM application costs."
-    )
+    top = _Parser(prog="tokentrace", description="What each task of your LLM application costs.")
     from tokentrace._version import __version__
 
     top.add_argument("--version", action="version", version=f"tokentrace {__version__}")
@@ -336,29 +376,39 @@ def parser() -> argparse.ArgumentParser:
         p: argparse.ArgumentParser, *, filters: bool = True, formats: Sequence[str] = ("table", "json", "csv")
     ) -> None:
         p.add_argument(
-            "--ledger", help="the ledger file (default: TOKENTRACE_LEDGER or the user data directory)"
+            "--ledger",
+            type=path,
+            help="the ledger file (default: TOKENTRACE_LEDGER or the user data directory)",
         )
         if filters:
             p.add_argument(
-                "--since", help="from this time: 2026-11-01, 2026-11-01T12:00, or back from now: 30m, 24h, 7d"
+                "--since",
+                type=text,
+                help="from this time: 2026-11-01, 2026-11-01T12:00, or back from now: 30m, 24h, 7d",
             )
-            p.add_argument("--until", help="up to (not including) this time, same forms as --since")
+            p.add_argument(
+                "--until", type=text, help="up to (not including) this time, same forms as --since"
+            )
             p.add_argument(
                 "--where",
                 action="append",
+                type=text,
                 metavar="DIM=VALUE",
                 help=f"only these calls (repeatable); DIM is one of {dims}",
             )
         p.add_argument("--format", choices=formats, default="table")
 
     p = sub.add_parser("report", help="cost and tokens grouped by task, feature, user, model, ...")
-    p.add_argument("--by", default="task", help=f"comma-separated dimensions ({dims}); default: task")
+    p.add_argument(
+        "--by", type=text, default="task", help=f"comma-separated dimensions ({dims}); default: task"
+    )
     common(p)
     p.set_defaults(fn=cmd_report)
 
     p = sub.add_parser("outcomes", help="cost per successful run and per unit of work, waste, context share")
     p.add_argument(
         "--by",
+        type=text,
         default="task",
         help="comma-separated: task, root, feature, user, tenant, environment, service, day",
     )
@@ -366,30 +416,36 @@ def parser() -> argparse.ArgumentParser:
     p.set_defaults(fn=cmd_outcomes)
 
     p = sub.add_parser("tasks", help="recent task runs with their inclusive cost")
-    p.add_argument("--name", help="only runs of this task")
+    p.add_argument("--name", type=text, help="only runs of this task")
     p.add_argument("--nested", action="store_true", help="include nested tasks, not only root runs")
-    p.add_argument("--limit", type=int, default=20)
+    p.add_argument("--limit", type=limit, default=20, help="at most this many runs (default: 20)")
     common(p)
     p.set_defaults(fn=cmd_tasks)
 
     p = sub.add_parser("show", help="one task run as a tree of nested tasks and calls")
-    p.add_argument("task_id", help="a task id (or its first characters) from 'tokentrace tasks'")
+    p.add_argument("task_id", type=text, help="a task id (or its first characters) from 'tokentrace tasks'")
     common(p, filters=False, formats=("table", "json"))
     p.set_defaults(fn=cmd_show)
 
     p = sub.add_parser("whatif", help="re-price recorded usage under another model or price sheet")
-    p.add_argument("--model", help="the model to price every call as")
-    p.add_argument("--provider", help="its provider (guessed from the model name when left out)")
-    p.add_argument("--prices", help="a JSON price file (negotiated rates, self-hosting); see docs/pricing.md")
-    p.add_argument("--by", default="model", help=f"comma-separated dimensions ({dims}); default: model")
+    p.add_argument("--model", type=text, help="the model to price every call as")
+    p.add_argument("--provider", type=text, help="its provider (guessed from the model name when left out)")
+    p.add_argument(
+        "--prices", type=path, help="a JSON price file (negotiated rates, self-hosting); see docs/pricing.md"
+    )
+    p.add_argument(
+        "--by", type=text, default="model", help=f"comma-separated dimensions ({dims}); default: model"
+    )
     common(p)
     p.set_defaults(fn=cmd_whatif)
 
     p = sub.add_parser("prices", help="the rates tokentrace uses for a model, and where they come from")
-    p.add_argument("model")
-    p.add_argument("--provider", help="the provider (guessed from the model name when left out)")
-    p.add_argument("--prices", help="a JSON price file to apply first")
-    p.add_argument("--service-tier", help="the rates for calls served at this tier (OpenAI's flex, priority)")
+    p.add_argument("model", type=text)
+    p.add_argument("--provider", type=text, help="the provider (guessed from the model name when left out)")
+    p.add_argument("--prices", type=path, help="a JSON price file to apply first")
+    p.add_argument(
+        "--service-tier", type=text, help="the rates for calls served at this tier (OpenAI's flex, priority)"
+    )
     p.add_argument("--format", choices=("table", "json"), default="table")
     p.set_defaults(fn=cmd_prices)
 
@@ -399,9 +455,31 @@ def parser() -> argparse.ArgumentParser:
     p.set_defaults(fn=cmd_export)
 
     p = sub.add_parser("demo", help="run an offline agent on recorded responses, fill a ledger, report")
-    p.add_argument("--ledger", help="where to write the demo ledger (default: a file in the temp directory)")
+    p.add_argument(
+        "--ledger", type=path, help="where to write the demo ledger (default: a file in the temp directory)"
+    )
     p.set_defaults(fn=cmd_demo)
     return top
+
+
+# What to do about a ledger SQLite cannot read, by SQLite's error name (its primary code).
+_REMEDIES = {
+    "SQLITE_CORRUPT": "the file is damaged: restore it from a backup, or rescue its rows with the "
+    "sqlite3 shell's .recover",
+    "SQLITE_NOTADB": "it is not a SQLite database: check --ledger",
+    "SQLITE_ERROR": "it lacks tables or columns of a tokentrace ledger (another program's file, or "
+    "changed by hand): check --ledger",
+    "SQLITE_BUSY": "another program holds it locked: try again when it is done",
+    "SQLITE_LOCKED": "another program holds it locked: try again when it is done",
+}
+
+
+def _unreadable(args: argparse.Namespace, exc: sqlite3.DatabaseError) -> str:
+    """One line on a ledger SQLite failed to read: which file, SQLite's reason, what to do."""
+    file = _demo_ledger(args) if args.fn is cmd_demo else ledger_path(args)
+    name = (getattr(exc, "sqlite_errorname", None) or "").split("_")[:2]
+    remedy = _REMEDIES.get("_".join(name), "check the file, its folder and the disk")
+    return f"tokentrace: cannot read ledger {file}: {exc}; {remedy}"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -413,6 +491,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except BrokenPipeError:  # piped into head, say
         return 0
+    except sqlite3.DatabaseError as exc:
+        # A damaged, foreign or locked ledger file. A ProgrammingError is tokentrace misusing
+        # SQLite, and in tokentrace's own test suite (strict mode) every error shows its traceback.
+        if isinstance(exc, sqlite3.ProgrammingError) or _safety.strict():
+            raise
+        print(_unreadable(args, exc), file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -12,8 +12,10 @@ from pathlib import Path
 from typing import Any
 
 from tokentrace import _report
+from tokentrace.exceptions import ConfigurationError
 
 _CENT_MICROS = Decimal("0.000001")
+_MAX_LIMIT = 2**63 - 1  # SQLite's largest integer: more rows than any ledger holds
 
 
 def usd(value: Decimal | None) -> str:
@@ -39,16 +41,63 @@ def open_ledger(args: argparse.Namespace) -> Any:
     return connect(_ledger_path(args), create=False)
 
 
+def ledger_path(args: argparse.Namespace) -> Path:
+    """The ledger a command reads: ``--ledger``, else ``TOKENTRACE_LEDGER`` or the data directory."""
+    return _ledger_path(args)
+
+
 def filters(args: argparse.Namespace) -> _report.Filters:
     return _report.Filters(
-        since_ns=_report.parse_time(args.since) if args.since else None,
-        until_ns=_report.parse_time(args.until) if args.until else None,
+        since_ns=_report.parse_time(args.since) if args.since is not None else None,
+        until_ns=_report.parse_time(args.until) if args.until is not None else None,
         where=_report.parse_where(args.where or ()),
     )
 
 
 def dimensions(text: str) -> list[str]:
-    return [part.strip() for part in text.split(",") if part.strip()]
+    """``--by``'s comma-separated dimensions, each once, in the order given."""
+    chosen = list(dict.fromkeys(part.strip() for part in text.split(",") if part.strip()))
+    if not chosen:
+        raise ConfigurationError(f"--by {text!r} names no dimension: give one or more, separated by commas")
+    return chosen
+
+
+# --- argument types (argparse reports their ArgumentTypeError as "argument --x: <message>") ---
+
+
+def text(value: str) -> str:
+    """A text argument: not empty, and UTF-8, as the ledger's text is (a value the shell passed
+    as other bytes reaches Python with surrogate escapes, which SQLite cannot take)."""
+    if not value.strip():
+        raise argparse.ArgumentTypeError("empty: give a value")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raw = value.encode("utf-8", "surrogateescape")
+        raise argparse.ArgumentTypeError(
+            f"{raw!r} is not UTF-8 text: give it in UTF-8, the ledger's encoding"
+        ) from None
+    return value
+
+
+def path(value: str) -> str:
+    """A file argument: not empty (any bytes the file system takes)."""
+    if not value.strip():
+        raise argparse.ArgumentTypeError("empty: give a file path")
+    return value
+
+
+def limit(value: str) -> int:
+    """A positive count of rows; one above SQLite's largest integer means all of them."""
+    try:
+        number = int(value)
+    except ValueError:
+        digits = value.strip()
+        # More digits than int() reads (4,300): more rows than any ledger holds.
+        number = _MAX_LIMIT if digits.isascii() and digits.isdigit() else 0
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a number of rows: give a whole number from 1 up")
+    return min(number, _MAX_LIMIT)
 
 
 def console() -> Any:

@@ -22,12 +22,33 @@ def _load_prices(path: str | None) -> None:
         set_prices(load_price_file(path))
 
 
+def _check_target(conn: Any, model: str, provider: str | None) -> None:
+    """Refuse a what-if model with no price: every call would be left out, and the report empty.
+    With no provider given or guessed from the name, each call's own provider is tried."""
+    from tokentrace import _pricing
+
+    provider = provider or _report._guess_provider(model)
+    providers = (
+        [provider]
+        if provider
+        else [p or "openai" for (p,) in conn.execute("SELECT DISTINCT provider FROM calls")]
+    )
+    if providers and all(_pricing.lookup(model, p) is None for p in providers):
+        raise ConfigurationError(
+            f"no price for {model!r} (provider {' or '.join(providers)}): check the name with "
+            f"'tokentrace prices {model}', or name the provider with --provider, or give the rates "
+            "with --prices FILE"
+        )
+
+
 def cmd_whatif(args: argparse.Namespace) -> int:
     if not args.model and not args.prices:
         raise ConfigurationError("whatif needs --model MODEL, --prices FILE, or both")
     _load_prices(args.prices)
     by = dimensions(args.by)
     conn = open_ledger(args)
+    if args.model:
+        _check_target(conn, args.model, args.provider)
     groups, total = _report.whatif(conn, by, filters(args), model=args.model, provider=args.provider)
     rows = [g.as_dict() for g in groups]
     from rich.table import Table

@@ -16,11 +16,13 @@ from decimal import Decimal
 from typing import Any
 
 from tokentrace import _modal
+from tokentrace._ledger_schema import CALL_COLUMNS, TASK_COLUMNS
 from tokentrace._usage import Modalities, Usage
 from tokentrace.exceptions import ConfigurationError
 
 _PICO = Decimal("1e-12")
 _MAX_NS = 2**63 - 1  # nanosecond timestamps are SQLite integers (until the year 2262)
+_SPAN_UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
 # Report dimensions: name -> column of ``calls``.
 DIMENSIONS: dict[str, str] = {
@@ -54,13 +56,13 @@ def parse_time(text: str, *, now: datetime | None = None) -> int:
     now = now or datetime.now(timezone.utc)
     match = re.fullmatch(r"(\d+)\s*([mhdw])", text.strip())
     if match:
-        amount, unit = int(match.group(1)), match.group(2)
-        delta = {
-            "m": timedelta(minutes=amount),
-            "h": timedelta(hours=amount),
-            "d": timedelta(days=amount),
-        }.get(unit, timedelta(weeks=amount))
-        return int((now - delta).timestamp() * 1e9)
+        try:
+            moment = now - timedelta(**{_SPAN_UNITS[match.group(2)]: int(match.group(1))})
+        except (OverflowError, ValueError):
+            # Further back than a datetime reaches (year 1), or more digits than int() reads:
+            # from the start of the ledger, as a date before 1970 is.
+            return 0
+        return max(0, int(moment.timestamp() * 1e9))
     try:
         moment = datetime.fromisoformat(text.strip())
     except ValueError:
@@ -270,9 +272,16 @@ def _runs(group: Group, spends: list[int]) -> None:
 
 
 def task_runs(
-    conn: sqlite3.Connection, filters: Filters, *, name: str | None, nested: bool, limit: int
+    conn: sqlite3.Connection,
+    filters: Filters,
+    *,
+    name: str | None,
+    nested: bool,
+    limit: int,
+    columns: dict[str, str] | None = None,
 ) -> list[dict[str, Any]]:
-    """Recent task runs (root tasks unless ``nested``), newest first, with inclusive totals."""
+    """Recent task runs (root tasks unless ``nested``), newest first, with inclusive totals;
+    ``columns`` maps ``filters``' dimensions to columns of ``tasks``."""
     clauses: list[str] = []
     params: list[Any] = []
     if not nested:
@@ -280,12 +289,10 @@ def task_runs(
     if name is not None:
         clauses.append("name = ?")
         params.append(name)
-    if filters.since_ns is not None:
-        clauses.append("start_ns >= ?")
-        params.append(filters.since_ns)
-    if filters.until_ns is not None:
-        clauses.append("start_ns < ?")
-        params.append(filters.until_ns)
+    chosen, values = filters.sql(columns=columns or {})
+    if chosen:
+        clauses.append(chosen)
+        params.extend(values)
     where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
     cursor = conn.execute(
         f"SELECT task_id, name, start_ns, end_ns, llm_calls, retries, cost_usd, input_tokens, output_tokens, "
@@ -308,8 +315,11 @@ class Node:
 
 
 def resolve_task_id(conn: sqlite3.Connection, prefix: str) -> str:
+    # An id's characters are matched as themselves: a '%' or '_' in it is no wildcard.
+    pattern = re.sub(r"([\\%_])", r"\\\1", prefix) + "%"
     rows = conn.execute(
-        "SELECT task_id FROM tasks WHERE task_id LIKE ? ORDER BY start_ns DESC LIMIT 2", (prefix + "%",)
+        "SELECT task_id FROM tasks WHERE task_id LIKE ? ESCAPE '\\' ORDER BY start_ns DESC LIMIT 2",
+        (pattern,),
     ).fetchall()
     if not rows:
         raise ConfigurationError(f"no task run with id {prefix!r} in this ledger (see: tokentrace tasks)")
@@ -320,11 +330,13 @@ def resolve_task_id(conn: sqlite3.Connection, prefix: str) -> str:
 
 def task_tree(conn: sqlite3.Connection, task_id: str) -> Node:
     """The run of ``task_id``: its nested tasks and calls, each branch with its exact cost."""
+    # Named columns, not *: a ledger missing one is refused by SQLite, not by a KeyError below.
     cursor = conn.execute(
-        """WITH RECURSIVE sub(task_id) AS (
+        f"""WITH RECURSIVE sub(task_id) AS (
                SELECT task_id FROM tasks WHERE task_id = ?
                UNION ALL SELECT t.task_id FROM tasks t JOIN sub ON t.parent_id = sub.task_id)
-           SELECT * FROM tasks WHERE task_id IN (SELECT task_id FROM sub) ORDER BY start_ns""",
+           SELECT {", ".join(TASK_COLUMNS)} FROM tasks WHERE task_id IN (SELECT task_id FROM sub)
+           ORDER BY start_ns""",
         (task_id,),
     )
     names = [d[0] for d in cursor.description]
@@ -332,7 +344,10 @@ def task_tree(conn: sqlite3.Connection, task_id: str) -> Node:
     if task_id not in nodes:
         raise ConfigurationError(f"no task run with id {task_id!r} in this ledger")
     marks = ",".join("?" * len(nodes))
-    cursor = conn.execute(f"SELECT * FROM calls WHERE task_id IN ({marks}) ORDER BY start_ns", list(nodes))
+    cursor = conn.execute(
+        f"SELECT {', '.join(CALL_COLUMNS)} FROM calls WHERE task_id IN ({marks}) ORDER BY start_ns",
+        list(nodes),
+    )
     call_names = [d[0] for d in cursor.description]
     for row in cursor:
         call = dict(zip(call_names, row, strict=True))

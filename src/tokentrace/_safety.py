@@ -49,6 +49,11 @@ def set_strict(strict: bool) -> None:
     _strict = strict
 
 
+def strict() -> bool:
+    """Whether the boundary re-raises (tokentrace's own test suite turns it on)."""
+    return _strict
+
+
 def report(site: str, exc: Exception) -> None:
     """Log an internal error once per (site, exception type)."""
     key = (site, type(exc))
