@@ -188,6 +188,14 @@ BAD_ARGUMENTS: list[tuple[tuple[Arg, ...], str]] = [
         "tokentrace: argument --table: invalid choice: 'runs' (choose from 'calls', 'tasks') "
         + HELP.format("export"),
     ),
+    (
+        ("report", "--since"),
+        "tokentrace: argument --since: expected one argument " + HELP.format("report"),
+    ),
+    (
+        ("report", "--ledger", ""),
+        "tokentrace: argument --ledger: empty: give a file path " + HELP.format("report"),
+    ),
     # Empty strings.
     *(
         ((command, option, ""), f"tokentrace: argument {option}: empty: give a value " + HELP.format(command))
@@ -237,6 +245,7 @@ BAD_ARGUMENTS: list[tuple[tuple[Arg, ...], str]] = [
             ("report", "--since", b"\xff"),
             ("whatif", "--model", b"gpt-\xff"),
             ("prices", "--provider", b"open\xff"),
+            ("prices", "--service-tier", b"fl\xe9x"),
         ]
     ),
     (
