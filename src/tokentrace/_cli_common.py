@@ -36,9 +36,9 @@ def _ledger_path(args: argparse.Namespace) -> Path:
 
 
 def open_ledger(args: argparse.Namespace) -> Any:
-    from tokentrace._ledger import connect
+    from tokentrace._ledger_read import open_read_only
 
-    return connect(_ledger_path(args), create=False)
+    return open_read_only(_ledger_path(args))
 
 
 def ledger_path(args: argparse.Namespace) -> Path:

@@ -5,7 +5,8 @@ application never waits on disk. It keeps only tokentrace's own spans (one row p
 one per task run) with the raw token buckets, the price source and the exact cost, so history
 can be re-priced. Several processes may write one ledger at once: WAL journaling, a busy
 timeout and retries. The schema is versioned (``SCHEMA_VERSION``) and documented in
-docs/ledger.md; ``connect`` migrates an older ledger and refuses a newer one.
+docs/ledger.md; ``connect`` migrates an older ledger and refuses a newer one. Reading one for
+the ``tokentrace`` command is ``_ledger_read``'s job: it changes nothing.
 """
 
 from __future__ import annotations
@@ -103,14 +104,12 @@ def default_path() -> Path:
     return base / "tokentrace" / "ledger.db"
 
 
-def connect(path: str | os.PathLike[str], *, create: bool = True) -> sqlite3.Connection:
-    """Open (and create or migrate) a ledger. Raises ``ConfigurationError`` when it cannot."""
+def connect(path: str | os.PathLike[str]) -> sqlite3.Connection:
+    """Open a ledger to write it, creating or migrating it as needed (``_ledger_read`` opens one to
+    read it only, changing nothing). Raises ``ConfigurationError`` when it cannot."""
     file = Path(path)
-    if not create and not file.exists():
-        raise ConfigurationError(f"no ledger at {file}: run an instrumented program first, or pass --ledger")
     try:
-        if create:
-            _create_private(file)
+        _create_private(file)
         conn = sqlite3.connect(file, timeout=30.0, isolation_level=None, check_same_thread=False)
         # Switching a new file to WAL needs a lock the busy timeout does not wait for: several
         # processes (pool workers) opening one new ledger at once would fail without the retries.

@@ -123,5 +123,17 @@ def _columns(table: str) -> tuple[str, ...]:
     return tuple(names)
 
 
+def _added_defaults(table: str) -> dict[str, str]:
+    """The columns migrations add to ``table``, with the SQL value their migration gives old rows."""
+    added: dict[str, str] = {}
+    for version in sorted(MIGRATIONS):
+        for name, rest in re.findall(rf"ALTER TABLE {table} ADD COLUMN (\w+) ([^;\n]*)", MIGRATIONS[version]):
+            default = re.search(r"DEFAULT ('[^']*'|\S+)", rest)
+            added[name] = default.group(1) if default else "NULL"
+    return added
+
+
 CALL_COLUMNS = _columns("calls")
 TASK_COLUMNS = _columns("tasks")
+ADDED_DEFAULTS = {"calls": _added_defaults("calls"), "tasks": _added_defaults("tasks")}
+"""Per table, each column a migration adds and the value it gives the rows already there."""
