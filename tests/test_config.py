@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import ClassVar
 
 import pytest
@@ -196,6 +198,33 @@ def test_bad_arguments_are_configuration_errors() -> None:
         tokentrace.configure(content_max_chars=0)
     with pytest.raises(ConfigurationError, match="redact must be a callable"):
         tokentrace.configure(redact="yes")  # type: ignore[arg-type]
+
+
+def test_a_configure_that_raised_changes_nothing(tmp_path: Path) -> None:
+    """A configure() that raises ConfigurationError leaves the previous configuration in force (no
+    setting of it applied) and does not count as configured: the default ledger is still built."""
+    path = tmp_path / "after-error.db"
+    out = run_python(
+        PRELUDE
+        + """
+from tokentrace import _telemetry
+from tokentrace.exceptions import ConfigurationError
+for bad in ({"content_max_chars": 0}, {"capture_content": True, "budgets": {"job": 3}}):
+    try:
+        tokentrace.configure(**bad)
+    except ConfigurationError:
+        pass
+settings = _telemetry.state.settings
+print(json.dumps({"capture_content": settings.capture_content, "budgets": settings.budgets}))
+tokentrace.instrument("openai")
+one_call()
+""",
+        env={"TOKENTRACE_LEDGER": str(path)},
+    )
+    assert json.loads(out) == {"capture_content": False, "budgets": {}}
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("SELECT COUNT(*), SUM(cost_pico) FROM calls").fetchone() == (1, 145_200_000)
+        assert conn.execute("SELECT name, llm_calls FROM tasks").fetchall() == [("job", 1)]
 
 
 def test_disabled_records_nothing_and_leaves_calls_alone() -> None:

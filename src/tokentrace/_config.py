@@ -7,6 +7,8 @@ variables and its own ``TOKENTRACE_*`` ones (documented in docs/configuration.md
 
 from __future__ import annotations
 
+import dataclasses
+import importlib
 import json
 import os
 from collections.abc import Callable, Iterable, Mapping
@@ -132,6 +134,19 @@ def ledger_provider(path: str | os.PathLike[str] | None = None, service_name: st
     provider = TracerProvider(resource=Resource.create(attrs))  # flushed and shut down at exit
     provider.add_span_processor(BoundedBatchSpanProcessor(LedgerExporter(path)))
     return provider
+
+
+def _check_exporter_available(choice: object) -> None:
+    if choice != "otlp":
+        return
+    try:
+        for module in ("trace_exporter", "metric_exporter"):
+            importlib.import_module(f"opentelemetry.exporter.otlp.proto.http.{module}")
+    except ImportError:
+        raise ConfigurationError(
+            "an OTLP endpoint is configured but the OTLP exporter is not installed: "
+            "pip install 'tokentrace[otlp]'"
+        ) from None
 
 
 def _build_providers(
@@ -263,58 +278,61 @@ def configure(
     ``"all"`` (also user and tenant ids), ``"none"``. See docs/backends.md.
     """
     global _configured
-    _configured = True
-    settings = _telemetry.state.settings
+    # Everything is read and checked before anything changes: a configure() that raises leaves
+    # the previous configuration entirely in force.
+    current = _telemetry.state.settings
     choice = _exporter_choice(exporter)  # validated even when an existing provider is used
     env_capture = _env_bool("TOKENTRACE_CAPTURE_CONTENT")
     env_user = _env_bool("TOKENTRACE_METRICS_INCLUDE_USER")
     env_disabled = _env_bool("TOKENTRACE_DISABLED")
     env_max = _env_int("TOKENTRACE_CONTENT_MAX_CHARS")
-    settings.capture_content = bool(
-        capture_content if capture_content is not None else (env_capture or settings.capture_content)
+    if content_max_chars is not None and (not isinstance(content_max_chars, int) or content_max_chars < 1):
+        raise ConfigurationError(f"content_max_chars must be a positive int, got {content_max_chars!r}")
+    if redact is not None and not callable(redact):
+        raise ConfigurationError("redact must be a callable that takes and returns the captured content")
+    if enabled is None and env_disabled is not None:
+        enabled = not env_disabled
+    settings = dataclasses.replace(
+        current,
+        capture_content=bool(
+            capture_content if capture_content is not None else (env_capture or current.capture_content)
+        ),
+        metrics_include_user=bool(
+            metrics_include_user
+            if metrics_include_user is not None
+            else (env_user or current.metrics_include_user)
+        ),
+        content_max_chars=content_max_chars or env_max or current.content_max_chars,
+        redact=redact if redact is not None else current.redact,
+        budgets=_check_budgets(budgets) if budgets is not None else current.budgets,
+        detect_duplicates=(
+            bool(detect_duplicates) if detect_duplicates is not None else current.detect_duplicates
+        ),
+        propagate=_propagate_choice(propagate, current.propagate),
+        enabled=bool(enabled) if enabled is not None else current.enabled,
     )
-    settings.metrics_include_user = bool(
-        metrics_include_user
-        if metrics_include_user is not None
-        else (env_user or settings.metrics_include_user)
-    )
-    if content_max_chars is not None:
-        if not isinstance(content_max_chars, int) or content_max_chars < 1:
-            raise ConfigurationError(f"content_max_chars must be a positive int, got {content_max_chars!r}")
-        settings.content_max_chars = content_max_chars
-    elif env_max is not None:
-        settings.content_max_chars = env_max
-    if redact is not None:
-        if not callable(redact):
-            raise ConfigurationError("redact must be a callable that takes and returns the captured content")
-        settings.redact = redact
-    if budgets is not None:
-        settings.budgets = _check_budgets(budgets)
-    if detect_duplicates is not None:
-        settings.detect_duplicates = bool(detect_duplicates)
-    settings.propagate = _propagate_choice(propagate, settings.propagate)
-    if enabled is not None:
-        settings.enabled = bool(enabled)
-    elif env_disabled is not None:
-        settings.enabled = not env_disabled
+    price_file = os.environ.get("TOKENTRACE_PRICES")
+    overrides = list(prices) if prices is not None else load_price_file(price_file) if price_file else None
+    building = tracer_provider is None and meter_provider is None and not _built and not _has_sdk_provider()
+    if building:
+        _check_exporter_available(choice)
 
-    if prices is not None or os.environ.get("TOKENTRACE_PRICES"):
+    if overrides is not None:
         from tokentrace.pricing import set_prices
 
-        set_prices(prices if prices is not None else load_price_file(os.environ["TOKENTRACE_PRICES"]))
-
+        set_prices(overrides)  # checks every item before it installs any
+    _telemetry.state.settings = settings
+    _configured = True
     if tracer_provider is not None or meter_provider is not None:
         _telemetry.use_providers(tracer_provider, meter_provider)
-        return
-    if _built:
+    elif _built:
         built = _built.get("tracer_provider")
         ledger_only = built is not None and not _is_global(built)
         _telemetry.use_providers(built if ledger_only else None, None)
-        return
-    if _has_sdk_provider():
+    elif not building:
         _telemetry.use_providers(None, None)
-        return
-    _build_providers(service_name or os.environ.get("OTEL_SERVICE_NAME"), choice, ledger)
+    else:
+        _build_providers(service_name or os.environ.get("OTEL_SERVICE_NAME"), choice, ledger)
 
 
 def _is_global(provider: object) -> bool:
