@@ -10,7 +10,6 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from opentelemetry import trace
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
@@ -42,12 +41,14 @@ print(json.dumps({{"p99_ms": warm[int(len(warm) * 0.99)], "max_ms": warm[-1], "c
                   "cost": str(task.totals.cost_usd)}}))
 """
 # A small queue (512 spans, exported 64 at a time, at least every 50 ms) so that a backend that
-# is down fills it within the run.
+# is down fills it within the run. An export that waits for a backend that is down takes seconds
+# (the 5 s timeout, or retries within it), far longer than any call.
+TIMEOUT_S = 5
 ENV = {
     "OTEL_BSP_MAX_QUEUE_SIZE": "512",
     "OTEL_BSP_SCHEDULE_DELAY": "50",
     "OTEL_BSP_MAX_EXPORT_BATCH_SIZE": "64",
-    "OTEL_EXPORTER_OTLP_TIMEOUT": "1",
+    "OTEL_EXPORTER_OTLP_TIMEOUT": str(TIMEOUT_S),
     "OTEL_METRIC_EXPORT_INTERVAL": "600000",
 }
 
@@ -86,8 +87,8 @@ def test_a_healthy_backend_receives_every_span(healthy: dict[str, Any]) -> None:
 
 @pytest.mark.parametrize("down", ["refused", "hung"])
 def test_a_backend_that_is_down_costs_the_caller_nothing(down: str, healthy: dict[str, Any]) -> None:
-    """A backend that refuses connections, or accepts and never answers, leaves call latency as with a
-    healthy one, totals exact, and the losses counted in one warning plus one summary at exit."""
+    """A backend that refuses connections, or accepts and never answers, never makes a call wait for
+    it, leaves totals exact, and has the losses counted in one warning plus one summary at exit."""
     if down == "refused":
         result, stderr = _run(refused_endpoint())
     else:
@@ -95,9 +96,9 @@ def test_a_backend_that_is_down_costs_the_caller_nothing(down: str, healthy: dic
             result, stderr = _run(endpoint)
     assert result["calls"] == CALLS
     assert result["cost"] == healthy["cost"]
-    # An exporter on the caller's path would make calls wait for its 1 s timeout.
-    assert result["max_ms"] < 1000, result
-    assert result["p99_ms"] <= healthy["p99_ms"] * 3 + 20, (result, healthy)
+    # An export on the caller's path would make some call wait for the backend: seconds, where a
+    # call takes about a millisecond. (Latency figures: benchmarks/overhead.py.)
+    assert result["max_ms"] < TIMEOUT_S * 1000 / 2, result
     assert stderr.count("tokentrace dropped") == 1, stderr
     assert "Queue full" not in stderr
     (summary,) = [line for line in stderr.splitlines() if "tokentrace lost" in line]
@@ -175,8 +176,41 @@ def test_failed_and_raising_exports_are_counted() -> None:
     assert tokentrace.dropped_spans() == 5
 
 
-def test_providers_the_application_built_are_left_alone() -> None:
-    """tokentrace does not wrap the processors of a provider the application registered."""
-    provider = trace.get_tracer_provider()
-    processors = provider._active_span_processor._span_processors  # type: ignore[attr-defined]
-    assert not any(isinstance(p, _export.BoundedBatchSpanProcessor) for p in processors)
+LEFT_ALONE_APP = """
+import json, sys, tokentrace
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from tests.support.clients import Repeat, openai_client, recorded, request_kwargs
+(interaction,) = recorded(%r)
+exporter = InMemorySpanExporter()
+if %r:
+    own = TracerProvider()
+    own.add_span_processor(BatchSpanProcessor(exporter))
+    trace.set_tracer_provider(own)
+tokentrace.configure()
+tokentrace.instrument("openai")
+openai_client(Repeat(interaction)).chat.completions.create(**request_kwargs(interaction, "openai"))
+provider = trace.get_tracer_provider()
+provider.force_flush()
+print(json.dumps({
+    "processors": [type(p).__name__ for p in provider._active_span_processor._span_processors],
+    "spans": len(exporter.get_finished_spans()),
+}))
+"""
+
+
+@pytest.mark.parametrize("own_provider", [True, False])
+def test_providers_the_application_built_are_left_alone(own_provider: bool) -> None:
+    """configure() leaves the processors of a provider the application registered as they are (its
+    spans reach the application's exporter), and wraps only those of the provider it builds."""
+    with otlp_receiver() as (endpoint, _):
+        proc = spawn_python(
+            LEFT_ALONE_APP % (CACHED_CHAT, own_provider), {"OTEL_EXPORTER_OTLP_ENDPOINT": endpoint}
+        )
+    assert proc.returncode == 0, proc.stderr
+    if own_provider:
+        assert json.loads(proc.stdout) == {"processors": ["BatchSpanProcessor"], "spans": 1}
+    else:
+        assert json.loads(proc.stdout) == {"processors": ["BoundedBatchSpanProcessor"], "spans": 0}

@@ -80,7 +80,9 @@ def test_user_and_tenant_stay_off_metrics_by_default(cap: Capture) -> None:
     """High-cardinality ids never reach metric attributes unless the user opts in."""
     _calls(1, user_id="u-123", tenant="acme")
     for name in ("tokentrace.cost", "tokentrace.task.cost", "gen_ai.client.token.usage"):
-        for point in cap.metric_points(name):
+        points = cap.metric_points(name)
+        assert points, name
+        for point in points:
             assert "tokentrace.user_id" not in point.attributes
             assert "tokentrace.tenant" not in point.attributes
 

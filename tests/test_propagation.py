@@ -149,6 +149,8 @@ def test_user_and_tenant_travel_only_when_both_sides_opt_in(downstream_all: str)
         _, answer, _ = _upstream(downstream_all)
     finally:
         settings.propagate = "tasks"
+    # The bare call, the draft task and its call.
+    assert len(answer["spans"]) == 3, answer
     for span in answer["spans"]:
         assert (span["tokentrace.user_id"], span["tokentrace.tenant"]) == ("u-7", "acme")
 
