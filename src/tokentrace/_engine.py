@@ -32,7 +32,7 @@ from tokentrace._call import _ACTIVE_CALL, Call, active_call, leave
 from tokentrace._safety import failed, guarded
 from tokentrace._tally import CallRecord
 from tokentrace._task import _CURRENT as _CURRENT_TASK
-from tokentrace._usage import UsageError
+from tokentrace._usage import CACHE_OVERLAP, UsageError
 from tokentrace.integrations._base import UNREAD, AttemptHook, Method, ProviderIntegration, Reading
 
 __all__ = [
@@ -148,9 +148,12 @@ def complete(
     else:
         usage = response_model = None
     model = response_model or request.model or "unknown"
-    cost = source = parts = None
+    cost = source = parts = note = None
     if usage is not None and problem is None:
         problem = usage.problem()
+        if problem is not None and problem == CACHE_OVERLAP:
+            # Counts that disagree, each of them billed: kept, priced, and the disagreement noted.
+            note, problem = problem, None
         if reading.more and problem is None:  # type: ignore[union-attr]  # usage came from it
             problem = _inferences.problem(reading.more)  # type: ignore[union-attr]
             if problem is None:
@@ -194,7 +197,8 @@ def complete(
             else:
                 cost = sum(parts)
                 source = price.source
-                estimated = reading.estimated or price.estimated  # type: ignore[union-attr]
+                # How a provider billed counts that disagree is not known: not exact either.
+                estimated = reading.estimated or price.estimated or note is not None  # type: ignore[union-attr]
                 status = _pricing.ESTIMATED if estimated else _pricing.PRICED
     attempts = len(call.attempts)
     rec = CallRecord(
@@ -227,7 +231,7 @@ def complete(
             duplicate = task._record(rec)
         if task._guarded:
             _budget.settle(call.reservation, rec if sent else None, task)
-    _end_span(call, rec, response_model, problem, source, error, stream_end, reading, duplicate)
+    _end_span(call, rec, response_model, problem or note, source, error, stream_end, reading, duplicate)
     _record_metrics(call, rec, response_model, duration_ns)
 
 

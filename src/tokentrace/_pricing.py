@@ -211,7 +211,13 @@ class PriceInfo:
             one_hour = usage.cache_write_1h_tokens
             write = (write_tokens - one_hour) * rates[3] + one_hour * rates[4]
         output = (usage.output_tokens - reasoning) * rates[1] + reasoning * rates[5]
-        fresh = (usage.input_tokens - read_tokens - write_tokens) * rates[0]
+        fresh_tokens = usage.input_tokens - read_tokens - write_tokens
+        if fresh_tokens < 0:
+            # Reads and writes over the same tokens (Usage.problem's CACHE_OVERLAP): the writes are
+            # taken to be of tokens also read, so the input not read from the cache is billed at
+            # the input rate and every read and write at its own rate, as OpenRouter bills them.
+            fresh_tokens = max(usage.input_tokens - read_tokens, 0)
+        fresh = fresh_tokens * rates[0]
         other = per_request
         if usage.web_search_requests:
             other += usage.web_search_requests * per_search

@@ -115,7 +115,14 @@ class Usage:
         return usage  # type: ignore[no-any-return]  # now a Usage
 
     def problem(self) -> str | None:
-        """Why these numbers cannot be true, or ``None`` when they are consistent."""
+        """Why these numbers cannot be true, or ``None`` when they are consistent.
+
+        ``CACHE_OVERLAP`` (cache reads and writes that add up to more than the input total, as a
+        gateway reports that caches what its upstream provider had already cached) is the one
+        problem that leaves the counts usable: every one of them was billed, so tokentrace keeps
+        them as reported and notes the disagreement (see ``PriceInfo.parts`` for its price). It
+        is named only when the counts have no other problem.
+        """
         inp, out = self.input_tokens, self.output_tokens
         read, write, write_1h, reasoning = (
             self.cache_read_tokens,
@@ -146,16 +153,23 @@ class Usage:
                 return f"{name} is negative ({value})"
             if value > MAX_TOKENS:
                 return f"{name} is implausibly large ({value})"
-        if self.cache_read_tokens + self.cache_write_tokens > self.input_tokens:
-            return "cache tokens exceed input tokens"
         if self.cache_write_1h_tokens > self.cache_write_tokens:
             return "1-hour cache writes exceed cache writes"
         if self.reasoning_tokens > self.output_tokens:
             return "reasoning tokens exceed output tokens"
-        return None if self.modalities is None else _modalities_problem(self, self.modalities)
+        if self.modalities is not None:
+            problem = _modalities_problem(self, self.modalities)
+            if problem is not None:
+                return problem
+        if self.cache_read_tokens + self.cache_write_tokens > self.input_tokens:
+            return CACHE_OVERLAP
+        return None
 
 
 _COUNTS: Final = tuple(name for name in Usage.__slots__ if name != "modalities")
+
+CACHE_OVERLAP: Final = "cache reads and cache writes together exceed input tokens: kept as reported"
+"""``Usage.problem()``'s one problem of counts that are still priced (see there)."""
 
 
 def _modalities_problem(usage: Usage, modalities: object) -> str | None:
