@@ -265,14 +265,32 @@ def number(value: object, name: str) -> int:
     raise UsageError(f"{name} is not a token count: {type(value).__name__}")
 
 
-def counts(fields: Mapping[str, Any], names: tuple[str, ...], prefix: str = "") -> list[int]:
-    """The token counts named ``names`` in ``fields`` (0 when absent), in one call: an int is taken
-    as it is, anything else goes through ``number`` (which names ``prefix`` + the field)."""
-    out = []
+def counts(
+    fields: Mapping[str, Any], names: tuple[str, ...], prefix: str = "", required: int = 0
+) -> list[int]:
+    """The token counts named ``names`` in ``fields``, in one call: an int is taken as it is,
+    anything else goes through ``number`` (which names ``prefix`` + the field).
+
+    The first ``required`` names are counts the API always reports (a call's input and output
+    totals): one that is absent or null raises ``UsageError``, for a count the provider did not
+    report is not a zero. The others (the cache and reasoning subsets) are 0 when absent.
+    """
+    out: list[int] = []
     for name in names:
         value = fields.get(name)
-        out.append(value if type(value) is int else number(value, prefix + name))
+        if type(value) is not int:
+            if value is None and len(out) < required:
+                raise UsageError(f"{prefix}{name} is missing")
+            value = number(value, prefix + name)
+        out.append(value)
     return out
+
+
+def reported(value: object, name: str) -> int:
+    """``value`` as a token count the API always reports: ``UsageError`` when it is absent."""
+    if value is None:
+        raise UsageError(f"{name} is missing")
+    return number(value, name)
 
 
 def count(obj: object, *path: str) -> int:

@@ -14,7 +14,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from tokentrace._engine import active_call
-from tokentrace._usage import Usage, counts, field, number, values
+from tokentrace._tokenize import count_chat_messages, count_text
+from tokentrace._usage import Usage, UsageError, counts, field, number, values
 from tokentrace.integrations._base import (
     AttemptHook,
     Inference,
@@ -48,7 +49,11 @@ def messages_usage(usage: object) -> Usage:
 
 
 def _messages_usage(u: Mapping[str, Any]) -> Usage:
-    inp, out, read, write = counts(u, _COUNTS)
+    # Messages always report input_tokens and output_tokens (a missing one is a UsageError);
+    # the cache counts are 0 when absent.
+    inp, out, read, write = counts(u, _COUNTS, required=2)
+    if inp < 0:  # named here: the input total below adds the cache counts to it
+        raise UsageError(f"input_tokens is negative ({inp})")
     one_hour = thinking = searches = 0
     creation = u.get("cache_creation")
     if creation is not None:
@@ -103,14 +108,26 @@ _STREAMED_FIELDS = (
 )
 
 
+# The text of a content block delta, by its type: what an offline count of a cut stream reads.
+_DELTA_TEXT = {"text_delta": "text", "input_json_delta": "partial_json", "thinking_delta": "thinking"}
+
+
 class _MessagesStream:
-    """``message_start`` carries the first usage; each ``message_delta`` overrides what it reports."""
+    """``message_start`` carries the first usage; each ``message_delta`` overrides what it reports.
 
-    __slots__ = ("fields", "model")
+    ``message_start``'s ``output_tokens`` is a placeholder (1) that only a ``message_delta``'s
+    count replaces. A stream that ends without one (a dropped connection, a stream closed early)
+    has its output counted offline from the text it delivered, as an estimate.
+    """
 
-    def __init__(self) -> None:
+    __slots__ = ("fields", "final", "model", "pieces", "request")
+
+    def __init__(self, request: Request) -> None:
+        self.request = request
         self.model: str | None = None
         self.fields: dict[str, object] = {}
+        self.pieces: list[str] = []
+        self.final = False  # a message_delta reported the output count
 
     def _take(self, usage: object) -> None:
         u = values(usage)
@@ -121,17 +138,45 @@ class _MessagesStream:
 
     def feed(self, event: Any) -> None:
         kind = getattr(event, "type", None)
-        if kind == "message_start":
+        if kind == "content_block_delta":  # most events
+            delta = getattr(event, "delta", None)
+            name = _DELTA_TEXT.get(getattr(delta, "type", None))  # type: ignore[arg-type]
+            if name is not None:
+                text = getattr(delta, name, None)
+                if text and type(text) is str:
+                    self.pieces.append(text)
+        elif kind == "message_start":
             message = getattr(event, "message", None)
             self.model = getattr(message, "model", None)
             self._take(getattr(message, "usage", None))
         elif kind == "message_delta":
-            self._take(getattr(event, "usage", None))
+            usage = getattr(event, "usage", None)
+            self._take(usage)
+            if values(usage).get("output_tokens") is not None:
+                self.final = True
 
     def result(self) -> Reading:
         if not self.fields:
             return Reading(None, self.model)
-        return _reading(self.fields, self.model)
+        if self.final:
+            return _reading(self.fields, self.model)
+        model = self.model or self.request.model or ""
+        fields = {**self.fields, "output_tokens": count_text("".join(self.pieces), model)}
+        if "input_tokens" not in fields:
+            fields["input_tokens"] = _request_tokens(self.request, model)
+        reading = _reading(fields, self.model)
+        reading.estimated = True
+        return reading
+
+
+def _request_tokens(request: Request, model: str) -> int:
+    """An offline count of a Messages request: its system prompt and messages."""
+    kwargs = request.kwargs
+    system = kwargs.get("system")
+    messages = kwargs.get("messages")
+    if system is not None:
+        messages = [{"role": "system", "content": system}, *(messages or ())]
+    return count_chat_messages(messages, model)
 
 
 @functools.lru_cache(maxsize=256)
@@ -198,4 +243,4 @@ class AnthropicIntegration(ProviderIntegration):
         return _reading(values(usage), model, output)
 
     def stream_reader(self, method: Method, request: Request) -> _MessagesStream:
-        return _MessagesStream()
+        return _MessagesStream(request)

@@ -26,7 +26,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from tokentrace._usage import Usage, number, values
+from tokentrace._usage import Usage, UsageError, number, reported, values
 from tokentrace.integrations._base import AttemptHook, Method, Patch, ProviderIntegration, Reading, Request
 
 _CLIENT = "botocore.client"
@@ -48,14 +48,23 @@ _METRICS = b"amazon-bedrock-invocationMetrics"
 
 
 def bedrock_usage(
-    u: Any, input_key: str, output_key: str, cache_read_key: str, cache_write_key: str
+    u: Any, input_key: str, output_key: str, cache_read_key: str, cache_write_key: str, outputs: bool = True
 ) -> Usage:
-    """Bedrock usage under the given names; the input total adds the cache reads and writes."""
+    """Bedrock usage under the given names; the input total adds the cache reads and writes.
+
+    The input and output counts are always reported (a missing one is a ``UsageError``), but an
+    embedding generates nothing and reports no output count (``outputs`` false: 0, exactly); the
+    cache counts are 0 when absent.
+    """
     cache_read = number(u.get(cache_read_key), cache_read_key)
     cache_write = number(u.get(cache_write_key), cache_write_key)
+    output = u.get(output_key)
+    uncached = reported(u.get(input_key), input_key)
+    if uncached < 0:  # named here: the input total below adds the cache counts to it
+        raise UsageError(f"{input_key} is negative ({uncached})")
     return Usage(
-        input_tokens=number(u.get(input_key), input_key) + cache_read + cache_write,
-        output_tokens=number(u.get(output_key), output_key),
+        input_tokens=uncached + cache_read + cache_write,
+        output_tokens=reported(output, output_key) if outputs else number(output, output_key),
         cache_read_tokens=cache_read,
         cache_write_tokens=cache_write,
     )
@@ -67,15 +76,19 @@ def _converse_usage(usage: object) -> Usage:
     )
 
 
-def _header_usage(response: Any) -> Usage | None:
+def _header_usage(response: Any, outputs: bool) -> Usage | None:
     headers = values(values(values(response).get("ResponseMetadata")).get("HTTPHeaders"))
-    if headers.get("x-amzn-bedrock-input-token-count") is None:
+    if headers.get(_INPUT_HEADER) is None:
         return None
-    counts = {name: _integer(headers.get(f"x-amzn-bedrock-{name}-token-count")) for name in _HEADER_NAMES}
-    return bedrock_usage(counts, "input", "output", "cache-read-input", "cache-write-input")
+    counts = {name: _integer(headers.get(name)) for name in _HEADERS}
+    return bedrock_usage(counts, _INPUT_HEADER, _OUTPUT_HEADER, _READ_HEADER, _WRITE_HEADER, outputs)
 
 
-_HEADER_NAMES = ("input", "output", "cache-read-input", "cache-write-input")
+_INPUT_HEADER = "x-amzn-bedrock-input-token-count"
+_OUTPUT_HEADER = "x-amzn-bedrock-output-token-count"
+_READ_HEADER = "x-amzn-bedrock-cache-read-input-token-count"
+_WRITE_HEADER = "x-amzn-bedrock-cache-write-input-token-count"
+_HEADERS = (_INPUT_HEADER, _OUTPUT_HEADER, _READ_HEADER, _WRITE_HEADER)
 
 
 def _integer(text: object) -> object:
@@ -188,7 +201,7 @@ class BedrockIntegration(ProviderIntegration):
         if method.api == "converse":
             usage = values(response).get("usage")
             return Reading(_converse_usage(usage) if usage is not None else None, model)
-        return Reading(_header_usage(response), model)
+        return Reading(_header_usage(response, outputs=method.operation != "embeddings"), model)
 
     def stream_reader(self, method: Method, request: Request) -> _ConverseStream | _InvokeStream:
         model = priced_model(request.model) if request.model else None

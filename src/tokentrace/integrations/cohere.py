@@ -11,33 +11,43 @@ from __future__ import annotations
 
 from typing import Any
 
-from tokentrace._usage import Usage, field, number, values
+from tokentrace._usage import Usage, UsageError, field, number, reported, values
 from tokentrace.integrations._base import Method, ProviderIntegration, Reading, Request
 
 _V2 = "cohere.v2.client"
 
 
-def _usage(usage: object) -> tuple[Usage, Usage | None]:
-    """(tokens processed, billed units) from a v2 ``Usage``; tokens fall back to billed units."""
+def _usage(usage: object, outputs: bool = True) -> tuple[Usage, Usage | None]:
+    """(tokens processed, billed units) from a v2 ``Usage``; tokens fall back to billed units.
+
+    A chat reports the input and output counts of each of the two it sends; an embedding only
+    billed input units (it generates nothing: its output is 0, exactly, and ``outputs`` is
+    false). A count it should report and did not is a ``UsageError``.
+    """
     u = values(usage)
     tokens, billed = values(u.get("tokens")), values(u.get("billed_units"))
     cached = number(u.get("cached_tokens"), "cached_tokens")
     billed_usage = None
-    if billed:
+    if u.get("billed_units") is not None:
         billed_usage = Usage(
-            input_tokens=number(billed.get("input_tokens"), "billed_units.input_tokens"),
-            output_tokens=number(billed.get("output_tokens"), "billed_units.output_tokens"),
+            input_tokens=reported(billed.get("input_tokens"), "billed_units.input_tokens"),
+            output_tokens=_output(billed, "billed_units.output_tokens", outputs),
         )
-    if tokens:
+    if u.get("tokens") is not None:
         processed = Usage(
-            input_tokens=number(tokens.get("input_tokens"), "tokens.input_tokens"),
-            output_tokens=number(tokens.get("output_tokens"), "tokens.output_tokens"),
+            input_tokens=reported(tokens.get("input_tokens"), "tokens.input_tokens"),
+            output_tokens=_output(tokens, "tokens.output_tokens", outputs),
             cache_read_tokens=cached,
         )
         return processed, billed_usage
     if billed_usage is not None:
         return billed_usage, None
-    return Usage(cache_read_tokens=cached), None
+    raise UsageError("usage has neither tokens nor billed_units")
+
+
+def _output(counts: Any, name: str, outputs: bool) -> int:
+    value = counts.get("output_tokens")
+    return reported(value, name) if outputs else number(value, name)
 
 
 class _ChatStream:
@@ -83,7 +93,7 @@ class CohereIntegration(ProviderIntegration):
         usage = field(response, "meta") if method.api == "embeddings" else getattr(response, "usage", None)
         if usage is None:
             return Reading(None)
-        processed, billed = _usage(usage)
+        processed, billed = _usage(usage, outputs=method.api != "embeddings")
         return Reading(processed, billed=billed, output=getattr(response, "message", None))
 
     def stream_reader(self, method: Method, request: Request) -> _ChatStream:

@@ -21,7 +21,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from tokentrace._pricing import served_tier
-from tokentrace._usage import Modalities, Usage, field, number, values
+from tokentrace._tokenize import count_text
+from tokentrace._usage import Modalities, Usage, field, number, reported, values
 from tokentrace.integrations._base import AttemptHook, Method, ProviderIntegration, Reading, Request
 
 _MODELS = "google.genai.models"
@@ -29,8 +30,12 @@ _CLIENT = "google.genai._api_client"
 
 
 def gemini_usage(metadata: object) -> Usage:
+    """Gemini's JSON is protobuf's, which leaves out a count that is 0: an absent
+    ``candidates_token_count`` (a reply blocked before any text), ``thoughts_token_count`` or
+    cache count is 0, exactly. A prompt is never empty, so an absent ``prompt_token_count`` is a
+    count not reported: a ``UsageError``."""
     u = values(metadata)
-    prompt = number(u.get("prompt_token_count"), "prompt_token_count")
+    prompt = reported(u.get("prompt_token_count"), "prompt_token_count")
     tool_use = number(u.get("tool_use_prompt_token_count"), "tool_use_prompt_token_count")
     thoughts = number(u.get("thoughts_token_count"), "thoughts_token_count")
     return Usage(
@@ -87,15 +92,20 @@ def service_tier(response: Any, metadata: object, request: Request) -> str | Non
 
 
 class _Stream:
-    """Each chunk carries the usage so far; the last one seen is the call's."""
+    """Each chunk carries the usage so far; the last one, with the candidate's ``finish_reason``,
+    the call's. The chunks before it report the prompt's count only: a stream that ends without
+    that last chunk (a dropped connection, a stream closed early) has its output counted offline
+    from the text it delivered, as an estimate."""
 
-    __slots__ = ("metadata", "model", "request", "response")
+    __slots__ = ("finished", "metadata", "model", "pieces", "request", "response")
 
     def __init__(self, request: Request) -> None:
         self.request = request
         self.model: str | None = None
         self.metadata: object = None
         self.response: object = None
+        self.pieces: list[str] = []
+        self.finished = False
 
     def feed(self, chunk: Any) -> None:
         metadata = getattr(chunk, "usage_metadata", None)
@@ -104,12 +114,45 @@ class _Stream:
         if self.model is None:
             self.model = getattr(chunk, "model_version", None)
             self.response = chunk  # its headers are the stream's
+        for candidate in getattr(chunk, "candidates", None) or ():
+            if getattr(candidate, "finish_reason", None) is not None:
+                self.finished = True
+            for part in field(candidate, "content", "parts") or ():
+                text = getattr(part, "text", None)
+                if text and type(text) is str:
+                    self.pieces.append(text)
 
     def result(self) -> Reading:
         tier = service_tier(self.response, self.metadata, self.request)
-        if self.metadata is None:
-            return Reading(None, self.model, service_tier=tier)
-        return Reading(gemini_usage(self.metadata), self.model, service_tier=tier)
+        if self.finished:
+            if self.metadata is None:
+                return Reading(None, self.model, service_tier=tier)
+            return Reading(gemini_usage(self.metadata), self.model, service_tier=tier)
+        model = self.model or self.request.model or ""
+        prompt = values(self.metadata).get("prompt_token_count")
+        usage = Usage(
+            input_tokens=number(prompt, "prompt_token_count")
+            if prompt is not None
+            else _contents_tokens(self.request.kwargs.get("contents"), model),
+            output_tokens=count_text("".join(self.pieces), model),
+        )
+        return Reading(usage, self.model, estimated=True, service_tier=tier)
+
+
+def _contents_tokens(contents: object, model: str) -> int:
+    """An offline count of a request's ``contents``: a string, or contents and parts with text."""
+    if isinstance(contents, str):
+        return count_text(contents, model)
+    total = 0
+    for content in contents if isinstance(contents, (list, tuple)) else ():
+        if isinstance(content, str):
+            total += count_text(content, model)
+            continue
+        for part in field(content, "parts") or ():
+            text = part if isinstance(part, str) else field(part, "text")
+            if isinstance(text, str):
+                total += count_text(text, model)
+    return total
 
 
 def _ok(result: Any) -> int:

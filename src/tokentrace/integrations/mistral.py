@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from tokentrace._call import settle_attempt
+from tokentrace._usage import values
 from tokentrace.integrations._base import (
     AttemptHook,
     Method,
@@ -30,6 +31,22 @@ _EMBEDDINGS = "mistralai.client.embeddings"
 _HOOKS = "mistralai.client._hooks.sdkhooks"
 
 
+def _as_sent(usage: Any) -> Any:
+    """``usage`` without the counts the server did not send.
+
+    The SDK validates its ``UsageInfo`` and fills an absent ``prompt_tokens`` or
+    ``completion_tokens`` with 0; a count the server did not report is not a zero, so those are
+    left out (the readers then see them missing), going by pydantic's ``model_fields_set``.
+    """
+    sent = getattr(usage, "model_fields_set", None)
+    if not isinstance(sent, set) or sent.issuperset(_TOTALS):
+        return usage
+    return {name: value for name, value in values(usage).items() if name in sent or name not in _TOTALS}
+
+
+_TOTALS = ("prompt_tokens", "completion_tokens")
+
+
 class _MistralStream(_ChatStream):
     """A chat stream of ``CompletionEvent``s, each holding its chunk in ``data``."""
 
@@ -37,6 +54,11 @@ class _MistralStream(_ChatStream):
 
     def feed(self, chunk: Any) -> None:
         super().feed(getattr(chunk, "data", chunk))
+
+    def result(self) -> Reading:
+        if self.usage is not None:
+            self.usage = _as_sent(self.usage)
+        return super().result()
 
 
 def _final_status(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
@@ -77,6 +99,7 @@ class MistralIntegration(ProviderIntegration):
         usage = getattr(response, "usage", None)
         if usage is None:
             return Reading(None, model)
+        usage = _as_sent(usage)
         if method.api == "embeddings":
             return Reading(embeddings_usage(usage), model)
         return Reading(chat_usage(usage), model, output=getattr(response, "choices", None))

@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 from tokentrace import _semconv as sc
 from tokentrace._pricing import served_tier
 from tokentrace._tokenize import count_chat_messages, count_text
-from tokentrace._usage import Modalities, Usage, counts, field, number, values
+from tokentrace._usage import Modalities, Usage, counts, field, number, reported, values
 from tokentrace.integrations._base import (
     AttemptHook,
     Method,
@@ -65,14 +65,20 @@ def _status(response: Any) -> int | None:
 
 
 def chat_usage(usage: object) -> Usage:
-    """OpenAI usage: ``prompt_tokens`` already includes cached tokens."""
+    """OpenAI usage: ``prompt_tokens`` already includes cached tokens. Chat and legacy
+    Completions always report ``prompt_tokens`` and ``completion_tokens`` (0 when nothing was
+    generated): a missing one is a ``UsageError``; the details are 0 when absent."""
     return _chat_usage(values(usage))
 
 
 def _chat_usage(u: Mapping[str, Any]) -> Usage:
     prompt = values(u.get("prompt_tokens_details"))
     completion = values(u.get("completion_tokens_details"))
-    inp, out = counts(u, _TOTALS)
+    if u.get("completion_tokens") is None and u.get("total_tokens") is not None:
+        # Legacy Completions leave completion_tokens out when nothing was generated (a recorded
+        # gpt-3.5-turbo-instruct echo: prompt 11, total 11): the total says how many.
+        u = {**u, "completion_tokens": _generated(u)}
+    inp, out = counts(u, _TOTALS, required=2)
     read, write = counts(prompt, _PROMPT_DETAILS, "prompt_tokens_details.")
     (reasoning,) = counts(completion, _COMPLETION_DETAILS, "completion_tokens_details.")
     if prompt.get("audio_tokens") or completion.get("audio_tokens"):
@@ -86,6 +92,16 @@ def _chat_usage(u: Mapping[str, Any]) -> Usage:
 
 
 _TOTALS = ("prompt_tokens", "completion_tokens")
+
+
+def _generated(u: Mapping[str, Any]) -> int | None:
+    """``total_tokens`` less ``prompt_tokens``, or ``None`` without a prompt count."""
+    prompt = u.get("prompt_tokens")
+    if prompt is None:
+        return None
+    return number(u.get("total_tokens"), "total_tokens") - number(prompt, "prompt_tokens")
+
+
 _PROMPT_DETAILS = ("cached_tokens", "cache_write_tokens")
 _COMPLETION_DETAILS = ("reasoning_tokens",)
 
@@ -138,8 +154,9 @@ def responses_usage(usage: object, output: object = None) -> Usage:
             elif kind == "file_search_call":
                 files += 1
     return Usage(
-        input_tokens=number(u.get("input_tokens"), "input_tokens"),
-        output_tokens=number(u.get("output_tokens"), "output_tokens"),
+        # Always reported (a missing one is a UsageError); the details are 0 when absent.
+        input_tokens=reported(u.get("input_tokens"), "input_tokens"),
+        output_tokens=reported(u.get("output_tokens"), "output_tokens"),
         cache_read_tokens=number(inp.get("cached_tokens"), "input_tokens_details.cached_tokens"),
         cache_write_tokens=number(inp.get("cache_write_tokens"), "input_tokens_details.cache_write_tokens"),
         reasoning_tokens=number(
@@ -152,8 +169,9 @@ def responses_usage(usage: object, output: object = None) -> Usage:
 
 
 def embeddings_usage(usage: object) -> Usage:
-    """Embeddings usage: input only."""
-    return Usage(input_tokens=number(values(usage).get("prompt_tokens"), "prompt_tokens"))
+    """Embeddings usage: input only. An embedding generates nothing, so there is no output count
+    to report (0 is exact); a missing ``prompt_tokens`` is a ``UsageError``."""
+    return Usage(input_tokens=reported(values(usage).get("prompt_tokens"), "prompt_tokens"))
 
 
 class _ResponsesStream:
@@ -243,20 +261,24 @@ class _ChatStream:
 
     def result(self) -> Reading:
         tier = served_tier(self.tier)
-        if self.usage is not None:
-            return Reading(
-                chat_usage(self.usage), self.model, reported_cost=reported_cost(self.usage), service_tier=tier
-            )
+        u = values(self.usage)
+        inp, out = u.get("prompt_tokens"), u.get("completion_tokens")
+        if inp is not None and out is not None:
+            return Reading(_chat_usage(u), self.model, reported_cost=_reported_cost(u), service_tier=tier)
+        # No usage (a stream cut or closed before its usage chunk, a server that sends none), or a
+        # usage without its totals: what the server reported is kept, the rest counted offline.
         model = self.model or self.request.model or ""
-        prompt = self.request.kwargs.get("prompt")
-        # Read lightly and ended before its usage chunk (closed early): one token per chunk received.
-        output = self.chunks if self.light else count_text("".join(self.pieces), model)
-        usage = Usage(
-            input_tokens=count_text(prompt, model)
-            if isinstance(prompt, str)
-            else count_chat_messages(self.request.kwargs.get("messages"), model),
-            output_tokens=output,
-        )
+        if inp is None:
+            prompt = self.request.kwargs.get("prompt")
+            inp = (
+                count_text(prompt, model)
+                if isinstance(prompt, str)
+                else count_chat_messages(self.request.kwargs.get("messages"), model)
+            )
+        if out is None:
+            # Read lightly (usage only): one token per chunk received.
+            out = self.chunks if self.light else count_text("".join(self.pieces), model)
+        usage = Usage(number(inp, "prompt_tokens"), number(out, "completion_tokens"))
         return Reading(usage, self.model, estimated=True, service_tier=tier)
 
 
