@@ -1,4 +1,5 @@
-"""Process life: fork after instrumenting, a normal exit, a SIGKILL, and the ledger file's mode."""
+"""Process life: fork after instrumenting, a normal exit, an exit while another process holds the
+ledger's write lock, a SIGKILL, and the ledger file's mode."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import sqlite3
 import stat
 import subprocess
 import sys
+import threading
 import time
 from decimal import Decimal
 from pathlib import Path
@@ -98,6 +100,116 @@ for _ in range(50):
     )
     assert _rows(path, "SELECT COUNT(*), SUM(cost_pico) FROM calls") == [(200, 200 * PICO)]
     assert _rows(path, "SELECT COUNT(*), SUM(llm_calls) FROM tasks") == [(50, 200)]
+
+
+# Another process writing the ledger (a long migration, a VACUUM): it holds the write lock from
+# before the program starts until it reads a number of seconds on stdin, waits that long, commits.
+HOLDER = """
+import sqlite3, sys, time
+conn = sqlite3.connect(sys.argv[1], isolation_level=None)
+conn.execute("BEGIN EXCLUSIVE")
+print("locked", flush=True)
+time.sleep(float(sys.stdin.readline()))
+conn.execute("COMMIT")
+"""
+# Spans are written when the application flushes and at exit only. The program prints when its
+# last call returned and when its exit handlers were done (one registered first runs last).
+LOCKED_APP = f"""
+import atexit, time
+atexit.register(lambda: print("handlers done", time.monotonic(), flush=True))
+import tokentrace
+from tests.support.clients import Repeat, openai_client, recorded, request_kwargs
+(interaction,) = recorded({CACHED_CHAT!r})
+tokentrace.instrument("openai")
+client = openai_client(Repeat(interaction))
+kwargs = request_kwargs(interaction, "openai")
+with tokentrace.task("job"):
+    for _ in range(100):
+        client.chat.completions.create(**kwargs)
+if FLUSH:
+    start = time.monotonic()
+    tokentrace._telemetry.state.tracer_provider.force_flush()
+    print("flushed", time.monotonic() - start, tokentrace.dropped_spans(), flush=True)
+with tokentrace.task("job"):
+    for _ in range(100):
+        client.chat.completions.create(**kwargs)
+print("calls made", time.monotonic(), flush=True)
+"""
+
+
+def _against_a_writer(path: Path, flush: bool, release_after: float | None) -> tuple[dict[str, str], str]:
+    """Run LOCKED_APP while another process holds the ledger's write lock: released ``release_after``
+    seconds after the program's last call, else after the program has ended. Returns the program's
+    printed values by name, and its stderr."""
+    _ledger.connect(path).close()  # the schema exists: what is measured is writing rows
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "TOKENTRACE_"))} | {
+        "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""),
+        "TOKENTRACE_LEDGER": str(path),
+        "OTEL_BSP_SCHEDULE_DELAY": "600000",
+    }
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, str(path)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert holder.stdout is not None
+        assert holder.stdin is not None
+        assert holder.stdout.readline() == "locked\n"
+        app = subprocess.Popen(
+            [sys.executable, "-c", f"FLUSH = {flush}\n{LOCKED_APP}"],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        assert app.stdout is not None
+        watchdog = threading.Timer(90, app.kill)  # a program stuck on the lock fails the test, soon
+        watchdog.start()
+        printed: dict[str, str] = {}
+        for line in app.stdout:
+            name, _, value = line.strip().partition(" ")
+            if name == "calls" and release_after is not None:
+                holder.stdin.write(f"{release_after}\n")
+                holder.stdin.flush()
+            printed[name] = value.removeprefix("made ").removeprefix("done ")
+            if name == "handlers":
+                break
+        _, stderr = app.communicate(timeout=90)
+        watchdog.cancel()
+        if release_after is None:
+            holder.stdin.write("0\n")
+            holder.stdin.flush()
+        assert holder.wait(timeout=30) == 0
+    finally:
+        holder.kill()
+    return printed, stderr
+
+
+def test_exit_is_bounded_while_another_process_holds_the_ledger_lock(tmp_path: Path) -> None:
+    """While another process holds the ledger's write lock throughout, a flush from the application's
+    thread and the exit each wait at most LOCK_WAIT (5 s) for it, not minutes; the 202 spans that could
+    not be written are counted (dropped_spans) and warned about once, and the summary at exit names them."""
+    path = tmp_path / "locked.db"
+    printed, stderr = _against_a_writer(path, flush=True, release_after=None)
+    flush_seconds, dropped = printed["flushed"].split()
+    assert float(flush_seconds) < _ledger.LOCK_WAIT + 2, printed
+    assert int(dropped) == 101  # 100 calls and their task
+    assert float(printed["handlers"]) - float(printed["calls"]) < _ledger.LOCK_WAIT + 2, printed
+    assert stderr.count("tokentrace dropped") == 1, stderr
+    assert "database is locked" in stderr, stderr
+    assert "tokentrace lost 202 span(s)" in stderr, stderr
+    assert _rows(path, "SELECT COUNT(*) FROM calls") == [(0,)]
+
+
+def test_a_brief_lock_on_the_ledger_loses_nothing(tmp_path: Path) -> None:
+    """A lock another process releases a second after the last call only delays the exit's write:
+    every call and task is written, and nothing is reported lost."""
+    path = tmp_path / "brief.db"
+    printed, stderr = _against_a_writer(path, flush=False, release_after=1.0)
+    assert float(printed["handlers"]) - float(printed["calls"]) > 0.5, printed  # the write met the lock
+    assert "tokentrace" not in stderr, stderr
+    assert _rows(path, "SELECT COUNT(*), SUM(cost_pico) FROM calls") == [(200, 200 * PICO)]
+    assert _rows(path, "SELECT COUNT(*), SUM(llm_calls) FROM tasks") == [(2, 200)]
 
 
 def test_sigkill_loses_at_most_the_unflushed_batch_and_corrupts_nothing(tmp_path: Path) -> None:

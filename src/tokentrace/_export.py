@@ -54,7 +54,7 @@ def dropped_spans() -> int:
         return _counts["queue_full"] + _counts["export_failed"]
 
 
-def _drop(reason: str, n: int) -> None:
+def _drop(reason: str, n: int, detail: str | None = None) -> None:
     global _warned
     with _lock:
         _counts[reason] += n
@@ -64,7 +64,7 @@ def _drop(reason: str, n: int) -> None:
         why = (
             "the export queue is full (the backend is slower than the application)"
             if reason == "queue_full"
-            else "the exporter failed (is the backend reachable?)"
+            else f"the exporter failed ({detail or 'is the backend reachable?'})"
         )
         logger.warning(
             "tokentrace dropped %d span(s): %s. The application is not slowed down; further losses "
@@ -94,6 +94,9 @@ class CountingExporter(SpanExporter):
     While the process shuts down, once an export has failed the remaining batches are counted as
     lost without being tried: a backend that is down then delays exit by at most the export in
     flight (``OTEL_EXPORTER_OTLP_TIMEOUT``), not by one timeout per queued batch.
+
+    An exporter that says why it failed (an ``error`` attribute, as ``LedgerExporter`` has) has
+    its reason in the warning.
     """
 
     def __init__(self, exporter: SpanExporter) -> None:
@@ -113,7 +116,8 @@ class CountingExporter(SpanExporter):
             raise
         self._failing = result is not SpanExportResult.SUCCESS
         if self._failing:
-            _drop("export_failed", len(spans))
+            error = getattr(self.exporter, "error", None)
+            _drop("export_failed", len(spans), error if isinstance(error, str) else None)
         return result
 
     def shutdown(self) -> None:

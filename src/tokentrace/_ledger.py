@@ -35,7 +35,8 @@ from tokentrace.exceptions import ConfigurationError
 logger = logging.getLogger("tokentrace")
 
 _PICO = Decimal("1e-12")
-_BUSY_RETRIES = 8
+LOCK_WAIT = 5.0
+"""The longest one write waits, in all, while another connection holds the ledger's write lock."""
 
 # A call span carries its task's id and its root's id, and its root's name only when it continues
 # a task of another process: the name comes from the task's row when that is already written (a
@@ -190,17 +191,20 @@ def _run_script(conn: sqlite3.Connection, script: str) -> None:
             conn.execute(statement)
 
 
-def _retry_busy(fn: Any) -> Any:
+def _retry_busy(fn: Any, within: float = LOCK_WAIT) -> Any:
+    """Run ``fn``, again while SQLite says the database is locked or busy, for at most ``within``
+    seconds in all (then its last error is raised)."""
+    deadline = time.monotonic() + within
     delay = 0.05
-    for attempt in range(_BUSY_RETRIES):
+    while True:
         try:
             return fn()
         except sqlite3.OperationalError as exc:
-            if ("locked" not in str(exc) and "busy" not in str(exc)) or attempt == _BUSY_RETRIES - 1:
+            left = deadline - time.monotonic()
+            if ("locked" not in str(exc) and "busy" not in str(exc)) or left <= 0:
                 raise
-            time.sleep(delay)
-            delay = min(delay * 2, 2.0)
-    return None  # pragma: no cover - the loop returns or raises
+            time.sleep(min(delay, left))
+            delay = min(delay * 2, 1.0)
 
 
 def pico(cost: Decimal) -> int:
@@ -372,11 +376,21 @@ def task_row(span: ReadableSpan) -> tuple[Any, ...]:
 
 
 def write(
-    conn: sqlite3.Connection, calls: Sequence[tuple[Any, ...]], tasks: Sequence[tuple[Any, ...]]
+    conn: sqlite3.Connection,
+    calls: Sequence[tuple[Any, ...]],
+    tasks: Sequence[tuple[Any, ...]],
+    within: float = LOCK_WAIT,
 ) -> None:
-    """Write rows in one transaction, retrying while another process holds the write lock."""
+    """Write rows in one transaction, waiting at most ``within`` seconds in all while another
+    process holds the write lock (then ``sqlite3.OperationalError`` is raised, nothing written)."""
+    deadline = time.monotonic() + within
+    (previous,) = conn.execute("PRAGMA busy_timeout").fetchone()
 
     def transaction() -> None:
+        # SQLite's own busy handler does the waiting (it takes the lock as soon as it is free),
+        # for no longer than the time left.
+        left_ms = max(int((deadline - time.monotonic()) * 1000), 0)
+        conn.execute(f"PRAGMA busy_timeout = {left_ms}")
         conn.execute("BEGIN IMMEDIATE")
         try:
             if calls:
@@ -390,18 +404,26 @@ def write(
                 conn.execute("ROLLBACK")
             raise
 
-    _retry_busy(transaction)
+    try:
+        _retry_busy(transaction, within)
+    finally:
+        conn.execute(f"PRAGMA busy_timeout = {int(previous)}")
 
 
 class LedgerExporter(SpanExporter):
     """Writes tokentrace's call and task spans to a SQLite ledger (other spans are ignored).
 
     Use it on a ``BatchSpanProcessor``. ``path`` defaults to ``TOKENTRACE_LEDGER`` or the user's
-    data directory (see ``default_path``). The file is created on first export.
+    data directory (see ``default_path``). The file is created on first export. An export waits
+    at most ``LOCK_WAIT`` seconds for another process's write lock; one that cannot write returns
+    FAILURE and says why in ``error`` (tokentrace's own processor counts those spans as lost and
+    warns once; see ``tokentrace._export``).
     """
 
     def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
         self.path = Path(path).expanduser() if path is not None else default_path()
+        self.error: str | None = None
+        """Why the last export failed (``None`` after one that succeeded)."""
         self._conn: sqlite3.Connection | None = None
         self._lock = threading.Lock()
         self._closed = False
@@ -431,16 +453,17 @@ class LedgerExporter(SpanExporter):
             return SpanExportResult.SUCCESS
         with self._lock:
             if self._closed:
+                self.error = f"the ledger exporter for {self.path} is shut down"
                 return SpanExportResult.FAILURE
             try:
                 if self._conn is None:
                     self._conn = connect(self.path)
                 write(self._conn, calls, tasks)
             except (sqlite3.Error, ConfigurationError, OSError) as exc:
-                logger.warning(
-                    "tokentrace could not write %d rows to %s: %s", len(calls) + len(tasks), self.path, exc
-                )
+                self.error = f"cannot write to the ledger {self.path}: {exc}"
+                logger.debug("tokentrace: %s", self.error)
                 return SpanExportResult.FAILURE
+            self.error = None
         return SpanExportResult.SUCCESS
 
     def shutdown(self) -> None:
