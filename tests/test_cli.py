@@ -30,7 +30,7 @@ EXE = shutil.which("tokentrace", path=str(Path(sys.executable).parent)) or "toke
 
 
 def cli(*args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "TOKENTRACE_"))}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "TOKENTRACE_", "COLUMNS"))}
     proc = subprocess.run([EXE, *args], capture_output=True, text=True, env=env, cwd=ROOT, timeout=120)
     if ok:
         assert proc.returncode == 0, proc.stderr
@@ -162,7 +162,11 @@ def test_tasks_and_show_give_a_run_as_a_tree_with_branch_costs(ledger: str) -> N
     ]
     text = cli("show", "--ledger", ledger, first_ticket["task_id"]).stdout
     assert "classify  $0.002610" in text
-    assert "chat gpt-4o-2024-08-06  $0.002610  1,220 in (1,152 cached) / 100 out  retries 1" in text
+    # Piped, the tree fits 80 columns: a call's parts that do not fit go on the next line, whole.
+    assert (
+        "└── chat gpt-4o-2024-08-06  $0.002610  1,220 in (1,152 cached) / 100 out\n│       retries 1\n"
+        in text
+    )
 
 
 def test_whatif_reprices_recorded_usage_under_another_model(ledger: str) -> None:

@@ -8,7 +8,6 @@ import sqlite3
 import sys
 import tempfile
 from collections.abc import Sequence
-from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, NoReturn
@@ -28,69 +27,85 @@ from tokentrace._cli_common import (
     text,
     usd,
 )
-from tokentrace._cli_pricing import cmd_prices, cmd_whatif
+from tokentrace._cli_pricing import WHATIF_COLUMNS, cmd_prices, cmd_whatif
+from tokentrace._cli_tables import Column, Sheet, pick, show
+from tokentrace._cli_tasks import COLUMNS as TASK_COLUMNS
+from tokentrace._cli_tasks import cmd_show, cmd_tasks, task_filters
 from tokentrace.exceptions import ConfigurationError
+
+# The columns of each table, in their order; the ranked ones make the default view, rank 0 is
+# kept at any width and the highest rank is given up first.
+REPORT_COLUMNS = (
+    Column("calls", rank=1),
+    Column("cost", rank=0),
+    Column("runs", rank=3),
+    Column("per-run", rank=2),
+    Column("p50"),
+    Column("p95"),
+    Column("p99"),
+    Column("in-tokens"),
+    Column("cached", rank=4),
+    Column("out-tokens"),
+    Column("retries"),
+    Column("failed"),
+    Column("unpriced"),
+)
+OUTCOMES_COLUMNS = (
+    Column("runs", rank=2),
+    Column("success", rank=3),
+    Column("cost", rank=0),
+    Column("per-run"),
+    Column("per-success", rank=1),
+    Column("units"),
+    Column("per-unit", rank=4),
+    Column("duplicates"),
+    Column("retry-waste"),
+    Column("in/cached/out"),
+)
 
 # --- report ----------------------------------------------------------------------------------
 
 
 def cmd_report(args: argparse.Namespace) -> int:
     by = dimensions(args.by)
+    pick(REPORT_COLUMNS, args, by)
     conn = open_ledger(args)
     groups, total = _report.report(conn, by, filters(args))
     rows = [g.as_dict() for g in groups]
     if args.format != "table":
-        emit(args, [*rows, {**{d: "TOTAL" for d in by}, **total.as_dict()}] if rows else [], None)
+        emit(args, [*rows, {**{d: "TOTAL" for d in by}, **total.as_dict()}] if rows else [])
         return 0
-    from rich.table import Table
-
-    table = Table(title=f"LLM cost by {', '.join(by) or 'everything'}", title_justify="left")
-    for d in by:
-        width = max([len(d), *(len(str(g.key[d])) for g in groups)])
-        table.add_column(d, min_width=min(width, 28))
-    for name in (
-        "calls",
-        "cost",
-        "runs",
-        "mean/run",
-        "p50",
-        "p95",
-        "p99",
-        "in tokens",
-        "cached",
-        "out tokens",
-        "retries",
-        "failed",
-        "unpriced",
-    ):
-        table.add_column(name, justify="right", no_wrap=True)
-    for g in [*groups, total]:
-        is_total = g is total
-        key = key_cells(g.key, len(by), is_total)
-        all_unpriced = g.calls > 0 and g.unpriced_calls == g.calls
-        per = g.per_run
-        table.add_row(
-            *key,
-            count(g.calls),
-            "unpriced" if all_unpriced else usd(g.cost_usd),
-            count(g.runs),
-            *("-" if all_unpriced or not per else usd(per[k]) for k in ("mean", "p50", "p95", "p99")),
-            count(g.input_tokens),
-            f"{g.cached_share:.0%}",
-            count(g.output_tokens),
-            count(g.retries),
-            usd(g.failed_cost_usd) if g.failed_calls else "-",
-            count(g.unpriced_calls),
-            end_section=bool(groups) and g is groups[-1],
-            style="bold" if is_total else None,
-        )
-    console().print(table)
+    sheet = Sheet(f"LLM cost by {', '.join(by)}", by, REPORT_COLUMNS)
+    for g in groups:
+        sheet.add(key_cells(g.key), _report_cells(g))
+    sheet.total = _report_cells(total)
+    show(sheet, args, hint=getattr(args, "hint", True))
     if total.unpriced_calls:
         console().print(
             f"[yellow]{total.unpriced_calls} call(s) could not be priced: their tokens are counted, "
             "their cost is not (see: tokentrace report --by model --where model=...).[/yellow]"
         )
     return 0
+
+
+def _report_cells(g: _report.Group) -> dict[str, str]:
+    all_unpriced = g.calls > 0 and g.unpriced_calls == g.calls
+    per = {k: "-" if all_unpriced or not g.per_run else usd(v) for k, v in g.per_run.items()}
+    return {
+        "calls": count(g.calls),
+        "cost": "unpriced" if all_unpriced else usd(g.cost_usd),
+        "runs": count(g.runs),
+        "per-run": per.get("mean", "-"),
+        "p50": per.get("p50", "-"),
+        "p95": per.get("p95", "-"),
+        "p99": per.get("p99", "-"),
+        "in-tokens": count(g.input_tokens),
+        "cached": f"{g.cached_share:.0%}",
+        "out-tokens": count(g.output_tokens),
+        "retries": count(g.retries),
+        "failed": usd(g.failed_cost_usd) if g.failed_calls else "-",
+        "unpriced": count(g.unpriced_calls),
+    }
 
 
 # --- outcomes --------------------------------------------------------------------------------
@@ -100,46 +115,19 @@ def cmd_outcomes(args: argparse.Namespace) -> int:
     from tokentrace import _economics
 
     by = dimensions(args.by)
+    pick(OUTCOMES_COLUMNS, args, by)
     conn = open_ledger(args)
     groups, total = _economics.outcomes(conn, by, filters(args))
     rows = [g.as_dict() for g in groups]
     if args.format != "table":
-        emit(args, [*rows, {**{d: "TOTAL" for d in by}, **total.as_dict()}] if rows else [], None)
+        emit(args, [*rows, {**{d: "TOTAL" for d in by}, **total.as_dict()}] if rows else [])
         return 0
-    from rich.table import Table
-
     scope = "every run of each task" if "task" in by else "root task runs"
-    table = Table(title=f"Unit economics by {', '.join(by)} ({scope})", title_justify="left")
-    for d in by:
-        table.add_column(d)
-    for name in ("runs", "success", "cost", "per success", "units", "per unit", "duplicates", "retry waste"):
-        table.add_column(name, justify="right", no_wrap=True)
-    table.add_column("input / cached / output", justify="right", no_wrap=True)
-    for g in [*groups, total]:
-        is_total = g is total
-        key = key_cells(g.key, len(by), is_total)
-        per_unit = g.cost_per_unit()
-        shares = g.shares()
-        unpriced = bool(g.unpriced_runs) and not g.cost_usd
-        mark = "*" if g.unpriced_runs and g.cost_usd else ""
-        fresh_input = shares["input"] + shares["cache_write"]
-        mix = f"{fresh_input:.0%} / {shares['cache_read']:.0%} / {shares['output']:.0%}"
-        table.add_row(
-            *key,
-            count(g.runs),
-            f"{g.successes / g.runs:.0%}" if g.runs else "-",
-            "unpriced" if unpriced else usd(g.cost_usd) + mark,
-            "unpriced" if unpriced else usd(g.cost_per_success) + mark,
-            ", ".join(f"{n.normalize():f} {u}" for u, n in sorted(g.units.items())) or "-",
-            ", ".join(f"{'unpriced' if unpriced else usd(c) + mark}/{u}" for u, c in sorted(per_unit.items()))
-            or "-",
-            f"{g.duplicate_calls} ({usd(g.duplicate_cost_usd)})" if g.duplicate_calls else "-",
-            usd(g.retry_waste_cost_usd) if g.retry_waste_cost_usd else "-",
-            "-" if unpriced else mix,
-            end_section=bool(groups) and g is groups[-1],
-            style="bold" if is_total else None,
-        )
-    console().print(table)
+    sheet = Sheet(f"Unit economics by {', '.join(by)} ({scope})", by, OUTCOMES_COLUMNS)
+    for g in groups:
+        sheet.add(key_cells(g.key), _outcome_cells(g))
+    sheet.total = _outcome_cells(total)
+    show(sheet, args, hint=getattr(args, "hint", True))
     if total.unpriced_runs:
         console().print(
             f"[yellow]* {total.unpriced_runs} run(s) include calls that could not be priced: "
@@ -148,161 +136,30 @@ def cmd_outcomes(args: argparse.Namespace) -> int:
     return 0
 
 
-# --- tasks / show ----------------------------------------------------------------------------
-
-
-def _when(ns: int) -> str:
-    return datetime.fromtimestamp(ns / 1e9).strftime("%Y-%m-%d %H:%M:%S")
-
-
-def _task_filters(args: argparse.Namespace, command: str) -> tuple[_report.Filters, dict[str, str]]:
-    """The filters of a command that reads task runs, and the ``tasks`` columns of their dimensions."""
-    from tokentrace._economics import DIMENSIONS
-
-    chosen = filters(args)
-    unknown = [dim for dim, _ in chosen.where if dim not in DIMENSIONS]
-    if unknown:
-        raise ConfigurationError(
-            f"--where {unknown[0]}=...: {command} filters task runs on {', '.join(DIMENSIONS)}"
-        )
-    return chosen, DIMENSIONS
-
-
-def cmd_tasks(args: argparse.Namespace) -> int:
-    chosen, columns = _task_filters(args, "tasks")
-    conn = open_ledger(args)
-    runs = _report.task_runs(
-        conn, chosen, name=args.name, nested=args.nested, limit=args.limit, columns=columns
-    )
-    rows = [
-        {
-            "task_id": r["task_id"],
-            "name": r["name"],
-            "started": _when(r["start_ns"]),
-            "duration_s": round((r["end_ns"] - r["start_ns"]) / 1e9, 3),
-            "llm_calls": r["llm_calls"],
-            "retries": r["retries"],
-            "cost_usd": r["cost_usd"],
-            "unpriced_calls": r["unpriced_calls"],
-            "outcome": r["outcome"],
-            "feature": r["feature"],
-            "user_id": r["user_id"],
-        }
-        for r in runs
-    ]
-    from rich.table import Table
-
-    table = Table(title="Task runs (newest first)", title_justify="left")
-    for name in (
-        "task id",
-        "name",
-        "started",
-        "seconds",
-        "calls",
-        "retries",
-        "cost",
-        "outcome",
-        "feature",
-        "user",
-    ):
-        table.add_column(name, justify="right" if name in {"seconds", "calls", "retries", "cost"} else "left")
-    for r in rows:
-        table.add_row(
-            r["task_id"],
-            r["name"],
-            r["started"],
-            f"{r['duration_s']:.3f}",
-            count(r["llm_calls"]),
-            count(r["retries"]),
-            _task_cost(r),
-            r["outcome"] or "-",
-            r["feature"] or "-",
-            r["user_id"] or "-",
-        )
-    emit(args, rows, table)
-    return 0
-
-
-def _task_cost(run: dict[str, Any]) -> str:
-    unpriced = run["unpriced_calls"]
-    if unpriced and unpriced == run["llm_calls"]:
-        return "unpriced"
-    return usd(Decimal(run["cost_usd"])) + (f" +{unpriced} unpriced" if unpriced else "")
-
-
-def _call_label(call: dict[str, Any]) -> str:
-    tokens = "no usage"
-    if call["input_tokens"] is not None:
-        cached = f" ({call['cache_read_tokens']:,} cached)" if call["cache_read_tokens"] else ""
-        tokens = f"{call['input_tokens']:,} in{cached} / {call['output_tokens']:,} out"
-    cost = usd(Decimal(call["cost_usd"])) if call["cost_usd"] is not None else call["cost_status"].upper()
-    extra = f"  retries {call['retries']}" if call["retries"] else ""
-    if call["error_type"]:
-        extra += f"  error {call['error_type']}"
-    if call["usage_estimated"]:
-        extra += "  (estimated tokens)"
-    return f"{call['operation']} {call['model']}  {cost}  {tokens}{extra}"
-
-
-def _tree_dict(node: _report.Node) -> dict[str, Any]:
+def _outcome_cells(g: Any) -> dict[str, str]:
+    per_unit = g.cost_per_unit()
+    shares = g.shares()
+    unpriced = bool(g.unpriced_runs) and not g.cost_usd
+    mark = "*" if g.unpriced_runs and g.cost_usd else ""
+    per_run = g.as_dict()["cost_per_run_usd"]
+    fresh_input = shares["input"] + shares["cache_write"]
     return {
-        "task_id": node.task["task_id"],
-        "name": node.task["name"],
-        "branch_cost_usd": _report.text(node.branch_cost_usd),
-        "branch_llm_calls": node.branch_calls,
-        "outcome": node.task["outcome"],
-        "calls": [
-            {
-                k: c[k]
-                for k in (
-                    "span_id",
-                    "operation",
-                    "provider",
-                    "model",
-                    "input_tokens",
-                    "output_tokens",
-                    "cache_read_tokens",
-                    "reasoning_tokens",
-                    "cost_usd",
-                    "cost_status",
-                    "retries",
-                )
-            }
-            for c in node.calls
-        ],
-        "children": [_tree_dict(child) for child in node.children],
-    }
-
-
-def cmd_show(args: argparse.Namespace) -> int:
-    conn = open_ledger(args)
-    root = _report.task_tree(conn, _report.resolve_task_id(conn, args.task_id))
-    if args.format == "json":
-        json.dump(_tree_dict(root), sys.stdout, indent=2)
-        sys.stdout.write("\n")
-        return 0
-    from rich.tree import Tree
-
-    def label(node: _report.Node) -> str:
-        outcome = node.task["outcome"] or "-"
-        return (
-            f"[bold]{node.task['name']}[/bold]  {usd(node.branch_cost_usd)}  "
-            f"{node.branch_calls} call(s)  [dim]{node.task['task_id']} {outcome}[/dim]"
+        "runs": count(g.runs),
+        "success": f"{g.successes / g.runs:.0%}" if g.runs else "-",
+        "cost": "unpriced" if unpriced else usd(g.cost_usd) + mark,
+        "per-run": "unpriced" if unpriced else (usd(Decimal(per_run)) + mark if per_run else "-"),
+        "per-success": "unpriced" if unpriced else usd(g.cost_per_success) + mark,
+        "units": ", ".join(f"{n.normalize():f} {u}" for u, n in sorted(g.units.items())) or "-",
+        "per-unit": ", ".join(
+            f"{'unpriced' if unpriced else usd(c) + mark}/{u}" for u, c in sorted(per_unit.items())
         )
-
-    def build(tree: Any, node: _report.Node) -> None:
-        items: list[tuple[int, Any]] = [(c["start_ns"], c) for c in node.calls]
-        items += [(child.task["start_ns"], child) for child in node.children]
-        for _, item in sorted(items, key=lambda pair: pair[0]):
-            if isinstance(item, _report.Node):
-                build(tree.add(label(item)), item)
-            else:
-                tree.add(_call_label(item))
-
-    tree = Tree(label(root))
-    build(tree, root)
-    console().print(tree)
-    return 0
+        or "-",
+        "duplicates": f"{g.duplicate_calls} ({usd(g.duplicate_cost_usd)})" if g.duplicate_calls else "-",
+        "retry-waste": usd(g.retry_waste_cost_usd) if g.retry_waste_cost_usd else "-",
+        "in/cached/out": "-"
+        if unpriced
+        else f"{fresh_input:.0%} / {shares['cache_read']:.0%} / {shares['output']:.0%}",
+    }
 
 
 # --- export / demo ---------------------------------------------------------------------------
@@ -314,7 +171,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     if args.table == "calls":
         where, params = filters(args).sql()
     else:
-        chosen, columns = _task_filters(args, "export --table tasks")
+        chosen, columns = task_filters(args, "export --table tasks")
         where, params = chosen.sql(columns=columns)
     conn = open_ledger(args)
     for row in iter_rows(conn, args.table, f"WHERE {where}" if where else "", params):
@@ -337,21 +194,45 @@ def cmd_demo(args: argparse.Namespace) -> int:
     _demo.run(ledger)
     out.print(f"Ledger: {ledger}\n")
     report_args = argparse.Namespace(
-        ledger=str(ledger), by="task,model", since=None, until=None, where=None, format="table"
+        ledger=str(ledger),
+        by="task,model",
+        since=None,
+        until=None,
+        where=None,
+        format="table",
+        columns=None,
+        wide=False,
+        hint=False,
     )
     cmd_report(report_args)
     out.print()
     cmd_outcomes(argparse.Namespace(**{**vars(report_args), "by": "task"}))
+    out.print("\nTry next, on the demo's ledger:")
+    for command in (
+        "tokentrace tasks",
+        "tokentrace show TASK_ID",
+        "tokentrace outcomes --by feature",
+        "tokentrace report --by user --wide",
+        "tokentrace whatif --model gpt-4o-mini",
+    ):
+        _print_command(out, f"{command} --ledger {ledger}")
+    _print_command(out, "tokentrace prices claude-sonnet-4-20250514")
     out.print(
-        "\nTry next:\n"
-        f"  tokentrace report --ledger {ledger} --by user\n"
-        f"  tokentrace outcomes --ledger {ledger} --by feature\n"
-        f"  tokentrace tasks --ledger {ledger}\n"
-        f"  tokentrace show --ledger {ledger} TASK_ID\n"
-        f"  tokentrace whatif --ledger {ledger} --model gpt-4o-mini\n"
-        "  tokentrace prices claude-sonnet-4-20250514"
+        "Tables show the columns that fit the window: --wide shows them all, --columns NAME,... "
+        "picks them (each command's --help lists them)."
     )
     return 0
+
+
+def _print_command(out: Any, command: str) -> None:
+    """A command to copy, indented, with its --ledger on a continued line when it is too long."""
+    from rich.text import Text
+
+    head, sep, rest = command.partition(" --ledger ")
+    if not sep or len(command) + 2 <= out.width:
+        out.print(Text(f"  {command}"))
+    else:
+        out.print(Text(f"  {head} \\\n      --ledger {rest}"))
 
 
 # --- parser ----------------------------------------------------------------------------------
@@ -373,7 +254,11 @@ def parser() -> argparse.ArgumentParser:
     sub = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def common(
-        p: argparse.ArgumentParser, *, filters: bool = True, formats: Sequence[str] = ("table", "json", "csv")
+        p: argparse.ArgumentParser,
+        *,
+        filters: bool = True,
+        formats: Sequence[str] = ("table", "json", "csv"),
+        columns: Sequence[Column] = (),
     ) -> None:
         p.add_argument(
             "--ledger",
@@ -397,12 +282,27 @@ def parser() -> argparse.ArgumentParser:
                 help=f"only these calls (repeatable); DIM is one of {dims}",
             )
         p.add_argument("--format", choices=formats, default="table")
+        if columns:
+            default = ",".join(c.name for c in columns if c.rank is not None)
+            p.add_argument(
+                "--columns",
+                type=text,
+                metavar="NAMES",
+                help=f"the table's columns, comma-separated, in order: {', '.join(c.name for c in columns)} "
+                f"(default: {default}, less what does not fit)",
+            )
+            p.add_argument(
+                "--wide",
+                action="store_true",
+                help="every column; a row that does not fit the window becomes a block of its own "
+                "(piped, one line per row however long, unless COLUMNS is set)",
+            )
 
     p = sub.add_parser("report", help="cost and tokens grouped by task, feature, user, model, ...")
     p.add_argument(
         "--by", type=text, default="task", help=f"comma-separated dimensions ({dims}); default: task"
     )
-    common(p)
+    common(p, columns=REPORT_COLUMNS)
     p.set_defaults(fn=cmd_report)
 
     p = sub.add_parser("outcomes", help="cost per successful run and per unit of work, waste, context share")
@@ -412,14 +312,14 @@ def parser() -> argparse.ArgumentParser:
         default="task",
         help="comma-separated: task, root, feature, user, tenant, environment, service, day",
     )
-    common(p)
+    common(p, columns=OUTCOMES_COLUMNS)
     p.set_defaults(fn=cmd_outcomes)
 
     p = sub.add_parser("tasks", help="recent task runs with their inclusive cost")
     p.add_argument("--name", type=text, help="only runs of this task")
     p.add_argument("--nested", action="store_true", help="include nested tasks, not only root runs")
     p.add_argument("--limit", type=limit, default=20, help="at most this many runs (default: 20)")
-    common(p)
+    common(p, columns=TASK_COLUMNS)
     p.set_defaults(fn=cmd_tasks)
 
     p = sub.add_parser("show", help="one task run as a tree of nested tasks and calls")
@@ -436,7 +336,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--by", type=text, default="model", help=f"comma-separated dimensions ({dims}); default: model"
     )
-    common(p)
+    common(p, columns=WHATIF_COLUMNS)
     p.set_defaults(fn=cmd_whatif)
 
     p = sub.add_parser("prices", help="the rates tokentrace uses for a model, and where they come from")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import os
 import sys
 from decimal import ROUND_HALF_EVEN, Decimal
 from pathlib import Path
@@ -100,28 +101,39 @@ def limit(value: str) -> int:
     return min(number, _MAX_LIMIT)
 
 
-def console() -> Any:
+def width(*, wide: bool = False) -> int | None:
+    """The width output must fit: ``COLUMNS``, else the terminal's; a pipe or a file gets 80
+    columns, or no limit with ``--wide`` (None)."""
+    columns = os.environ.get("COLUMNS", "").strip()
+    if columns.isdigit() and int(columns) > 0:
+        return int(columns)
+    if sys.stdout.isatty():
+        try:
+            return os.get_terminal_size(sys.stdout.fileno()).columns or 80
+        except OSError:  # a terminal that gives no size
+            return 80
+    return None if wide else 80
+
+
+def console(*, wide: bool = False) -> Any:
     from rich.console import Console
 
-    # A pipe or a CI log has no width of its own: wide tables stay whole at 160 columns.
-    return Console() if sys.stdout.isatty() else Console(width=160)
+    # No limit: wide enough for any table, one line per row.
+    return Console(width=width(wide=wide) or 1_000_000)
 
 
-def emit(args: argparse.Namespace, rows: list[dict[str, Any]], table: Any) -> None:
+def emit(args: argparse.Namespace, rows: list[dict[str, Any]]) -> None:
+    """``rows`` in a machine format (``--format json`` or ``csv``), every field of each."""
     if args.format == "json":
         json.dump(rows, sys.stdout, indent=2)
         sys.stdout.write("\n")
-    elif args.format == "csv":
+    else:
         flat = [{k: json.dumps(v) if isinstance(v, dict) else v for k, v in row.items()} for row in rows]
         writer = csv.DictWriter(sys.stdout, fieldnames=list(flat[0]) if flat else ["calls"])
         writer.writeheader()
         writer.writerows(flat)
-    else:
-        console().print(table)
 
 
-def key_cells(key: dict[str, Any], width: int, is_total: bool) -> list[str]:
-    """A table row's group cells: the group's values ("-" for none), or TOTAL on the total row."""
-    if is_total:
-        return ["TOTAL" if i == 0 else "" for i in range(width)]
+def key_cells(key: dict[str, Any]) -> list[str]:
+    """A table row's group cells: the group's values, "-" for none."""
     return [str(v) if v is not None else "-" for v in key.values()]

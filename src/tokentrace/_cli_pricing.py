@@ -11,7 +11,19 @@ from typing import Any
 
 from tokentrace import _report
 from tokentrace._cli_common import console, count, dimensions, emit, filters, key_cells, open_ledger, usd
+from tokentrace._cli_tables import Column, Sheet, pick, show
 from tokentrace.exceptions import ConfigurationError
+
+WHATIF_COLUMNS = (
+    Column("calls", rank=3),
+    Column("recorded", rank=0),
+    Column("what-if", rank=0),
+    Column("difference", rank=1),
+    Column("change", rank=2),
+    Column("not-repriced"),
+    Column("other-tokenizer"),
+    Column("reasoning"),
+)
 
 
 def _load_prices(path: str | None) -> None:
@@ -46,64 +58,54 @@ def cmd_whatif(args: argparse.Namespace) -> int:
         raise ConfigurationError("whatif needs --model MODEL, --prices FILE, or both")
     _load_prices(args.prices)
     by = dimensions(args.by)
+    pick(WHATIF_COLUMNS, args, by)
     conn = open_ledger(args)
     if args.model:
         _check_target(conn, args.model, args.provider)
     groups, total = _report.whatif(conn, by, filters(args), model=args.model, provider=args.provider)
     rows = [g.as_dict() for g in groups]
-    from rich.table import Table
-
+    if args.format != "table":
+        emit(args, [*rows, {**{d: "TOTAL" for d in by}, **total.as_dict()}] if rows else [])
+        return 0
     target = args.model or "each call's own model"
     sheet = f" with prices from {args.prices}" if args.prices else ""
-    table = Table(title=f"What if: {target}{sheet}", title_justify="left")
-    for d in by:
-        table.add_column(d)
-    for name in (
-        "calls",
-        "recorded",
-        "what if",
-        "difference",
-        "change",
-        "not re-priced",
-        "other tokenizer",
-        "reasoning",
-    ):
-        table.add_column(name, justify="right")
-    for g in [*groups, total]:
-        is_total = g is total
-        key = key_cells(g.key, len(by), is_total)
-        change = f"{g.difference_usd / g.current_usd:+.0%}" if g.current_usd else "-"
-        table.add_row(
-            *key,
-            count(g.calls),
-            usd(g.current_usd),
-            usd(g.whatif_usd),
-            usd(g.difference_usd),
-            change,
-            count(g.not_repriced),
-            count(g.tokenizer_differs),
-            count(g.reasoning),
-            style="bold" if is_total else None,
+    table = Sheet(f"What if: {target}{sheet}", by, WHATIF_COLUMNS)
+    for g in groups:
+        table.add(key_cells(g.key), _whatif_cells(g))
+    table.total = _whatif_cells(total)
+    show(table, args)
+    from rich.text import Text
+
+    notes = []
+    if total.not_repriced:
+        notes.append(
+            f"{total.not_repriced} call(s) had no usage or no price and are left out of both columns."
         )
-    emit(args, [*rows, {**{d: "TOTAL" for d in by}, **total.as_dict()}] if rows else [], table)
-    if args.format == "table":
-        notes = []
-        if total.not_repriced:
-            notes.append(
-                f"{total.not_repriced} call(s) had no usage or no price and are left out of both columns."
-            )
-        if total.tokenizer_differs:
-            notes.append(
-                f"{total.tokenizer_differs} call(s) were counted by another provider's tokenizer: "
-                f"{target} would count their text differently, so their figures are approximate."
-            )
-        if total.reasoning:
-            notes.append(
-                f"{total.reasoning} call(s) used reasoning tokens; another model may think more or less."
-            )
-        for note in notes:
-            console().print(f"[yellow]{note}[/yellow]")
+    if total.tokenizer_differs:
+        notes.append(
+            f"{total.tokenizer_differs} call(s) were counted by another provider's tokenizer: "
+            f"{target} would count their text differently, so their figures are approximate."
+        )
+    if total.reasoning:
+        notes.append(
+            f"{total.reasoning} call(s) used reasoning tokens; another model may think more or less."
+        )
+    for note in notes:
+        console().print(Text(note, style="yellow"))
     return 0
+
+
+def _whatif_cells(g: _report.WhatIfGroup) -> dict[str, str]:
+    return {
+        "calls": count(g.calls),
+        "recorded": usd(g.current_usd),
+        "what-if": usd(g.whatif_usd),
+        "difference": usd(g.difference_usd),
+        "change": f"{g.difference_usd / g.current_usd:+.0%}" if g.current_usd else "-",
+        "not-repriced": count(g.not_repriced),
+        "other-tokenizer": count(g.tokenizer_differs),
+        "reasoning": count(g.reasoning),
+    }
 
 
 def _moment(posix: float) -> str | None:
