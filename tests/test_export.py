@@ -1,5 +1,6 @@
 """Export never slows the application down: a refusing or hung backend costs the caller nothing,
-memory stays bounded, and lost spans are counted and reported once."""
+memory stays bounded, lost spans are counted and reported once, and exit waits at most the
+exporter timeout."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 import tokentrace
 from tests.support.proc import spawn_python
-from tests.support.servers import hung_endpoint, otlp_receiver, refused_endpoint
+from tests.support.servers import hung_endpoint, otlp_receiver, refused_endpoint, silent_endpoint
 from tokentrace import _export
 
 CALLS = 1000
@@ -214,3 +215,81 @@ def test_providers_the_application_built_are_left_alone(own_provider: bool) -> N
         assert json.loads(proc.stdout) == {"processors": ["BatchSpanProcessor"], "spans": 1}
     else:
         assert json.loads(proc.stdout) == {"processors": ["BoundedBatchSpanProcessor"], "spans": 0}
+
+
+# A program that makes 20 calls and exits. It prints when its last call returned and when its exit
+# handlers were done (one registered first runs last), on the machine's monotonic clock; the
+# interpreter's own teardown afterwards (about a second with the SDKs loaded) is not tokentrace's.
+EXIT_APP = f"""
+import atexit, time
+atexit.register(lambda: print("handlers done", time.monotonic(), flush=True))
+import tokentrace
+from tests.support.clients import Repeat, openai_client, recorded, request_kwargs
+(interaction,) = recorded({CACHED_CHAT!r})
+tokentrace.configure()
+tokentrace.instrument("openai")
+client = openai_client(Repeat(interaction))
+kwargs = request_kwargs(interaction, "openai")
+with tokentrace.task("job"):
+    for _ in range(20):
+        client.chat.completions.create(**kwargs)
+print("calls made", time.monotonic(), flush=True)
+"""
+
+
+def _exit_wait(traces: str, metrics: str, timeout_s: int) -> tuple[float, str]:
+    """Run EXIT_APP with traces and metrics sent to these endpoints; return how long its exit
+    handlers ran after its last call, and its stderr."""
+    env = {
+        "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": f"{traces}/v1/traces",
+        "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT": f"{metrics}/v1/metrics",
+        "OTEL_EXPORTER_OTLP_TIMEOUT": str(timeout_s),
+        # Both signals are exported at exit only, as by a program that ends within the schedule.
+        "OTEL_BSP_SCHEDULE_DELAY": "600000",
+        "OTEL_METRIC_EXPORT_INTERVAL": "600000",
+    }
+    proc = spawn_python(EXIT_APP, env, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    times = {name: float(at) for name, at in (line.rsplit(" ", 1) for line in proc.stdout.splitlines())}
+    return times["handlers done"] - times["calls made"], proc.stderr
+
+
+# Traces alone: the down tests above (and benchmarks/exit_time.py for every case).
+@pytest.mark.parametrize("silent", ["metrics", "both"])
+def test_exit_with_a_silent_backend_waits_one_exporter_timeout(silent: str) -> None:
+    """With metrics, or traces and metrics, sent to an endpoint that accepts connections and never
+    answers, the last exports of both signals start together at exit, and exit waits one exporter
+    timeout (OTEL_EXPORTER_OTLP_TIMEOUT), not one per signal; the spans it gives up on are counted
+    once."""
+    with silent_endpoint() as (dead, requests), otlp_receiver() as (healthy, bodies):
+        waited, stderr = _exit_wait(
+            dead if silent == "both" else healthy,
+            dead,
+            timeout_s=4,
+        )
+        received = {path for path, _ in bodies}
+        first: dict[str, float] = {}
+        for path, at in requests:
+            first.setdefault(path, at)
+    expected = {"metrics": {"/v1/metrics"}, "both": {"/v1/traces", "/v1/metrics"}}
+    assert set(first) == expected[silent], requests
+    assert received == {"/v1/traces", "/v1/metrics"} - expected[silent]
+    if silent == "both":
+        # One after the other, the second export would start when the first gave up, 4 s later.
+        assert abs(first["/v1/traces"] - first["/v1/metrics"]) < 2, requests
+    assert waited < 4 + 1, waited
+    if silent == "metrics":
+        assert "tokentrace" not in stderr, stderr
+    else:
+        assert stderr.count("tokentrace dropped") == 1, stderr
+        assert "tokentrace lost 21 span(s)" in stderr, stderr
+
+
+def test_exit_with_a_refusing_backend_stays_within_the_exporter_timeout() -> None:
+    """With traces and metrics sent to a closed port, exit waits less than OTEL_EXPORTER_OTLP_TIMEOUT
+    (10 s) in all: each signal's retries (5.6 to 8.4 s: 1 + 2 + 4 s of back-off, with jitter) run at
+    the same time, not one after the other (11.2 to 16.8 s)."""
+    dead = refused_endpoint()
+    waited, stderr = _exit_wait(dead, dead, timeout_s=10)
+    assert waited < 10, waited
+    assert "tokentrace lost 21 span(s)" in stderr, stderr

@@ -123,17 +123,29 @@ def _exporter_choice(exporter: object) -> object:
 
 def ledger_provider(path: str | os.PathLike[str] | None = None, service_name: str | None = None) -> Any:
     """A TracerProvider of tokentrace's own that writes the ledger (never registered globally:
-    the rest of the application's tracing is left as it is)."""
+    the rest of the application's tracing is left as it is). It is shut down at exit, which waits
+    for the ledger at most ``LOCK_WAIT`` seconds (another process holding its write lock) plus one."""
     from opentelemetry.sdk.resources import Resource
     from opentelemetry.sdk.trace import TracerProvider
 
-    from tokentrace._export import BoundedBatchSpanProcessor
-    from tokentrace._ledger import LedgerExporter
+    from tokentrace._export import BoundedBatchSpanProcessor, Closer
+    from tokentrace._ledger import LOCK_WAIT, LedgerExporter
 
     attrs = {"service.name": service_name} if service_name else {}
-    provider = TracerProvider(resource=Resource.create(attrs))  # flushed and shut down at exit
-    provider.add_span_processor(BoundedBatchSpanProcessor(LedgerExporter(path)))
+    provider = TracerProvider(resource=Resource.create(attrs), shutdown_on_exit=False)
+    processor = BoundedBatchSpanProcessor(LedgerExporter(path))
+    provider.add_span_processor(processor)
+    Closer(LOCK_WAIT + 1.0, [provider.shutdown], [processor])
     return provider
+
+
+def _otlp_timeout(variable: str) -> float:
+    """The OTLP exporter's timeout for one signal in seconds, read as the exporter reads it."""
+    raw = os.environ.get(variable) or os.environ.get("OTEL_EXPORTER_OTLP_TIMEOUT")
+    try:
+        return float(raw) if raw else 10.0
+    except ValueError:
+        return 10.0  # the exporter warns and uses its default too
 
 
 def _check_exporter_available(choice: object) -> None:
@@ -152,59 +164,59 @@ def _check_exporter_available(choice: object) -> None:
 def _build_providers(
     service_name: str | None, exporter: object, ledger: str | os.PathLike[str] | None
 ) -> None:
+    """Build and install the providers for an exporter choice ``_exporter_choice`` accepted and
+    ``_check_exporter_available`` found (nothing here raises a configuration error)."""
     from opentelemetry.sdk.resources import Resource
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import ConsoleSpanExporter, SpanExporter
 
-    from tokentrace._export import BoundedBatchSpanProcessor
+    from tokentrace._export import BoundedBatchSpanProcessor, Closer
 
-    span_exporter: SpanExporter | None
-    metric_reader: Any = None
+    if exporter == "none":
+        _built["tracer_provider"] = None
+        return
     if exporter == "ledger":
         provider = ledger_provider(ledger, service_name)
         _built["tracer_provider"] = provider
         _telemetry.use_providers(provider, None)
         return
+    metric_reader: Any = None
+    # Exit waits for every provider at once, at most the longest exporter timeout.
+    budget = _otlp_timeout("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT")
+    span_exporter: SpanExporter
     if isinstance(exporter, SpanExporter):
         span_exporter = exporter
     elif exporter == "console":
         span_exporter = ConsoleSpanExporter()
-    elif exporter == "otlp":
-        try:
-            from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
-            from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-        except ImportError:
-            raise ConfigurationError(
-                "an OTLP endpoint is configured but the OTLP exporter is not installed: "
-                "pip install 'tokentrace[otlp]'"
-            ) from None
+    else:
+        from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
         from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
 
         span_exporter = OTLPSpanExporter()
         # OTEL_METRICS_EXPORTER=none: traces only (for a backend that takes no metrics, e.g. Phoenix).
         if os.environ.get("OTEL_METRICS_EXPORTER", "").strip().lower() != "none":
             metric_reader = PeriodicExportingMetricReader(OTLPMetricExporter())
-    elif exporter == "none":
-        _built["tracer_provider"] = None
-        return
-    else:
-        raise ConfigurationError(
-            "exporter must be 'ledger', 'otlp', 'console', 'none' or an OpenTelemetry SpanExporter, "
-            f"got {exporter!r}"
-        )
+            budget = max(budget, _otlp_timeout("OTEL_EXPORTER_OTLP_METRICS_TIMEOUT"))
     attrs = {"service.name": service_name} if service_name else {}
     resource = Resource.create(attrs)
-    provider = TracerProvider(resource=resource)
-    provider.add_span_processor(BoundedBatchSpanProcessor(span_exporter))
+    provider = TracerProvider(resource=resource, shutdown_on_exit=False)
+    processor = BoundedBatchSpanProcessor(span_exporter)
+    provider.add_span_processor(processor)
     trace.set_tracer_provider(provider)
     _built["tracer_provider"] = provider
     _telemetry.use_providers(None, None)
+    shutdowns: list[Callable[[], object]] = [provider.shutdown]
     if metric_reader is not None:
         from opentelemetry.sdk.metrics import MeterProvider
 
-        meter_provider = MeterProvider(resource=resource, metric_readers=[metric_reader])
+        meter_provider = MeterProvider(
+            resource=resource, metric_readers=[metric_reader], shutdown_on_exit=False
+        )
         metrics.set_meter_provider(meter_provider)
         _built["meter_provider"] = meter_provider
+        shutdowns.append(lambda: meter_provider.shutdown(timeout_millis=budget * 1000))
+    Closer(budget, shutdowns, [processor])
 
 
 def ensure_default() -> None:

@@ -13,6 +13,10 @@ application's), spans go through ``BoundedBatchSpanProcessor`` to a ``CountingEx
 ``dropped_spans()`` returns the count; the first loss logs one warning and, if any were lost,
 one summary line is logged when the process exits. Providers the application passes in are left
 exactly as they are.
+
+``Closer`` shuts the providers tokentrace built down when the process exits: all of them at
+once, within one budget (``OTEL_EXPORTER_OTLP_TIMEOUT`` for OTLP), rather than one after the other,
+each with its exporter's own timeout.
 """
 
 from __future__ import annotations
@@ -20,14 +24,15 @@ from __future__ import annotations
 import atexit
 import logging
 import threading
+import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 
-from tokentrace._safety import after_fork
+from tokentrace._safety import after_fork, guarded
 
 logger = logging.getLogger("tokentrace")
 
@@ -93,7 +98,8 @@ class CountingExporter(SpanExporter):
 
     While the process shuts down, once an export has failed the remaining batches are counted as
     lost without being tried: a backend that is down then delays exit by at most the export in
-    flight (``OTEL_EXPORTER_OTLP_TIMEOUT``), not by one timeout per queued batch.
+    flight (``OTEL_EXPORTER_OTLP_TIMEOUT``), not by one timeout per queued batch. When the exit
+    stops waiting (``abandon``), what is still queued or in flight is counted then, once.
 
     An exporter that says why it failed (an ``error`` attribute, as ``LedgerExporter`` has) has
     its reason in the warning.
@@ -103,22 +109,44 @@ class CountingExporter(SpanExporter):
         self.exporter = exporter
         self.closing = False
         self._failing = False
+        self._in_flight = 0
+        self._abandoned = False
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
-        if self.closing and self._failing:
-            _drop("export_failed", len(spans))
+        n = len(spans)
+        with _lock:
+            if self._abandoned:
+                return SpanExportResult.FAILURE  # counted when the exit stopped waiting
+            skip = self.closing and self._failing
+            if not skip:
+                self._in_flight = n
+        if skip:
+            _drop("export_failed", n)
             return SpanExportResult.FAILURE
+        ok = False
         try:
             result = self.exporter.export(spans)
-        except Exception:
-            self._failing = True
-            _drop("export_failed", len(spans))
-            raise
-        self._failing = result is not SpanExportResult.SUCCESS
-        if self._failing:
-            error = getattr(self.exporter, "error", None)
-            _drop("export_failed", len(spans), error if isinstance(error, str) else None)
-        return result
+            ok = result is SpanExportResult.SUCCESS
+            return result
+        finally:
+            self._failing = not ok
+            with _lock:
+                counted = self._abandoned
+                self._in_flight = 0
+            if not ok and not counted:
+                error = getattr(self.exporter, "error", None)
+                _drop("export_failed", n, error if isinstance(error, str) else None)
+
+    def abandon(self, queued: int, why: str) -> None:
+        """Count the ``queued`` spans and the export in flight as lost: the process exits without
+        waiting for them. Exports that end or start later are not counted again."""
+        with _lock:
+            if self._abandoned:
+                return
+            self._abandoned = True
+            lost = queued + self._in_flight
+        if lost:
+            _drop("export_failed", lost, why)
 
     def shutdown(self) -> None:
         self.exporter.shutdown()
@@ -155,3 +183,58 @@ class BoundedBatchSpanProcessor(BatchSpanProcessor):
     def shutdown(self) -> None:
         self._counting.closing = True
         super().shutdown()  # type: ignore[no-untyped-call]  # the SDK method is untyped
+
+    def abandon(self, why: str) -> None:
+        """Count the spans still queued or being exported as lost (the process exits without them)."""
+        # A batch taken off the queue but not yet handed to the exporter at this very instant (a
+        # few instructions) is not counted.
+        self._counting.abandon(len(self._queue) if self._queue is not None else 0, why)
+
+
+class Closer:
+    """Shuts providers down when the process exits, all at once, for at most ``budget`` seconds.
+
+    OpenTelemetry shuts each provider down on its own at exit, one after the other, and each
+    waits for its exporter's own timeout: with a backend that is down, a TracerProvider and a
+    MeterProvider made the exit wait twice ``OTEL_EXPORTER_OTLP_TIMEOUT``. Here each ``shutdown``
+    runs on a thread of its own (started now: Python 3.12 refuses to start a thread at exit) and
+    the exit waits for them together; spans the processors still hold when the budget is spent
+    are counted as lost and the process exits without them. Build the providers with
+    ``shutdown_on_exit=False``.
+    """
+
+    def __init__(
+        self,
+        budget: float,
+        shutdowns: Sequence[Callable[[], object]],
+        processors: Sequence[BoundedBatchSpanProcessor] = (),
+    ) -> None:
+        self.budget = budget
+        self._shutdowns = tuple(shutdowns)
+        self._processors = tuple(processors)
+        self._start()
+        after_fork(self._start)  # a forked child has none of the parent's threads
+        atexit.register(self.close)
+
+    def _start(self) -> None:
+        self._exiting = threading.Event()
+        self._threads = [
+            threading.Thread(target=self._run, args=(fn,), name="tokentrace-closer", daemon=True)
+            for fn in self._shutdowns
+        ]
+        for thread in self._threads:
+            thread.start()
+
+    def _run(self, shutdown: Callable[[], object]) -> None:
+        self._exiting.wait()
+        guarded("exit", shutdown, None)
+
+    def close(self) -> None:
+        """Shut every provider down and wait for them together, at most ``budget`` seconds."""
+        deadline = time.monotonic() + self.budget
+        self._exiting.set()
+        for thread in self._threads:
+            thread.join(max(deadline - time.monotonic(), 0.0))
+        if any(thread.is_alive() for thread in self._threads):
+            for processor in self._processors:
+                processor.abandon(f"still unexported when the exit's {self.budget:g} s were up")

@@ -1,11 +1,12 @@
-"""Real servers on 127.0.0.1 for export tests: a healthy OTLP/HTTP receiver, one that accepts
-connections and never answers, and a port that refuses them."""
+"""Real servers on 127.0.0.1 for export tests: a healthy OTLP/HTTP receiver, endpoints that
+accept connections and never answer, and a port that refuses them."""
 
 from __future__ import annotations
 
 import http.server
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -58,3 +59,41 @@ def refused_endpoint() -> str:
     port = sock.getsockname()[1]
     sock.close()
     return f"http://127.0.0.1:{port}"
+
+
+@contextmanager
+def silent_endpoint() -> Iterator[tuple[str, list[tuple[str, float]]]]:
+    """An endpoint that accepts every connection, reads the request line, and never answers;
+    yields (endpoint, [(path, time.monotonic() of arrival)]) in order of arrival."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(64)
+    sock.settimeout(0.1)
+    requests: list[tuple[str, float]] = []
+    held: list[socket.socket] = []
+    done = threading.Event()
+
+    def serve() -> None:
+        while not done.is_set():
+            try:
+                conn, _ = sock.accept()
+            except OSError:  # no connection within 0.1 s
+                continue
+            held.append(conn)  # kept open, never answered
+            conn.settimeout(5)
+            try:
+                line = conn.makefile("rb").readline().split()
+            except OSError:
+                continue
+            requests.append((line[1].decode() if len(line) > 1 else "", time.monotonic()))
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}", requests
+    finally:
+        done.set()
+        thread.join(5)
+        sock.close()
+        for conn in held:
+            conn.close()
