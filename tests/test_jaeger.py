@@ -310,7 +310,16 @@ def test_the_documented_jaeger_searches_find_each_run(server: Server, stored: St
     assert trace_ids({"tokentrace.task.name": "resolve_ticket"}) == {support_trace}
     assert trace_ids({"tokentrace.task.name": "answer_question"}) == {rag_trace}
     assert trace_ids({"tokentrace.feature": "docs-qa"}) == {rag_trace}
-    assert trace_ids({"tokentrace.task.name": "resolve_ticket", "tokentrace.feature": "docs-qa"}) == set()
+    # Several tags must all match one span: a call span names its own task, the Claude call's is
+    # draft_reply, so no span is both classify's and Claude's, though one trace holds both.
+    assert trace_ids({"tokentrace.task.name": "classify", "gen_ai.request.model": "gpt-4o"}) == {
+        support_trace
+    }
+    claude = "claude-sonnet-4-20250514"
+    assert trace_ids({"tokentrace.task.name": "draft_reply", "gen_ai.request.model": claude}) == {
+        support_trace
+    }
+    assert trace_ids({"tokentrace.task.name": "classify", "gen_ai.request.model": claude}) == set()
 
     # Cost by feature: sum the call spans (never the task spans) of the traces a feature tag finds.
     def cost(feature: str) -> Decimal:
