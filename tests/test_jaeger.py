@@ -336,6 +336,14 @@ def test_the_documented_jaeger_searches_find_each_run(server: Server, stored: St
     assert cost("support") == Decimal("0.004796")
     assert cost("docs-qa") == Decimal("0.0026102")
 
+    # Most expensive runs: the root task spans (no parent) of the service's traces, by their total.
+    roots = [
+        (tags["tokentrace.task.cost.usd"][1], tags["tokentrace.task.name"][1])
+        for span in _spans(_traces(server.query_url, stored.service)).values()
+        if _parent(span) is None and "tokentrace.task.cost.usd" in (tags := _tags(span))
+    ]
+    assert sorted(roots, reverse=True) == [(0.004796, "resolve_ticket"), (0.0026102, "answer_question")]
+
     # One trace by id, as the UI's trace view loads it.
     (one,) = _get(server.query_url, f"/api/traces/{support_trace}")["data"]
     assert {s["spanID"] for s in one["spans"]} == {s["span_id"] for s in stored.support.spans}
