@@ -472,8 +472,12 @@ def test_every_surface_survives_every_failing_hook(
     with caplog.at_level(logging.WARNING, logger="tokentrace"), tokentrace.task("faults"):
         for _ in range(2):
             assert SURFACES[surface]() == surface_baseline[surface]
-    injected = [r for r in caplog.records if "Injected" in r.getMessage()]
-    assert len(injected) == 1, [r.getMessage() for r in caplog.records]
+    injected = [r.getMessage() for r in caplog.records if "Injected" in r.getMessage()]
+    # Once per step that failed: a stream the SDK integration could not watch (a lazy generator
+    # that sends when first iterated) is then recorded by the HTTP client integration, whose
+    # reading of the body meets the same injected fault at a step of its own.
+    sites = [message.split("internal error in ", 1)[1].split(" ", 1)[0] for message in injected]
+    assert len(sites) == 1 or (len(sites) == 2 and sites[1].startswith("wire.")), injected
     assert _engine.active_call() is None
 
 

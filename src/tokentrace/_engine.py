@@ -33,7 +33,7 @@ from tokentrace._safety import failed, guarded
 from tokentrace._tally import CallRecord
 from tokentrace._task import _CURRENT as _CURRENT_TASK
 from tokentrace._usage import CACHE_OVERLAP, UsageError
-from tokentrace.integrations._base import UNREAD, AttemptHook, Method, ProviderIntegration, Reading
+from tokentrace.integrations._base import UNREAD, AttemptHook, Method, ProviderIntegration, Reading, Request
 
 __all__ = [
     "Call",
@@ -42,6 +42,7 @@ __all__ = [
     "call_wrapper",
     "complete",
     "complete_with",
+    "start",
 ]
 
 Wrapper = Callable[[Any, Any, tuple[Any, ...], dict[str, Any]], Any]
@@ -61,7 +62,12 @@ def _begin(
     if _ACTIVE_CALL.get() is not None:
         # A layered SDK (one instrumented method calling another): record the call once.
         return None
-    request = integration.request(method, instance, kwargs)
+    return start(integration, method, integration.request(method, instance, kwargs))
+
+
+def start(integration: ProviderIntegration, method: Method, request: Request) -> Call:
+    """Open one LLM call: its span, its place in the current task, and its budget check (the
+    caller applies ``_gate.enforce`` when ``call.breach`` is set, before sending)."""
     task = _CURRENT_TASK.get()
     call = Call(integration, method, request, task)
     model = request.model or "unknown"

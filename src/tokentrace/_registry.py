@@ -31,6 +31,8 @@ _BUILTINS = {
     "openai": "tokentrace.integrations.openai:OpenAIIntegration",
     "anthropic": "tokentrace.integrations.anthropic:AnthropicIntegration",
     "threading": "tokentrace.integrations.threading:ThreadingIntegration",
+    "httpx": "tokentrace.integrations.httpx:HttpxIntegration",
+    "httpx2": "tokentrace.integrations.httpx:Httpx2Integration",
 }
 
 

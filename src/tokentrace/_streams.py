@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import wrapt
 
+from tokentrace._call import _ACTIVE_CALL
 from tokentrace._engine import Call, complete, complete_with
 from tokentrace._safety import failed, guarded
 from tokentrace.integrations._base import Reading, StreamReader
@@ -26,12 +27,17 @@ ERROR = "error"
 
 
 class _State:
-    __slots__ = ("__weakref__", "call", "done", "reader")
+    __slots__ = ("__weakref__", "call", "done", "lazy", "reader")
 
-    def __init__(self, call: Call, reader: StreamReader) -> None:
+    def __init__(self, call: Call, reader: StreamReader, lazy: bool = False) -> None:
         self.call = call
         self.reader = reader
         self.done = False
+        self.lazy = lazy
+        """A generator (google-genai's streams, cohere's async stream) sends its request when
+        its first item is asked for, after the SDK method returned: that first step runs with
+        the call in flight, so the request is the call's (its attempts counted, and never taken
+        by the HTTP client integrations for a call of its own)."""
 
     def finish(self, end: str, error: BaseException | None = None) -> None:
         if self.done:
@@ -77,7 +83,10 @@ class StreamProxy(_Proxy):
 
     def __next__(self) -> Any:
         try:
-            item = next(self._self_iterator())
+            if self._self_state.lazy:
+                item = _first(self._self_state, self._self_iterator())
+            else:
+                item = next(self._self_iterator())
         except StopIteration:
             _finish(self._self_state, COMPLETED)
             raise
@@ -129,7 +138,16 @@ class AsyncStreamProxy(_Proxy):
         if step is None:
             step = self._self_next = self.__wrapped__.__aiter__().__anext__
         try:
-            item = await step()
+            state = self._self_state
+            if state.lazy:
+                state.lazy = False
+                token = _ACTIVE_CALL.set(state.call)
+                try:
+                    item = await step()
+                finally:
+                    _ACTIVE_CALL.reset(token)
+            else:
+                item = await step()
         except StopAsyncIteration:
             _finish(self._self_state, COMPLETED)
             raise
@@ -173,6 +191,17 @@ def _watched(proxy: StreamProxy, it: Iterator[Any], state: _State) -> Iterator[A
     """
     feed = state.reader.feed
     try:
+        if state.lazy:
+            try:
+                item = _first(state, it)
+            except StopIteration:
+                _finish(state, COMPLETED)
+                return
+            try:
+                feed(item)
+            except Exception as exc:  # noqa: BLE001  # guarded in place, per item
+                failed("stream.feed", exc)
+            yield item
         for item in it:
             try:
                 feed(item)
@@ -186,6 +215,16 @@ def _watched(proxy: StreamProxy, it: Iterator[Any], state: _State) -> Iterator[A
         raise
     _finish(state, COMPLETED)
     del proxy
+
+
+def _first(state: _State, it: Iterator[Any]) -> Any:
+    """The first item of a lazy stream, asked for with its call in flight (see ``_State.lazy``)."""
+    state.lazy = False
+    token = _ACTIVE_CALL.set(state.call)
+    try:
+        return next(it)
+    finally:
+        _ACTIVE_CALL.reset(token)
 
 
 def _read_parsed(call: Call, parsed: Any) -> None:
@@ -279,7 +318,8 @@ def wrap_unread(call: Call, response: Any) -> Any:
 
 def wrap_stream(call: Call, stream: Any) -> Any:
     """Return ``stream`` behind a proxy that completes ``call`` when the stream ends."""
-    state = _State(call, call.integration.stream_reader(call.method, call.request))
+    lazy = inspect.isgenerator(stream) or inspect.isasyncgen(stream)
+    state = _State(call, call.integration.stream_reader(call.method, call.request), lazy)
     if call.method.is_async or inspect.isasyncgen(stream):
         # An async generator is returned by a plain call (cohere's AsyncV2Client.chat_stream).
         return AsyncStreamProxy(stream, state)

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 import httpx
 import httpx2
@@ -112,7 +112,7 @@ class Replay:
         self.sent.append(request)
         for index in range(self._next, len(self.interactions)):
             item = self.interactions[index]
-            if item.key[0] == method.upper() and item.key[3] == path:
+            if item.key[0] == method.upper() and unquote(item.key[3]) == unquote(path):
                 self._next = index + 1
                 return item
         raise AssertionError(f"no recorded response left for {method} {path}")

@@ -1,0 +1,184 @@
+"""httpx and httpx2 (the HTTP client under the openai, anthropic and google-genai SDKs): every
+request to a provider API that no SDK integration is recording, from any library.
+
+``Client.send`` and ``AsyncClient.send`` are the one door every request of these clients goes
+through (``post``, ``request``, ``stream`` all end there). A request whose path is not a
+provider API's goes through after one ``endswith`` on its path (see ``tokentrace._wire``).
+A recorded request's body is read from the response: whole, when the client has read it, or
+piece by piece as the application reads it, through a watcher put in front of the response's
+byte stream (``Response.stream``, the attribute httpx itself wraps the transport's stream in).
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+from tokentrace import _engine, _wire
+from tokentrace._call import _ACTIVE_CALL
+from tokentrace._safety import failed, guarded
+from tokentrace.integrations._base import Integration, Patch
+
+
+def _origin(url: Any) -> str:
+    port = url.port
+    return f"{url.scheme}://{url.host}:{port}" if port else f"{url.scheme}://{url.host}"
+
+
+def _peek(request: Any) -> tuple[_wire.Route, str, bytes | None] | None:
+    """The provider API ``request`` calls, its origin and body, or ``None`` (most requests: one
+    check of the path)."""
+    url = request.url
+    found = _wire.route(url.raw_path.decode("ascii").partition("?")[0])
+    if found is None or request.method != "POST":
+        return None
+    try:
+        body = request.content
+    except Exception:  # noqa: BLE001  # a streamed request body (httpx's RequestNotRead): not an LLM call
+        return None
+    return found, _origin(url), body
+
+
+def _open(request: Any) -> _wire.Exchange | None:
+    """The exchange for ``request``, or ``None`` when it is not a call to record. Only a budget
+    that stops the call raises (``BudgetExceeded``, or the error of the user's own callback)."""
+    if _ACTIVE_CALL.get() is not None:
+        return None  # an SDK integration's call: the SDK's own request, recorded there
+    try:
+        peeked = _peek(request)
+    except Exception as exc:  # noqa: BLE001  # guarded in place, on every request
+        failed("wire.open", exc)
+        return None
+    return None if peeked is None else _wire.begin(*peeked)
+
+
+def _stream_classes(lib: Any) -> tuple[type, type]:
+    """Watching byte streams that are the library's own stream types (httpx checks them)."""
+
+    class WatchedStream(lib.SyncByteStream):  # type: ignore[misc]  # the library's class
+        def __init__(self, stream: Any, body: _wire.Body) -> None:
+            self._stream = stream
+            self._body = body
+
+        def __iter__(self) -> Iterator[bytes]:
+            body = self._body
+            try:
+                for chunk in self._stream:
+                    guarded("wire.feed", body.feed, None, chunk)
+                    yield chunk
+            except GeneratorExit:
+                raise
+            except BaseException as exc:
+                guarded("wire.end", body.end, None, "error", exc)
+                raise
+            guarded("wire.end", body.end, None, "completed")
+
+        def close(self) -> None:
+            try:
+                self._stream.close()
+            finally:
+                guarded("wire.end", self._body.end, None, "closed")
+
+    class AsyncWatchedStream(lib.AsyncByteStream):  # type: ignore[misc]  # the library's class
+        def __init__(self, stream: Any, body: _wire.Body) -> None:
+            self._stream = stream
+            self._body = body
+
+        async def __aiter__(self) -> AsyncIterator[bytes]:
+            body = self._body
+            try:
+                async for chunk in self._stream:
+                    guarded("wire.feed", body.feed, None, chunk)
+                    yield chunk
+            except GeneratorExit:
+                raise
+            except BaseException as exc:
+                guarded("wire.end", body.end, None, "error", exc)
+                raise
+            guarded("wire.end", body.end, None, "completed")
+
+        async def aclose(self) -> None:
+            try:
+                await self._stream.aclose()
+            finally:
+                guarded("wire.end", self._body.end, None, "closed")
+
+    return WatchedStream, AsyncWatchedStream
+
+
+def _received(exchange: _wire.Exchange, response: Any, streamed: bool, watched: type) -> None:
+    """Read a response the client has read whole, or put a watcher in front of its body."""
+    headers = response.headers.items()
+    if not streamed or response.is_stream_consumed:
+        exchange.read(response.status_code, headers, response.content)
+        return
+    body = exchange.responded(response.status_code, headers)
+    stream = response.stream = watched(response.stream, body)
+    _wire.finalizer(stream, body)
+
+
+def _patches(module: str, name: str) -> tuple[Patch, ...]:
+    lib = importlib.import_module(module)
+    watched, async_watched = _stream_classes(lib)
+
+    def send(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        if name not in _engine.active:
+            return wrapped(*args, **kwargs)
+        exchange = _open(args[0] if args else kwargs["request"])
+        if exchange is None:
+            return wrapped(*args, **kwargs)
+        try:
+            response = wrapped(*args, **kwargs)
+        except BaseException as exc:
+            guarded("wire.failed", exchange.failed, None, exc)
+            raise
+        guarded("wire.received", _received, None, exchange, response, kwargs.get("stream", False), watched)
+        return response
+
+    async def async_send(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        if name not in _engine.active:
+            return await wrapped(*args, **kwargs)
+        exchange = _open(args[0] if args else kwargs["request"])
+        if exchange is None:
+            return await wrapped(*args, **kwargs)
+        try:
+            response = await wrapped(*args, **kwargs)
+        except BaseException as exc:
+            guarded("wire.failed", exchange.failed, None, exc)
+            raise
+        guarded(
+            "wire.received", _received, None, exchange, response, kwargs.get("stream", False), async_watched
+        )
+        return response
+
+    return (
+        Patch(module, "Client.send", send),
+        Patch(module, "AsyncClient.send", async_send),
+    )
+
+
+class HttpxIntegration(Integration):
+    """Requests sent with httpx to a provider API that no SDK integration records (LiteLLM's
+    own handlers, any hand-written client)."""
+
+    name = "httpx"
+    distribution = "httpx"
+    module = "httpx"
+    min_version = (0, 23)
+
+    def patches(self) -> tuple[Patch, ...]:
+        return _patches("httpx", self.name)
+
+
+class Httpx2Integration(Integration):
+    """Requests sent with httpx2, the client the openai, anthropic and google-genai SDKs are
+    built on: a call LiteLLM makes through an SDK client's low-level ``post()``."""
+
+    name = "httpx2"
+    distribution = "httpx2"
+    module = "httpx2"
+    min_version = (2, 0)
+
+    def patches(self) -> tuple[Patch, ...]:
+        return _patches("httpx2", self.name)
