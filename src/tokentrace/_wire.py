@@ -239,7 +239,18 @@ def begin(route_: Route, origin: str, body: bytes | None) -> Exchange | None:
     request is sent: the one error tokentrace raises into a request, by design."""
     if _ACTIVE_CALL.get() is not None or not _telemetry.state.settings.enabled:
         return None
-    data = guarded("wire.request", json_object, None, body)
+    opened = guarded("wire.begin", _open_call, None, route_, origin, body)
+    if opened is None:
+        return None
+    call, sent, data = opened
+    if call.breach is not None:
+        _gate.enforce(call, sent, data)
+    return Exchange(call, route_)
+
+
+def _open_call(route_: Route, origin: str, body: bytes | None) -> tuple[Call, Sent, dict[str, Any]] | None:
+    """Read the request body and start its call, or ``None`` when the body is no such request."""
+    data = json_object(body)
     if data is None or not _shaped(data, route_.needs):
         return None
     family = route_.family
@@ -247,14 +258,7 @@ def begin(route_: Route, origin: str, body: bytes | None) -> Exchange | None:
         family = next((name for host, name in _OPENAI_DIALECTS if origin.endswith(host)), family)
     integration = FAMILIES[family]
     sent = Sent(route_, origin, data)
-    call = guarded(
-        "wire.begin", _engine.start, None, integration, route_.method, sent.request(integration, data)
-    )
-    if call is None:
-        return None
-    if call.breach is not None:
-        _gate.enforce(call, sent, data)
-    return Exchange(call, route_)
+    return _engine.start(integration, route_.method, sent.request(integration, data)), sent, data
 
 
 def _shaped(data: Mapping[str, Any], needs: tuple[tuple[str, ...], ...]) -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import logging
 from decimal import Decimal
 from typing import Any
 
@@ -15,7 +16,9 @@ import pytest
 
 import tokentrace
 from tests.support.clients import recorded
+from tokentrace import _call, _wire, _wire_bodies
 from tokentrace._demo import RECORDINGS
+from tokentrace.integrations import httpx as httpx_integration
 from tokentrace.testing import Capture, Recorded, ReplayServer
 
 CHAT = (RECORDINGS / "openai_chat.json").read_bytes()  # gpt-4o-mini: 123 in, 17 out = $0.00002865
@@ -199,3 +202,70 @@ def test_uninstrument_restores_the_clients_send() -> None:
     assert not hasattr(httpx2.AsyncClient.send, "__wrapped__")
     tokentrace.instrument("httpx", "httpx2")
     assert hasattr(httpx.Client.send, "__wrapped__")
+
+
+class Injected(RuntimeError):
+    pass
+
+
+def _boom(*args: Any, **kwargs: Any) -> Any:
+    raise Injected("injected fault")
+
+
+WIRE_HOOKS = [
+    (_wire, "route"),
+    (_wire, "_open_call"),
+    (_wire.Exchange, "read"),
+    (_wire.Exchange, "responded"),
+    (_wire.Exchange, "failed"),
+    (_wire_bodies.Body, "feed"),
+    (_wire_bodies.Body, "end"),
+    (_wire_bodies, "json_object"),
+    (httpx_integration, "_peek"),
+    (httpx_integration, "_received"),
+]
+
+
+def _every_way(url: str) -> list[Any]:
+    """What a bare client gets: a read post, a streamed post (both libraries, sync and async), and
+    the error of a request to a closed port."""
+    seen: list[Any] = []
+    for lib in LIBRARIES:
+        with lib.Client() as client:
+            seen.append(client.post(url + "/v1/chat/completions", json=REQUEST).content)
+            with client.stream("POST", url + "/v1/chat/completions", json=REQUEST) as response:
+                seen.append(b"".join(response.iter_bytes()))
+
+        async def main(lib: Any = lib) -> bytes:
+            async with (
+                lib.AsyncClient() as client,
+                client.stream("POST", url + "/v1/chat/completions", json=REQUEST) as r,
+            ):
+                return b"".join([chunk async for chunk in r.aiter_bytes()])
+
+        seen.append(asyncio.run(main()))
+        with lib.Client() as client, pytest.raises(lib.ConnectError) as refused:
+            client.post("http://127.0.0.1:9/v1/chat/completions", json=REQUEST)
+        seen.append(type(refused.value))
+    return seen
+
+
+@pytest.mark.usefixtures("lenient")
+@pytest.mark.parametrize(("target", "name"), WIRE_HOOKS, ids=[f"{t.__name__}.{n}" for t, n in WIRE_HOOKS])
+def test_a_failing_wire_step_leaves_every_request_as_it_would_be(
+    target: Any, name: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """With any step of the HTTP client integrations raising, every request returns exactly the
+    bytes (or raises exactly the error) it does with tokentrace off, and the failure is logged."""
+    with _server() as server:
+        tokentrace.uninstrument("httpx", "httpx2")
+        try:
+            baseline = _every_way(server.url)
+        finally:
+            tokentrace.instrument("httpx", "httpx2")
+        monkeypatch.setattr(target, name, _boom)
+        with caplog.at_level(logging.WARNING, logger="tokentrace"), tokentrace.task("faults"):
+            assert _every_way(server.url) == baseline
+    assert baseline[0] == CHAT
+    assert any("Injected" in r.getMessage() for r in caplog.records), name
+    assert _call.active_call() is None

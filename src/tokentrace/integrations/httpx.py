@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 from tokentrace import _engine, _wire
-from tokentrace._call import _ACTIVE_CALL
+from tokentrace._call import _ACTIVE_CALL, leave
 from tokentrace._safety import failed, guarded
 from tokentrace.integrations._base import Integration, Patch
 
@@ -131,8 +131,10 @@ def _patches(module: str, name: str) -> tuple[Patch, ...]:
         try:
             response = wrapped(*args, **kwargs)
         except BaseException as exc:
+            guarded("wire.leave", leave, None, exchange.call)
             guarded("wire.failed", exchange.failed, None, exc)
             raise
+        guarded("wire.leave", leave, None, exchange.call)
         guarded("wire.received", _received, None, exchange, response, kwargs.get("stream", False), watched)
         return response
 
@@ -145,8 +147,10 @@ def _patches(module: str, name: str) -> tuple[Patch, ...]:
         try:
             response = await wrapped(*args, **kwargs)
         except BaseException as exc:
+            guarded("wire.leave", leave, None, exchange.call)
             guarded("wire.failed", exchange.failed, None, exc)
             raise
+        guarded("wire.leave", leave, None, exchange.call)
         guarded(
             "wire.received", _received, None, exchange, response, kwargs.get("stream", False), async_watched
         )
