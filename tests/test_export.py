@@ -293,3 +293,39 @@ def test_exit_with_a_refusing_backend_stays_within_the_exporter_timeout() -> Non
     waited, stderr = _exit_wait(dead, dead, timeout_s=10)
     assert waited < 10, waited
     assert "tokentrace lost 21 span(s)" in stderr, stderr
+
+
+TRACES_ONLY_APP = """
+import time, tokentrace
+from tests.support.cassettes import Replay
+from tests.support.clients import openai_client, recorded, request_kwargs
+tokentrace.configure(service_name="traces-only")
+tokentrace.instrument("openai")
+cached = "dd-trace-py/tests/contrib/openai/cassettes/v1/chat_completion_prompt_caching_cache_read.yaml"
+(interaction,) = recorded(cached)
+client = openai_client(Replay([interaction] * 8))
+with tokentrace.task("traces-only"):
+    for _ in range(8):
+        client.chat.completions.create(**request_kwargs(interaction, "openai"))
+        time.sleep(0.2)
+print(tokentrace.dropped_spans())
+"""
+
+
+def test_metrics_to_a_traces_only_backend_warn_once_not_per_export() -> None:
+    """A backend that answers metrics with 404 (Jaeger) gets its spans; the failed metrics exports
+    (one every 100 ms here, and one at exit) give one tokentrace warning naming the fix, and none
+    of OpenTelemetry's per-export errors."""
+    with otlp_receiver(traces_only=True) as (endpoint, bodies):
+        proc = spawn_python(
+            TRACES_ONLY_APP,
+            {"OTEL_EXPORTER_OTLP_ENDPOINT": endpoint, "OTEL_METRIC_EXPORT_INTERVAL": "100"},
+        )
+        paths = [path for path, _ in bodies]
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "0"  # no span lost
+    assert "/v1/traces" in paths
+    assert paths.count("/v1/metrics") >= 5  # the backend refused metrics again and again
+    assert proc.stderr.count("could not export metrics") == 1, proc.stderr
+    assert "OTEL_METRICS_EXPORTER=none" in proc.stderr
+    assert "Failed to export metrics" not in proc.stderr, proc.stderr

@@ -170,7 +170,7 @@ def _build_providers(
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import ConsoleSpanExporter, SpanExporter
 
-    from tokentrace._export import BoundedBatchSpanProcessor, Closer
+    from tokentrace._export import BoundedBatchSpanProcessor, Closer, metric_exporter
 
     if exporter == "none":
         _built["tracer_provider"] = None
@@ -189,14 +189,13 @@ def _build_providers(
     elif exporter == "console":
         span_exporter = ConsoleSpanExporter()
     else:
-        from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
         from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
 
         span_exporter = OTLPSpanExporter()
-        # OTEL_METRICS_EXPORTER=none: traces only (for a backend that takes no metrics, e.g. Phoenix).
+        # OTEL_METRICS_EXPORTER=none: traces only (for a backend that takes no metrics: Jaeger, Phoenix).
         if os.environ.get("OTEL_METRICS_EXPORTER", "").strip().lower() != "none":
-            metric_reader = PeriodicExportingMetricReader(OTLPMetricExporter())
+            metric_reader = PeriodicExportingMetricReader(metric_exporter())
             budget = max(budget, _otlp_timeout("OTEL_EXPORTER_OTLP_METRICS_TIMEOUT"))
     attrs = {"service.name": service_name} if service_name else {}
     resource = Resource.create(attrs)

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import atexit
 import logging
+import os
 import threading
 import time
 from collections import deque
@@ -43,10 +44,10 @@ _warned = False
 
 def _reset_after_fork() -> None:
     """A child starts with its own count (its parent reports its own losses)."""
-    global _lock, _warned
+    global _lock, _warned, _metrics_warned
     _lock = threading.Lock()
     _counts.update(queue_full=0, export_failed=0)
-    _warned = False
+    _warned = _metrics_warned = False
 
 
 after_fork(_reset_after_fork)
@@ -238,3 +239,58 @@ class Closer:
         if any(thread.is_alive() for thread in self._threads):
             for processor in self._processors:
                 processor.abandon(f"still unexported when the exit's {self.budget:g} s were up")
+
+
+# --- metrics to a backend that takes none ---------------------------------------------------------
+
+_METRIC_LOGGER = "opentelemetry.exporter.otlp.proto.http.metric_exporter"
+_muted = threading.local()
+_metrics_warned = False
+
+
+class _MuteOwnExports(logging.Filter):
+    """Drops the OTLP metric exporter's own log lines while an export of tokentrace's is running."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not getattr(_muted, "active", False)
+
+
+_MUTE = _MuteOwnExports()
+
+
+def _metrics_failed() -> None:
+    global _metrics_warned
+    with _lock:
+        if _metrics_warned:
+            return
+        _metrics_warned = True
+    endpoint = os.environ.get("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT") or (
+        os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT", "http://localhost:4318").rstrip("/") + "/v1/metrics"
+    )
+    logger.warning(
+        "tokentrace could not export metrics to %s (later failures are not logged). If this backend "
+        "takes no OTLP metrics (Jaeger, Phoenix), set OTEL_METRICS_EXPORTER=none",
+        endpoint,
+    )
+
+
+def metric_exporter() -> Any:
+    """The OTLP metric exporter tokentrace builds: OpenTelemetry's own, except that a failed
+    export is logged once, by tokentrace, instead of once per export interval (a traces-only
+    backend such as Jaeger answers every metrics export with a 404)."""
+    from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
+    from opentelemetry.sdk.metrics.export import MetricExportResult
+
+    class OnceLoggingOTLPMetricExporter(OTLPMetricExporter):
+        def export(self, metrics_data: Any, timeout_millis: float | None = 10_000, **kwargs: Any) -> Any:
+            _muted.active = True
+            try:
+                result = super().export(metrics_data, timeout_millis=timeout_millis, **kwargs)
+            finally:
+                _muted.active = False
+            if result is not MetricExportResult.SUCCESS:
+                guarded("metrics.failed", _metrics_failed, None)
+            return result
+
+    logging.getLogger(_METRIC_LOGGER).addFilter(_MUTE)  # idempotent: the same filter object
+    return OnceLoggingOTLPMetricExporter()

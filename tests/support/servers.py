@@ -17,6 +17,12 @@ class _Receiver(http.server.BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers.get("content-length") or 0))
         self.server.bodies.append((self.path, body))  # type: ignore[attr-defined]
+        if self.path == "/v1/metrics" and self.server.traces_only:  # type: ignore[attr-defined]
+            # As Jaeger answers: it takes no OTLP metrics.
+            self.send_response(404)
+            self.send_header("content-length", "0")
+            self.end_headers()
+            return
         self.send_response(200)
         self.send_header("content-type", "application/x-protobuf")
         self.send_header("content-length", "0")
@@ -27,10 +33,12 @@ class _Receiver(http.server.BaseHTTPRequestHandler):
 
 
 @contextmanager
-def otlp_receiver() -> Iterator[tuple[str, list[tuple[str, bytes]]]]:
-    """An OTLP/HTTP endpoint that answers 200 to every export; yields (endpoint, received bodies)."""
+def otlp_receiver(traces_only: bool = False) -> Iterator[tuple[str, list[tuple[str, bytes]]]]:
+    """An OTLP/HTTP endpoint that answers 200 to every export (404 to metrics when
+    ``traces_only``, as Jaeger does); yields (endpoint, received bodies)."""
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Receiver)
     server.bodies = []  # type: ignore[attr-defined]
+    server.traces_only = traces_only  # type: ignore[attr-defined]
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
