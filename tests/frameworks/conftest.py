@@ -1,0 +1,64 @@
+"""The framework matrix runs in its own environment (``.venv-frameworks``, see
+``tests/support/frameworks.py``): a run without the pinned frameworks skips this folder whole,
+saying how to run it."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.frameworks import matrix
+
+_FRAMEWORKS = ("litellm", "dspy", "langchain_openai", "langchain_anthropic", "llama_index.llms.openai")
+_FRAMEWORKS += ("pydantic_ai", "agents")
+
+
+def _missing() -> list[str]:
+    missing = []
+    for name in _FRAMEWORKS:
+        try:
+            found = importlib.util.find_spec(name) is not None
+        except ModuleNotFoundError:
+            found = False
+        if not found:
+            missing.append(name)
+    return missing
+
+
+_MISSING = _missing()
+_REASON = (
+    f"the framework matrix needs its own environment ({', '.join(_MISSING)} not installed): "
+    '"$(python -m tests.support.frameworks install)" -m pytest tests/frameworks'
+)
+
+if _MISSING:
+    collect_ignore_glob = ["test_*.py"]
+
+    def pytest_collection_modifyitems(session: pytest.Session, items: list[pytest.Item]) -> None:
+        """Say once, with the reason, that the folder was skipped (never silently)."""
+        items.append(_Skipped.from_parent(session, name="tests/frameworks"))
+
+
+class _Skipped(pytest.Item):
+    def runtest(self) -> None:
+        pytest.skip(_REASON)
+
+    def reportinfo(self) -> tuple[str, int, str]:
+        return str(Path(__file__).parent), 0, "tests/frameworks"
+
+
+# Frameworks read these at import or call time: no telemetry, no price-list downloads.
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+os.environ.setdefault("LITELLM_TELEMETRY", "False")
+os.environ.setdefault("OPENAI_AGENTS_DISABLE_TRACING", "1")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _results() -> Iterator[None]:
+    """The run's results, for scripts/frameworks_table.py (docs/frameworks.md)."""
+    yield
+    matrix.write()

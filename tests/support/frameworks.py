@@ -1,0 +1,54 @@
+"""The frameworks environment, ``.venv-frameworks`` at the repository root, for the framework
+matrix (``tests/frameworks``): tokentrace installed editable beside the exact framework releases
+pinned in ``tests/frameworks/requirements.txt``, which the main environment cannot hold
+(llama-index-llms-openai needs openai<3).
+
+    python -m tests.support.frameworks install   # creates it, or reuses it; prints its python
+    "$(python -m tests.support.frameworks install)" -m pytest tests/frameworks
+
+The environment is reused while the requirements file is unchanged (a stamp holds its hash).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+VENV = ROOT / ".venv-frameworks"
+REQUIREMENTS = ROOT / "tests" / "frameworks" / "requirements.txt"
+_STAMP = VENV / "requirements.sha256"
+
+
+def python() -> Path:
+    """The environment's interpreter."""
+    return VENV / "bin" / "python"
+
+
+def _digest() -> str:
+    return hashlib.sha256(REQUIREMENTS.read_bytes()).hexdigest()
+
+
+def install() -> Path:
+    """Create ``.venv-frameworks`` (or reuse it while its requirements are unchanged); return its
+    interpreter."""
+    exe = python()
+    if exe.exists() and _STAMP.exists() and _STAMP.read_text(encoding="utf-8") == _digest():
+        return exe
+    started = time.monotonic()
+    if not exe.exists():
+        subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True)
+    pip = [str(exe), "-m", "pip", "install", "-q", "--disable-pip-version-check"]
+    subprocess.run([*pip, "-e", str(ROOT), "-r", str(REQUIREMENTS)], check=True, stdout=sys.stderr)
+    _STAMP.write_text(_digest(), encoding="utf-8")
+    print(f"frameworks environment installed in {time.monotonic() - started:.0f} s", file=sys.stderr)
+    return exe
+
+
+if __name__ == "__main__":
+    if sys.argv[1:] != ["install"]:
+        raise SystemExit("usage: python -m tests.support.frameworks install")
+    print(install())
