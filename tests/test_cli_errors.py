@@ -281,7 +281,7 @@ BAD_ARGUMENTS: list[tuple[tuple[Arg, ...], str]] = [
         (
             (*command, "--by", "colour"),
             "tokentrace: cannot group by colour: use any of task, root, feature, user, tenant, model, "
-            "provider, environment, service, operation, day",
+            "provider, environment, service, operation, day, hour",
         )
         for command in [("report",), ("whatif", "--model", "gpt-4o-mini")]
     ),
@@ -294,7 +294,7 @@ BAD_ARGUMENTS: list[tuple[tuple[Arg, ...], str]] = [
         (
             (command, "--where", item),
             f"tokentrace: --where {item!r}: use DIMENSION=VALUE with one of task, root, feature, user, "
-            "tenant, model, provider, environment, service, operation, day ('-' for none)",
+            "tenant, model, provider, environment, service, operation, day, hour ('-' for none)",
         )
         for command, item in [("report", "colour=red"), ("report", "feature"), ("export", "=x")]
     ),

@@ -37,6 +37,7 @@ DIMENSIONS: dict[str, str] = {
     "service": "service",
     "operation": "operation",
     "day": "day",
+    "hour": "strftime('%Y-%m-%dT%H:00', start_ns / 1000000000, 'unixepoch')",  # UTC, as day is
 }
 _UNPRICED = "('unpriced', 'invalid_usage')"
 
@@ -279,9 +280,11 @@ def task_runs(
     nested: bool,
     limit: int,
     columns: dict[str, str] | None = None,
+    costliest: bool = False,
 ) -> list[dict[str, Any]]:
-    """Recent task runs (root tasks unless ``nested``), newest first, with inclusive totals;
-    ``columns`` maps ``filters``' dimensions to columns of ``tasks``."""
+    """Recent task runs (root tasks unless ``nested``), newest first (the costliest first with
+    ``costliest``), with inclusive totals; ``columns`` maps ``filters``' dimensions to columns
+    of ``tasks``."""
     clauses: list[str] = []
     params: list[Any] = []
     if not nested:
@@ -294,9 +297,11 @@ def task_runs(
         clauses.append(chosen)
         params.extend(values)
     where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+    # cost_usd is exact decimal text: as a number it orders runs (the amounts shown stay exact).
+    order = "CAST(cost_usd AS REAL) DESC, start_ns DESC" if costliest else "start_ns DESC"
     cursor = conn.execute(
         f"SELECT task_id, name, start_ns, end_ns, llm_calls, retries, cost_usd, input_tokens, output_tokens, "
-        f"unpriced_calls, outcome, feature, user_id FROM tasks {where} ORDER BY start_ns DESC LIMIT ?",
+        f"unpriced_calls, outcome, feature, user_id FROM tasks {where} ORDER BY {order} LIMIT ?",
         [*params, limit],
     )
     names = [d[0] for d in cursor.description]
