@@ -67,6 +67,10 @@ OUTCOMES_COLUMNS = (
 
 
 def cmd_report(args: argparse.Namespace) -> int:
+    if getattr(args, "html", None):
+        from tokentrace._ui.command import write_html
+
+        return write_html(args)
     by = dimensions(args.by)
     pick(REPORT_COLUMNS, args, by)
     conn = open_ledger(args)
@@ -221,6 +225,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
         "Tables show the columns that fit the window: --wide shows them all, --columns NAME,... "
         "picks them (each command's --help lists them)."
     )
+    out.print("\nSee it as charts:")
+    _print_command(out, f"pip install 'tokentrace[ui]' && tokentrace ui --ledger {ledger}")
     return 0
 
 
@@ -302,6 +308,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--by", type=text, default="task", help=f"comma-separated dimensions ({dims}); default: task"
     )
+    p.add_argument(
+        "--html",
+        type=path,
+        metavar="FILE",
+        help="write the dashboard's charts and tables for these filters to one self-contained HTML file",
+    )
     common(p, columns=REPORT_COLUMNS)
     p.set_defaults(fn=cmd_report)
 
@@ -359,6 +371,28 @@ def parser() -> argparse.ArgumentParser:
         "--ledger", type=path, help="where to write the demo ledger (default: a file in the temp directory)"
     )
     p.set_defaults(fn=cmd_demo)
+
+    from tokentrace._ui.command import PUBLIC_FLAG, cmd_ui
+
+    p = sub.add_parser("ui", help="a dashboard of the ledger in your browser, on 127.0.0.1 (the ui extra)")
+    p.add_argument(
+        "--ledger", type=path, help="the ledger file (default: TOKENTRACE_LEDGER or the user data directory)"
+    )
+    p.add_argument("--port", type=int, default=8321, help="the port (default: 8321; 0 picks a free one)")
+    p.add_argument("--host", type=text, default="127.0.0.1", help="the interface (default: 127.0.0.1)")
+    p.add_argument(
+        PUBLIC_FLAG,
+        dest="public",
+        action="store_true",
+        help="allow a --host other than loopback: the page shows spend per user and tenant, with no login",
+    )
+    p.add_argument(
+        "--refresh",
+        type=float,
+        default=5.0,
+        help="seconds between checks for new calls (default: 5; 0: never)",
+    )
+    p.set_defaults(fn=cmd_ui)
     return top
 
 

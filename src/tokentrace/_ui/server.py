@@ -1,0 +1,121 @@
+"""``tokentrace ui``'s web server: Starlette on uvicorn, reading the ledger as the command does.
+
+Every request opens the ledger read-only (``_ledger_read``), so a page sees every call the
+application has committed since the last one, and the file is never written. Only GET is served.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import socket
+import sys
+from pathlib import Path
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.trustedhost import TrustedHostMiddleware
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, PlainTextResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from tokentrace._ledger_read import open_read_only
+from tokentrace._ui import render, view
+from tokentrace.exceptions import ConfigurationError
+
+_STATIC = Path(__file__).resolve().parent / "static"
+_LOOPBACK_NAMES = ["127.0.0.1", "localhost", "::1", "[::1]"]
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def stamp(ledger: Path) -> str:
+    """What changes when the application writes: the ledger's and its WAL's size and time."""
+    parts = []
+    for file in (ledger, Path(f"{ledger}-wal")):
+        try:
+            info = file.stat()
+        except OSError:
+            parts.append("-")
+        else:
+            parts.append(f"{info.st_size}:{info.st_mtime_ns}")
+    return " ".join(parts)
+
+
+def app(ledger: Path, *, refresh: float, public: bool) -> Starlette:
+    """The dashboard of ``ledger``; bound to loopback, it answers only to loopback host names,
+    so no other web page can read it through a rebound DNS name."""
+
+    def build(request: Request) -> view.View:
+        query = view.Query.from_params(request.query_params)
+        conn = open_read_only(ledger)
+        try:
+            return view.build(conn, query)
+        finally:
+            conn.close()
+
+    def index(request: Request) -> Response:
+        try:
+            shown = build(request)
+        except ConfigurationError as exc:
+            return HTMLResponse(render.error_page(str(exc), ledger=str(ledger)), status_code=400)
+        html = render.page(
+            shown, ledger=str(ledger), refresh=refresh, stamp=stamp(ledger), choices=view.choices(shown)
+        )
+        return HTMLResponse(html)
+
+    def content(request: Request) -> Response:
+        try:
+            return HTMLResponse(render.content(build(request)))
+        except ConfigurationError as exc:
+            return PlainTextResponse(str(exc), status_code=400)
+
+    def changed(request: Request) -> Response:
+        return PlainTextResponse(stamp(ledger), headers={"Cache-Control": "no-store"})
+
+    routes: list[Any] = [
+        Route("/", index),
+        Route("/content", content),
+        Route("/stamp", changed),
+        Mount("/static", app=StaticFiles(directory=_STATIC), name="static"),
+    ]
+    hosts = ["*"] if public else _LOOPBACK_NAMES
+    return Starlette(routes=routes, middleware=[Middleware(TrustedHostMiddleware, allowed_hosts=hosts)])
+
+
+def serve(ledger: Path, *, host: str, port: int, refresh: float, public: bool) -> None:
+    """Serve until interrupted; print the URL once the socket is bound (``--port 0``: a free port)."""
+    import uvicorn
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+        sock.listen(128)  # connections wait in the backlog from now on, while uvicorn starts
+    except OSError as exc:
+        sock.close()
+        raise ConfigurationError(f"cannot serve on {host}:{port}: {exc.strerror}") from None
+    bound = sock.getsockname()[1]
+    shown = f"[{host}]" if family == socket.AF_INET6 else host
+    print(f"tokentrace dashboard: http://{shown}:{bound}/  (ledger {ledger}; Ctrl+C stops it)", flush=True)
+    config = uvicorn.Config(
+        app(ledger, refresh=refresh, public=public),
+        log_level=os.environ.get("TOKENTRACE_UI_LOG", "warning"),
+        access_log=False,
+    )
+    server = uvicorn.Server(config)
+    try:
+        server.run(sockets=[sock])
+    finally:
+        sock.close()
+    sys.stdout.flush()
