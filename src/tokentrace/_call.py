@@ -22,6 +22,7 @@ class Call:
     """One logical LLM call in flight."""
 
     __slots__ = (
+        "ask_usage",
         "attempts",
         "breach",
         "budget",
@@ -56,6 +57,9 @@ class Call:
         self.reservation: Reservation | None = None
         self.breach: BudgetBreach | None = None
         self.budget: Budget | None = None
+        self.ask_usage: dict[str, Any] | None = None
+        """What tokentrace adds to a streamed request's arguments so that the stream reports its
+        usage (``configure(request_stream_usage=True)``); the stream then hides the extra chunk."""
         self.start_ns = time.perf_counter_ns()
 
 

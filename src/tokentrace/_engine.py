@@ -89,6 +89,8 @@ def start(integration: ProviderIntegration, method: Method, request: Request) ->
     call.tokens = (_ACTIVE_CALL.set(call), otel_context.attach(trace.set_span_in_context(span)))
     if task is not None and task._guarded:
         guarded("budget.check", _gate.check, None, call, task)
+    if request.stream and _telemetry.state.settings.request_stream_usage:
+        call.ask_usage = guarded("call.ask_usage", integration.usage_options, None, method, request)
     return call
 
 
@@ -431,6 +433,8 @@ def call_wrapper(integration: ProviderIntegration, method: Method) -> Wrapper:
                 return await wrapped(*args, **kwargs)
             if call.breach is not None:
                 kwargs = _gate.enforce(call, instance, kwargs)
+            if call.ask_usage is not None:
+                kwargs = {**kwargs, **call.ask_usage}
             try:
                 result = await wrapped(*args, **kwargs)
             except BaseException as exc:
@@ -451,6 +455,8 @@ def call_wrapper(integration: ProviderIntegration, method: Method) -> Wrapper:
             return wrapped(*args, **kwargs)
         if call.breach is not None:
             kwargs = _gate.enforce(call, instance, kwargs)
+        if call.ask_usage is not None:
+            kwargs = {**kwargs, **call.ask_usage}
         try:
             result = wrapped(*args, **kwargs)
         except BaseException as exc:

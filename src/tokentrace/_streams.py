@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import inspect
 import weakref
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
@@ -75,7 +75,10 @@ class StreamProxy(_Proxy):
     def _self_iterator(self) -> Iterator[Any]:
         it = self._self_it
         if it is None:
-            it = self._self_it = iter(self.__wrapped__)
+            it = iter(self.__wrapped__)
+            if self._self_state.call.ask_usage is not None:
+                it = _hiding(it, self._self_state)
+            self._self_it = it
         return it
 
     def __iter__(self) -> Iterator[Any]:
@@ -136,7 +139,10 @@ class AsyncStreamProxy(_Proxy):
     async def __anext__(self) -> Any:
         step = self._self_next
         if step is None:
-            step = self._self_next = self.__wrapped__.__aiter__().__anext__
+            if self._self_state.call.ask_usage is not None:
+                step = self._self_next = _ahiding(self.__wrapped__.__aiter__(), self._self_state).__anext__
+            else:
+                step = self._self_next = self.__wrapped__.__aiter__().__anext__
         try:
             state = self._self_state
             if state.lazy:
@@ -215,6 +221,27 @@ def _watched(proxy: StreamProxy, it: Iterator[Any], state: _State) -> Iterator[A
         raise
     _finish(state, COMPLETED)
     del proxy
+
+
+def _hiding(it: Iterator[Any], state: _State) -> Iterator[Any]:
+    """The stream's items without the usage chunk tokentrace asked for (fed to the reader only):
+    the application gets exactly the chunks it would have had."""
+    usage_only, feed = state.call.integration.is_usage_only, state.reader.feed
+    for item in it:
+        if guarded("stream.usage_only", usage_only, False, item):
+            guarded("stream.feed", feed, None, item)
+            continue
+        yield item
+
+
+async def _ahiding(it: AsyncIterator[Any], state: _State) -> AsyncIterator[Any]:
+    """The async twin of ``_hiding``."""
+    usage_only, feed = state.call.integration.is_usage_only, state.reader.feed
+    async for item in it:
+        if guarded("stream.usage_only", usage_only, False, item):
+            guarded("stream.feed", feed, None, item)
+            continue
+        yield item
 
 
 def _first(state: _State, it: Iterator[Any]) -> Any:

@@ -89,6 +89,9 @@ class Settings:
     budgets: dict[str, Budget] = field(default_factory=dict)
     """Budgets by task name, for tasks opened without ``budget=``."""
     detect_duplicates: bool = True
+    request_stream_usage: bool = False
+    """Add ``stream_options.include_usage`` to streamed requests that lack it (OpenAI-compatible
+    Chat Completions and Completions), hiding the extra usage chunk from the application."""
     propagate: str = "tasks"
     """Which task dimensions travel in baggage: "tasks" (ids, names, feature), "all", "none"."""
 

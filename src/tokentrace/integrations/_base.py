@@ -223,6 +223,17 @@ class ProviderIntegration(Integration, ABC):
     def stream_reader(self, method: Method, request: Request) -> StreamReader:
         """A fresh reader for one streamed response."""
 
+    def usage_options(self, method: Method, request: Request) -> dict[str, Any] | None:
+        """For a streamed request that does not ask for its usage: the arguments to add so that
+        it does (``configure(request_stream_usage=True)``), or ``None`` (default: nothing to add).
+        A stream that then reports usage in a chunk of its own, which the application did not
+        ask for, has that chunk hidden from the application (see ``is_usage_only``)."""
+        return None
+
+    def is_usage_only(self, item: Any) -> bool:
+        """Whether a stream item is the usage chunk that ``usage_options`` asked for."""
+        return False
+
     def read_error(self, method: Method, request: Request, error: BaseException) -> Reading | None:
         """Usage carried by an error the SDK raised after a billed response (default: none)."""
         return None

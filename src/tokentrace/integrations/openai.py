@@ -346,6 +346,17 @@ class OpenAIIntegration(ProviderIntegration):
             return Reading(None, model, output=output, service_tier=tier)
         return Reading(_chat_usage(u), model, False, output, _reported_cost(u), service_tier=tier)
 
+    def usage_options(self, method: Method, request: Request) -> dict[str, Any] | None:
+        # Chat Completions and legacy Completions streams report usage only when asked; a
+        # Responses stream always does (its response.completed event).
+        if method.api not in ("", "completions") or _asks_for_usage(request):
+            return None
+        options = request.kwargs.get("stream_options")
+        return {"stream_options": {**(options if isinstance(options, dict) else {}), "include_usage": True}}
+
+    def is_usage_only(self, item: Any) -> bool:
+        return not getattr(item, "choices", None) and getattr(item, "usage", None) is not None
+
     def read_error(self, method: Method, request: Request, error: BaseException) -> Reading | None:
         # LengthFinishReasonError / ContentFilterFinishReasonError from parse() carry the completion.
         completion = getattr(error, "completion", None)
