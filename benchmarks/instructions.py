@@ -38,8 +38,9 @@ CONFIGS = ("bare", "otel-span", "tokentrace", "tokentrace+metrics")
 # Where tokentrace's instructions go (sync calls only): a span with no attributes, the floor's
 # span with as many attributes as a tokentrace call span (16), tokentrace without duplicate
 # detection, and tokentrace when every call repeats the same request (each one after the first
-# is flagged a duplicate).
-ABLATIONS = ("otel-span-0", "otel-span-16", "tokentrace-nodup", "tokentrace-dup")
+# is flagged a duplicate), and tokentrace with every integration instrumented (the HTTP
+# clients' too, which an SDK's own request passes through unrecorded).
+ABLATIONS = ("otel-span-0", "otel-span-16", "tokentrace-nodup", "tokentrace-dup", "tokentrace-all")
 
 
 def child(config: str, provider: str, mode: str, calls: int, ready: str) -> None:

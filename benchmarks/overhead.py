@@ -297,7 +297,9 @@ def prepare(
     if config.startswith("otel-span"):
         return floor_call(call, provider, extra=config == "otel-span-16")
     if config.startswith("tokentrace"):
-        tokentrace.instrument(provider)
+        # tokentrace-all: every integration, as instrument() with no names patches them, the
+        # HTTP clients' among them (the SDK's own request passes through them unrecorded).
+        tokentrace.instrument(*(() if config == "tokentrace-all" else (provider,)))
         if config == "tokentrace-nodup":
             tokentrace.configure(detect_duplicates=False)
         if config.endswith("metrics"):

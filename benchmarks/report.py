@@ -76,6 +76,8 @@ def collect_instructions() -> None:
         (RESULTS / "instructions.json").write_text(
             json.dumps(_stamp(_run(sys.executable, "instructions.py")), indent=2)
         )
+    if shutil.which("valgrind"):
+        (RESULTS / "wire.json").write_text(json.dumps(_stamp(_run(sys.executable, "wire.py")), indent=2))
     (RESULTS / "bytecodes.json").write_text(
         json.dumps(_stamp(_run(sys.executable, "bytecodes.py")), indent=2)
     )
@@ -322,6 +324,7 @@ def render() -> str:
                 lines.append(f"| {provider} | {mode} | {bare:,.0f} | {floor:,.0f} | {added:,.0f} | {ratio} |")
         lines.append("")
         lines += _where_it_goes(instructions)
+    lines += _wire(instructions)
     if bytecodes:
         lines += _bytecodes(bytecodes, overhead, instructions)
     thr = micro["throughput"]
@@ -381,6 +384,45 @@ def _runs(
         )
         + "."
     ]
+
+
+def _wire(instructions: dict[str, Any] | None) -> list[str]:
+    """What the HTTP client integrations cost: on an SDK call (``tokentrace-all`` in
+    instructions.json), on other traffic and on a call recorded on the wire (wire.json)."""
+    path = RESULTS / "wire.json"
+    wire = json.loads(path.read_text()) if path.exists() else None
+    if wire is None:
+        return []
+    counts = wire["instructions"]
+    lines = [
+        "## The HTTP client layer (callgrind)",
+        "",
+        "`instrument()` with no names also patches httpx's and httpx2's `send` (`benchmarks/wire.py`,"
+        f" {wire['calls']} requests to a server on 127.0.0.1, median of {wire['repeat']} processes;"
+        f" measured at {wire['commit']}, {wire['measured']}).",
+        "",
+        "| request | bare | with tokentrace | added | share of the request |",
+        "|---|---|---|---|---|",
+    ]
+    for kind, label in (
+        ("other", "`GET /health`, no LLM call"),
+        ("llm", "LLM call via the SDK client's `post()`"),
+    ):
+        bare, instrumented = counts[f"{kind}-bare"], counts[f"{kind}-tokentrace"]
+        added = instrumented - bare
+        lines.append(f"| {label} | {bare:,.0f} | {instrumented:,.0f} | {added:+,.0f} | {added / bare:.2%} |")
+    sdk = []
+    for provider, by_mode in (instructions or {}).get("results", {}).items():
+        counts_sync = by_mode.get("sync", {})
+        if "tokentrace-all" in counts_sync:
+            bare = counts_sync["bare"]
+            own, every = counts_sync["tokentrace"] - bare, counts_sync["tokentrace-all"] - bare
+            sdk.append(
+                f"- {provider} SDK call with every integration instrumented (its request passes the HTTP"
+                f" client's check unrecorded): {every:,.0f} instructions added against {own:,.0f} with"
+                f" the {provider} integration alone ({(every - own) / own:+.1%})."
+            )
+    return [*lines, "", *sdk, *([""] if sdk else [])]
 
 
 def _where_it_goes(instructions: dict[str, Any]) -> list[str]:

@@ -1,0 +1,160 @@
+"""What the HTTP client integrations cost, in instructions (callgrind), per request.
+
+Two kinds of request go through a patched ``httpx2.Client.send`` to a real server on
+127.0.0.1 (run by this script's parent process, so the child under callgrind counts only the
+client's work):
+
+- ``other``: a ``GET /health``, the application's own traffic. With tokentrace it pays one
+  look at the context and one ``endswith`` on the path; the figure to keep under 2% of the
+  request itself.
+- ``llm``: ``POST /v1/chat/completions`` through the openai SDK client's low-level ``post()``,
+  as LiteLLM sends OpenAI calls: with tokentrace, recorded from the response body (span, price,
+  task totals).
+
+    python benchmarks/wire.py [--calls 200] [--repeat 3] [--json]
+
+Needs valgrind. Each configuration runs in its own process; the median of ``--repeat``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import gc
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+CONFIGS = ("other-bare", "other-tokentrace", "llm-bare", "llm-tokentrace")
+REQUEST = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}
+
+
+def child(config: str, url: str, calls: int, ready: str) -> None:
+    """Make ``calls`` requests of one configuration inside ``functools.reduce`` (the window)."""
+    import httpx2
+    import openai
+    from opentelemetry import trace
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+
+    import tokentrace
+
+    class Drop(SpanExporter):
+        def export(self, spans: object) -> SpanExportResult:
+            return SpanExportResult.SUCCESS
+
+    provider = TracerProvider()
+    provider.add_span_processor(
+        BatchSpanProcessor(Drop(), max_queue_size=1_000_000, schedule_delay_millis=600_000)
+    )
+    trace.set_tracer_provider(provider)
+    kind, _, setup = config.partition("-")
+    if setup == "tokentrace":
+        tokentrace.instrument("httpx2")
+        tokentrace.task("bench").__enter__()
+    http = httpx2.Client()
+    if kind == "other":
+        call = functools.partial(http.get, url + "/health")
+    else:
+        client = openai.OpenAI(api_key="sk-test", base_url=url + "/v1", http_client=http, max_retries=0)
+        call = functools.partial(
+            client.post, "/chat/completions", body=REQUEST, cast_to=openai.types.chat.ChatCompletion
+        )
+    for _ in range(20):
+        call()
+    gc.collect()
+    gc.disable()
+    Path(ready).touch()
+    while Path(ready).exists():
+        time.sleep(0.05)
+    functools.reduce(lambda acc, _: call(), range(calls), None)
+
+
+def measure(config: str, url: str, calls: int) -> float:
+    with tempfile.TemporaryDirectory() as tmp:
+        ready = Path(tmp) / "ready"
+        proc = subprocess.Popen(
+            [
+                "valgrind",
+                "--tool=callgrind",
+                "--instr-atstart=no",
+                "--collect-atstart=no",
+                "--toggle-collect=functools_reduce",
+                f"--callgrind-out-file={tmp}/cg.out",
+                sys.executable,
+                __file__,
+                "--child",
+                config,
+                url,
+                str(calls),
+                str(ready),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "PYTHONHASHSEED": "0"},
+        )
+        while not ready.exists():
+            if proc.poll() is not None:
+                raise RuntimeError(f"the {config} child exited early:\n{proc.stderr.read()[-2000:]}")  # type: ignore[union-attr]
+            time.sleep(0.1)
+        subprocess.run(["callgrind_control", "-i", "on", str(proc.pid)], check=True, capture_output=True)
+        ready.unlink()
+        _, err = proc.communicate()
+    match = re.search(r"Collected : (\d+)", err)
+    if match is None:
+        raise RuntimeError(f"callgrind gave no count for {config}:\n{err[-2000:]}")
+    return int(match.group(1)) / calls
+
+
+def main() -> None:
+    if len(sys.argv) > 1 and sys.argv[1] == "--child":
+        child(sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5])
+        return
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--calls", type=int, default=200)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+
+    from tokentrace._demo import RECORDINGS
+    from tokentrace.testing import Recorded, ReplayServer
+
+    chat = Recorded((RECORDINGS / "openai_chat.json").read_bytes())
+    routes = {"/health": [Recorded(b'{"status": "ok"}')], "/v1/chat/completions": [chat]}
+    with ReplayServer(routes) as server:
+        counts = {
+            config: statistics.median(measure(config, server.url, args.calls) for _ in range(args.repeat))
+            for config in CONFIGS
+        }
+    result = {
+        "calls": args.calls,
+        "repeat": args.repeat,
+        "instructions": counts,
+        "other_added": counts["other-tokentrace"] - counts["other-bare"],
+        "other_added_share": (counts["other-tokentrace"] - counts["other-bare"]) / counts["other-bare"],
+        "llm_added": counts["llm-tokentrace"] - counts["llm-bare"],
+    }
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return
+    print(f"instructions per request ({args.calls} requests, median of {args.repeat} processes, callgrind)")
+    for config, value in counts.items():
+        print(f"  {config:18s} {value:12,.0f}")
+    print(
+        f"  a request that is no LLM call: +{result['other_added']:,.0f} "
+        f"({result['other_added_share']:.2%} of the request)"
+    )
+    print(f"  an LLM call recorded on the wire: +{result['llm_added']:,.0f}")
+
+
+if __name__ == "__main__":
+    main()
