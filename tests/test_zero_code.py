@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 import subprocess
@@ -89,3 +90,95 @@ def test_it_can_be_disabled_like_any_instrumentation(api: str, tmp_path: Path) -
     ledger = tmp_path / "ledger.db"
     _run(api, TOKENTRACE_LEDGER=str(ledger), OTEL_PYTHON_DISABLED_INSTRUMENTATIONS="tokentrace")
     assert not ledger.exists()
+
+
+BUILTIN_SDKS = {
+    "tokentrace_openai": "openai >= 1.40",
+    "tokentrace_anthropic": "anthropic >= 0.34",
+    "tokentrace_groq": "groq >= 0.9",
+    "tokentrace_mistral": "mistralai >= 2.0",
+    "tokentrace_cohere": "cohere >= 5.9",
+    "tokentrace_google_genai": "google-genai >= 1.0",
+    "tokentrace_bedrock": "botocore >= 1.34",
+    "tokentrace_httpx": "httpx >= 0.23",
+    "tokentrace_httpx2": "httpx2 >= 2.0",
+}
+
+
+def test_each_builtin_has_its_own_entry_point_naming_its_sdk() -> None:
+    """Every built-in integration has a tokentrace_<name> instrumentor whose dependencies name its
+    SDK and the oldest version tokentrace supports, as contrib instrumentors' do."""
+    from importlib.metadata import entry_points
+
+    from tokentrace import _registry
+
+    found = {ep.name: ep.load() for ep in entry_points(group="opentelemetry_instrumentor")}
+    ours = {name: cls for name, cls in found.items() if name.startswith("tokentrace_")}
+    assert sorted(ours) == sorted(f"tokentrace_{n.replace('-', '_')}" for n in _registry.available())
+    deps = {name: list(cls().instrumentation_dependencies()) for name, cls in ours.items()}
+    assert deps == {
+        **{name: [dep] for name, dep in BUILTIN_SDKS.items()},
+        "tokentrace_threading": [],
+        "tokentrace_processes": [],
+    }
+    assert list(found["tokentrace"]().instrumentation_dependencies()) == []
+
+
+# What opentelemetry-instrument left patched: tokentrace's instrumented integrations once the app
+# has imported both SDKs, and how many tokentrace wrappers sit on the openai method.
+PATCHED_APP = """
+import json, openai, anthropic, wrapt
+from tokentrace import _registry
+from openai.resources.chat.completions import Completions
+
+def ours(fn):
+    n = 0
+    while isinstance(fn, wrapt.FunctionWrapper):
+        n += getattr(fn._self_wrapper, "__module__", "").startswith("tokentrace.")
+        fn = fn.__wrapped__
+    return n
+
+applied = sorted(_registry._applied)
+print(json.dumps({"openai": "openai" in applied, "anthropic": "anthropic" in applied,
+                  "httpx2": "httpx2" in applied, "openai_wrappers": ours(Completions.__dict__["create"])}))
+"""
+
+
+@pytest.mark.parametrize(
+    ("disabled", "expected"),
+    [
+        ("", {"openai": True, "anthropic": True, "httpx2": True, "openai_wrappers": 1}),
+        ("tokentrace_openai", {"openai": False, "anthropic": True, "httpx2": True, "openai_wrappers": 0}),
+        (
+            " tokentrace_anthropic , tokentrace_httpx2",
+            {"openai": True, "anthropic": False, "httpx2": False, "openai_wrappers": 1},
+        ),
+        ("tokentrace", {"openai": False, "anthropic": False, "httpx2": False, "openai_wrappers": 0}),
+    ],
+    ids=["none", "openai", "two", "all"],
+)
+def test_disabling_one_integration_by_name_leaves_the_others_on(
+    disabled: str, expected: dict[str, object], tmp_path: Path
+) -> None:
+    """Under opentelemetry-instrument, both the tokentrace entry point and tokentrace_openai load:
+    the SDK is patched once; tokentrace_openai disabled leaves openai unpatched and the rest on;
+    tokentrace disabled leaves everything unpatched."""
+    app = tmp_path / "app.py"
+    app.write_text(PATCHED_APP)
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "TOKENTRACE_"))}
+    proc = subprocess.run(
+        [str(INSTRUMENT), sys.executable, str(app)],
+        cwd=ROOT,
+        env={
+            **base,
+            "PYTHONPATH": str(ROOT),
+            "TOKENTRACE_EXPORTER": "none",
+            # The other GenAI instrumentations installed for the coexistence tests stay out.
+            "OTEL_PYTHON_DISABLED_INSTRUMENTATIONS": ",".join(filter(None, [disabled, "openai"])),
+        },
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    assert json.loads(proc.stdout) == expected

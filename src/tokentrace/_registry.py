@@ -13,6 +13,7 @@ import logging
 import re
 import sys
 import threading
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from importlib import metadata
 from typing import Any
@@ -161,13 +162,36 @@ def instrument(*names: str) -> list[str]:
     Idempotent. Returns the names instrumented by this call.
     """
     targets = _targets()
-    explicit = bool(names)
     for name in names:
         if not isinstance(name, str) or name not in targets:
             raise IntegrationError(f"unknown integration {name!r}; available: {', '.join(sorted(targets))}")
+    return _instrument(names or tuple(targets), targets, explicit=bool(names))
+
+
+def instrument_installed(names: Iterable[str] | None = None, *, exclude: Collection[str] = ()) -> list[str]:
+    """``instrument()`` with no names (installed SDKs only, each patched at its first import),
+    limited to ``names`` when given, leaving out ``exclude``. Unknown names are skipped."""
+    targets = _targets()
+    chosen = tuple(n for n in (targets if names is None else names) if n in targets and n not in exclude)
+    return _instrument(chosen, targets, explicit=False)
+
+
+def requirement(name: str) -> str | None:
+    """The distribution and oldest version integration ``name`` needs, as a pip requirement
+    (``"openai >= 1.40"``), or ``None`` when it needs none (threading, processes)."""
+    integration = _load(name, _targets()[name])
+    dist = integration.distribution
+    if dist is None:
+        return None
+    if not integration.min_version:
+        return dist
+    return f"{dist} >= {'.'.join(map(str, integration.min_version))}"
+
+
+def _instrument(names: Iterable[str], targets: dict[str, str], explicit: bool) -> list[str]:
     done: list[str] = []
     with _lock:
-        for name in names or tuple(targets):
+        for name in names:
             if name in _applied or (name in _pending and not explicit):
                 continue
             try:
