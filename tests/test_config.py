@@ -8,7 +8,7 @@ import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import pytest
 
@@ -239,3 +239,109 @@ print(task.totals.llm_calls)
 """
     )
     assert out.strip() == "0"
+
+
+# One call under a task, its call span's cost and content attributes printed: what the
+# environment's switches turn on, read by configure() (or instrument()'s first use) once.
+SWITCHES_ONE_CALL = """
+import json, tokentrace, openai
+from tests.support.cassettes import Replay
+from tests.support.clients import recorded, request_kwargs
+from tokentrace.testing import capture
+CALL = {
+    "local": "dd-trace-py/tests/contrib/litellm/cassettes/completion_reasoning.yaml",
+    "provider": "dd-trace-py/tests/contrib/openai/cassettes/v1/chat_completion_openrouter.yaml",
+}
+CONFIGURE
+tokentrace.instrument("openai")
+out = {}
+for source, path in CALL.items():
+    (interaction,) = recorded(path)
+    client = openai.OpenAI(
+        api_key="sk-test", base_url="https://openrouter.ai/api/v1" if source == "provider" else None,
+        http_client=Replay([interaction]).sync_client(),
+    )
+    with capture() as cap, tokentrace.task("job"):
+        client.chat.completions.create(**request_kwargs(interaction, "openai"))
+    (span,) = cap.call_spans()
+    out[source] = {
+        k: v for k, v in span.attributes.items()
+        if k.startswith("gen_ai.usage.cost") or k in ("tokentrace.cost.usd", "gen_ai.input.messages")
+    }
+    out[source]["content"] = out[source].pop("gen_ai.input.messages", None) is not None
+print(json.dumps(out))
+"""
+
+
+def _switches(env: dict[str, str], configure: str = 'tokentrace.configure(exporter="none")') -> Any:
+    return json.loads(run_python(SWITCHES_ONE_CALL.replace("CONFIGURE", configure), env=env))
+
+
+@pytest.mark.parametrize(
+    "configure", ['tokentrace.configure(exporter="none")', ""], ids=["configure", "first-use"]
+)
+def test_semconv_opt_in_adds_the_proposed_gen_ai_cost_attributes(configure: str) -> None:
+    """OTEL_SEMCONV_STABILITY_OPT_IN listing gen_ai_latest_experimental adds gen_ai.usage.cost.*
+    beside tokentrace.cost.usd: the amount as a double, USD, provider- or locally-priced."""
+    env = {"OTEL_SEMCONV_STABILITY_OPT_IN": "http, gen_ai_latest_experimental", "TOKENTRACE_EXPORTER": "none"}
+    out = _switches(env, configure)
+    assert out == {
+        "local": {
+            "tokentrace.cost.usd": 0.0001452,
+            "gen_ai.usage.cost.amount": 0.0001452,
+            "gen_ai.usage.cost.currency": "USD",
+            "gen_ai.usage.cost.source": "local",
+            "content": False,
+        },
+        "provider": {
+            "tokentrace.cost.usd": 0.00000537,
+            "gen_ai.usage.cost.amount": 0.00000537,
+            "gen_ai.usage.cost.currency": "USD",
+            "gen_ai.usage.cost.source": "provider",
+            "content": False,
+        },
+    }
+
+
+@pytest.mark.parametrize("opt_in", [None, "http", "gen_ai_latest_experimental_x"])
+def test_without_the_opt_in_call_spans_carry_only_tokentrace_cost(opt_in: str | None) -> None:
+    """Without gen_ai_latest_experimental in the list, no gen_ai.usage.cost.* attribute is set."""
+    env = {} if opt_in is None else {"OTEL_SEMCONV_STABILITY_OPT_IN": opt_in}
+    out = _switches(env)
+    assert out["local"] == {"tokentrace.cost.usd": 0.0001452, "content": False}
+    assert out["provider"] == {"tokentrace.cost.usd": 0.00000537, "content": False}
+
+
+@pytest.mark.parametrize(
+    ("env", "configure", "captured"),
+    [
+        ({"OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT": "true"}, "", True),
+        ({"OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT": "SPAN_AND_EVENT"}, "", True),
+        ({"OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT": "NO_CONTENT"}, "", False),
+        ({"OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT": "false"}, "", False),
+        (
+            {
+                "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT": "true",
+                "TOKENTRACE_CAPTURE_CONTENT": "false",
+            },
+            "",
+            False,
+        ),
+        (
+            {
+                "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT": "false",
+                "TOKENTRACE_CAPTURE_CONTENT": "true",
+            },
+            "",
+            True,
+        ),
+        ({"OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT": "true"}, "capture_content=False", False),
+        ({"TOKENTRACE_CAPTURE_CONTENT": "false"}, "capture_content=True", True),
+    ],
+    ids=["otel", "otel-mode", "otel-no-content", "otel-false", "ours-off", "ours-on", "arg-off", "arg-on"],
+)
+def test_content_capture_precedence(env: dict[str, str], configure: str, captured: bool) -> None:
+    """configure(capture_content=...) wins, then TOKENTRACE_CAPTURE_CONTENT, then the OTel variable."""
+    args = ", ".join(filter(None, ['exporter="none"', configure]))
+    out = _switches(env, f"tokentrace.configure({args})")
+    assert out["local"]["content"] is captured

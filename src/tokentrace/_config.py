@@ -57,6 +57,43 @@ def _env_int(name: str) -> int | None:
     return value
 
 
+OTEL_CAPTURE_CONTENT = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"
+OTEL_SEMCONV_OPT_IN = "OTEL_SEMCONV_STABILITY_OPT_IN"
+GENAI_LATEST_EXPERIMENTAL = "gen_ai_latest_experimental"
+# The values the contrib GenAI instrumentations take for content capture: a boolean, or (with
+# the latest experimental conventions) where content goes. tokentrace records it on call spans.
+_OTEL_CONTENT_ON = {"true", "span_only", "event_only", "span_and_event"}
+
+
+def _otel_capture() -> bool | None:
+    """``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT``, read as the contrib GenAI
+    instrumentations read it: on for ``true`` or a content mode other than ``NO_CONTENT``, off
+    for anything else (other libraries own its values, so none is an error here)."""
+    raw = os.environ.get(OTEL_CAPTURE_CONTENT)
+    if raw is None or not raw.strip():
+        return None
+    return raw.strip().lower() in _OTEL_CONTENT_ON
+
+
+def _genai_latest_experimental() -> bool:
+    """Whether ``OTEL_SEMCONV_STABILITY_OPT_IN`` (a comma-separated list) opts in to the latest
+    experimental GenAI conventions."""
+    raw = os.environ.get(OTEL_SEMCONV_OPT_IN, "")
+    return GENAI_LATEST_EXPERIMENTAL in {part.strip().lower() for part in raw.split(",")}
+
+
+def _capture_choice(argument: bool | None, current: bool) -> bool:
+    """Content capture: ``configure(capture_content=...)``, else ``TOKENTRACE_CAPTURE_CONTENT``,
+    else ``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT``; a variable only turns capture on
+    (an earlier ``configure(capture_content=True)`` stays in force)."""
+    if argument is not None:
+        return bool(argument)
+    env = _env_bool("TOKENTRACE_CAPTURE_CONTENT")
+    if env is None:
+        env = _otel_capture()
+    return bool(env) or current
+
+
 def load_price_file(path: str | os.PathLike[str]) -> list[PriceOverride]:
     """Read price overrides from a JSON file.
 
@@ -219,10 +256,11 @@ def _build_providers(
 
 
 def ensure_default() -> None:
-    """``instrument()`` without ``configure()``: when nothing at all is set up (no SDK
-    TracerProvider registered, no ``configure()``), record to the ledger as ``configure()`` would
-    (``TOKENTRACE_EXPORTER`` and the ``OTEL_EXPORTER_OTLP_*`` variables are honoured)."""
-    if _built or _configured or _telemetry.state.tracer_provider is not None or _has_sdk_provider():
+    """``instrument()`` without ``configure()``: read the settings' variables once, as
+    ``configure()`` does; when nothing at all is set up (no SDK TracerProvider registered), also
+    record to the ledger (``TOKENTRACE_EXPORTER`` and the ``OTEL_EXPORTER_OTLP_*`` variables are
+    honoured). A registered SDK TracerProvider is used as it is."""
+    if _built or _configured or _telemetry.state.tracer_provider is not None:
         return
     configure()
 
@@ -293,7 +331,7 @@ def configure(
     # the previous configuration entirely in force.
     current = _telemetry.state.settings
     choice = _exporter_choice(exporter)  # validated even when an existing provider is used
-    env_capture = _env_bool("TOKENTRACE_CAPTURE_CONTENT")
+    capture = _capture_choice(capture_content, current.capture_content)
     env_user = _env_bool("TOKENTRACE_METRICS_INCLUDE_USER")
     env_disabled = _env_bool("TOKENTRACE_DISABLED")
     env_max = _env_int("TOKENTRACE_CONTENT_MAX_CHARS")
@@ -305,9 +343,7 @@ def configure(
         enabled = not env_disabled
     settings = dataclasses.replace(
         current,
-        capture_content=bool(
-            capture_content if capture_content is not None else (env_capture or current.capture_content)
-        ),
+        capture_content=capture,
         metrics_include_user=bool(
             metrics_include_user
             if metrics_include_user is not None
@@ -321,6 +357,7 @@ def configure(
         ),
         propagate=_propagate_choice(propagate, current.propagate),
         enabled=bool(enabled) if enabled is not None else current.enabled,
+        genai_cost=_genai_latest_experimental(),
     )
     price_file = os.environ.get("TOKENTRACE_PRICES")
     overrides = list(prices) if prices is not None else load_price_file(price_file) if price_file else None

@@ -293,11 +293,18 @@ def _end_span(
             attrs[sc.COUNTED_INPUT_TOKENS] = reading.counted_tokens
         if reading.service_tier is not None:
             attrs[call.integration.service_tier_attribute] = reading.service_tier
+    settings = _telemetry.state.settings
     cost = rec.cost_units
     if cost is not None:
-        attrs[sc.COST_USD] = cost / _money.UNITS_PER_USD
+        usd = attrs[sc.COST_USD] = cost / _money.UNITS_PER_USD
         if _money.needs_exact_text(cost):
             attrs[sc.COST_USD_EXACT] = str(_money.usd(cost))
+        if settings.genai_cost:
+            attrs[sc.GEN_AI_USAGE_COST_AMOUNT] = usd
+            attrs[sc.GEN_AI_USAGE_COST_CURRENCY] = sc.COST_CURRENCY_USD
+            attrs[sc.GEN_AI_USAGE_COST_SOURCE] = (
+                sc.COST_SOURCE_PROVIDER if source == _pricing.SOURCE_PROVIDER else sc.COST_SOURCE_LOCAL
+            )
     if source is not None:
         attrs[sc.COST_SOURCE] = source
     if problem is not None:
@@ -312,7 +319,6 @@ def _end_span(
                 span.add_event(sc.EVENT_ATTEMPT, {sc.ATTEMPT_NUMBER: number, sc.ATTEMPT_OUTCOME: outcome})
     if stream_end is not None:
         attrs[sc.STREAM_END] = stream_end
-    settings = _telemetry.state.settings
     if settings.capture_content:
         _add_content(attrs, call, reading, settings.content_max_chars)
     if error is not None:

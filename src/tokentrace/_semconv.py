@@ -29,6 +29,28 @@ EXCEPTION_TYPE: Final = "exception.type"
 """The exception event's one attribute while content capture is off: no ``exception.message`` or
 ``exception.stacktrace``, which can echo a prompt or a key (see ``_exception_events``)."""
 SERVER_ADDRESS: Final = "server.address"
+
+# --- OTel GenAI agent conventions (task spans) ----------------------------------------------
+GEN_AI_AGENT_NAME: Final = "gen_ai.agent.name"
+GEN_AI_WORKFLOW_NAME: Final = "gen_ai.workflow.name"
+GEN_AI_CONVERSATION_ID: Final = "gen_ai.conversation.id"
+"""On a task opened with ``conversation_id=`` and on the call spans of its calls."""
+OPERATION_INVOKE_AGENT: Final = "invoke_agent"
+OPERATION_INVOKE_WORKFLOW: Final = "invoke_workflow"
+TASK_OPERATIONS: Final = frozenset({OPERATION_INVOKE_AGENT, OPERATION_INVOKE_WORKFLOW})
+"""The ``gen_ai.operation.name`` values of task spans; any other value is a call span's."""
+
+# --- proposed GenAI cost attributes (semantic-conventions-genai PR #443, not merged) ---------
+# Emitted on call spans, beside the stable tokentrace.cost.* names, only with
+# OTEL_SEMCONV_STABILITY_OPT_IN=gen_ai_latest_experimental.
+GEN_AI_USAGE_COST_AMOUNT: Final = "gen_ai.usage.cost.amount"
+GEN_AI_USAGE_COST_CURRENCY: Final = "gen_ai.usage.cost.currency"
+GEN_AI_USAGE_COST_SOURCE: Final = "gen_ai.usage.cost.source"
+COST_CURRENCY_USD: Final = "USD"
+COST_SOURCE_PROVIDER: Final = "provider"
+"""The provider or gateway reported what the call cost."""
+COST_SOURCE_LOCAL: Final = "local"
+"""tokentrace priced the call from its token counts."""
 OPENAI_RESPONSE_SERVICE_TIER: Final = "openai.response.service_tier"
 """The OpenAI convention's attribute: set only when the call was served at a tier other than
 ``default`` (``flex``, ``priority``, ``scale``)."""

@@ -94,6 +94,9 @@ class Settings:
     Chat Completions and Completions), hiding the extra usage chunk from the application."""
     propagate: str = "tasks"
     """Which task dimensions travel in baggage: "tasks" (ids, names, feature), "all", "none"."""
+    genai_cost: bool = False
+    """Also put the proposed ``gen_ai.usage.cost.*`` attributes on call spans
+    (``OTEL_SEMCONV_STABILITY_OPT_IN=gen_ai_latest_experimental``)."""
 
 
 @dataclass
