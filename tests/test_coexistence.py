@@ -69,7 +69,7 @@ print(json.dumps({
     "same_results": results == baseline,
     "calls": task.totals.llm_calls,
     "cost": str(task.totals.cost_usd),
-    "our_call_spans": sorted(s.name for s in ours if "gen_ai.operation.name" in s.attributes),
+    "our_call_spans": sorted(s.name for s in ours if s.kind.name == "CLIENT"),
     "their_spans": len(theirs),
     "cost_on_their_spans": any("tokentrace.cost.usd" in (s.attributes or {}) for s in theirs),
 }))

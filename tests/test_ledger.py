@@ -312,3 +312,25 @@ def test_web_searches_are_kept_so_history_reprices_them(tmp_path: Path) -> None:
         _ledger.connect(path), ["model"], _report.Filters(), model=None, provider=None
     )
     assert (total.current_usd, total.whatif_usd) == (Decimal("0.0345"), Decimal("0.0345"))
+
+
+def test_agent_and_workflow_task_spans_land_as_task_rows(tmp_path: Path) -> None:
+    """Task spans carry gen_ai.operation.name (invoke_agent, invoke_workflow), yet each is a task
+    row and each call a call row."""
+    exporter = _ledger.LedgerExporter(tmp_path / "kinds.db")
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    interactions = recorded(CACHED_CHAT)
+    client = openai_client(Replay(interactions * 2))
+    try:
+        _telemetry.use_providers(provider, None)
+        with tokentrace.task("agent", kind="agent", conversation_id="c-1"):
+            client.chat.completions.create(**request_kwargs(interactions[0], "openai"))
+            with tokentrace.task("step"):
+                client.chat.completions.create(**request_kwargs(interactions[0], "openai"))
+    finally:
+        _telemetry.use_providers(None, None)
+    tasks = _rows(tmp_path / "kinds.db", "SELECT name, llm_calls, cost_usd FROM tasks ORDER BY name")
+    assert tasks == [("agent", 2, "0.00522"), ("step", 1, "0.00261")]
+    calls = _rows(tmp_path / "kinds.db", "SELECT operation, task_name FROM calls ORDER BY task_name")
+    assert calls == [("chat", "agent"), ("chat", "step")]

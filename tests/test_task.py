@@ -310,3 +310,51 @@ def test_calls_outside_any_task_still_get_a_span(cap: Capture) -> None:
     attrs = dict(cap.call_spans()[0].attributes or {})
     assert attrs["tokentrace.cost.usd"] == float(ONE)
     assert "tokentrace.task.name" not in attrs
+
+
+def test_task_spans_follow_the_genai_agent_conventions(cap: Capture) -> None:
+    """kind="agent" records invoke_agent with gen_ai.agent.name; the default records invoke_workflow
+    with gen_ai.workflow.name; neither carries gen_ai.usage.*, and calls stay call spans."""
+    client, kwargs = _client(2)
+    with tokentrace.task("triage", kind="agent"):
+        client.chat.completions.create(**kwargs)
+        with tokentrace.task("lookup"):
+            client.chat.completions.create(**kwargs)
+    tasks = {s.name: dict(s.attributes or {}) for s in cap.task_spans()}
+    assert {n: {k: v for k, v in a.items() if k.startswith("gen_ai.")} for n, a in tasks.items()} == {
+        "triage": {"gen_ai.operation.name": "invoke_agent", "gen_ai.agent.name": "triage"},
+        "lookup": {"gen_ai.operation.name": "invoke_workflow", "gen_ai.workflow.name": "lookup"},
+    }
+    assert tasks["triage"]["tokentrace.task.cost.usd"] == float(2 * ONE)
+    calls = cap.call_spans()
+    assert [dict(s.attributes or {})["gen_ai.operation.name"] for s in calls] == ["chat", "chat"]
+    assert all("gen_ai.agent.name" not in (s.attributes or {}) for s in calls)
+
+
+def test_a_conversation_id_lands_on_the_task_its_nested_tasks_and_their_calls(cap: Capture) -> None:
+    """conversation_id= sets gen_ai.conversation.id on the task span and on every call span made
+    inside it, nested tasks included; a task without one sets none."""
+    client, kwargs = _client(3)
+    with tokentrace.task("chat_turn", kind="agent", conversation_id="conv-7"):
+        client.chat.completions.create(**kwargs)
+        with tokentrace.task("tool"):
+            client.chat.completions.create(**kwargs)
+    with tokentrace.task("batch"):
+        client.chat.completions.create(**kwargs)
+    conversation = {s.name: (s.attributes or {}).get("gen_ai.conversation.id") for s in cap.task_spans()}
+    assert conversation == {"tool": "conv-7", "chat_turn": "conv-7", "batch": None}
+    calls = [(s.attributes or {}).get("gen_ai.conversation.id") for s in cap.call_spans()]
+    assert calls == ["conv-7", "conv-7", None]
+
+
+@pytest.mark.parametrize("kind", ["Agent", "chain", "", None, 1])
+def test_a_bad_task_kind_names_the_choices(kind: Any) -> None:
+    """A kind other than "agent" or "workflow" is a ConfigurationError that lists both."""
+    with pytest.raises(ConfigurationError, match="'agent' or 'workflow'"):
+        tokentrace.task("t", kind=kind)
+
+
+def test_a_conversation_id_must_be_a_string() -> None:
+    """A conversation id that is not a string is refused, as the other dimensions are."""
+    with pytest.raises(ConfigurationError, match="conversation_id"):
+        tokentrace.task("t", conversation_id=7)  # type: ignore[arg-type]

@@ -445,7 +445,10 @@ class LedgerExporter(SpanExporter):
             if scope is None or scope.name != sc.INSTRUMENTATION_SCOPE:
                 continue
             attrs = span.attributes or {}
-            if sc.GEN_AI_OPERATION_NAME in attrs:
+            # Task spans carry an operation name too (invoke_agent, invoke_workflow); a span of
+            # an older tokentrace may have a task id and none.
+            operation = attrs.get(sc.GEN_AI_OPERATION_NAME)
+            if operation is not None and operation not in sc.TASK_OPERATIONS:
                 calls.append(call_row(span))
             elif sc.TASK_ID in attrs:
                 tasks.append(task_row(span))

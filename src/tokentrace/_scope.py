@@ -6,12 +6,14 @@ import functools
 import inspect
 from collections.abc import AsyncGenerator, Callable, Generator, Mapping, Sequence
 from types import TracebackType
-from typing import Any, TypeVar, overload
+from typing import Any, Literal, TypeVar, overload
 
 from typing_extensions import ParamSpec
 
 from tokentrace._task import (
     _CURRENT,
+    KINDS,
+    WORKFLOW,
     Task,
     activate,
     close_task,
@@ -62,7 +64,16 @@ def _check_dimension(name: str, value: object) -> str | None:
 class TaskScope:
     """What ``tokentrace.task(...)`` returns: a decorator and a (sync or async) context manager."""
 
-    __slots__ = ("_attributes", "_budget", "_feature", "_name", "_tenant", "_user_id")
+    __slots__ = (
+        "_attributes",
+        "_budget",
+        "_conversation_id",
+        "_feature",
+        "_kind",
+        "_name",
+        "_tenant",
+        "_user_id",
+    )
 
     def __init__(
         self,
@@ -72,7 +83,12 @@ class TaskScope:
         tenant: str | None,
         attributes: Mapping[str, Any] | None,
         budget: Budget | None = None,
+        kind: str = WORKFLOW,
+        conversation_id: str | None = None,
     ) -> None:
+        if kind not in KINDS:
+            raise ConfigurationError(f"task kind must be 'agent' or 'workflow', got {kind!r}")
+        self._kind = kind
         if budget is not None and not isinstance(budget, Budget):
             raise ConfigurationError(
                 f"budget must be a tokentrace.Budget(max_cost_usd=..., max_tokens=..., max_llm_calls=...), "
@@ -85,6 +101,7 @@ class TaskScope:
         self._user_id = _check_dimension("user_id", user_id)
         self._feature = _check_dimension("feature", feature)
         self._tenant = _check_dimension("tenant", tenant)
+        self._conversation_id = _check_dimension("conversation_id", conversation_id)
         self._attributes = _check_attributes(attributes)
 
     def _open(self, default_name: str | None = None) -> Task:
@@ -93,7 +110,16 @@ class TaskScope:
             raise ConfigurationError(
                 'a task used as a context manager needs a name: with tokentrace.task("summarise"): ...'
             )
-        return open_task(name, self._user_id, self._feature, self._tenant, self._attributes, self._budget)
+        return open_task(
+            name,
+            self._user_id,
+            self._feature,
+            self._tenant,
+            self._attributes,
+            self._budget,
+            self._kind,
+            self._conversation_id,
+        )
 
     # --- context manager ----------------------------------------------------------------------
     def __enter__(self) -> Task:
@@ -251,6 +277,8 @@ def task(
     tenant: str | None = None,
     attributes: Mapping[str, Any] | None = None,
     budget: Budget | None = None,
+    kind: Literal["agent", "workflow"] = "workflow",
+    conversation_id: str | None = None,
 ) -> TaskScope: ...
 
 
@@ -263,6 +291,8 @@ def task(
     tenant: str | None = None,
     attributes: Mapping[str, Any] | None = None,
     budget: Budget | None = None,
+    kind: Literal["agent", "workflow"] = "workflow",
+    conversation_id: str | None = None,
 ) -> Any:
     """Open a task around a function (decorator) or a block (``with`` / ``async with``).
 
@@ -271,7 +301,13 @@ def task(
     not set their own. ``budget`` limits what the task may spend (see ``tokentrace.Budget``);
     without one, a budget configured for the task's name applies, and enclosing tasks' budgets
     always do.
+
+    ``kind`` says what the task is to backends that read the GenAI agent conventions: ``"agent"``
+    (an agent run: ``gen_ai.operation.name`` ``invoke_agent``, ``gen_ai.agent.name``) or
+    ``"workflow"`` (the default: ``invoke_workflow``, ``gen_ai.workflow.name``).
+    ``conversation_id`` puts ``gen_ai.conversation.id`` on the task's span and on the spans of
+    every call made in it; nested tasks inherit it.
     """
     if callable(name):
         return TaskScope(None, None, None, None, None)(name)
-    return TaskScope(name, user_id, feature, tenant, attributes, budget)
+    return TaskScope(name, user_id, feature, tenant, attributes, budget, kind, conversation_id)

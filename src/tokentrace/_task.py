@@ -31,6 +31,11 @@ _CURRENT: ContextVar[Task | None] = ContextVar("tokentrace.task", default=None)
 
 Activation = tuple[Token["Task | None"], object]
 
+AGENT = "agent"
+WORKFLOW = "workflow"
+KINDS = (AGENT, WORKFLOW)
+"""What ``task(kind=...)`` takes: an agent run or a workflow run, in the GenAI agent conventions."""
+
 SUCCESS = "success"
 FAILURE = "failure"
 _UNITS_LOCK = threading.Lock()
@@ -56,8 +61,10 @@ class Task:
         "_units",
         "attributes",
         "budget",
+        "conversation_id",
         "feature",
         "id",
+        "kind",
         "name",
         "parent",
         "remote_parent_id",
@@ -76,8 +83,12 @@ class Task:
         tenant: str | None,
         attributes: Mapping[str, Any],
         budget: Budget | None = None,
+        kind: str = WORKFLOW,
+        conversation_id: str | None = None,
     ) -> None:
         self.name = name
+        self.kind = kind
+        """``"agent"`` or ``"workflow"``: the GenAI operation its span records."""
         self.id = f"{random.getrandbits(64):016x}"
         self.parent = parent
         self.remote_parent_id: str | None = None
@@ -88,6 +99,7 @@ class Task:
             user_id = parent.user_id if user_id is None else user_id
             feature = parent.feature if feature is None else feature
             tenant = parent.tenant if tenant is None else tenant
+            conversation_id = parent.conversation_id if conversation_id is None else conversation_id
         else:
             self.root_id, self.root_name = self.id, name
             up = guarded("task.upstream", _propagation.upstream, None)
@@ -100,6 +112,8 @@ class Task:
         self.user_id: str | None = user_id
         self.feature: str | None = feature
         self.tenant: str | None = tenant
+        self.conversation_id: str | None = conversation_id
+        """The conversation (chat session, thread) this task belongs to, inherited by nested tasks."""
         self.attributes = attributes
         self._dims: dict[str, Any] | None = None
         self._tally = Tally()
@@ -204,6 +218,8 @@ class Task:
             attrs[sc.FEATURE] = self.feature
         if self.tenant is not None:
             attrs[sc.TENANT] = self.tenant
+        if self.conversation_id is not None:
+            attrs[sc.GEN_AI_CONVERSATION_ID] = self.conversation_id
         return attrs
 
 
@@ -228,6 +244,12 @@ def deactivate(tokens: Activation) -> None:
 
 def _start_span(task: Task) -> Span:
     attrs = dict(task._dimensions())
+    # Backends that render agent and workflow runs (Phoenix, Langfuse, Datadog, Grafana) read the
+    # GenAI agent conventions; the roll-up stays tokentrace.task.* (never gen_ai.usage.*).
+    if task.kind == AGENT:
+        attrs[sc.GEN_AI_AGENT_NAME] = task.name
+    else:
+        attrs[sc.GEN_AI_WORKFLOW_NAME] = task.name
     attrs[sc.TASK_ROOT_NAME] = task.root_name
     parent_id = task.parent.id if task.parent is not None else task.remote_parent_id
     if parent_id is not None:
@@ -241,6 +263,10 @@ def _start_span(task: Task) -> Span:
         if budget.max_llm_calls is not None:
             attrs[sc.TASK_BUDGET_MAX_LLM_CALLS] = budget.max_llm_calls
     attrs.update(task.attributes)
+    # Set last: the ledger tells task spans from call spans by it.
+    attrs[sc.GEN_AI_OPERATION_NAME] = (
+        sc.OPERATION_INVOKE_AGENT if task.kind == AGENT else sc.OPERATION_INVOKE_WORKFLOW
+    )
     return _telemetry.tracer().start_span(task.name, kind=SpanKind.INTERNAL, attributes=attrs)
 
 
@@ -251,11 +277,13 @@ def open_task(
     tenant: str | None,
     attributes: Mapping[str, Any],
     budget: Budget | None = None,
+    kind: str = WORKFLOW,
+    conversation_id: str | None = None,
 ) -> Task:
     """Create a task under the current one and start its span (not yet current)."""
     if budget is None:
         budget = _telemetry.state.settings.budgets.get(name)
-    task = Task(name, _CURRENT.get(), user_id, feature, tenant, attributes, budget)
+    task = Task(name, _CURRENT.get(), user_id, feature, tenant, attributes, budget, kind, conversation_id)
     task._span = guarded("task.start_span", _start_span, INVALID_SPAN, task)
     return task
 
