@@ -78,8 +78,10 @@ GAPS = """
   answer follows dspy's field format, which no recording has.
 - **pydantic-ai's `AnthropicModel`** needs anthropic<1 in these releases, which this
   environment (anthropic 2) does not hold; it is not in the matrix.
-- **Retries** are not in the matrix: what each framework's retries record (a call per attempt
-  sent, through the HTTP client layer) is not measured here yet.
+- **Retries** are calls of their own: a LiteLLM request retried after an HTTP 500 is recorded
+  as one failed call (its error, no usage) and one exact call, not as two attempts of one call.
+  The other frameworks' retries go through the SDK integrations, which count attempts of one
+  call; they are not in the matrix.
 """
 
 

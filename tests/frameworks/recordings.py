@@ -162,14 +162,22 @@ class Server(ReplayServer):
 
     An OpenAI chat stream that sets ``stream_options.include_usage`` gets a recording whose last
     chunk carries the usage; one that does not gets a recording made without it (no usage in
-    the body, as OpenAI answers). ``served`` lists the recording each request got.
+    the body, as OpenAI answers). ``served`` lists the recording each request got (a failed
+    request, none).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, fail_first: int = 0) -> None:
         super().__init__({})
         self.served: list[Recording] = []
+        self._failures = fail_first
+        """The first requests answered with HTTP 500 (no recording holds a 5xx)."""
 
     def _pick(self, path: str, body: bytes) -> Recorded | None:
+        if self._failures:
+            self._failures -= 1
+            return Recorded(
+                b'{"error": {"message": "The server had an error", "type": "server_error"}}', status=500
+            )
         path = path.split("?", 1)[0]
         try:
             data = json.loads(body or b"{}")

@@ -12,7 +12,7 @@ import pytest
 
 import tokentrace
 from tests.frameworks import recordings as rec
-from tests.frameworks.matrix import check, note
+from tests.frameworks.matrix import check, note, outcome
 from tests.frameworks.recordings import Server
 from tokentrace.testing import Capture
 
@@ -180,3 +180,32 @@ def test_an_app_using_the_openai_sdk_and_litellm_counts_each_call_once(cap: Capt
         mode="sync",
         requests=3,
     )
+
+
+@pytest.mark.parametrize("provider", ["openai", "anthropic"])
+def test_a_retried_request_is_a_call_per_attempt(provider: str, cap: Capture) -> None:
+    """completion(num_retries=1) whose first attempt gets HTTP 500: each attempt sent is a call
+    of its own (the failed one with its error and no usage), and the task's usage and cost are
+    the successful attempt's."""
+    with Server(fail_first=1) as server, tokentrace.task("retried") as task:
+        kwargs = {"model": CHAT_MODEL[provider], "messages": MESSAGES, **_target(provider, server.url)}
+        litellm.completion(**kwargs, num_retries=1)
+    spans = cap.call_spans()
+    failed = [s for s in spans if "error.type" in (s.attributes or {})]
+    note(
+        "litellm",
+        f"retried request, num_retries=1 ({provider}/)",
+        "sync",
+        "a call per attempt" if len(spans) == len(server.requests) else outcome(spans, len(server.requests)),
+        len(server.requests),
+        len(spans),
+        f"{len(failed)} failed attempt(s) recorded with their error",
+    )
+    assert len(server.requests) == 2
+    assert len(spans) == 2
+    assert len(failed) == 1
+    assert task.totals.llm_calls == 2
+    (recording,) = server.served
+    assert task.totals.input_tokens == recording.input_tokens
+    assert task.totals.output_tokens == recording.output_tokens
+    assert task.totals.cost_usd == recording.cost()
