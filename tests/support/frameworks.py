@@ -6,7 +6,8 @@ pinned in ``tests/frameworks/requirements.txt``, which the main environment cann
     python -m tests.support.frameworks install   # creates it, or reuses it; prints its python
     "$(python -m tests.support.frameworks install)" -m pytest tests/frameworks
 
-The environment is reused while the requirements file is unchanged (a stamp holds its hash).
+The environment is reused while the requirements file and pyproject.toml are unchanged (a stamp
+holds their hash); otherwise pip brings it up to date in place.
 """
 
 from __future__ import annotations
@@ -29,7 +30,8 @@ def python() -> Path:
 
 
 def _digest() -> str:
-    return hashlib.sha256(REQUIREMENTS.read_bytes()).hexdigest()
+    # tokentrace's own dependencies and entry points (pyproject.toml) are fixed at install time too.
+    return hashlib.sha256(REQUIREMENTS.read_bytes() + (ROOT / "pyproject.toml").read_bytes()).hexdigest()
 
 
 def install() -> Path:
