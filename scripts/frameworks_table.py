@@ -16,16 +16,16 @@ import re
 import subprocess
 import sys
 import tempfile
-from collections import defaultdict
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.support import frameworks  # after the path is set
+from tests.frameworks import matrix  # after the path is set
+from tests.support import frameworks
 
 OUT = ROOT / "docs" / "frameworks.md"
-MODES = ("sync", "async", "stream", "async stream")
+MODES = matrix.MODES
 PINS = ROOT / "tests" / "frameworks" / "requirements.txt"
 FRAMEWORKS = (
     "litellm",
@@ -85,19 +85,7 @@ GAPS = """
 """
 
 
-def _cell(outcomes: list[str]) -> str:
-    distinct = sorted(set(outcomes))
-    return " / ".join(distinct)
-
-
 def render(results: list[dict[str, object]]) -> str:
-    rows: dict[tuple[str, str], dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
-    notes: dict[tuple[str, str], set[str]] = defaultdict(set)
-    for r in results:
-        key = (str(r["framework"]), str(r["surface"]))
-        rows[key][str(r["mode"])].append(str(r["outcome"]))
-        if r.get("note"):
-            notes[key].add(str(r["note"]))
     order = {name: i for i, name in enumerate(FRAMEWORKS)}
     pinned = (line.split("#")[0].strip() for line in PINS.read_text(encoding="utf-8").splitlines())
     pins = ", ".join(
@@ -108,16 +96,12 @@ def render(results: list[dict[str, object]]) -> str:
     lines = [HEAD.format(pins=pins)]
     lines.append("| framework | surface | " + " | ".join(MODES) + " | notes |")
     lines.append("|---|---|" + "---|" * len(MODES) + "---|")
-    for (framework, surface), cells in sorted(
-        rows.items(), key=lambda kv: (order.get(kv[0][0], 99), kv[0][1])
-    ):
-        row = [
-            framework,
-            surface,
-            *(_cell(cells.get(m, [])) for m in MODES),
-            "; ".join(sorted(notes[(framework, surface)])),
-        ]
-        lines.append("| " + " | ".join(row) + " |")
+    cells = matrix.table(results)
+    for framework, surface in sorted(cells, key=lambda key: (order.get(key[0], 99), key[1])):
+        row = cells[(framework, surface)]
+        lines.append(
+            "| " + " | ".join([framework, surface, *(row.get(m, "") for m in (*MODES, "notes"))]) + " |"
+        )
     lines.append(GAPS)
     return "\n".join(lines)
 

@@ -38,10 +38,6 @@ _REASON = (
 if _MISSING:
     collect_ignore_glob = ["test_*.py"]
 
-    def pytest_collection_modifyitems(session: pytest.Session, items: list[pytest.Item]) -> None:
-        """Say once, with the reason, that the folder was skipped (never silently)."""
-        items.append(_Skipped.from_parent(session, name="tests/frameworks"))
-
 
 class _Skipped(pytest.Item):
     def runtest(self) -> None:
@@ -55,6 +51,15 @@ class _Skipped(pytest.Item):
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 os.environ.setdefault("LITELLM_TELEMETRY", "False")
 os.environ.setdefault("OPENAI_AGENTS_DISABLE_TRACING", "1")
+
+
+def pytest_collection_modifyitems(session: pytest.Session, items: list[pytest.Item]) -> None:
+    """Without the frameworks, say once, with the reason, that the folder was skipped (never
+    silently); with them, run the page check after every case (it reads what they measured)."""
+    if _MISSING:
+        items.append(_Skipped.from_parent(session, name="tests/frameworks"))
+    else:
+        items.sort(key=lambda item: item.path.name == "test_page.py")
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -14,10 +14,11 @@ import os
 from dataclasses import asdict, dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from tests.frameworks.recordings import Server
-from tokentrace.testing import Capture
+if TYPE_CHECKING:
+    from tests.frameworks.recordings import Server
+    from tokentrace.testing import Capture
 
 MODES = ("sync", "async", "stream", "async stream")
 
@@ -95,6 +96,21 @@ def check(
     assert isinstance(totals.cost_usd, Decimal)
     assert totals.cost_usd == sum((r.cost() for r in server.served), Decimal(0))
     return result
+
+
+def table(results: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, str]]:
+    """The page's cells: per (framework, surface), per mode, the outcomes measured (distinct,
+    sorted, joined with " / "), and under "notes" the cases' notes."""
+    outcomes: dict[tuple[str, str], dict[str, set[str]]] = {}
+    for r in results:
+        cells = outcomes.setdefault((r["framework"], r["surface"]), {})
+        cells.setdefault(r["mode"], set()).add(r["outcome"])
+        if r.get("note"):
+            cells.setdefault("notes", set()).add(r["note"])
+    return {
+        key: {mode: (" / " if mode != "notes" else "; ").join(sorted(v)) for mode, v in cells.items()}
+        for key, cells in outcomes.items()
+    }
 
 
 def write() -> None:
