@@ -60,7 +60,8 @@ def cost_over_time(series: Sequence[_report.Group], bucket: str, split: str) -> 
     width, height, left, bottom, top = 860, 260, 78, 34, 12
     if not buckets:
         return (
-            f'<svg class="chart" id="chart-time" viewBox="0 0 {width} {height}" role="img" aria-label="no spend">'
+            f'<svg class="chart" id="chart-time" viewBox="0 0 {width} {height}" role="img" '
+            'aria-label="no spend">'
             f'<text x="{width / 2}" y="{height / 2}" text-anchor="middle" class="muted">'
             "No calls in this range</text></svg>",
             [],

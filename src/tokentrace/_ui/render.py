@@ -19,6 +19,7 @@ from tokentrace._cli_common import count, usd
 from tokentrace._ui import charts
 from tokentrace._ui.view import BUCKETS, FILTERS, SPLITS, View
 
+ROWS = 15  # a breakdown's costliest rows shown; the command lists them all
 _TITLES = {"task": "Task", "feature": "Feature", "user": "User", "tenant": "Tenant", "model": "Model"}
 
 
@@ -72,7 +73,7 @@ def _time_chart(view: View) -> str:
 
 def _breakdown(dim: str, groups: list[_report.Group], total: _report.Group) -> str:
     rows = []
-    for g in groups:
+    for g in groups[:ROWS]:
         name = g.key[dim]
         per = g.per_run.get("mean") if g.per_run and not _all_unpriced(g) else None
         rows.append(
@@ -81,6 +82,11 @@ def _breakdown(dim: str, groups: list[_report.Group], total: _report.Group) -> s
             f'<td class="num">{count(g.calls)}</td><td class="num">{count(g.runs)}</td>'
             f'<td class="num">{_money(per)}</td><td class="num">{g.cached_share:.0%}</td>'
             f'<td class="bar">{charts.share_bar(g.cost_usd, total.cost_usd)}</td></tr>'
+        )
+    if len(groups) > ROWS:
+        rows.append(
+            f'<tr class="more"><td colspan="7" class="muted">and {len(groups) - ROWS:,} more: '
+            f"<code>tokentrace report --by {dim}</code></td></tr>"
         )
     body = "".join(rows) or '<tr><td colspan="7" class="muted">No calls</td></tr>'
     return (
