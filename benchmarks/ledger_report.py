@@ -22,6 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
 from tokentrace import _ledger
+from tokentrace._ledger_schema import TASK_COLUMNS
 
 MODELS = (
     ("openai", "gpt-4o-2024-08-06", 2_500_000, 10_000_000),
@@ -33,6 +34,20 @@ MODELS = (
 )
 TASKS = ("classify", "draft_reply", "summarise", "retrieve", "review")
 DAY_NS = 86_400 * 10**9
+# The tasks columns without a NOT NULL default.
+NULLABLE = {
+    "parent_id",
+    "outcome",
+    "error_type",
+    "feature",
+    "user_id",
+    "tenant",
+    "service",
+    "environment",
+    "attributes",
+    "units",
+    "budget_exceeded",
+}
 
 
 def build(path: Path, calls: int) -> None:
@@ -47,6 +62,8 @@ def build(path: Path, calls: int) -> None:
         t0 = start + rng.randrange(30 * DAY_NS)
         feature = f"feature-{rng.randrange(20)}"
         user = f"user-{rng.randrange(1000)}"
+        tenant = f"tenant-{rng.randrange(8)}"
+        run_pico = run_calls = run_unpriced = run_in = run_out = 0
         for i in range(10):
             provider, model, rate_in, rate_out = MODELS[rng.randrange(len(MODELS))]
             inp, out = rng.randrange(100, 20_000), rng.randrange(10, 2_000)
@@ -87,11 +104,48 @@ def build(path: Path, calls: int) -> None:
                     None,
                     feature,
                     user,
-                    None,
+                    tenant,
                     "bench",
                     "prod",
+                    0,
+                    0,
+                    0,
+                    None,
                 )
             )
+            run_pico += pico or 0
+            run_calls += 1
+            run_unpriced += not priced
+            run_in += inp
+            run_out += out
+        # The run's root task, with its inclusive totals (those of Task.totals).
+        task: dict[str, object] = {
+            c: None if c in NULLABLE else "0" if c.endswith("_usd") else 0 for c in TASK_COLUMNS
+        }
+        task.update(
+            task_id=root_id,
+            root_id=root_id,
+            root_name="resolve_ticket",
+            name="resolve_ticket",
+            trace_id=f"{run:032x}",
+            span_id=root_id,
+            start_ns=t0,
+            end_ns=t0 + 2_000_000,
+            day=_ledger._day(t0),
+            outcome="success" if rng.random() < 0.9 else "failure",
+            input_tokens=run_in,
+            output_tokens=run_out,
+            cost_usd=str(_ledger.Decimal(run_pico).scaleb(-12)),
+            llm_calls=run_calls,
+            unpriced_calls=run_unpriced,
+            feature=feature,
+            user_id=user,
+            tenant=tenant,
+            units='{"ticket": 1}',
+            service="bench",
+            environment="prod",
+        )
+        task_rows.append(tuple(task[c] for c in TASK_COLUMNS))
         if len(call_rows) >= 50_000:
             _ledger.write(conn, call_rows, task_rows)
             call_rows, task_rows = [], []
