@@ -36,13 +36,17 @@ def _run(agent: Agent[None, str], mode: str) -> Any:
         return agent.run_sync("Hello!")
     if mode == "async":
         return asyncio.run(agent.run("Hello!"))
+    if mode == "stream":
+        for _ in agent.run_stream_sync("Hello!").stream_text(delta=True):
+            pass
+        return None
     return asyncio.run(_stream(agent))
 
 
 @pytest.mark.parametrize("kind", list(MODELS))
-@pytest.mark.parametrize("mode", ["sync", "async", "async stream"])
+@pytest.mark.parametrize("mode", ["sync", "async", "stream", "async stream"])
 def test_an_agent_run_is_one_call(kind: str, mode: str, cap: Capture) -> None:
-    """run_sync, run and run_stream of a one-turn agent: one call span per request, the
+    """run_sync, run, run_stream_sync and run_stream of a one-turn agent: one call span per request, the
     provider's usage and the task's exact cost."""
     with Server() as server, tokentrace.task("pydantic-ai") as task:
         _run(_agent(kind, server.url), mode)
