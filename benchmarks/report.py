@@ -405,7 +405,7 @@ def _wire(instructions: dict[str, Any] | None) -> list[str]:
         "|---|---|---|---|---|",
     ]
     for kind, label in (
-        ("other", "`GET /health`, no LLM call"),
+        ("other", "`POST /api/orders`, no LLM call"),
         ("llm", "LLM call via the SDK client's `post()`"),
     ):
         bare, instrumented = counts[f"{kind}-bare"], counts[f"{kind}-tokentrace"]

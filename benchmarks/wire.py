@@ -4,9 +4,9 @@ Two kinds of request go through a patched ``httpx2.Client.send`` to a real serve
 127.0.0.1 (run by this script's parent process, so the child under callgrind counts only the
 client's work):
 
-- ``other``: a ``GET /health``, the application's own traffic. With tokentrace it pays one
-  look at the context and one ``endswith`` on the path; the figure to keep under 2% of the
-  request itself.
+- ``other``: a ``POST /api/orders`` with a JSON body, the application's own traffic. With
+  tokentrace it pays one look at the context, the method and one ``endswith`` on the path (a
+  GET stops at the method); the figure to keep under 2% of the request itself.
 - ``llm``: ``POST /v1/chat/completions`` through the openai SDK client's low-level ``post()``,
   as LiteLLM sends OpenAI calls: with tokentrace, recorded from the response body (span, price,
   task totals).
@@ -60,7 +60,7 @@ def child(config: str, url: str, calls: int, ready: str) -> None:
         tokentrace.task("bench").__enter__()
     http = httpx2.Client()
     if kind == "other":
-        call = functools.partial(http.get, url + "/health")
+        call = functools.partial(http.post, url + "/api/orders", json={"sku": "A-1", "quantity": 2})
     else:
         client = openai.OpenAI(api_key="sk-test", base_url=url + "/v1", http_client=http, max_retries=0)
         call = functools.partial(
@@ -129,7 +129,7 @@ def main() -> None:
     from tokentrace.testing import Recorded, ReplayServer
 
     chat = Recorded((RECORDINGS / "openai_chat.json").read_bytes())
-    routes = {"/health": [Recorded(b'{"status": "ok"}')], "/v1/chat/completions": [chat]}
+    routes = {"/api/orders": [Recorded(b'{"status": "ok"}')], "/v1/chat/completions": [chat]}
     with ReplayServer(routes) as server:
         counts = {
             config: statistics.median(measure(config, server.url, args.calls) for _ in range(args.repeat))

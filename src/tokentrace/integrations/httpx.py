@@ -29,9 +29,11 @@ def _origin(url: Any) -> str:
 def _peek(request: Any) -> tuple[_wire.Route, str, bytes | None] | None:
     """The provider API ``request`` calls, its origin and body, or ``None`` (most requests: one
     check of the path)."""
+    if request.method != "POST":
+        return None
     url = request.url
     found = _wire.route(url.raw_path.decode("ascii").partition("?")[0])
-    if found is None or request.method != "POST":
+    if found is None:
         return None
     try:
         body = request.content
