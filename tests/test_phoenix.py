@@ -124,6 +124,12 @@ def test_task_and_call_spans_reach_phoenix_with_their_costs(phoenix_url: str) ->
     assert attrs["tokentrace.task.name"] == "resolve_ticket"
     assert attrs["tokentrace.feature"] == "support"
     assert "gen_ai.usage.input_tokens" not in attrs  # task spans never carry usage
+    # Phoenix reads the GenAI agent conventions: the task is listed as an agent run, its calls
+    # as LLM spans, the task's cost on it.
+    assert root["span_kind"] == "AGENT"
+    assert attrs["gen_ai.operation.name"] == "invoke_agent"
+    assert attrs["gen_ai.agent.name"] == "resolve_ticket"
+    assert {by_name[n]["span_kind"] for n in by_name if n.startswith("chat ")} == {"LLM"}
 
     calls = [span for span in found if span["name"].startswith("chat ")]
     assert {span["context"]["trace_id"] for span in found} == {root["context"]["trace_id"]}

@@ -59,7 +59,9 @@ def resolve_ticket(ticket: str, user: str, oa: Any, an: Any) -> Any:
 
     # A ticket may not cost more than 5 cents: a call that would cross it is never sent.
     budget = tokentrace.Budget(max_cost_usd="0.05")
-    with tokentrace.task("resolve_ticket", feature="support", user_id=user, budget=budget) as task:
+    with tokentrace.task(
+        "resolve_ticket", kind="agent", feature="support", user_id=user, budget=budget
+    ) as task:
         with tokentrace.task("classify"):
             oa.chat.completions.create(
                 model="gpt-4o", messages=[{"role": "user", "content": f"Classify: {ticket}"}]
