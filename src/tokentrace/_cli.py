@@ -425,6 +425,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except BrokenPipeError:  # piped into head, say
         return 0
+    except ModuleNotFoundError as exc:
+        if (exc.name or "").partition(".")[0] != "rich":
+            raise
+        print(
+            "tokentrace: tables need rich, which is not installed: pip install 'tokentrace[cli]'",
+            file=sys.stderr,
+        )
+        return 2
     except sqlite3.DatabaseError as exc:
         # A damaged, foreign or locked ledger file. A ProgrammingError is tokentrace misusing
         # SQLite, and in tokentrace's own test suite (strict mode) every error shows its traceback.

@@ -26,6 +26,7 @@ from tokentrace import (
     _propagation,
     _requests,
     _telemetry,
+    _tokenize,
 )
 from tokentrace import _semconv as sc
 from tokentrace._call import _ACTIVE_CALL, Call, active_call, leave
@@ -170,7 +171,8 @@ def complete(
         # Token counting: a call, at no charge; what it counted is not usage.
         status, cost, usage, problem = _pricing.FREE, 0, None, None
     elif problem is not None:
-        status = _pricing.INVALID_USAGE
+        # An estimate the missing estimate extra could not make: unpriced, the extra named.
+        status = _pricing.UNPRICED if problem == _tokenize.NO_ESTIMATE else _pricing.INVALID_USAGE
         usage = None
     elif usage is None:
         if error is None:

