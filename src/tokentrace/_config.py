@@ -313,6 +313,7 @@ def configure(
     budgets: Mapping[str, Budget] | None = None,
     detect_duplicates: bool | None = None,
     propagate: str | None = None,
+    request_stream_usage: bool | None = None,
 ) -> None:
     """Wire tracing, metrics, prices and settings (see ``docs/configuration.md``). Safe to call twice.
 
@@ -325,6 +326,10 @@ def configure(
     ``propagate`` (or ``TOKENTRACE_PROPAGATE``): which task dimensions travel to other processes
     in OpenTelemetry baggage: ``"tasks"`` (the default: task and root ids and names, feature),
     ``"all"`` (also user and tenant ids), ``"none"``. See docs/backends.md.
+
+    ``request_stream_usage`` (or ``TOKENTRACE_REQUEST_STREAM_USAGE``): send streamed Chat
+    Completions that do not ask for their usage asking for it, so that they are exact rather than
+    estimated; the extra usage chunk is hidden from the application. Off by default.
     """
     global _configured
     # Everything is read and checked before anything changes: a configure() that raises leaves
@@ -335,6 +340,7 @@ def configure(
     env_user = _env_bool("TOKENTRACE_METRICS_INCLUDE_USER")
     env_disabled = _env_bool("TOKENTRACE_DISABLED")
     env_max = _env_int("TOKENTRACE_CONTENT_MAX_CHARS")
+    env_stream_usage = _env_bool("TOKENTRACE_REQUEST_STREAM_USAGE")
     if content_max_chars is not None and (not isinstance(content_max_chars, int) or content_max_chars < 1):
         raise ConfigurationError(f"content_max_chars must be a positive int, got {content_max_chars!r}")
     if redact is not None and not callable(redact):
@@ -356,6 +362,13 @@ def configure(
             bool(detect_duplicates) if detect_duplicates is not None else current.detect_duplicates
         ),
         propagate=_propagate_choice(propagate, current.propagate),
+        request_stream_usage=bool(
+            request_stream_usage
+            if request_stream_usage is not None
+            else env_stream_usage
+            if env_stream_usage is not None
+            else current.request_stream_usage
+        ),
         enabled=bool(enabled) if enabled is not None else current.enabled,
         genai_cost=_genai_latest_experimental(),
     )

@@ -13,6 +13,7 @@ import pytest
 
 import tokentrace
 from tests.support.clients import recorded
+from tests.support.proc import run_python
 from tokentrace import _telemetry
 from tokentrace.testing import Capture, Recorded, ReplayServer
 
@@ -104,3 +105,18 @@ def test_the_applications_other_stream_options_are_kept(cap: Capture) -> None:
     assert sent["stream_options"] == {"include_obfuscation": False, "include_usage": True}
     assert options == {"include_obfuscation": False}
     assert len(chunks) == 21
+
+
+def test_the_variable_and_configure_turn_it_on_and_an_argument_wins() -> None:
+    """``TOKENTRACE_REQUEST_STREAM_USAGE=true`` turns it on at first use; ``configure()``'s argument
+    overrides the variable."""
+    code = """
+import tokentrace
+from tokentrace import _telemetry
+tokentrace.instrument("openai")
+first = _telemetry.state.settings.request_stream_usage
+tokentrace.configure(request_stream_usage=False)
+print(first, _telemetry.state.settings.request_stream_usage)
+"""
+    assert run_python(code, {"TOKENTRACE_REQUEST_STREAM_USAGE": "true"}).split() == ["True", "False"]
+    assert run_python(code).split() == ["False", "False"]
