@@ -360,9 +360,22 @@ def test_a_missing_or_foreign_ledger_file_gets_one_line(ledger: Path, tmp_path: 
     )
     text = tmp_path / "notes.txt"
     text.write_text("not a database, but long enough to be read as one's header\n" * 20)
-    assert (
-        refused("tasks", "--ledger", str(text))
-        == f"tokentrace: cannot open ledger {text}: file is not a database"
+    assert refused("tasks", "--ledger", str(text)) == (
+        f"tokentrace: cannot open ledger {text}: file is not a database; it is not a SQLite database: "
+        "check --ledger"
+    )
+
+
+def test_a_ledger_damaged_where_opening_reads_gets_what_to_do(ledger: Path, tmp_path: Path) -> None:
+    """A ledger whose first pages are garbage fails when it is opened, not later: the one line
+    still says what to do."""
+    damaged = tmp_path / "damaged.db"
+    data = bytearray(ledger.read_bytes())
+    data[4096 * 2 : 4096 * 4] = b"\xff" * 8192
+    damaged.write_bytes(bytes(data))
+    assert refused("report", "--ledger", str(damaged)) == (
+        f"tokentrace: cannot open ledger {damaged}: database disk image is malformed; the file is "
+        "damaged: restore it from a backup, or rescue its rows with the sqlite3 shell's .recover"
     )
 
 

@@ -31,6 +31,7 @@ from tokentrace._cli_pricing import WHATIF_COLUMNS, cmd_prices, cmd_whatif
 from tokentrace._cli_tables import Column, Sheet, pick, show
 from tokentrace._cli_tasks import COLUMNS as TASK_COLUMNS
 from tokentrace._cli_tasks import cmd_show, cmd_tasks, task_filters
+from tokentrace._ledger_read import remedy
 from tokentrace.exceptions import ConfigurationError
 
 # The columns of each table, in their order; the ranked ones make the default view, rank 0 is
@@ -396,24 +397,10 @@ def parser() -> argparse.ArgumentParser:
     return top
 
 
-# What to do about a ledger SQLite cannot read, by SQLite's error name (its primary code).
-_REMEDIES = {
-    "SQLITE_CORRUPT": "the file is damaged: restore it from a backup, or rescue its rows with the "
-    "sqlite3 shell's .recover",
-    "SQLITE_NOTADB": "it is not a SQLite database: check --ledger",
-    "SQLITE_ERROR": "it lacks tables or columns of a tokentrace ledger (another program's file, or "
-    "changed by hand): check --ledger",
-    "SQLITE_BUSY": "another program holds it locked: try again when it is done",
-    "SQLITE_LOCKED": "another program holds it locked: try again when it is done",
-}
-
-
 def _unreadable(args: argparse.Namespace, exc: sqlite3.DatabaseError) -> str:
     """One line on a ledger SQLite failed to read: which file, SQLite's reason, what to do."""
     file = _demo_ledger(args) if args.fn is cmd_demo else ledger_path(args)
-    name = (getattr(exc, "sqlite_errorname", None) or "").split("_")[:2]
-    remedy = _REMEDIES.get("_".join(name), "check the file, its folder and the disk")
-    return f"tokentrace: cannot read ledger {file}: {exc}; {remedy}"
+    return f"tokentrace: cannot read ledger {file}: {exc}; {remedy(exc)}"
 
 
 def main(argv: Sequence[str] | None = None) -> int:

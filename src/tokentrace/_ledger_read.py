@@ -19,6 +19,24 @@ from tokentrace.exceptions import ConfigurationError
 _HEADER = b"SQLite format 3\x00"
 
 
+# What to do about a ledger SQLite cannot read, by SQLite's error name (its primary code).
+_REMEDIES = {
+    "SQLITE_CORRUPT": "the file is damaged: restore it from a backup, or rescue its rows with the "
+    "sqlite3 shell's .recover",
+    "SQLITE_NOTADB": "it is not a SQLite database: check --ledger",
+    "SQLITE_ERROR": "it lacks tables or columns of a tokentrace ledger (another program's file, or "
+    "changed by hand): check --ledger",
+    "SQLITE_BUSY": "another program holds it locked: try again when it is done",
+    "SQLITE_LOCKED": "another program holds it locked: try again when it is done",
+}
+
+
+def remedy(exc: sqlite3.DatabaseError) -> str:
+    """What to do about a ledger SQLite could not open or read, from SQLite's error name."""
+    name = (getattr(exc, "sqlite_errorname", None) or "").split("_")[:2]
+    return _REMEDIES.get("_".join(name), "check the file, its folder and the disk")
+
+
 def open_read_only(path: str | os.PathLike[str]) -> sqlite3.Connection:
     """Open an existing ledger to read it. Raises ``ConfigurationError`` when it cannot."""
     file = Path(path)
@@ -34,7 +52,9 @@ def open_read_only(path: str | os.PathLike[str]) -> sqlite3.Connection:
             conn.close()
             raise
     except sqlite3.DatabaseError as exc:
-        raise ConfigurationError(f"cannot open ledger {file}: {exc}") from None
+        # SQLite's own errors get what to do; tokentrace's (a bad schema_version) say it already.
+        hint = f"; {remedy(exc)}" if getattr(exc, "sqlite_errorname", None) else ""
+        raise ConfigurationError(f"cannot open ledger {file}: {exc}{hint}") from None
     except OSError as exc:
         raise ConfigurationError(f"cannot read ledger {file}: {exc.strerror}") from None
     return conn
