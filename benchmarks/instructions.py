@@ -79,7 +79,10 @@ def child(config: str, provider: str, mode: str, calls: int, ready: str) -> None
     functools.reduce(lambda acc, _: fn(), range(calls), None)
 
 
-def measure(config: str, provider: str, calls: int, mode: str = "sync") -> float:
+def collected(script: str, child_args: list[str], label: str) -> int:
+    """Run ``script --child *child_args READY`` under callgrind, switch collection on once the child
+    has touched READY (warm, imports done), and return the instructions collected inside
+    ``functools.reduce`` (the child's measured loop)."""
     with tempfile.TemporaryDirectory() as tmp:
         ready = Path(tmp) / "ready"
         proc = subprocess.Popen(
@@ -91,12 +94,9 @@ def measure(config: str, provider: str, calls: int, mode: str = "sync") -> float
                 "--toggle-collect=functools_reduce",
                 f"--callgrind-out-file={tmp}/cg.out",
                 sys.executable,
-                __file__,
+                script,
                 "--child",
-                config,
-                provider,
-                mode,
-                str(calls),
+                *child_args,
                 str(ready),
             ],
             stdout=subprocess.DEVNULL,
@@ -106,15 +106,19 @@ def measure(config: str, provider: str, calls: int, mode: str = "sync") -> float
         )
         while not ready.exists():
             if proc.poll() is not None:
-                raise RuntimeError(f"the {config} child exited early:\n{proc.stderr.read()[-2000:]}")  # type: ignore[union-attr]
+                raise RuntimeError(f"the {label} child exited early:\n{proc.stderr.read()[-2000:]}")  # type: ignore[union-attr]
             time.sleep(0.1)
         subprocess.run(["callgrind_control", "-i", "on", str(proc.pid)], check=True, capture_output=True)
         ready.unlink()
         _, err = proc.communicate()
     match = re.search(r"Collected : (\d+)", err)
     if match is None:
-        raise RuntimeError(f"callgrind gave no count for {config}:\n{err[-2000:]}")
-    return int(match.group(1)) / calls
+        raise RuntimeError(f"callgrind gave no count for {label}:\n{err[-2000:]}")
+    return int(match.group(1))
+
+
+def measure(config: str, provider: str, calls: int, mode: str = "sync") -> float:
+    return collected(__file__, [config, provider, mode, str(calls)], config) / calls
 
 
 def count(provider: str, mode: str, calls: int, repeat: int = 3) -> dict[str, float]:

@@ -22,14 +22,12 @@ import argparse
 import functools
 import gc
 import json
-import os
-import re
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
+
+from instructions import collected  # the same callgrind runner (benchmarks/ is on the path)
 
 CONFIGS = ("other-bare", "other-tokentrace", "llm-bare", "llm-tokentrace")
 REQUEST = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}
@@ -77,40 +75,7 @@ def child(config: str, url: str, calls: int, ready: str) -> None:
 
 
 def measure(config: str, url: str, calls: int) -> float:
-    with tempfile.TemporaryDirectory() as tmp:
-        ready = Path(tmp) / "ready"
-        proc = subprocess.Popen(
-            [
-                "valgrind",
-                "--tool=callgrind",
-                "--instr-atstart=no",
-                "--collect-atstart=no",
-                "--toggle-collect=functools_reduce",
-                f"--callgrind-out-file={tmp}/cg.out",
-                sys.executable,
-                __file__,
-                "--child",
-                config,
-                url,
-                str(calls),
-                str(ready),
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
-            env={**os.environ, "PYTHONHASHSEED": "0"},
-        )
-        while not ready.exists():
-            if proc.poll() is not None:
-                raise RuntimeError(f"the {config} child exited early:\n{proc.stderr.read()[-2000:]}")  # type: ignore[union-attr]
-            time.sleep(0.1)
-        subprocess.run(["callgrind_control", "-i", "on", str(proc.pid)], check=True, capture_output=True)
-        ready.unlink()
-        _, err = proc.communicate()
-    match = re.search(r"Collected : (\d+)", err)
-    if match is None:
-        raise RuntimeError(f"callgrind gave no count for {config}:\n{err[-2000:]}")
-    return int(match.group(1)) / calls
+    return collected(__file__, [config, url, str(calls)], config) / calls
 
 
 def main() -> None:

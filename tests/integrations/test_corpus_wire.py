@@ -11,6 +11,7 @@ import pytest
 
 import tokentrace
 from tests.integrations.test_corpus import (
+    _ATTR,
     DIFFERS,
     LEFT_OUT,
     MANIFEST,
@@ -23,13 +24,6 @@ from tests.support.cassettes import CASSETTES, Interaction, Replay, load
 from tokentrace import _wire
 from tokentrace.testing import Capture
 
-_ATTR = {
-    "input": "input_tokens",
-    "output": "output_tokens",
-    "cache_read": "cache_read.input_tokens",
-    "cache_write": "cache_write.input_tokens",
-    "reasoning": "reasoning.output_tokens",
-}
 # Providers whose APIs the wire layer reads (Cohere has its SDK integration only).
 _FAMILIES = {"openai", "openrouter", "azure-openai", "deepseek", "together", "groq", "mistral"} | {
     "anthropic",
