@@ -21,7 +21,18 @@ from google.genai import types as genai_types
 import tokentrace
 from tests.support.cassettes import Replay, serve_botocore
 from tests.support.clients import anthropic_client, openai_client, recorded, request_kwargs
-from tokentrace import _budget, _deferred, _engine, _gate, _pricing, _requests, _streams, _task, _telemetry
+from tokentrace import (
+    _attempts,
+    _budget,
+    _deferred,
+    _engine,
+    _gate,
+    _pricing,
+    _requests,
+    _streams,
+    _task,
+    _telemetry,
+)
 from tokentrace.integrations.anthropic import AnthropicIntegration, _MessagesStream
 from tokentrace.integrations.bedrock import BedrockIntegration, _ConverseStream
 from tokentrace.integrations.cohere import CohereIntegration
@@ -50,7 +61,7 @@ HOOKS = [
     (_engine, "_finish"),
     (_engine, "_fail"),
     (_engine, "complete"),
-    (_engine, "_note_attempt"),
+    (_attempts, "_note_attempt"),
     (_engine, "_end_span"),
     (_engine, "_record_metrics"),
     (_pricing, "lookup"),

@@ -49,7 +49,7 @@ class Call:
         self.task = task
         self.attempts: list[str | tuple[AttemptHook, Any]] = []
         """Each attempt's error type name, or the hook that noted it and the SDK's result (see
-        ``_engine._outcome``), or the outcome an SDK's own hook reported (``settle_attempt``)."""
+        ``_attempts.outcome``), or the outcome an SDK's own hook reported (``settle_attempt``)."""
         self.done = False
         self.tokens: tuple[Token[Call | None], object] | None = None
         self.span: Span = trace.INVALID_SPAN

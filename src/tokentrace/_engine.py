@@ -7,7 +7,6 @@ guarded, and after an internal error the user's own result is returned.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 from typing import Any
@@ -17,7 +16,9 @@ from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from tokentrace import (
+    _attempts,
     _budget,
+    _content,
     _exception_events,
     _gate,
     _inferences,
@@ -34,12 +35,11 @@ from tokentrace._safety import failed, guarded
 from tokentrace._tally import CallRecord
 from tokentrace._task import _CURRENT as _CURRENT_TASK
 from tokentrace._usage import CACHE_OVERLAP, UsageError
-from tokentrace.integrations._base import UNREAD, AttemptHook, Method, ProviderIntegration, Reading, Request
+from tokentrace.integrations._base import UNREAD, Method, ProviderIntegration, Reading, Request
 
 __all__ = [
     "Call",
     "active_call",
-    "attempt_wrapper",
     "call_wrapper",
     "complete",
     "complete_with",
@@ -314,7 +314,7 @@ def _end_span(
     attempts = call.attempts
     if attempts and (len(attempts) > 1 or error is not None):
         # One clean attempt is the common case and says nothing that retries=0 does not.
-        outcomes = [guarded("attempt.status", _outcome, "unknown", attempt) for attempt in attempts]
+        outcomes = [guarded("attempt.status", _attempts.outcome, "unknown", attempt) for attempt in attempts]
         attrs[sc.ATTEMPTS] = outcomes
         if len(outcomes) > 1:
             for number, outcome in enumerate(outcomes, 1):
@@ -322,35 +322,13 @@ def _end_span(
     if stream_end is not None:
         attrs[sc.STREAM_END] = stream_end
     if settings.capture_content:
-        _add_content(attrs, call, reading, settings.content_max_chars)
+        _content.add(attrs, call, reading, settings.content_max_chars)
     if error is not None:
         attrs[sc.ERROR_TYPE] = rec.error_type
         _exception_events.record(span, error)
         span.set_status(Status(StatusCode.ERROR, rec.error_type))
     span.set_attributes(attrs)
     span.end()
-
-
-def _as_json(value: Any, limit: int) -> str:
-    def default(obj: Any) -> Any:
-        dump = getattr(obj, "model_dump", None)
-        return dump(mode="json", exclude_none=True) if callable(dump) else repr(obj)
-
-    text = json.dumps(value, default=default, ensure_ascii=False)
-    return text if len(text) <= limit else text[:limit] + "...[truncated]"
-
-
-def _add_content(attrs: dict[str, Any], call: Call, reading: Reading | None, limit: int) -> None:
-    """Opt-in only: the request's messages and the response's output, JSON, truncated to ``limit``."""
-    kwargs = call.request.kwargs
-    messages: Any = kwargs.get("messages")
-    if kwargs.get("system") is not None:
-        messages = [{"role": "system", "content": kwargs["system"]}, *(messages or [])]
-    hook = _telemetry.state.settings.redact
-    if messages is not None:
-        attrs[sc.GEN_AI_INPUT_MESSAGES] = _as_json(hook(messages) if hook else messages, limit)
-    if reading is not None and reading.output is not None:
-        attrs[sc.GEN_AI_OUTPUT_MESSAGES] = _as_json(hook(reading.output) if hook else reading.output, limit)
 
 
 def _record_metrics(call: Call, rec: CallRecord, response_model: str | None, duration_ns: int) -> None:
@@ -472,58 +450,5 @@ def call_wrapper(integration: ProviderIntegration, method: Method) -> Wrapper:
             guarded("call.fail", _fail, None, call, exc)
             raise
         return _after(call, result)
-
-    return sync_wrapper
-
-
-def _note_attempt(outcome: str | tuple[AttemptHook, Any]) -> None:
-    """Note one attempt of the call in flight: what it raised (the error's type name), or the
-    hook and the SDK's result, whose status is read only if the span lists the attempts."""
-    call = _ACTIVE_CALL.get()
-    if call is not None:
-        call.attempts.append(outcome)
-
-
-def _outcome(attempt: str | tuple[AttemptHook, Any]) -> str:
-    """An attempt as ``tokentrace.attempts`` names it: its HTTP status, error type or ``unknown``."""
-    if isinstance(attempt, str):
-        return attempt
-    hook, result = attempt
-    status = hook.status(result) if hook.status is not None else None
-    return str(status) if status is not None else "unknown"
-
-
-def attempt_wrapper(hook: AttemptHook) -> Wrapper:
-    """The wrapt wrapper that counts one HTTP attempt of the call in flight."""
-
-    if hook.is_async:
-
-        async def async_wrapper(
-            wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
-        ) -> Any:
-            try:
-                result = await wrapped(*args, **kwargs)
-            except BaseException as exc:
-                guarded("attempt.note", _note_attempt, None, type(exc).__qualname__)
-                raise
-            try:
-                _note_attempt((hook, result))
-            except Exception as exc:  # noqa: BLE001  # guarded in place, on every attempt
-                failed("attempt.note", exc)
-            return result
-
-        return async_wrapper
-
-    def sync_wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        try:
-            result = wrapped(*args, **kwargs)
-        except BaseException as exc:
-            guarded("attempt.note", _note_attempt, None, type(exc).__qualname__)
-            raise
-        try:
-            _note_attempt((hook, result))
-        except Exception as exc:  # noqa: BLE001  # guarded in place, on every attempt
-            failed("attempt.note", exc)
-        return result
 
     return sync_wrapper

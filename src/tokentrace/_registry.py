@@ -20,7 +20,7 @@ from typing import Any
 
 import wrapt
 
-from tokentrace import _deferred, _engine
+from tokentrace import _attempts, _deferred, _engine
 from tokentrace._safety import renew_after_fork
 from tokentrace.exceptions import IntegrationError
 from tokentrace.integrations._base import Integration, ProviderIntegration
@@ -137,7 +137,7 @@ def _apply(integration: Integration) -> _Applied:
             if installed is not None:
                 patched.append((method.module, method.qualname, installed))
         for hook in integration.attempt_hooks:
-            installed = _wrap(hook.module, hook.qualname, _engine.attempt_wrapper(hook), True)
+            installed = _wrap(hook.module, hook.qualname, _attempts.attempt_wrapper(hook), True)
             if installed is not None:
                 patched.append((hook.module, hook.qualname, installed))
                 hooked = True
