@@ -25,7 +25,7 @@ from tests.support.clients import (
     synthetic,
 )
 from tests.support.proc import ROOT, run_python
-from tokentrace import _ledger, _report, _telemetry, pricing
+from tokentrace import _ledger, _report, _telemetry, _whatif, pricing
 from tokentrace.exceptions import ConfigurationError
 
 # The demo agent: 3 tickets (classify with one 429 retry on the first, draft a reply, summarise)
@@ -275,13 +275,13 @@ def test_audio_counts_are_kept_so_history_reprices_exactly(tmp_path: Path) -> No
         ("0.06305", 0, '{"audio_input": 1500, "audio_output": 200}')
     ]
     conn = _ledger.connect(path)
-    _groups, total = _report.whatif(conn, ["model"], _report.Filters(), model=None, provider=None)
+    _groups, total = _whatif.whatif(conn, ["model"], _report.Filters(), model=None, provider=None)
     assert (total.current_usd, total.whatif_usd, total.not_repriced) == (
         Decimal("0.06305"),
         Decimal("0.06305"),
         0,
     )
-    (group,), total = _report.whatif(
+    (group,), total = _whatif.whatif(
         conn, ["model"], _report.Filters(), model="gpt-audio-mini", provider=None
     )
     # gpt-audio-mini: 500 x $0.60 + 1,500 x $10 + 100 x $2.40 + 200 x $20 per million.
@@ -308,7 +308,7 @@ def test_web_searches_are_kept_so_history_reprices_them(tmp_path: Path) -> None:
     finally:
         _telemetry.use_providers(None, None)
     assert _rows(path, "SELECT cost_usd, web_search_requests, modalities FROM calls") == [("0.0345", 3, None)]
-    _groups, total = _report.whatif(
+    _groups, total = _whatif.whatif(
         _ledger.connect(path), ["model"], _report.Filters(), model=None, provider=None
     )
     assert (total.current_usd, total.whatif_usd) == (Decimal("0.0345"), Decimal("0.0345"))

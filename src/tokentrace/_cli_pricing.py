@@ -9,7 +9,7 @@ import sys
 from datetime import datetime, timezone
 from typing import Any
 
-from tokentrace import _report
+from tokentrace import _whatif
 from tokentrace._cli_common import console, count, dimensions, emit, filters, key_cells, open_ledger, usd
 from tokentrace._cli_tables import Column, Sheet, pick, show
 from tokentrace.exceptions import ConfigurationError
@@ -39,7 +39,7 @@ def _check_target(conn: Any, model: str, provider: str | None) -> None:
     With no provider given or guessed from the name, each call's own provider is tried."""
     from tokentrace import _pricing
 
-    provider = provider or _report._guess_provider(model)
+    provider = provider or _whatif.guess_provider(model)
     providers = (
         [provider]
         if provider
@@ -62,7 +62,7 @@ def cmd_whatif(args: argparse.Namespace) -> int:
     conn = open_ledger(args)
     if args.model:
         _check_target(conn, args.model, args.provider)
-    groups, total = _report.whatif(conn, by, filters(args), model=args.model, provider=args.provider)
+    groups, total = _whatif.whatif(conn, by, filters(args), model=args.model, provider=args.provider)
     rows = [g.as_dict() for g in groups]
     if args.format != "table":
         emit(args, [*rows, {**{d: "TOTAL" for d in by}, **total.as_dict()}] if rows else [])
@@ -95,7 +95,7 @@ def cmd_whatif(args: argparse.Namespace) -> int:
     return 0
 
 
-def _whatif_cells(g: _report.WhatIfGroup) -> dict[str, str]:
+def _whatif_cells(g: _whatif.WhatIfGroup) -> dict[str, str]:
     return {
         "calls": count(g.calls),
         "recorded": usd(g.current_usd),
@@ -119,7 +119,7 @@ def cmd_prices(args: argparse.Namespace) -> int:
     from tokentrace import _pricing
 
     _load_prices(args.prices)
-    provider = args.provider or _report._guess_provider(args.model) or "openai"
+    provider = args.provider or _whatif.guess_provider(args.model) or "openai"
     info = _pricing.lookup(args.model, provider, None, 0, _pricing.served_tier(args.service_tier))
     if info is None:
         print(

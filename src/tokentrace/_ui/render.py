@@ -14,7 +14,7 @@ from importlib import resources
 from typing import Any
 from urllib.parse import urlencode
 
-from tokentrace import _economics, _report
+from tokentrace import _economics, _report, _whatif
 from tokentrace._cli_common import count, usd
 from tokentrace._ui import charts
 from tokentrace._ui.view import BUCKETS, FILTERS, SPLITS, View
@@ -196,7 +196,7 @@ def _waste(view: View) -> str:
     )
 
 
-def _whatif(view: View) -> str:
+def _whatif_section(view: View) -> str:
     if view.whatif is None:
         return ""
     from tokentrace._cli_pricing import _whatif_cells
@@ -205,7 +205,7 @@ def _whatif(view: View) -> str:
     names = ("calls", "recorded", "what-if", "difference", "change", "not-repriced")
     head = "".join(f"<th>{n}</th>" for n in names)
 
-    def row(key: str, g: _report.WhatIfGroup) -> str:
+    def row(key: str, g: _whatif.WhatIfGroup) -> str:
         cells = _whatif_cells(g)
         exact = {"recorded": g.current_usd, "what-if": g.whatif_usd, "difference": g.difference_usd}
         tds = "".join(
@@ -231,7 +231,7 @@ def content(view: View) -> str:
     grid = "".join(_breakdown(dim, groups, view.total) for dim, groups in view.breakdowns.items())
     return (
         f'{notes}{_kpis(view)}{_time_chart(view)}<div class="grid">{grid}{_waste(view)}</div>'
-        f"{_runs(view)}{_outcomes(view)}{_whatif(view)}"
+        f"{_runs(view)}{_outcomes(view)}{_whatif_section(view)}"
     )
 
 

@@ -1,7 +1,7 @@
 """What the dashboard shows, taken from the functions the ``tokentrace`` command reports with.
 
 Nothing here sums money: every amount is a ``_report.Group``, an ``_economics.Economics``, a
-``_report.WhatIfGroup`` or a task tree's branch cost, exactly as ``tokentrace report``,
+``_whatif.WhatIfGroup`` or a task tree's branch cost, exactly as ``tokentrace report``,
 ``outcomes``, ``tasks``, ``show`` and ``whatif`` compute them.
 """
 
@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from tokentrace import _economics, _report
+from tokentrace import _economics, _report, _whatif
 from tokentrace.exceptions import ConfigurationError
 
 # The breakdowns the page shows, each a ``tokentrace report --by DIM``.
@@ -83,7 +83,7 @@ class View:
     trees: dict[str, _report.Node]
     outcomes: list[_economics.Economics]
     outcomes_total: _economics.Economics | None
-    whatif: tuple[list[_report.WhatIfGroup], _report.WhatIfGroup] | None
+    whatif: tuple[list[_whatif.WhatIfGroup], _whatif.WhatIfGroup] | None
     notes: list[str] = field(default_factory=list)
 
 
@@ -124,7 +124,7 @@ def build(conn: sqlite3.Connection, query: Query) -> View:
         from tokentrace._cli_pricing import _check_target
 
         _check_target(conn, query.whatif, None)  # a model with no price: the command's one line
-        whatif = _report.whatif(conn, ["model"], filters, model=query.whatif, provider=None)
+        whatif = _whatif.whatif(conn, ["model"], filters, model=query.whatif, provider=None)
     return View(query, total, breakdowns, series, runs, trees, outcomes, outcomes_total, whatif, notes)
 
 
