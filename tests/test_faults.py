@@ -178,7 +178,7 @@ def test_keyboard_interrupt_is_never_swallowed(monkeypatch: pytest.MonkeyPatch) 
         raise KeyboardInterrupt
 
     monkeypatch.setattr(_pricing, "lookup", interrupt)
-    from tokentrace import _safety
+    from tokentrace._foundation import safety as _safety
 
     _safety.set_strict(False)
     try:

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from tokentrace._call import _ACTIVE_CALL
-from tokentrace._safety import failed, guarded
+from tokentrace._foundation.safety import failed, guarded
 from tokentrace.integrations._base import AttemptHook
 
 Wrapper = Callable[[Any, Any, tuple[Any, ...], dict[str, Any]], Any]

@@ -16,8 +16,8 @@ from decimal import Decimal
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Final
 
-from tokentrace import _semconv as sc
-from tokentrace._safety import renew_after_fork
+from tokentrace._foundation import semconv as sc
+from tokentrace._foundation.safety import renew_after_fork
 from tokentrace._tally import CallRecord
 from tokentrace.types import Budget, BudgetBreach, CallEstimate
 

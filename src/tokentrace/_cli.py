@@ -12,7 +12,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, NoReturn
 
-from tokentrace import _report, _safety
+from tokentrace import _report
 from tokentrace._cli_common import (
     console,
     count,
@@ -31,6 +31,7 @@ from tokentrace._cli_pricing import WHATIF_COLUMNS, cmd_prices, cmd_whatif
 from tokentrace._cli_tables import Column, Sheet, pick, show
 from tokentrace._cli_tasks import COLUMNS as TASK_COLUMNS
 from tokentrace._cli_tasks import cmd_show, cmd_tasks, task_filters
+from tokentrace._foundation import safety as _safety
 from tokentrace._ledger_read import remedy
 from tokentrace.exceptions import ConfigurationError
 

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from tokentrace._engine import Wrapper, call_wrapper
-from tokentrace._safety import guarded
+from tokentrace._foundation.safety import guarded
 from tokentrace.integrations._base import Method, ProviderIntegration
 
 __all__ = ["on_enter_wrapper"]

@@ -29,9 +29,9 @@ from tokentrace import (
     _telemetry,
     _tokenize,
 )
-from tokentrace import _semconv as sc
 from tokentrace._call import _ACTIVE_CALL, Call, active_call, leave
-from tokentrace._safety import failed, guarded
+from tokentrace._foundation import semconv as sc
+from tokentrace._foundation.safety import failed, guarded
 from tokentrace._tally import CallRecord
 from tokentrace._task import _CURRENT as _CURRENT_TASK
 from tokentrace._usage import CACHE_OVERLAP, UsageError

@@ -12,8 +12,8 @@ from typing import Any
 
 from opentelemetry.trace import Span
 
-from tokentrace import _semconv as sc
 from tokentrace import _telemetry
+from tokentrace._foundation import semconv as sc
 
 
 def qualified_type(error: BaseException) -> str:

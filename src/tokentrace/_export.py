@@ -33,7 +33,7 @@ from typing import Any
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 
-from tokentrace._safety import after_fork, guarded
+from tokentrace._foundation.safety import after_fork, guarded
 
 logger = logging.getLogger("tokentrace")
 

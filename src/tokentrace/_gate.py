@@ -13,9 +13,9 @@ from typing import Any
 from opentelemetry.trace import Status, StatusCode
 
 from tokentrace import _budget, _requests
-from tokentrace import _semconv as sc
 from tokentrace._call import Call, leave
-from tokentrace._safety import guarded
+from tokentrace._foundation import semconv as sc
+from tokentrace._foundation.safety import guarded
 from tokentrace._task import Task
 from tokentrace.exceptions import BudgetExceeded, ConfigurationError
 from tokentrace.types import BudgetBreach, CallEstimate

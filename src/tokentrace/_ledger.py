@@ -28,7 +28,7 @@ from typing import Any
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
-from tokentrace import _semconv as sc
+from tokentrace._foundation import semconv as sc
 from tokentrace._ledger_schema import CALL_COLUMNS, MIGRATIONS, SCHEMA_V1, SCHEMA_VERSION, TASK_COLUMNS
 from tokentrace.exceptions import ConfigurationError
 

@@ -23,8 +23,8 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Final
 
 from tokentrace import _modal
+from tokentrace._foundation.safety import renew_after_fork
 from tokentrace._money import PER_TOKEN, to_units, usd
-from tokentrace._safety import renew_after_fork
 from tokentrace._usage import Usage
 
 if TYPE_CHECKING:

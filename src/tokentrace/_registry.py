@@ -21,7 +21,7 @@ from typing import Any
 import wrapt
 
 from tokentrace import _attempts, _deferred, _engine
-from tokentrace._safety import renew_after_fork
+from tokentrace._foundation.safety import renew_after_fork
 from tokentrace.exceptions import IntegrationError
 from tokentrace.integrations._base import Integration, ProviderIntegration
 

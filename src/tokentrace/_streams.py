@@ -17,7 +17,7 @@ import wrapt
 
 from tokentrace._call import _ACTIVE_CALL
 from tokentrace._engine import Call, complete, complete_with
-from tokentrace._safety import failed, guarded
+from tokentrace._foundation.safety import failed, guarded
 from tokentrace.integrations._base import Reading, StreamReader
 
 COMPLETED = "completed"

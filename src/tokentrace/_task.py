@@ -20,9 +20,9 @@ from opentelemetry import trace
 from opentelemetry.trace import INVALID_SPAN, Span, SpanKind, Status, StatusCode
 
 from tokentrace import _exception_events, _propagation, _telemetry
-from tokentrace import _semconv as sc
 from tokentrace._budget import Guard
-from tokentrace._safety import guarded, renew_after_fork
+from tokentrace._foundation import semconv as sc
+from tokentrace._foundation.safety import guarded, renew_after_fork
 from tokentrace._tally import CallRecord, Tally
 from tokentrace.exceptions import ConfigurationError
 from tokentrace.types import Budget, Totals

@@ -15,8 +15,8 @@ from typing import Any
 
 from opentelemetry import metrics, trace
 
-from tokentrace import _semconv as sc
-from tokentrace._safety import after_fork, guarded
+from tokentrace._foundation import semconv as sc
+from tokentrace._foundation.safety import after_fork, guarded
 from tokentrace.types import Budget
 
 # Past this many buffered records (a reader that never collects), the caller drains them itself.

@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from importlib import resources
 from typing import Any, Final
 
-from tokentrace._safety import renew_after_fork
+from tokentrace._foundation.safety import renew_after_fork
 from tokentrace._usage import UsageError, field
 
 NO_ESTIMATE: Final = (

@@ -24,7 +24,7 @@ from urllib.parse import unquote
 
 from tokentrace import _engine, _gate, _telemetry
 from tokentrace._call import _ACTIVE_CALL, Call, leave
-from tokentrace._safety import guarded
+from tokentrace._foundation.safety import guarded
 from tokentrace._wire_bodies import Body, ProviderHTTPError, finalizer, json_object
 from tokentrace.integrations._base import Method, ProviderIntegration, Request
 from tokentrace.integrations.anthropic import AnthropicIntegration

@@ -18,7 +18,7 @@ from typing import Any, ClassVar
 
 from tokentrace import _engine
 from tokentrace._call import Call
-from tokentrace._safety import guarded
+from tokentrace._foundation.safety import guarded
 from tokentrace.integrations._base import Reading, StreamReader
 
 # A request body larger than this is not read (no LLM request is near it); a response body

@@ -25,8 +25,8 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
 
-from tokentrace import _semconv as sc
 from tokentrace import _telemetry
+from tokentrace._foundation import semconv as sc
 
 __all__ = ["Capture", "Recorded", "ReplayServer", "capture"]
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, ClassVar, Protocol
 
-from tokentrace import _semconv as sc
+from tokentrace._foundation import semconv as sc
 from tokentrace._usage import Usage
 
 _url_strings: dict[int, tuple[object, str]] = {}

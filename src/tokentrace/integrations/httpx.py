@@ -17,7 +17,7 @@ from typing import Any
 
 from tokentrace import _engine, _wire
 from tokentrace._call import _ACTIVE_CALL, leave
-from tokentrace._safety import failed, guarded
+from tokentrace._foundation.safety import failed, guarded
 from tokentrace.integrations._base import Integration, Patch
 
 

@@ -9,7 +9,7 @@ from decimal import Decimal
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
-from tokentrace import _semconv as sc
+from tokentrace._foundation import semconv as sc
 from tokentrace._pricing import served_tier
 from tokentrace._tokenize import count_chat_messages, count_text
 from tokentrace._usage import Modalities, Usage, counts, field, number, reported, values

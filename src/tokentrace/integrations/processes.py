@@ -40,7 +40,7 @@ class Carried:
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         from opentelemetry import context, propagate
 
-        from tokentrace._safety import guarded
+        from tokentrace._foundation.safety import guarded
 
         guarded("processes.worker", _prepare_worker, None, self.names)
         token = guarded("processes.attach", lambda: context.attach(propagate.extract(self.carrier)), None)
@@ -101,7 +101,7 @@ def _carry(fn: Any) -> Carried:
 def _wrap_first(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     """``submit(fn, ...)``, ``apply_async(func, ...)``, ``imap(func, ...)``: carry the function."""
     if args and callable(args[0]):
-        from tokentrace._safety import guarded
+        from tokentrace._foundation.safety import guarded
 
         carried = guarded("processes.carry", _carry, None, args[0])
         if carried is not None:

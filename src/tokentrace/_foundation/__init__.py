@@ -1,0 +1,3 @@
+"""The ground every layer stands on: the one error boundary (``safety``) and the one module of
+attribute and metric names (``semconv``).
+"""
