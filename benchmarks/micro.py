@@ -86,7 +86,7 @@ def import_time(runs: int) -> dict[str, float]:
 def price_computation() -> dict[str, float]:
     """Microseconds per ``lookup`` + ``cost``: cached model, and a model looked up for the first time."""
     from tokentrace import _pricing
-    from tokentrace._usage import Usage
+    from tokentrace._tokens.usage import Usage
 
     usage = Usage(input_tokens=1220, output_tokens=100, cache_read_tokens=1152)
     _pricing.lookup("gpt-4o-2024-08-06", "openai")  # loads the database once

@@ -31,7 +31,7 @@ from tests.support.clients import (
     synthetic,
 )
 from tokentrace import pricing
-from tokentrace._tokenize import count_text
+from tokentrace._tokens.tokenize import count_text
 from tokentrace.testing import Capture
 
 Call = Callable[[Any], Any]

@@ -27,14 +27,14 @@ from tokentrace import (
     _propagation,
     _requests,
     _telemetry,
-    _tokenize,
 )
 from tokentrace._call import _ACTIVE_CALL, Call, active_call, leave
 from tokentrace._foundation import semconv as sc
 from tokentrace._foundation.safety import failed, guarded
 from tokentrace._tally import CallRecord
 from tokentrace._task import _CURRENT as _CURRENT_TASK
-from tokentrace._usage import CACHE_OVERLAP, UsageError
+from tokentrace._tokens import tokenize as _tokenize
+from tokentrace._tokens.usage import CACHE_OVERLAP, UsageError
 from tokentrace.integrations._base import UNREAD, Method, ProviderIntegration, Reading, Request
 
 __all__ = [

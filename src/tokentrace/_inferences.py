@@ -13,7 +13,7 @@ from dataclasses import fields
 from typing import TYPE_CHECKING
 
 from tokentrace import _pricing
-from tokentrace._usage import Modalities, Usage
+from tokentrace._tokens.usage import Modalities, Usage
 
 if TYPE_CHECKING:
     from tokentrace.integrations._base import Inference

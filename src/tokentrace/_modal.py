@@ -13,7 +13,7 @@ from decimal import Decimal
 from typing import Any, Final
 
 from tokentrace._money import PER_TOKEN, to_units
-from tokentrace._usage import Usage
+from tokentrace._tokens.usage import Usage
 
 KINDS: Final = tuple(
     (f"{kind}_input", f"{kind}_cache_read", f"{kind}_output") for kind in ("audio", "image", "video")

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Final
 from tokentrace import _modal
 from tokentrace._foundation.safety import renew_after_fork
 from tokentrace._money import PER_TOKEN, to_units, usd
-from tokentrace._usage import Usage
+from tokentrace._tokens.usage import Usage
 
 if TYPE_CHECKING:
     from tokentrace.pricing import Alias, Discount, PriceOverride, Rates, SelfHosted, Tier

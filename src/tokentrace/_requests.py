@@ -15,8 +15,8 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 from tokentrace import _pricing
-from tokentrace._tokenize import EstimateUnavailable, count_text
-from tokentrace._usage import Usage, values
+from tokentrace._tokens.tokenize import EstimateUnavailable, count_text
+from tokentrace._tokens.usage import Usage, values
 from tokentrace.types import CallEstimate
 
 # Output caps, in the order the SDKs give them precedence.

@@ -8,7 +8,7 @@ from types import MappingProxyType
 
 from tokentrace._money import usd
 from tokentrace._pricing import ESTIMATED, INVALID_USAGE, UNPRICED
-from tokentrace._usage import Usage
+from tokentrace._tokens.usage import Usage
 from tokentrace.types import CostBreakdown, ModelTotals, Totals
 
 _UNPRICED = frozenset({UNPRICED, INVALID_USAGE})

@@ -13,7 +13,7 @@ from typing import Any
 
 from tokentrace import _modal
 from tokentrace._report import DIMENSIONS, Filters, check_dimensions, money, text
-from tokentrace._usage import Modalities, Usage
+from tokentrace._tokens.usage import Modalities, Usage
 
 
 @dataclass

@@ -8,7 +8,7 @@ from decimal import Decimal, InvalidOperation
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Literal, Union
 
-from tokentrace._usage import Modalities, Usage
+from tokentrace._tokens.usage import Modalities, Usage
 from tokentrace.exceptions import ConfigurationError
 
 if TYPE_CHECKING:

@@ -185,7 +185,7 @@ def test_stream_without_usage_is_counted_offline_and_flagged(cap: Capture) -> No
     attrs = _attrs(cap)
     assert attrs["tokentrace.usage.estimated"] is True
     assert attrs["tokentrace.cost.status"] == "estimated"
-    from tokentrace._tokenize import count_text
+    from tokentrace._tokens.tokenize import count_text
 
     assert attrs["gen_ai.usage.output_tokens"] == count_text(text, "gpt-3.5-turbo") > 0
     assert task.totals.estimated_calls == 1
@@ -221,7 +221,7 @@ def test_stream_that_asked_for_usage_from_a_server_that_ignores_it_is_counted_fr
             c.choices[0].delta.content or "" for c in client.chat.completions.create(**kwargs) if c.choices
         )
     attrs = _attrs(cap)
-    from tokentrace._tokenize import count_text
+    from tokentrace._tokens.tokenize import count_text
 
     assert attrs["tokentrace.usage.estimated"] is True
     assert attrs["gen_ai.usage.output_tokens"] == count_text(text, "gpt-3.5-turbo") > 3

@@ -16,7 +16,7 @@ from decimal import Decimal
 from typing import Any, ClassVar, Protocol
 
 from tokentrace._foundation import semconv as sc
-from tokentrace._usage import Usage
+from tokentrace._tokens.usage import Usage
 
 _url_strings: dict[int, tuple[object, str]] = {}
 

@@ -14,8 +14,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from tokentrace._engine import active_call
-from tokentrace._tokenize import count_chat_messages, count_text
-from tokentrace._usage import Usage, UsageError, counts, field, number, values
+from tokentrace._tokens.tokenize import count_chat_messages, count_text
+from tokentrace._tokens.usage import Usage, UsageError, counts, field, number, values
 from tokentrace.integrations._base import (
     AttemptHook,
     Inference,

@@ -26,7 +26,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from tokentrace._usage import Usage, UsageError, number, reported, values
+from tokentrace._tokens.usage import Usage, UsageError, number, reported, values
 from tokentrace.integrations._base import AttemptHook, Method, Patch, ProviderIntegration, Reading, Request
 
 _CLIENT = "botocore.client"

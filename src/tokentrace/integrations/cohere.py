@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tokentrace._usage import Usage, UsageError, field, number, reported, values
+from tokentrace._tokens.usage import Usage, UsageError, field, number, reported, values
 from tokentrace.integrations._base import Method, ProviderIntegration, Reading, Request
 
 _V2 = "cohere.v2.client"

@@ -21,8 +21,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from tokentrace._pricing import served_tier
-from tokentrace._tokenize import count_text
-from tokentrace._usage import Modalities, Usage, field, number, reported, values
+from tokentrace._tokens.tokenize import count_text
+from tokentrace._tokens.usage import Modalities, Usage, field, number, reported, values
 from tokentrace.integrations._base import AttemptHook, Method, ProviderIntegration, Reading, Request
 
 _MODELS = "google.genai.models"

@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from tokentrace._call import settle_attempt
-from tokentrace._usage import values
+from tokentrace._tokens.usage import values
 from tokentrace.integrations._base import (
     AttemptHook,
     Method,

