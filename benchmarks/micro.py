@@ -85,7 +85,7 @@ def import_time(runs: int) -> dict[str, float]:
 
 def price_computation() -> dict[str, float]:
     """Microseconds per ``lookup`` + ``cost``: cached model, and a model looked up for the first time."""
-    from tokentrace import _pricing
+    from tokentrace._pricing import prices as _pricing
     from tokentrace._tokens.usage import Usage
 
     usage = Usage(input_tokens=1220, output_tokens=100, cache_read_tokens=1152)

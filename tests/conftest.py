@@ -17,8 +17,9 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 import tokentrace
-from tokentrace import _pricing, pricing
+from tokentrace import pricing
 from tokentrace._foundation import safety as _safety
+from tokentrace._pricing import prices as _pricing
 from tokentrace.testing import Capture, capture
 
 # Nothing the tests run may write to the user's real ledger (nor leave one behind).

@@ -27,8 +27,11 @@ from tests.support.clients import (
     synthetic,
 )
 from tests.support.clock import set_price_clock, utc
-from tokentrace import _money, _price_database, _pricing, pricing
+from tokentrace import pricing
 from tokentrace._config import load_price_file
+from tokentrace._pricing import database as _price_database
+from tokentrace._pricing import money as _money
+from tokentrace._pricing import prices as _pricing
 from tokentrace.exceptions import ConfigurationError
 from tokentrace.testing import Capture
 from tokentrace.types import Modalities, Usage

@@ -37,7 +37,7 @@ def _load_prices(path: str | None) -> None:
 def _check_target(conn: Any, model: str, provider: str | None) -> None:
     """Refuse a what-if model with no price: every call would be left out, and the report empty.
     With no provider given or guessed from the name, each call's own provider is tried."""
-    from tokentrace import _pricing
+    from tokentrace._pricing import prices as _pricing
 
     provider = provider or _whatif.guess_provider(model)
     providers = (
@@ -116,7 +116,7 @@ def _moment(posix: float) -> str | None:
 
 
 def cmd_prices(args: argparse.Namespace) -> int:
-    from tokentrace import _pricing
+    from tokentrace._pricing import prices as _pricing
 
     _load_prices(args.prices)
     provider = args.provider or _whatif.guess_provider(args.model) or "openai"

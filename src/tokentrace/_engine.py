@@ -21,9 +21,6 @@ from tokentrace import (
     _content,
     _exception_events,
     _gate,
-    _inferences,
-    _money,
-    _pricing,
     _propagation,
     _requests,
     _telemetry,
@@ -31,6 +28,9 @@ from tokentrace import (
 from tokentrace._call import _ACTIVE_CALL, Call, active_call, leave
 from tokentrace._foundation import semconv as sc
 from tokentrace._foundation.safety import failed, guarded
+from tokentrace._pricing import inferences as _inferences
+from tokentrace._pricing import money as _money
+from tokentrace._pricing import prices as _pricing
 from tokentrace._tally import CallRecord
 from tokentrace._task import _CURRENT as _CURRENT_TASK
 from tokentrace._tokens import tokenize as _tokenize

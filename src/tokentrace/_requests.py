@@ -14,7 +14,7 @@ import pickle
 from collections.abc import Mapping
 from typing import Any, Final
 
-from tokentrace import _pricing
+from tokentrace._pricing import prices as _pricing
 from tokentrace._tokens.tokenize import EstimateUnavailable, count_text
 from tokentrace._tokens.usage import Usage, values
 from tokentrace.types import CallEstimate

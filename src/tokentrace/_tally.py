@@ -6,8 +6,8 @@ import threading
 from decimal import Decimal
 from types import MappingProxyType
 
-from tokentrace._money import usd
-from tokentrace._pricing import ESTIMATED, INVALID_USAGE, UNPRICED
+from tokentrace._pricing.money import usd
+from tokentrace._pricing.prices import ESTIMATED, INVALID_USAGE, UNPRICED
 from tokentrace._tokens.usage import Usage
 from tokentrace.types import CostBreakdown, ModelTotals, Totals
 

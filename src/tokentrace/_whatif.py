@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from tokentrace import _modal
+from tokentrace._pricing import modal as _modal
 from tokentrace._report import DIMENSIONS, Filters, check_dimensions, money, text
 from tokentrace._tokens.usage import Modalities, Usage
 
@@ -56,7 +56,7 @@ def whatif(
 ) -> tuple[list[WhatIfGroup], WhatIfGroup]:
     """Re-price recorded usage under ``model`` (or each call's own model under the current price
     sheet) and compare with what was recorded. Only calls with usage are compared."""
-    from tokentrace import _pricing
+    from tokentrace._pricing import prices as _pricing
 
     check_dimensions(by)
     columns = [DIMENSIONS[d] for d in by]

@@ -19,8 +19,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from tokentrace import _modal, _pricing
-from tokentrace._pricing import PriceInfo, set_price_overrides
+from tokentrace._pricing import modal as _modal
+from tokentrace._pricing import prices as _pricing
+from tokentrace._pricing.prices import PriceInfo, set_price_overrides
 from tokentrace.exceptions import ConfigurationError
 
 __all__ = ["Alias", "Discount", "PriceInfo", "Rates", "SelfHosted", "Tier", "lookup", "set_prices"]

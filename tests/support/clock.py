@@ -6,7 +6,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from tokentrace import _pricing
+from tokentrace._pricing import prices as _pricing
 
 
 def utc(when: str) -> datetime:

@@ -10,7 +10,7 @@ from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
 from tokentrace._foundation import semconv as sc
-from tokentrace._pricing import served_tier
+from tokentrace._pricing.prices import served_tier
 from tokentrace._tokens.tokenize import count_chat_messages, count_text
 from tokentrace._tokens.usage import Modalities, Usage, counts, field, number, reported, values
 from tokentrace.integrations._base import (

@@ -14,7 +14,7 @@ from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any, Final
 
-from tokentrace._pricing import _ZERO, SOURCE_DATABASE, PriceInfo, RateSet
+from tokentrace._pricing.prices import _ZERO, SOURCE_DATABASE, PriceInfo, RateSet
 
 # gen_ai.provider.name values whose default endpoint genai-prices knows by provider id:
 # (genai-prices provider id, a part of that provider's own base URL).

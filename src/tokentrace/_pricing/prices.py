@@ -22,9 +22,9 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TYPE_CHECKING, Final
 
-from tokentrace import _modal
 from tokentrace._foundation.safety import renew_after_fork
-from tokentrace._money import PER_TOKEN, to_units, usd
+from tokentrace._pricing import modal as _modal
+from tokentrace._pricing.money import PER_TOKEN, to_units, usd
 from tokentrace._tokens.usage import Usage
 
 if TYPE_CHECKING:
@@ -395,7 +395,7 @@ def _resolve(
             and alias.model.lower() not in seen  # an alias cycle ends at the database
         ):
             return _resolve(book, alias.model, provider, base_url, at, service_tier, (*seen, name))
-    from tokentrace._price_database import from_database
+    from tokentrace._pricing.database import from_database
 
     info = from_database(model, provider, base_url, at, service_tier)
     if info is None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import fields
 from typing import TYPE_CHECKING
 
-from tokentrace import _pricing
+from tokentrace._pricing import prices as _pricing
 from tokentrace._tokens.usage import Modalities, Usage
 
 if TYPE_CHECKING:

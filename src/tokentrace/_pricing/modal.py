@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any, Final
 
-from tokentrace._money import PER_TOKEN, to_units
+from tokentrace._pricing.money import PER_TOKEN, to_units
 from tokentrace._tokens.usage import Usage
 
 KINDS: Final = tuple(
