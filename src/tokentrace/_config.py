@@ -22,7 +22,7 @@ from tokentrace.exceptions import ConfigurationError
 from tokentrace.types import Budget
 
 if TYPE_CHECKING:
-    from tokentrace.pricing import PriceOverride
+    from tokentrace._pricing.overrides import PriceOverride
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}

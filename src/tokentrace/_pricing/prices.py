@@ -28,7 +28,7 @@ from tokentrace._pricing.money import PER_TOKEN, to_units, usd
 from tokentrace._tokens.usage import Usage
 
 if TYPE_CHECKING:
-    from tokentrace.pricing import Alias, Discount, PriceOverride, Rates, SelfHosted, Tier
+    from tokentrace._pricing.overrides import Alias, Discount, PriceOverride, Rates, SelfHosted, Tier
 
 logger: Final = logging.getLogger("tokentrace")
 
@@ -248,7 +248,7 @@ _warned: set[tuple[str, str]] = set()
 
 def set_price_overrides(items: Sequence[PriceOverride]) -> None:
     """Install user overrides (validated by ``tokentrace.pricing.set_prices``) and drop the cache."""
-    from tokentrace.pricing import Alias, Discount, Rates, SelfHosted
+    from tokentrace._pricing.overrides import Alias, Discount, Rates, SelfHosted
 
     book = _PriceBook()
     for item in items:
