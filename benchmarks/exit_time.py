@@ -38,7 +38,7 @@ sys.path.insert(0, str(ROOT / "src"))
 
 from tests.support.servers import hung_endpoint, otlp_receiver, refused_endpoint
 
-from tokentrace import _ledger
+from tokentrace.ledger import _writer as _ledger
 
 CACHED_CHAT = "dd-trace-py/tests/contrib/openai/cassettes/v1/chat_completion_prompt_caching_cache_read.yaml"
 APP = f"""

@@ -21,8 +21,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from tokentrace import _ledger
-from tokentrace._ledger_schema import TASK_COLUMNS
+from tokentrace.ledger import _writer as _ledger
+from tokentrace.ledger._schema import TASK_COLUMNS
 
 MODELS = (
     ("openai", "gpt-4o-2024-08-06", 2_500_000, 10_000_000),

@@ -23,8 +23,8 @@ from rich.cells import cell_len
 
 from tests.support.proc import ROOT
 from tests.test_cli import EXE, cli, cli_json
-from tokentrace import _ledger
-from tokentrace._ledger_schema import CALL_COLUMNS, TASK_COLUMNS
+from tokentrace.ledger import _writer as _ledger
+from tokentrace.ledger._schema import CALL_COLUMNS, TASK_COLUMNS
 
 RECONCILE = "reconcile_quarterly_invoices_against_purchase_orders"
 EXTRACT = "extract_line_items_from_scanned_invoice_pdf"

@@ -10,8 +10,9 @@ import pytest
 
 from tests.support.proc import run_python
 from tests.test_cli import cli, cli_json
-from tokentrace import _economics, _ledger
-from tokentrace._report import Filters
+from tokentrace.ledger import _economics
+from tokentrace.ledger import _writer as _ledger
+from tokentrace.ledger._report import Filters
 
 # Four triage runs of a cached gpt-4o call ($0.00261 each): the first asks twice (a duplicate),
 # each handles 2 emails, the last one fails.

@@ -25,8 +25,10 @@ from tests.support.clients import (
     synthetic,
 )
 from tests.support.proc import ROOT, run_python
-from tokentrace import _ledger, _report, _telemetry, _whatif, pricing
+from tokentrace import _telemetry, pricing
 from tokentrace.exceptions import ConfigurationError
+from tokentrace.ledger import _report, _whatif
+from tokentrace.ledger import _writer as _ledger
 
 # The demo agent: 3 tickets (classify with one 429 retry on the first, draft a reply, summarise)
 # and one autocompletion on a model with no price, all replayed from recorded responses.

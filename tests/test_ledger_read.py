@@ -20,8 +20,8 @@ import pytest
 from tests.support.proc import ROOT, run_python
 from tests.test_cli import EXE, cli, cli_json
 from tests.test_ledger import AGENT
-from tokentrace import _ledger
-from tokentrace._ledger_schema import CALL_COLUMNS, SCHEMA_V1
+from tokentrace.ledger import _writer as _ledger
+from tokentrace.ledger._schema import CALL_COLUMNS, SCHEMA_V1
 
 State = tuple[str, int, int, list[str]]
 

@@ -17,7 +17,8 @@ from pathlib import Path
 import pytest
 
 from tests.support.proc import ROOT, run_python
-from tokentrace import _ledger, _ledger_read
+from tokentrace.ledger import _read as _ledger_read
+from tokentrace.ledger import _writer as _ledger
 
 CACHED_CHAT = "dd-trace-py/tests/contrib/openai/cassettes/v1/chat_completion_prompt_caching_cache_read.yaml"
 SETUP = f"""

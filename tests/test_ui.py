@@ -16,9 +16,9 @@ from typing import Any
 
 import pytest
 
-from tokentrace import _ledger
 from tokentrace._cli_common import usd
-from tokentrace._ledger_schema import CALL_COLUMNS
+from tokentrace.ledger import _writer as _ledger
+from tokentrace.ledger._schema import CALL_COLUMNS
 
 CHROMIUM = os.environ.get("TOKENTRACE_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [

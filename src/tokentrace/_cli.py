@@ -12,7 +12,6 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, NoReturn
 
-from tokentrace import _report
 from tokentrace._cli_common import (
     console,
     count,
@@ -32,8 +31,9 @@ from tokentrace._cli_tables import Column, Sheet, pick, show
 from tokentrace._cli_tasks import COLUMNS as TASK_COLUMNS
 from tokentrace._cli_tasks import cmd_show, cmd_tasks, task_filters
 from tokentrace._foundation import safety as _safety
-from tokentrace._ledger_read import remedy
 from tokentrace.exceptions import ConfigurationError
+from tokentrace.ledger import _report
+from tokentrace.ledger._read import remedy
 
 # The columns of each table, in their order; the ranked ones make the default view, rank 0 is
 # kept at any width and the highest rank is given up first.
@@ -118,7 +118,7 @@ def _report_cells(g: _report.Group) -> dict[str, str]:
 
 
 def cmd_outcomes(args: argparse.Namespace) -> int:
-    from tokentrace import _economics
+    from tokentrace.ledger import _economics
 
     by = dimensions(args.by)
     pick(OUTCOMES_COLUMNS, args, by)
@@ -172,7 +172,7 @@ def _outcome_cells(g: Any) -> dict[str, str]:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from tokentrace._ledger import iter_rows
+    from tokentrace.ledger._writer import iter_rows
 
     if args.table == "calls":
         where, params = filters(args).sql()

@@ -12,8 +12,8 @@ from decimal import ROUND_HALF_EVEN, Decimal
 from pathlib import Path
 from typing import Any
 
-from tokentrace import _report
 from tokentrace.exceptions import ConfigurationError
+from tokentrace.ledger import _report
 
 _CENT_MICROS = Decimal("0.000001")
 _MAX_LIMIT = 2**63 - 1  # SQLite's largest integer: more rows than any ledger holds
@@ -31,13 +31,13 @@ def count(value: int | None) -> str:
 
 
 def _ledger_path(args: argparse.Namespace) -> Path:
-    from tokentrace._ledger import default_path
+    from tokentrace.ledger._writer import default_path
 
     return Path(args.ledger).expanduser() if args.ledger else default_path()
 
 
 def open_ledger(args: argparse.Namespace) -> Any:
-    from tokentrace._ledger_read import open_read_only
+    from tokentrace.ledger._read import open_read_only
 
     return open_read_only(_ledger_path(args))
 

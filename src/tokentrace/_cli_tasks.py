@@ -9,10 +9,10 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from tokentrace import _report
 from tokentrace._cli_common import console, count, emit, filters, open_ledger, usd
 from tokentrace._cli_tables import Column, Sheet, pack, pick, show
 from tokentrace.exceptions import ConfigurationError
+from tokentrace.ledger import _report
 
 KEYS = ("id", "task")
 COLUMNS = (
@@ -34,7 +34,7 @@ def _when(ns: int) -> str:
 
 def task_filters(args: argparse.Namespace, command: str) -> tuple[_report.Filters, dict[str, str]]:
     """The filters of a command that reads task runs, and the ``tasks`` columns of their dimensions."""
-    from tokentrace._economics import DIMENSIONS
+    from tokentrace.ledger._economics import DIMENSIONS
 
     chosen = filters(args)
     unknown = [dim for dim, _ in chosen.where if dim not in DIMENSIONS]

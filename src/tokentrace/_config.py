@@ -166,7 +166,7 @@ def ledger_provider(path: str | os.PathLike[str] | None = None, service_name: st
     from opentelemetry.sdk.trace import TracerProvider
 
     from tokentrace._export import BoundedBatchSpanProcessor, Closer
-    from tokentrace._ledger import LOCK_WAIT, LedgerExporter
+    from tokentrace.ledger._writer import LOCK_WAIT, LedgerExporter
 
     attrs = {"service.name": service_name} if service_name else {}
     provider = TracerProvider(resource=Resource.create(attrs), shutdown_on_exit=False)

@@ -7,8 +7,8 @@ from collections.abc import Sequence
 from decimal import Decimal
 from html import escape
 
-from tokentrace import _report
 from tokentrace._cli_common import usd
+from tokentrace.ledger import _report
 
 # Okabe-Ito's colour-blind-safe palette, then a grey for the rest.
 PALETTE = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000")

@@ -44,8 +44,8 @@ def cmd_ui(args: argparse.Namespace) -> int:
 
 def write_html(args: argparse.Namespace) -> int:
     """``report --html FILE``: the dashboard's charts and tables, for the same filters, in one file."""
-    from tokentrace._report import parse_where
     from tokentrace._ui import render, view
+    from tokentrace.ledger._report import parse_where
 
     chosen = filters(args)
     unknown = [dim for dim, _ in chosen.where if dim not in view.FILTERS]

@@ -14,10 +14,10 @@ from importlib import resources
 from typing import Any
 from urllib.parse import urlencode
 
-from tokentrace import _economics, _report, _whatif
 from tokentrace._cli_common import count, usd
 from tokentrace._ui import charts
 from tokentrace._ui.view import BUCKETS, FILTERS, SPLITS, View
+from tokentrace.ledger import _economics, _report, _whatif
 
 ROWS = 15  # a breakdown's costliest rows shown; the command lists them all
 _TITLES = {"task": "Task", "feature": "Feature", "user": "User", "tenant": "Tenant", "model": "Model"}

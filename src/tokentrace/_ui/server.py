@@ -21,9 +21,9 @@ from starlette.responses import HTMLResponse, PlainTextResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from tokentrace._ledger_read import open_read_only
 from tokentrace._ui import render, view
 from tokentrace.exceptions import ConfigurationError
+from tokentrace.ledger._read import open_read_only
 
 _STATIC = Path(__file__).resolve().parent / "static"
 _LOOPBACK_NAMES = ["127.0.0.1", "localhost", "::1", "[::1]"]

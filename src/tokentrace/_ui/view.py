@@ -12,8 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from tokentrace import _economics, _report, _whatif
 from tokentrace.exceptions import ConfigurationError
+from tokentrace.ledger import _economics, _report, _whatif
 
 # The breakdowns the page shows, each a ``tokentrace report --by DIM``.
 BREAKDOWNS = ("task", "feature", "user", "tenant", "model")

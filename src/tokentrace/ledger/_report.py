@@ -15,8 +15,8 @@ from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 
-from tokentrace._ledger_schema import CALL_COLUMNS, TASK_COLUMNS
 from tokentrace.exceptions import ConfigurationError
+from tokentrace.ledger._schema import CALL_COLUMNS, TASK_COLUMNS
 
 _PICO = Decimal("1e-12")
 _MAX_NS = 2**63 - 1  # nanosecond timestamps are SQLite integers (until the year 2262)

@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from tokentrace._report import Filters, text
 from tokentrace.exceptions import ConfigurationError
+from tokentrace.ledger._report import Filters, text
 
 # Outcome dimensions: name -> column of ``tasks``.
 DIMENSIONS: dict[str, str] = {

@@ -29,8 +29,8 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 from tokentrace._foundation import semconv as sc
-from tokentrace._ledger_schema import CALL_COLUMNS, MIGRATIONS, SCHEMA_V1, SCHEMA_VERSION, TASK_COLUMNS
 from tokentrace.exceptions import ConfigurationError
+from tokentrace.ledger._schema import CALL_COLUMNS, MIGRATIONS, SCHEMA_V1, SCHEMA_VERSION, TASK_COLUMNS
 
 logger = logging.getLogger("tokentrace")
 
@@ -417,7 +417,7 @@ class LedgerExporter(SpanExporter):
     data directory (see ``default_path``). The file is created on first export. An export waits
     at most ``LOCK_WAIT`` seconds for another process's write lock; one that cannot write returns
     FAILURE and says why in ``error`` (tokentrace's own processor counts those spans as lost and
-    warns once; see ``tokentrace._export``).
+    warns once).
     """
 
     def __init__(self, path: str | os.PathLike[str] | None = None) -> None:

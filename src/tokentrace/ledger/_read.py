@@ -12,9 +12,9 @@ import os
 import sqlite3
 from pathlib import Path
 
-from tokentrace._ledger import _version
-from tokentrace._ledger_schema import ADDED_DEFAULTS, CALL_COLUMNS, SCHEMA_VERSION, TASK_COLUMNS
 from tokentrace.exceptions import ConfigurationError
+from tokentrace.ledger._schema import ADDED_DEFAULTS, CALL_COLUMNS, SCHEMA_VERSION, TASK_COLUMNS
+from tokentrace.ledger._writer import _version
 
 _HEADER = b"SQLite format 3\x00"
 

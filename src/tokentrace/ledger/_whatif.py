@@ -12,8 +12,8 @@ from decimal import Decimal
 from typing import Any
 
 from tokentrace._pricing import modal as _modal
-from tokentrace._report import DIMENSIONS, Filters, check_dimensions, money, text
 from tokentrace._tokens.usage import Modalities, Usage
+from tokentrace.ledger._report import DIMENSIONS, Filters, check_dimensions, money, text
 
 
 @dataclass

@@ -1,0 +1,1 @@
+"""The ledger: the local record of every call and task run."""
