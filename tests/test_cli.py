@@ -23,7 +23,7 @@ from tests.support.clients import openai_client, recorded, request_kwargs
 from tests.support.proc import ROOT, run_python
 from tests.test_ledger import AGENT
 from tokentrace import _telemetry
-from tokentrace.ledger import _writer as _ledger
+from tokentrace.ledger import LedgerExporter
 
 STREAM = "dd-trace-py/tests/contrib/litellm/cassettes/completion_stream.yaml"  # 13 in, 20 out, $0.0000365
 
@@ -112,7 +112,7 @@ def test_a_stream_read_after_its_task_ended_is_counted_in_its_run(tmp_path: Path
     and root into the ledger, and report --by root counts it in that run."""
     path = tmp_path / "late.db"
     provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(_ledger.LedgerExporter(path)))
+    provider.add_span_processor(SimpleSpanProcessor(LedgerExporter(path)))
     (interaction,) = recorded(STREAM)
     client = openai_client(Replay([interaction]))
     try:

@@ -27,7 +27,7 @@ from tests.support.clients import (
 from tests.support.proc import ROOT, run_python
 from tokentrace import _telemetry, pricing
 from tokentrace.exceptions import ConfigurationError
-from tokentrace.ledger import _report, _whatif
+from tokentrace.ledger import LedgerExporter, _report, _whatif
 from tokentrace.ledger import _writer as _ledger
 
 # The demo agent: 3 tickets (classify with one 429 retry on the first, draft a reply, summarise)
@@ -199,7 +199,7 @@ def test_exporter_none_writes_no_ledger(tmp_path: Path) -> None:
 
 def test_a_cost_a_double_cannot_hold_is_stored_exactly(tmp_path: Path) -> None:
     """A cost with more than 15 significant digits travels as a decimal string and lands exactly."""
-    exporter = _ledger.LedgerExporter(tmp_path / "exact.db")
+    exporter = LedgerExporter(tmp_path / "exact.db")
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(exporter))
     rates = pricing.Rates(model="gpt-4o*", input="1.234567891234567", output="3.000000000000007")
@@ -256,7 +256,7 @@ def test_audio_counts_are_kept_so_history_reprices_exactly(tmp_path: Path) -> No
     """A gpt-audio call's audio counts land in the ledger beside its buckets, and whatif re-prices
     it at its audio rates: the same $0.06305 it was charged, not the $0.008 of its tokens as text."""
     path = tmp_path / "audio.db"
-    exporter = _ledger.LedgerExporter(path)
+    exporter = LedgerExporter(path)
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(exporter))
     usage = {
@@ -295,7 +295,7 @@ def test_web_searches_are_kept_so_history_reprices_them(tmp_path: Path) -> None:
     searches with the tokens: $0.0345 (1,000 x $3 + 100 x $15 per million + 3 x $0.01)."""
     path = tmp_path / "search.db"
     provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(_ledger.LedgerExporter(path)))
+    provider.add_span_processor(SimpleSpanProcessor(LedgerExporter(path)))
     usage = {"input_tokens": 1000, "output_tokens": 100, "server_tool_use": {"web_search_requests": 3}}
     body = message_body(usage, model="claude-sonnet-4-20250514")
     client = anthropic_client(Replay(synthetic("https://api.anthropic.com/v1/messages", body)))
@@ -319,7 +319,7 @@ def test_web_searches_are_kept_so_history_reprices_them(tmp_path: Path) -> None:
 def test_agent_and_workflow_task_spans_land_as_task_rows(tmp_path: Path) -> None:
     """Task spans carry gen_ai.operation.name (invoke_agent, invoke_workflow), yet each is a task
     row and each call a call row."""
-    exporter = _ledger.LedgerExporter(tmp_path / "kinds.db")
+    exporter = LedgerExporter(tmp_path / "kinds.db")
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(exporter))
     interactions = recorded(CACHED_CHAT)

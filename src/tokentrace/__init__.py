@@ -65,4 +65,4 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    return sorted({*__all__, "exceptions", "integrations", "pricing", "testing", "types"})
+    return sorted({*__all__, "exceptions", "integrations", "ledger", "pricing", "testing", "types"})

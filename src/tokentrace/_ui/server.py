@@ -1,6 +1,6 @@
 """``tokentrace ui``'s web server: Starlette on uvicorn, reading the ledger as the command does.
 
-Every request opens the ledger read-only (``_ledger_read``), so a page sees every call the
+Every request opens the ledger read-only (``tokentrace.ledger._read``), so a page sees every call the
 application has committed since the last one, and the file is never written. Only GET is served.
 """
 

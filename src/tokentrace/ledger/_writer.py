@@ -6,7 +6,7 @@ one per task run) with the raw token buckets, the price source and the exact cos
 can be re-priced. Several processes may write one ledger at once: WAL journaling, a busy
 timeout and retries. The schema is versioned (``SCHEMA_VERSION``) and documented in
 docs/ledger.md; ``connect`` migrates an older ledger and refuses a newer one. Reading one for
-the ``tokentrace`` command is ``_ledger_read``'s job: it changes nothing.
+the ``tokentrace`` command is ``_read``'s job: it changes nothing.
 """
 
 from __future__ import annotations
@@ -106,7 +106,7 @@ def default_path() -> Path:
 
 
 def connect(path: str | os.PathLike[str]) -> sqlite3.Connection:
-    """Open a ledger to write it, creating or migrating it as needed (``_ledger_read`` opens one to
+    """Open a ledger to write it, creating or migrating it as needed (``_read`` opens one to
     read it only, changing nothing). Raises ``ConfigurationError`` when it cannot."""
     file = Path(path)
     try:
