@@ -306,7 +306,7 @@ def prepare(
             from opentelemetry.sdk.metrics import MeterProvider
             from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 
-            from tokentrace import _telemetry
+            from tokentrace._telemetry import providers as _telemetry
 
             _telemetry.use_providers(None, MeterProvider(metric_readers=[InMemoryMetricReader()]))
         return call

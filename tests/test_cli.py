@@ -22,7 +22,7 @@ from tests.support.cassettes import Replay
 from tests.support.clients import openai_client, recorded, request_kwargs
 from tests.support.proc import ROOT, run_python
 from tests.test_ledger import AGENT
-from tokentrace import _telemetry
+from tokentrace._telemetry import providers as _telemetry
 from tokentrace.ledger import LedgerExporter
 
 STREAM = "dd-trace-py/tests/contrib/litellm/cassettes/completion_stream.yaml"  # 13 in, 20 out, $0.0000365

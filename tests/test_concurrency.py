@@ -15,7 +15,7 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, Spa
 
 import tokentrace
 from tests.support.clients import Repeat, openai_client, recorded, request_kwargs
-from tokentrace import _telemetry
+from tokentrace._telemetry import providers as _telemetry
 
 # o3-mini: 12 in, 30 out (15 reasoning), $0.0001452
 CALL = "dd-trace-py/tests/contrib/litellm/cassettes/completion_reasoning.yaml"

@@ -207,7 +207,7 @@ def test_a_configure_that_raised_changes_nothing(tmp_path: Path) -> None:
     out = run_python(
         PRELUDE
         + """
-from tokentrace import _telemetry
+from tokentrace._telemetry import providers as _telemetry
 from tokentrace.exceptions import ConfigurationError
 for bad in ({"content_max_chars": 0}, {"capture_content": True, "budgets": {"job": 3}}):
     try:

@@ -18,7 +18,7 @@ from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 import tokentrace
 from tests.support.proc import spawn_python
 from tests.support.servers import hung_endpoint, otlp_receiver, refused_endpoint, silent_endpoint
-from tokentrace import _export
+from tokentrace._telemetry import export as _export
 
 CALLS = 1000
 CACHED_CHAT = "dd-trace-py/tests/contrib/openai/cassettes/v1/chat_completion_prompt_caching_cache_read.yaml"

@@ -25,7 +25,8 @@ from tests.support.clients import (
     synthetic,
 )
 from tests.support.proc import ROOT, run_python
-from tokentrace import _telemetry, pricing
+from tokentrace import pricing
+from tokentrace._telemetry import providers as _telemetry
 from tokentrace.exceptions import ConfigurationError
 from tokentrace.ledger import LedgerExporter, _report, _whatif
 from tokentrace.ledger import _writer as _ledger

@@ -9,7 +9,7 @@ import pytest
 import tokentrace
 from tests.support.cassettes import Replay
 from tests.support.clients import openai_client, recorded, request_kwargs
-from tokentrace import _telemetry
+from tokentrace._telemetry import providers as _telemetry
 from tokentrace.testing import Capture
 
 CALL = "dd-trace-py/tests/contrib/litellm/cassettes/completion_reasoning.yaml"  # 12 in, 30 out, $0.0001452

@@ -28,10 +28,10 @@ from tests.support.clients import (
 )
 from tests.support.clock import set_price_clock, utc
 from tokentrace import pricing
-from tokentrace._config import load_price_file
 from tokentrace._pricing import database as _price_database
 from tokentrace._pricing import money as _money
 from tokentrace._pricing import prices as _pricing
+from tokentrace._telemetry.config import load_price_file
 from tokentrace.exceptions import ConfigurationError
 from tokentrace.testing import Capture
 from tokentrace.types import Modalities, Usage

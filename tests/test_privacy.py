@@ -17,7 +17,7 @@ from tests.support.cassettes import Interaction, Replay
 from tests.support.clients import anthropic_client, openai_client, recorded, request_kwargs
 from tests.support.proc import run_python
 from tests.support.servers import otlp_receiver
-from tokentrace import _telemetry
+from tokentrace._telemetry import providers as _telemetry
 from tokentrace.testing import Capture
 
 CALL = "dd-trace-py/tests/contrib/anthropic/cassettes/anthropic_completion_cache_read.yaml"

@@ -52,7 +52,7 @@ def test_forked_workers_keep_recording(tmp_path: Path) -> None:
         + """
 with tokentrace.task("warm-up"):   # the parent has opened the ledger before forking
     calls(1)
-tokentrace._telemetry.state.tracer_provider.force_flush()
+tokentrace._telemetry.providers.state.tracer_provider.force_flush()
 children = []
 for worker in range(3):
     pid = os.fork()
@@ -129,7 +129,7 @@ with tokentrace.task("job"):
         client.chat.completions.create(**kwargs)
 if FLUSH:
     start = time.monotonic()
-    tokentrace._telemetry.state.tracer_provider.force_flush()
+    tokentrace._telemetry.providers.state.tracer_provider.force_flush()
     print("flushed", time.monotonic() - start, tokentrace.dropped_spans(), flush=True)
 with tokentrace.task("job"):
     for _ in range(100):
@@ -226,7 +226,7 @@ while True:
         calls(5)
     made += 5
     if made == 100:
-        tokentrace._telemetry.state.tracer_provider.force_flush()
+        tokentrace._telemetry.providers.state.tracer_provider.force_flush()
         print("flushed", made, flush=True)
     elif made > 100:
         print("made", made, flush=True)

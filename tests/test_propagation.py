@@ -17,7 +17,7 @@ from opentelemetry import context as otel_context
 
 import tokentrace
 from tests.support.proc import ROOT
-from tokentrace import _telemetry
+from tokentrace._telemetry import providers as _telemetry
 from tokentrace.exceptions import ConfigurationError
 from tokentrace.testing import Capture
 

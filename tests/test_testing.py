@@ -55,7 +55,7 @@ def test_replay_server_url_needs_a_running_server() -> None:
 
 def test_capture_restores_the_previous_providers() -> None:
     """After capture() the telemetry providers are what they were before."""
-    from tokentrace import _telemetry
+    from tokentrace._telemetry import providers as _telemetry
 
     before = (_telemetry.state.tracer_provider, _telemetry.state.meter_provider)
     with capture():

@@ -17,9 +17,9 @@ if TYPE_CHECKING:
     from typing import Any
 
     from tokentrace._api import dropped_spans, instrument, uninstrument
-    from tokentrace._config import configure
     from tokentrace._scope import TaskScope, task
     from tokentrace._task import Task, current_task
+    from tokentrace._telemetry.config import configure
     from tokentrace.exceptions import BudgetExceeded
     from tokentrace.types import Budget, BudgetBreach, Totals
 
@@ -46,7 +46,7 @@ _HOMES = {
     "Task": "tokentrace._task",
     "TaskScope": "tokentrace._scope",
     "Totals": "tokentrace.types",
-    "configure": "tokentrace._config",
+    "configure": "tokentrace._telemetry.config",
     "current_task": "tokentrace._task",
     "dropped_spans": "tokentrace._api",
     "instrument": "tokentrace._api",

@@ -15,8 +15,8 @@ def instrument(*names: str) -> list[str]:
     When nothing is set up (no ``configure()`` call, no OpenTelemetry SDK TracerProvider
     registered), tokentrace records to its local ledger, as ``configure()`` would.
     """
-    from tokentrace._config import ensure_default
     from tokentrace._registry import instrument as _instrument
+    from tokentrace._telemetry.config import ensure_default
 
     newly = _instrument(*names)
     ensure_default()
@@ -34,6 +34,6 @@ def dropped_spans() -> int:
     """How many spans the exporters that tokentrace built have lost in this process: to a full
     export queue (a backend slower than the application) or to failed exports. The first loss
     logs one warning; a summary is logged at exit. ``Task.totals`` never depend on export."""
-    from tokentrace._export import dropped_spans as _dropped_spans
+    from tokentrace._telemetry.export import dropped_spans as _dropped_spans
 
     return _dropped_spans()

@@ -28,7 +28,7 @@ WHATIF_COLUMNS = (
 
 def _load_prices(path: str | None) -> None:
     if path:
-        from tokentrace._config import load_price_file
+        from tokentrace._telemetry.config import load_price_file
         from tokentrace.pricing import set_prices
 
         set_prices(load_price_file(path))

@@ -10,9 +10,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from tokentrace import _telemetry
 from tokentrace._call import Call
 from tokentrace._foundation import semconv as sc
+from tokentrace._telemetry import providers as _telemetry
 from tokentrace.integrations._base import Reading
 
 

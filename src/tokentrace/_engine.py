@@ -15,16 +15,7 @@ from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
-from tokentrace import (
-    _attempts,
-    _budget,
-    _content,
-    _exception_events,
-    _gate,
-    _propagation,
-    _requests,
-    _telemetry,
-)
+from tokentrace import _attempts, _budget, _content, _gate, _requests
 from tokentrace._call import _ACTIVE_CALL, Call, active_call, leave
 from tokentrace._foundation import semconv as sc
 from tokentrace._foundation.safety import failed, guarded
@@ -33,6 +24,9 @@ from tokentrace._pricing import money as _money
 from tokentrace._pricing import prices as _pricing
 from tokentrace._tally import CallRecord
 from tokentrace._task import _CURRENT as _CURRENT_TASK
+from tokentrace._telemetry import exception_events as _exception_events
+from tokentrace._telemetry import propagation as _propagation
+from tokentrace._telemetry import providers as _telemetry
 from tokentrace._tokens import tokenize as _tokenize
 from tokentrace._tokens.usage import CACHE_OVERLAP, UsageError
 from tokentrace.integrations._base import UNREAD, Method, ProviderIntegration, Reading, Request

@@ -22,9 +22,10 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote
 
-from tokentrace import _engine, _gate, _telemetry
+from tokentrace import _engine, _gate
 from tokentrace._call import _ACTIVE_CALL, Call, leave
 from tokentrace._foundation.safety import guarded
+from tokentrace._telemetry import providers as _telemetry
 from tokentrace._wire_bodies import Body, ProviderHTTPError, finalizer, json_object
 from tokentrace.integrations._base import Method, ProviderIntegration, Request
 from tokentrace.integrations.anthropic import AnthropicIntegration

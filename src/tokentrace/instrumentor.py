@@ -29,7 +29,8 @@ from opentelemetry.instrumentation.instrumentor import (  # type: ignore[attr-de
     BaseInstrumentor,
 )
 
-from tokentrace import _config, _registry
+from tokentrace import _registry
+from tokentrace._telemetry import config as _config
 
 DISABLED_VARIABLE = "OTEL_PYTHON_DISABLED_INSTRUMENTATIONS"
 ALL = "tokentrace"

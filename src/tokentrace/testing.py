@@ -25,8 +25,8 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
 
-from tokentrace import _telemetry
 from tokentrace._foundation import semconv as sc
+from tokentrace._telemetry import providers as _telemetry
 
 __all__ = ["Capture", "Recorded", "ReplayServer", "capture"]
 

@@ -14,7 +14,7 @@ import pytest
 import tokentrace
 from tests.support.clients import recorded
 from tests.support.proc import run_python
-from tokentrace import _telemetry
+from tokentrace._telemetry import providers as _telemetry
 from tokentrace.testing import Capture, Recorded, ReplayServer
 
 STREAM_USAGE = "dd-trace-py/tests/contrib/litellm/cassettes/completion_stream.yaml"
@@ -112,7 +112,7 @@ def test_the_variable_and_configure_turn_it_on_and_an_argument_wins() -> None:
     overrides the variable."""
     code = """
 import tokentrace
-from tokentrace import _telemetry
+from tokentrace._telemetry import providers as _telemetry
 tokentrace.instrument("openai")
 first = _telemetry.state.settings.request_stream_usage
 tokentrace.configure(request_stream_usage=False)

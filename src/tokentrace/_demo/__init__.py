@@ -109,7 +109,8 @@ def run_agent(base_url: str) -> None:
 def run(ledger: Path) -> None:
     """Run the agent, recording to ``ledger`` (replaced if it exists), and flush it."""
     import tokentrace
-    from tokentrace import _config, _telemetry
+    from tokentrace._telemetry import config as _config
+    from tokentrace._telemetry import providers as _telemetry
 
     for suffix in ("", "-wal", "-shm"):
         Path(f"{ledger}{suffix}").unlink(missing_ok=True)

@@ -2,7 +2,7 @@
 
 A function submitted to a pool is wrapped in ``Carried``, which takes the submitter's
 OpenTelemetry context along as a W3C carrier (trace context and baggage, see
-``tokentrace._propagation``). In the worker it restores that context around the function, so a
+``tokentrace._telemetry.propagation``). In the worker it restores that context around the function, so a
 task opened there continues the submitter's task tree (same root id and root name, parent id
 the submitter's task) and a call made there outside any task is attributed to the submitter's
 task. ``Carried`` also makes sure the worker records at all:
@@ -77,7 +77,7 @@ def _prepare_worker(names: tuple[str, ...]) -> None:
 def _flush() -> None:
     from opentelemetry import metrics, trace
 
-    from tokentrace import _telemetry
+    from tokentrace._telemetry import providers as _telemetry
 
     for provider in (
         _telemetry.state.tracer_provider or trace.get_tracer_provider(),

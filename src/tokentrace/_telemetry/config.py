@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from opentelemetry import metrics, trace
 
-from tokentrace import _telemetry
+from tokentrace._telemetry import providers as _telemetry
 from tokentrace.exceptions import ConfigurationError
 from tokentrace.types import Budget
 
@@ -165,7 +165,7 @@ def ledger_provider(path: str | os.PathLike[str] | None = None, service_name: st
     from opentelemetry.sdk.resources import Resource
     from opentelemetry.sdk.trace import TracerProvider
 
-    from tokentrace._export import BoundedBatchSpanProcessor, Closer
+    from tokentrace._telemetry.export import BoundedBatchSpanProcessor, Closer
     from tokentrace.ledger._writer import LOCK_WAIT, LedgerExporter
 
     attrs = {"service.name": service_name} if service_name else {}
@@ -207,7 +207,7 @@ def _build_providers(
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import ConsoleSpanExporter, SpanExporter
 
-    from tokentrace._export import BoundedBatchSpanProcessor, Closer, metric_exporter
+    from tokentrace._telemetry.export import BoundedBatchSpanProcessor, Closer, metric_exporter
 
     if exporter == "none":
         _built["tracer_provider"] = None
@@ -266,7 +266,7 @@ def ensure_default() -> None:
 
 
 def _propagate_choice(value: str | None, current: str) -> str:
-    from tokentrace._propagation import MODES
+    from tokentrace._telemetry.propagation import MODES
 
     if value is None:
         raw = os.environ.get("TOKENTRACE_PROPAGATE", "").strip().lower()

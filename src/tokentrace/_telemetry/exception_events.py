@@ -12,8 +12,8 @@ from typing import Any
 
 from opentelemetry.trace import Span
 
-from tokentrace import _telemetry
 from tokentrace._foundation import semconv as sc
+from tokentrace._telemetry import providers as _telemetry
 
 
 def qualified_type(error: BaseException) -> str:

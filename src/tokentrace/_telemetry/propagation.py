@@ -24,8 +24,8 @@ from typing import TYPE_CHECKING, Any
 from opentelemetry import baggage
 from opentelemetry.context import Context
 
-from tokentrace import _telemetry
 from tokentrace._foundation import semconv as sc
+from tokentrace._telemetry import providers as _telemetry
 
 if TYPE_CHECKING:
     from tokentrace._task import Task
