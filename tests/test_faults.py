@@ -21,7 +21,9 @@ from google.genai import types as genai_types
 import tokentrace
 from tests.support.cassettes import Replay, serve_botocore
 from tests.support.clients import anthropic_client, openai_client, recorded, request_kwargs
-from tokentrace import _attempts, _budget, _deferred, _engine, _gate, _requests, _streams, _task
+from tokentrace import _attempts, _deferred, _engine, _gate, _requests, _streams
+from tokentrace._accounting import budget as _budget
+from tokentrace._accounting import task as _task
 from tokentrace._pricing import prices as _pricing
 from tokentrace._telemetry import providers as _telemetry
 from tokentrace.integrations.anthropic import AnthropicIntegration, _MessagesStream

@@ -16,9 +16,9 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
+    from tokentrace._accounting.scope import TaskScope, task
+    from tokentrace._accounting.task import Task, current_task
     from tokentrace._api import dropped_spans, instrument, uninstrument
-    from tokentrace._scope import TaskScope, task
-    from tokentrace._task import Task, current_task
     from tokentrace._telemetry.config import configure
     from tokentrace.exceptions import BudgetExceeded
     from tokentrace.types import Budget, BudgetBreach, Totals
@@ -43,14 +43,14 @@ _HOMES = {
     "Budget": "tokentrace.types",
     "BudgetBreach": "tokentrace.types",
     "BudgetExceeded": "tokentrace.exceptions",
-    "Task": "tokentrace._task",
-    "TaskScope": "tokentrace._scope",
+    "Task": "tokentrace._accounting.task",
+    "TaskScope": "tokentrace._accounting.scope",
     "Totals": "tokentrace.types",
     "configure": "tokentrace._telemetry.config",
-    "current_task": "tokentrace._task",
+    "current_task": "tokentrace._accounting.task",
     "dropped_spans": "tokentrace._api",
     "instrument": "tokentrace._api",
-    "task": "tokentrace._scope",
+    "task": "tokentrace._accounting.scope",
     "uninstrument": "tokentrace._api",
 }
 

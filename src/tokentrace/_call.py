@@ -14,8 +14,8 @@ from tokentrace.integrations._base import AttemptHook, Method, ProviderIntegrati
 from tokentrace.types import Budget, BudgetBreach, CallEstimate
 
 if TYPE_CHECKING:
-    from tokentrace._budget import Reservation
-    from tokentrace._task import Task
+    from tokentrace._accounting.budget import Reservation
+    from tokentrace._accounting.task import Task
 
 
 class Call:

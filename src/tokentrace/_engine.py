@@ -15,15 +15,16 @@ from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
-from tokentrace import _attempts, _budget, _content, _gate, _requests
+from tokentrace import _attempts, _content, _gate, _requests
+from tokentrace._accounting import budget as _budget
+from tokentrace._accounting.tally import CallRecord
+from tokentrace._accounting.task import _CURRENT as _CURRENT_TASK
 from tokentrace._call import _ACTIVE_CALL, Call, active_call, leave
 from tokentrace._foundation import semconv as sc
 from tokentrace._foundation.safety import failed, guarded
 from tokentrace._pricing import inferences as _inferences
 from tokentrace._pricing import money as _money
 from tokentrace._pricing import prices as _pricing
-from tokentrace._tally import CallRecord
-from tokentrace._task import _CURRENT as _CURRENT_TASK
 from tokentrace._telemetry import exception_events as _exception_events
 from tokentrace._telemetry import propagation as _propagation
 from tokentrace._telemetry import providers as _telemetry

@@ -12,7 +12,7 @@ from tokentrace._tokens.usage import Modalities, Usage
 from tokentrace.exceptions import ConfigurationError
 
 if TYPE_CHECKING:
-    from tokentrace._task import Task
+    from tokentrace._accounting.task import Task
 
 __all__ = [
     "Budget",

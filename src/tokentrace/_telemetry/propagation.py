@@ -28,7 +28,7 @@ from tokentrace._foundation import semconv as sc
 from tokentrace._telemetry import providers as _telemetry
 
 if TYPE_CHECKING:
-    from tokentrace._task import Task
+    from tokentrace._accounting.task import Task
 
 TASKS = "tasks"
 ALL = "all"

@@ -10,7 +10,7 @@ from typing import Any, Literal, TypeVar, overload
 
 from typing_extensions import ParamSpec
 
-from tokentrace._task import (
+from tokentrace._accounting.task import (
     _CURRENT,
     KINDS,
     WORKFLOW,

@@ -16,13 +16,13 @@ from decimal import Decimal
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Final
 
+from tokentrace._accounting.tally import CallRecord
 from tokentrace._foundation import semconv as sc
 from tokentrace._foundation.safety import renew_after_fork
-from tokentrace._tally import CallRecord
 from tokentrace.types import Budget, BudgetBreach, CallEstimate
 
 if TYPE_CHECKING:
-    from tokentrace._task import Task
+    from tokentrace._accounting.task import Task
 
 logger: Final = logging.getLogger("tokentrace")
 _ZERO: Final = Decimal(0)

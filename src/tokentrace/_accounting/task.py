@@ -19,10 +19,10 @@ from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.trace import INVALID_SPAN, Span, SpanKind, Status, StatusCode
 
-from tokentrace._budget import Guard
+from tokentrace._accounting.budget import Guard
+from tokentrace._accounting.tally import CallRecord, Tally
 from tokentrace._foundation import semconv as sc
 from tokentrace._foundation.safety import guarded, renew_after_fork
-from tokentrace._tally import CallRecord, Tally
 from tokentrace._telemetry import exception_events as _exception_events
 from tokentrace._telemetry import propagation as _propagation
 from tokentrace._telemetry import providers as _telemetry
