@@ -90,7 +90,7 @@ def main() -> None:
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
 
-    from tokentrace._demo import RECORDINGS
+    from tokentrace._cli.demo import RECORDINGS
     from tokentrace.testing import Recorded, ReplayServer
 
     chat = Recorded((RECORDINGS / "openai_chat.json").read_bytes())

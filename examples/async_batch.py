@@ -18,7 +18,7 @@ from collections.abc import Iterator
 import openai
 
 import tokentrace
-from tokentrace._demo import RECORDINGS
+from tokentrace._cli.demo import RECORDINGS
 from tokentrace.testing import Recorded, ReplayServer
 
 DOCUMENTS = 50

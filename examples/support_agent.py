@@ -1,6 +1,6 @@
 """Reading a task's exact cost in-process, offline or against the real APIs.
 
-The agent is the one ``tokentrace demo`` runs (tokentrace/_demo: classify, draft a reply,
+The agent is the one ``tokentrace demo`` runs (tokentrace/_cli/demo: classify, draft a reply,
 summarise, as nested tasks). Offline by default, it replays recorded real OpenAI and Anthropic
 responses (bundled with their licence notes) from a local server on 127.0.0.1; the first
 classification is answered with a 429, so the SDK retries once.
@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import tokentrace
-from tokentrace._demo import offline_clients, replay_server, resolve_ticket
+from tokentrace._cli.demo import offline_clients, replay_server, resolve_ticket
 
 
 @contextlib.contextmanager

@@ -28,7 +28,7 @@ import openai
 from opentelemetry import context, propagate
 
 import tokentrace
-from tokentrace._demo import RECORDINGS
+from tokentrace._cli.demo import RECORDINGS
 from tokentrace.testing import Recorded, ReplayServer
 
 

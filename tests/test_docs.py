@@ -18,7 +18,7 @@ PRELUDE = """
 import os
 from pathlib import Path
 from tokentrace.testing import Recorded, ReplayServer
-_rec = Path("src/tokentrace/_demo/recordings")
+_rec = Path("src/tokentrace/_cli/demo/recordings")
 
 
 def _cassette(path):

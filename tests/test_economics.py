@@ -18,7 +18,7 @@ from tokentrace.ledger._report import Filters
 # each handles 2 emails, the last one fails.
 PROGRAM = """
 import tokentrace
-from tokentrace import _demo
+from tokentrace._cli import demo as _demo
 tokentrace.instrument("openai")
 with _demo.replay_server() as url:
     oa, _ = _demo.offline_clients(url)

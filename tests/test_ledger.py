@@ -35,7 +35,7 @@ from tokentrace.ledger import _writer as _ledger
 # and one autocompletion on a model with no price, all replayed from recorded responses.
 AGENT = """
 import tokentrace
-from tokentrace import _demo
+from tokentrace._cli import demo as _demo
 tokentrace.instrument("openai", "anthropic")
 with _demo.replay_server() as url:
     _demo.run_agent(url)
@@ -162,7 +162,7 @@ def test_two_processes_writing_one_ledger_lose_nothing(tmp_path: Path) -> None:
     path = tmp_path / "shared.db"
     code = """
 import tokentrace
-from tokentrace import _demo
+from tokentrace._cli import demo as _demo
 tokentrace.instrument("openai", "anthropic")
 with _demo.replay_server() as url:
     for _ in range(15):

@@ -86,7 +86,7 @@ def test_instrumenting_and_recording_need_no_extra() -> None:
 
 def test_the_command_line_without_rich_names_the_cli_extra() -> None:
     """tokentrace's tables without rich: one line naming the cli extra, exit status 2."""
-    code = BLOCK_EXTRAS + "from tokentrace._cli import main\nsys.exit(main(['prices', 'gpt-4o']))\n"
+    code = BLOCK_EXTRAS + "from tokentrace._cli.main import main\nsys.exit(main(['prices', 'gpt-4o']))\n"
     proc = spawn_python(code, NO_PLUGINS)
     assert proc.returncode == 2, proc.stderr
     assert proc.stderr == (
@@ -99,7 +99,7 @@ def test_the_command_lines_machine_formats_need_no_extra() -> None:
     """--format json prints without rich."""
     code = (
         BLOCK_EXTRAS
-        + "from tokentrace._cli import main\nsys.exit(main(['prices', 'gpt-4o', '--format', 'json']))\n"
+        + "from tokentrace._cli.main import main\nsys.exit(main(['prices', 'gpt-4o', '--format', 'json']))\n"
     )
     proc = spawn_python(code, NO_PLUGINS)
     assert proc.returncode == 0, proc.stderr

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from tokentrace._cli_common import usd
+from tokentrace._cli.common import usd
 from tokentrace.ledger import _writer as _ledger
 from tokentrace.ledger._schema import CALL_COLUMNS
 
@@ -305,13 +305,15 @@ def test_without_the_extra(demo: Path) -> None:
     imports them."""
     code = (
         "import sys; sys.modules['starlette'] = None; sys.modules['uvicorn'] = None\n"
-        "from tokentrace._cli import main\n"
+        "from tokentrace._cli.main import main\n"
         f"sys.exit(main(['ui', '--ledger', {str(demo)!r}]))"
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2
     assert "pip install 'tokentrace[ui]'" in proc.stderr
-    check = "import sys, tokentrace, tokentrace._cli; assert not {'starlette', 'uvicorn'} & set(sys.modules)"
+    check = (
+        "import sys, tokentrace, tokentrace._cli.main; assert not {'starlette', 'uvicorn'} & set(sys.modules)"
+    )
     subprocess.run([sys.executable, "-c", check], check=True, timeout=60)
 
 

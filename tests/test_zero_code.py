@@ -15,7 +15,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 
 from tests.support.proc import ROOT
 from tests.support.servers import otlp_receiver
-from tokentrace._demo import RECORDINGS
+from tokentrace._cli.demo import RECORDINGS
 from tokentrace.testing import Recorded, ReplayServer
 
 APP = ROOT / "examples" / "zero_code_app.py"

@@ -2,6 +2,6 @@
 
 import sys
 
-from tokentrace._cli import main
+from tokentrace._cli.main import main
 
 sys.exit(main())

@@ -88,7 +88,7 @@ def test_async_with_raw_response_is_priced_when_the_application_parses_it(cap: C
 
 def _streaming_response(parse: bool) -> tokentrace.Task:
     """``with_streaming_response`` over real HTTP (the body is read only when the application reads it)."""
-    from tokentrace._demo import RECORDINGS
+    from tokentrace._cli.demo import RECORDINGS
     from tokentrace.testing import Recorded, ReplayServer
 
     body = (RECORDINGS / "anthropic_messages_cached.json").read_bytes()

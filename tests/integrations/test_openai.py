@@ -106,7 +106,7 @@ def test_streamed_with_raw_response_is_read_from_the_parsed_stream(cap: Capture)
 def test_async_with_streaming_response_is_priced_from_the_applications_parse(cap: Capture) -> None:
     """``AsyncOpenAI ... with_streaming_response`` over real HTTP: priced when ``await parse()``
     reads the body: gpt-4o-mini, 123 in x $0.15 + 17 out x $0.60 per million = $0.00002865."""
-    from tokentrace._demo import RECORDINGS
+    from tokentrace._cli.demo import RECORDINGS
     from tokentrace.testing import Recorded, ReplayServer
 
     body = (RECORDINGS / "openai_chat.json").read_bytes()

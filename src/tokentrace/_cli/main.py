@@ -12,7 +12,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, NoReturn
 
-from tokentrace._cli_common import (
+from tokentrace._cli.common import (
     console,
     count,
     dimensions,
@@ -26,10 +26,10 @@ from tokentrace._cli_common import (
     text,
     usd,
 )
-from tokentrace._cli_pricing import WHATIF_COLUMNS, cmd_prices, cmd_whatif
-from tokentrace._cli_tables import Column, Sheet, pick, show
-from tokentrace._cli_tasks import COLUMNS as TASK_COLUMNS
-from tokentrace._cli_tasks import cmd_show, cmd_tasks, task_filters
+from tokentrace._cli.pricing import WHATIF_COLUMNS, cmd_prices, cmd_whatif
+from tokentrace._cli.tables import Column, Sheet, pick, show
+from tokentrace._cli.tasks import COLUMNS as TASK_COLUMNS
+from tokentrace._cli.tasks import cmd_show, cmd_tasks, task_filters
 from tokentrace._foundation import safety as _safety
 from tokentrace.exceptions import ConfigurationError
 from tokentrace.ledger import _report
@@ -70,7 +70,7 @@ OUTCOMES_COLUMNS = (
 
 def cmd_report(args: argparse.Namespace) -> int:
     if getattr(args, "html", None):
-        from tokentrace._ui.command import write_html
+        from tokentrace._cli.ui.command import write_html
 
         return write_html(args)
     by = dimensions(args.by)
@@ -192,7 +192,7 @@ def _demo_ledger(args: argparse.Namespace) -> Path:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from tokentrace import _demo
+    from tokentrace._cli import demo as _demo
 
     ledger = _demo_ledger(args)
     out = console()
@@ -374,7 +374,7 @@ def parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(fn=cmd_demo)
 
-    from tokentrace._ui.command import PUBLIC_FLAG, cmd_ui
+    from tokentrace._cli.ui.command import PUBLIC_FLAG, cmd_ui
 
     p = sub.add_parser("ui", help="a dashboard of the ledger in your browser, on 127.0.0.1 (the ui extra)")
     p.add_argument(

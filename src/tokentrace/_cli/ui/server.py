@@ -21,7 +21,7 @@ from starlette.responses import HTMLResponse, PlainTextResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from tokentrace._ui import render, view
+from tokentrace._cli.ui import render, view
 from tokentrace.exceptions import ConfigurationError
 from tokentrace.ledger._read import open_read_only
 

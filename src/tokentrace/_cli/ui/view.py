@@ -121,7 +121,7 @@ def build(conn: sqlite3.Connection, query: Query) -> View:
         outcomes, outcomes_total = _economics.outcomes(conn, ["task"], filters)
     whatif = None
     if query.whatif:
-        from tokentrace._cli_pricing import _check_target
+        from tokentrace._cli.pricing import _check_target
 
         _check_target(conn, query.whatif, None)  # a model with no price: the command's one line
         whatif = _whatif.whatif(conn, ["model"], filters, model=query.whatif, provider=None)

@@ -9,8 +9,8 @@ import sys
 from datetime import datetime, timezone
 from typing import Any
 
-from tokentrace._cli_common import console, count, dimensions, emit, filters, key_cells, open_ledger, usd
-from tokentrace._cli_tables import Column, Sheet, pick, show
+from tokentrace._cli.common import console, count, dimensions, emit, filters, key_cells, open_ledger, usd
+from tokentrace._cli.tables import Column, Sheet, pick, show
 from tokentrace.exceptions import ConfigurationError
 from tokentrace.ledger import _whatif
 

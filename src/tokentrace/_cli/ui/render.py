@@ -14,9 +14,9 @@ from importlib import resources
 from typing import Any
 from urllib.parse import urlencode
 
-from tokentrace._cli_common import count, usd
-from tokentrace._ui import charts
-from tokentrace._ui.view import BUCKETS, FILTERS, SPLITS, View
+from tokentrace._cli.common import count, usd
+from tokentrace._cli.ui import charts
+from tokentrace._cli.ui.view import BUCKETS, FILTERS, SPLITS, View
 from tokentrace.ledger import _economics, _report, _whatif
 
 ROWS = 15  # a breakdown's costliest rows shown; the command lists them all
@@ -24,7 +24,7 @@ _TITLES = {"task": "Task", "feature": "Feature", "user": "User", "tenant": "Tena
 
 
 def static(name: str) -> str:
-    return resources.files("tokentrace._ui").joinpath("static").joinpath(name).read_text(encoding="utf-8")
+    return resources.files("tokentrace._cli.ui").joinpath("static").joinpath(name).read_text(encoding="utf-8")
 
 
 def _money(amount: Decimal | None, *, ident: str = "", unpriced: bool = False) -> str:
@@ -97,7 +97,7 @@ def _breakdown(dim: str, groups: list[_report.Group], total: _report.Group) -> s
 
 
 def _tree(node: _report.Node) -> str:
-    from tokentrace._cli_tasks import _call_parts
+    from tokentrace._cli.tasks import _call_parts
 
     items: list[tuple[int, str]] = []
     for call in node.calls:
@@ -118,7 +118,7 @@ def _tree(node: _report.Node) -> str:
 
 
 def _runs(view: View) -> str:
-    from tokentrace._cli_tasks import _task_cost, _when
+    from tokentrace._cli.tasks import _task_cost, _when
 
     if not view.runs:
         return ""
@@ -199,7 +199,7 @@ def _waste(view: View) -> str:
 def _whatif_section(view: View) -> str:
     if view.whatif is None:
         return ""
-    from tokentrace._cli_pricing import _whatif_cells
+    from tokentrace._cli.pricing import _whatif_cells
 
     groups, total = view.whatif
     names = ("calls", "recorded", "what-if", "difference", "change", "not-repriced")

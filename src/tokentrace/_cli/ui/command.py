@@ -7,7 +7,7 @@ import contextlib
 import sys
 from pathlib import Path
 
-from tokentrace._cli_common import filters, ledger_path, open_ledger
+from tokentrace._cli.common import filters, ledger_path, open_ledger
 from tokentrace.exceptions import ConfigurationError
 
 INSTALL = "pip install 'tokentrace[ui]'"
@@ -21,7 +21,7 @@ def cmd_ui(args: argparse.Namespace) -> int:
     except ImportError:
         print(f"tokentrace ui needs the dashboard's libraries: {INSTALL}", file=sys.stderr)
         return 2
-    from tokentrace._ui import server
+    from tokentrace._cli.ui import server
 
     public = not server.is_loopback(args.host)
     if public and not args.public:
@@ -44,7 +44,7 @@ def cmd_ui(args: argparse.Namespace) -> int:
 
 def write_html(args: argparse.Namespace) -> int:
     """``report --html FILE``: the dashboard's charts and tables, for the same filters, in one file."""
-    from tokentrace._ui import render, view
+    from tokentrace._cli.ui import render, view
     from tokentrace.ledger._report import parse_where
 
     chosen = filters(args)

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from decimal import Decimal
 from html import escape
 
-from tokentrace._cli_common import usd
+from tokentrace._cli.common import usd
 from tokentrace.ledger import _report
 
 # Okabe-Ito's colour-blind-safe palette, then a grey for the rest.

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from tokentrace._cli_common import console
+from tokentrace._cli.common import console
 from tokentrace.exceptions import ConfigurationError
 
 

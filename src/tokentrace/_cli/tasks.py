@@ -9,8 +9,8 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from tokentrace._cli_common import console, count, emit, filters, open_ledger, usd
-from tokentrace._cli_tables import Column, Sheet, pack, pick, show
+from tokentrace._cli.common import console, count, emit, filters, open_ledger, usd
+from tokentrace._cli.tables import Column, Sheet, pack, pick, show
 from tokentrace.exceptions import ConfigurationError
 from tokentrace.ledger import _report
 
