@@ -74,7 +74,7 @@ def _runaway(
 
 def test_estimate_of_the_recorded_request() -> None:
     """The offline estimate of the recorded request: 17 input tokens, 15 capped output, $0.00138."""
-    from tokentrace import _requests
+    from tokentrace._core import requests as _requests
 
     _, kwargs = _opus()
     assert _requests.estimate(kwargs["model"], "anthropic", None, kwargs) == tokentrace.types.CallEstimate(
@@ -415,7 +415,7 @@ def test_openai_requests_are_estimated_with_their_tokenizer() -> None:
     kwargs = request_kwargs(interaction, "openai")
     with tokentrace.task("o3", budget=tokentrace.Budget(max_tokens=1000)) as task:
         client.chat.completions.create(**kwargs)
-    from tokentrace import _requests
+    from tokentrace._core import requests as _requests
 
     assert _requests.input_tokens("o3-mini", kwargs) == 13
     assert task.totals.input_tokens == 12

@@ -21,9 +21,14 @@ from google.genai import types as genai_types
 import tokentrace
 from tests.support.cassettes import Replay, serve_botocore
 from tests.support.clients import anthropic_client, openai_client, recorded, request_kwargs
-from tokentrace import _attempts, _deferred, _engine, _gate, _requests, _streams
 from tokentrace._accounting import budget as _budget
 from tokentrace._accounting import task as _task
+from tokentrace._core import attempts as _attempts
+from tokentrace._core import deferred as _deferred
+from tokentrace._core import engine as _engine
+from tokentrace._core import gate as _gate
+from tokentrace._core import requests as _requests
+from tokentrace._core import streams as _streams
 from tokentrace._pricing import prices as _pricing
 from tokentrace._telemetry import providers as _telemetry
 from tokentrace.integrations.anthropic import AnthropicIntegration, _MessagesStream

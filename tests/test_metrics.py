@@ -125,7 +125,7 @@ def test_a_failing_metric_entry_does_not_lose_the_others(
     cap: Capture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """An internal error while replaying one call's metrics leaves the task's metrics intact."""
-    from tokentrace import _engine
+    from tokentrace._core import engine as _engine
 
     def boom(*args: object) -> None:
         raise RuntimeError("injected")

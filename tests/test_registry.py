@@ -12,7 +12,7 @@ import tokentrace
 from tests.support.cassettes import Replay
 from tests.support.clients import anthropic_client, openai_client, recorded, request_kwargs, synthetic
 from tests.support.proc import run_python
-from tokentrace import _registry
+from tokentrace._core import registry as _registry
 from tokentrace.exceptions import IntegrationError
 from tokentrace.integrations import Integration
 from tokentrace.testing import Capture
@@ -194,7 +194,7 @@ def test_instrument_patches_an_sdk_when_the_application_first_imports_it() -> No
         """
 import sys
 import tokentrace
-from tokentrace._registry import instrumented
+from tokentrace._core.registry import instrumented
 tokentrace.instrument()
 sdks = ("openai", "anthropic", "groq", "cohere", "google.genai", "botocore.client", "mistralai.client")
 print("imported:", [m for m in sdks if m in sys.modules])

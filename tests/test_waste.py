@@ -103,7 +103,7 @@ def test_duplicate_detection_can_be_turned_off() -> None:
 
 def test_digests_ignore_transport_options_and_see_content() -> None:
     """A digest is a 64-bit int that ignores timeout and metadata and changes with the content."""
-    from tokentrace import _requests
+    from tokentrace._core import requests as _requests
 
     def digest(**kwargs: object) -> int:
         return _requests.digest("openai", "chat", "gpt-4o", None, kwargs)

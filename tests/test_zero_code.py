@@ -110,7 +110,7 @@ def test_each_builtin_has_its_own_entry_point_naming_its_sdk() -> None:
     SDK and the oldest version tokentrace supports, as contrib instrumentors' do."""
     from importlib.metadata import entry_points
 
-    from tokentrace import _registry
+    from tokentrace._core import registry as _registry
 
     found = {ep.name: ep.load() for ep in entry_points(group="opentelemetry_instrumentor")}
     ours = {name: cls for name, cls in found.items() if name.startswith("tokentrace_")}
@@ -128,7 +128,7 @@ def test_each_builtin_has_its_own_entry_point_naming_its_sdk() -> None:
 # has imported both SDKs, and how many tokentrace wrappers sit on the openai method.
 PATCHED_APP = """
 import json, openai, anthropic, wrapt
-from tokentrace import _registry
+from tokentrace._core import registry as _registry
 from openai.resources.chat.completions import Completions
 
 def ours(fn):

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 
     from tokentrace._accounting.scope import TaskScope, task
     from tokentrace._accounting.task import Task, current_task
-    from tokentrace._api import dropped_spans, instrument, uninstrument
+    from tokentrace._core.api import dropped_spans, instrument, uninstrument
     from tokentrace._telemetry.config import configure
     from tokentrace.exceptions import BudgetExceeded
     from tokentrace.types import Budget, BudgetBreach, Totals
@@ -48,10 +48,10 @@ _HOMES = {
     "Totals": "tokentrace.types",
     "configure": "tokentrace._telemetry.config",
     "current_task": "tokentrace._accounting.task",
-    "dropped_spans": "tokentrace._api",
-    "instrument": "tokentrace._api",
+    "dropped_spans": "tokentrace._core.api",
+    "instrument": "tokentrace._core.api",
     "task": "tokentrace._accounting.scope",
-    "uninstrument": "tokentrace._api",
+    "uninstrument": "tokentrace._core.api",
 }
 
 

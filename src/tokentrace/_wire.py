@@ -22,12 +22,13 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote
 
-from tokentrace import _engine, _gate
-from tokentrace._call import _ACTIVE_CALL, Call, leave
+from tokentrace._core import engine as _engine
+from tokentrace._core import gate as _gate
+from tokentrace._core.call import _ACTIVE_CALL, Call, leave
+from tokentrace._core.integration import Method, ProviderIntegration, Request
 from tokentrace._foundation.safety import guarded
 from tokentrace._telemetry import providers as _telemetry
 from tokentrace._wire_bodies import Body, ProviderHTTPError, finalizer, json_object
-from tokentrace.integrations._base import Method, ProviderIntegration, Request
 from tokentrace.integrations.anthropic import AnthropicIntegration
 from tokentrace.integrations.bedrock import BedrockIntegration
 from tokentrace.integrations.google_genai import GoogleGenAIIntegration

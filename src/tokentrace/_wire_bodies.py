@@ -16,10 +16,10 @@ import zlib
 from collections.abc import Iterator, Mapping
 from typing import Any, ClassVar
 
-from tokentrace import _engine
-from tokentrace._call import Call
+from tokentrace._core import engine as _engine
+from tokentrace._core.call import Call
+from tokentrace._core.integration import Reading, StreamReader
 from tokentrace._foundation.safety import guarded
-from tokentrace.integrations._base import Reading, StreamReader
 
 # A request body larger than this is not read (no LLM request is near it); a response body
 # read in pieces is kept up to this much to be parsed at its end.

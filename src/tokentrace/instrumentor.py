@@ -29,7 +29,7 @@ from opentelemetry.instrumentation.instrumentor import (  # type: ignore[attr-de
     BaseInstrumentor,
 )
 
-from tokentrace import _registry
+from tokentrace._core import registry as _registry
 from tokentrace._telemetry import config as _config
 
 DISABLED_VARIABLE = "OTEL_PYTHON_DISABLED_INSTRUMENTATIONS"

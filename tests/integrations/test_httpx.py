@@ -16,8 +16,9 @@ import pytest
 
 import tokentrace
 from tests.support.clients import recorded
-from tokentrace import _call, _wire, _wire_bodies
+from tokentrace import _wire, _wire_bodies
 from tokentrace._cli.demo import RECORDINGS
+from tokentrace._core import call as _call
 from tokentrace.integrations import httpx as httpx_integration
 from tokentrace.testing import Capture, Recorded, ReplayServer
 

@@ -16,7 +16,7 @@ from tokentrace._pricing import prices as _pricing
 from tokentrace._tokens.usage import Modalities, Usage
 
 if TYPE_CHECKING:
-    from tokentrace.integrations._base import Inference
+    from tokentrace._core.integration import Inference
 
 Parts = tuple[int, int, int, int, int]
 _MODAL = tuple(f.name for f in fields(Modalities))

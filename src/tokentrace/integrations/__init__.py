@@ -4,7 +4,7 @@ Built-ins register through the same ``tokentrace.integrations`` entry-point grou
 third-party plug-ins use; see ``docs/architecture.md``.
 """
 
-from tokentrace.integrations._base import (
+from tokentrace._core.integration import (
     AttemptHook,
     Integration,
     Method,

@@ -13,10 +13,8 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
-from tokentrace._engine import active_call
-from tokentrace._tokens.tokenize import count_chat_messages, count_text
-from tokentrace._tokens.usage import Usage, UsageError, counts, field, number, values
-from tokentrace.integrations._base import (
+from tokentrace._core.engine import active_call
+from tokentrace._core.integration import (
     AttemptHook,
     Inference,
     Method,
@@ -26,6 +24,8 @@ from tokentrace.integrations._base import (
     Request,
     sync_and_async,
 )
+from tokentrace._tokens.tokenize import count_chat_messages, count_text
+from tokentrace._tokens.usage import Usage, UsageError, counts, field, number, values
 
 _USAGE_FIELDS = (
     "input_tokens",

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from tokentrace._core.integration import Method, ProviderIntegration, Reading, Request
 from tokentrace._tokens.usage import Usage, UsageError, field, number, reported, values
-from tokentrace.integrations._base import Method, ProviderIntegration, Reading, Request
 
 _V2 = "cohere.v2.client"
 

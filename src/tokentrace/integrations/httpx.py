@@ -15,10 +15,11 @@ import importlib
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
-from tokentrace import _engine, _wire
-from tokentrace._call import _ACTIVE_CALL, leave
+from tokentrace import _wire
+from tokentrace._core import engine as _engine
+from tokentrace._core.call import _ACTIVE_CALL, leave
+from tokentrace._core.integration import Integration, Patch
 from tokentrace._foundation.safety import failed, guarded
-from tokentrace.integrations._base import Integration, Patch
 
 
 def _origin(url: Any) -> str:

@@ -14,9 +14,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from tokentrace._call import settle_attempt
-from tokentrace._tokens.usage import values
-from tokentrace.integrations._base import (
+from tokentrace._core.call import settle_attempt
+from tokentrace._core.integration import (
     AttemptHook,
     Method,
     Patch,
@@ -24,6 +23,7 @@ from tokentrace.integrations._base import (
     Reading,
     Request,
 )
+from tokentrace._tokens.usage import values
 from tokentrace.integrations.openai import _ChatStream, chat_usage, embeddings_usage
 
 _CHAT = "mistralai.client.chat"

@@ -22,7 +22,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from tokentrace.integrations._base import Integration, Patch
+from tokentrace._core.integration import Integration, Patch
 
 _flush_registered_in: int | None = None
 
@@ -59,7 +59,7 @@ class Carried:
 
 def _prepare_worker(names: tuple[str, ...]) -> None:
     global _flush_registered_in
-    from tokentrace import _registry
+    from tokentrace._core import registry as _registry
 
     missing = [name for name in names if name not in _registry.instrumented()]
     if missing:
@@ -91,7 +91,7 @@ def _flush() -> None:
 def _carry(fn: Any) -> Carried:
     from opentelemetry import propagate
 
-    from tokentrace import _registry
+    from tokentrace._core import registry as _registry
 
     carrier: dict[str, str] = {}
     propagate.inject(carrier)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextvars
 from typing import Any
 
-from tokentrace.integrations._base import Integration, Patch
+from tokentrace._core.integration import Integration, Patch
 
 _ATTR = "_tokentrace_context"
 

@@ -91,7 +91,7 @@ class AttemptHook:
     """The SDK method that sends one HTTP attempt; ``status`` reads the HTTP status from its result.
 
     Without ``status`` the attempt is noted as ``unknown``, for an SDK that reports the outcome
-    later, through its own hooks (see ``tokentrace._call.settle_attempt``).
+    later, through its own hooks (see ``tokentrace._core.call.settle_attempt``).
     """
 
     module: str

@@ -10,7 +10,7 @@ from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.trace import Span
 
-from tokentrace.integrations._base import AttemptHook, Method, ProviderIntegration, Request
+from tokentrace._core.integration import AttemptHook, Method, ProviderIntegration, Request
 from tokentrace.types import Budget, BudgetBreach, CallEstimate
 
 if TYPE_CHECKING:

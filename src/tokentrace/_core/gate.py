@@ -12,10 +12,10 @@ from typing import Any
 
 from opentelemetry.trace import Status, StatusCode
 
-from tokentrace import _requests
 from tokentrace._accounting import budget as _budget
 from tokentrace._accounting.task import Task
-from tokentrace._call import Call, leave
+from tokentrace._core import requests as _requests
+from tokentrace._core.call import Call, leave
 from tokentrace._foundation import semconv as sc
 from tokentrace._foundation.safety import guarded
 from tokentrace.exceptions import BudgetExceeded, ConfigurationError

@@ -6,9 +6,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from tokentrace._engine import Wrapper, call_wrapper
+from tokentrace._core.engine import Wrapper, call_wrapper
+from tokentrace._core.integration import Method, ProviderIntegration
 from tokentrace._foundation.safety import guarded
-from tokentrace.integrations._base import Method, ProviderIntegration
 
 __all__ = ["on_enter_wrapper"]
 

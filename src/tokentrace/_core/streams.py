@@ -15,10 +15,10 @@ from typing import TYPE_CHECKING, Any
 
 import wrapt
 
-from tokentrace._call import _ACTIVE_CALL
-from tokentrace._engine import Call, complete, complete_with
+from tokentrace._core.call import _ACTIVE_CALL
+from tokentrace._core.engine import Call, complete, complete_with
+from tokentrace._core.integration import Reading, StreamReader
 from tokentrace._foundation.safety import failed, guarded
-from tokentrace.integrations._base import Reading, StreamReader
 
 COMPLETED = "completed"
 CLOSED = "closed"

@@ -15,11 +15,15 @@ from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
-from tokentrace import _attempts, _content, _gate, _requests
 from tokentrace._accounting import budget as _budget
 from tokentrace._accounting.tally import CallRecord
 from tokentrace._accounting.task import _CURRENT as _CURRENT_TASK
-from tokentrace._call import _ACTIVE_CALL, Call, active_call, leave
+from tokentrace._core import attempts as _attempts
+from tokentrace._core import content as _content
+from tokentrace._core import gate as _gate
+from tokentrace._core import requests as _requests
+from tokentrace._core.call import _ACTIVE_CALL, Call, active_call, leave
+from tokentrace._core.integration import UNREAD, Method, ProviderIntegration, Reading, Request
 from tokentrace._foundation import semconv as sc
 from tokentrace._foundation.safety import failed, guarded
 from tokentrace._pricing import inferences as _inferences
@@ -30,7 +34,6 @@ from tokentrace._telemetry import propagation as _propagation
 from tokentrace._telemetry import providers as _telemetry
 from tokentrace._tokens import tokenize as _tokenize
 from tokentrace._tokens.usage import CACHE_OVERLAP, UsageError
-from tokentrace.integrations._base import UNREAD, Method, ProviderIntegration, Reading, Request
 
 __all__ = [
     "Call",
@@ -92,13 +95,13 @@ def start(integration: ProviderIntegration, method: Method, request: Request) ->
 
 def _finish(call: Call, result: Any) -> Any:
     if call.integration.is_stream(call.request, result):
-        from tokentrace._streams import wrap_stream
+        from tokentrace._core.streams import wrap_stream
 
         return call.integration.attach_stream(call.method, result, lambda stream: wrap_stream(call, stream))
     integration, request = call.integration, call.request
     parsed = integration.parsed(request, result)
     if parsed is UNREAD:
-        from tokentrace._streams import wrap_unread
+        from tokentrace._core.streams import wrap_unread
 
         return wrap_unread(call, result)
     try:  # complete_with, inline: this runs on every call

@@ -10,10 +10,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from tokentrace._call import Call
+from tokentrace._core.call import Call
+from tokentrace._core.integration import Reading
 from tokentrace._foundation import semconv as sc
 from tokentrace._telemetry import providers as _telemetry
-from tokentrace.integrations._base import Reading
 
 
 def _as_json(value: Any, limit: int) -> str:

@@ -20,10 +20,12 @@ from typing import Any
 
 import wrapt
 
-from tokentrace import _attempts, _deferred, _engine
+from tokentrace._core import attempts as _attempts
+from tokentrace._core import deferred as _deferred
+from tokentrace._core import engine as _engine
+from tokentrace._core.integration import Integration, ProviderIntegration
 from tokentrace._foundation.safety import renew_after_fork
 from tokentrace.exceptions import IntegrationError
-from tokentrace.integrations._base import Integration, ProviderIntegration
 
 logger = logging.getLogger("tokentrace")
 

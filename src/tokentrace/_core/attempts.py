@@ -6,9 +6,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from tokentrace._call import _ACTIVE_CALL
+from tokentrace._core.call import _ACTIVE_CALL
+from tokentrace._core.integration import AttemptHook
 from tokentrace._foundation.safety import failed, guarded
-from tokentrace.integrations._base import AttemptHook
 
 Wrapper = Callable[[Any, Any, tuple[Any, ...], dict[str, Any]], Any]
 

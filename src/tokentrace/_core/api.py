@@ -15,7 +15,7 @@ def instrument(*names: str) -> list[str]:
     When nothing is set up (no ``configure()`` call, no OpenTelemetry SDK TracerProvider
     registered), tokentrace records to its local ledger, as ``configure()`` would.
     """
-    from tokentrace._registry import instrument as _instrument
+    from tokentrace._core.registry import instrument as _instrument
     from tokentrace._telemetry.config import ensure_default
 
     newly = _instrument(*names)
@@ -25,7 +25,7 @@ def instrument(*names: str) -> list[str]:
 
 def uninstrument(*names: str) -> None:
     """Restore the original SDK methods exactly (all instrumented ones when none is named)."""
-    from tokentrace._registry import uninstrument as _uninstrument
+    from tokentrace._core.registry import uninstrument as _uninstrument
 
     _uninstrument(*names)
 
