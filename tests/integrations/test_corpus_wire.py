@@ -21,7 +21,7 @@ from tests.integrations.test_corpus import (
     expected_usage,
 )
 from tests.support.cassettes import CASSETTES, Interaction, Replay, load
-from tokentrace import _wire
+from tokentrace.integrations import _wire
 from tokentrace.testing import Capture
 
 # Providers whose APIs the wire layer reads (Cohere has its SDK integration only).

@@ -16,9 +16,9 @@ import pytest
 
 import tokentrace
 from tests.support.clients import recorded
-from tokentrace import _wire, _wire_bodies
 from tokentrace._cli.demo import RECORDINGS
 from tokentrace._core import call as _call
+from tokentrace.integrations import _wire, _wire_bodies
 from tokentrace.integrations import httpx as httpx_integration
 from tokentrace.testing import Capture, Recorded, ReplayServer
 

@@ -3,7 +3,7 @@ request to a provider API that no SDK integration is recording, from any library
 
 ``Client.send`` and ``AsyncClient.send`` are the one door every request of these clients goes
 through (``post``, ``request``, ``stream`` all end there). A request whose path is not a
-provider API's goes through after one ``endswith`` on its path (see ``tokentrace._wire``).
+provider API's goes through after one ``endswith`` on its path (see ``tokentrace.integrations._wire``).
 A recorded request's body is read from the response: whole, when the client has read it, or
 piece by piece as the application reads it, through a watcher put in front of the response's
 byte stream (``Response.stream``, the attribute httpx itself wraps the transport's stream in).
@@ -15,11 +15,11 @@ import importlib
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
-from tokentrace import _wire
 from tokentrace._core import engine as _engine
 from tokentrace._core.call import _ACTIVE_CALL, leave
 from tokentrace._core.integration import Integration, Patch
 from tokentrace._foundation.safety import failed, guarded
+from tokentrace.integrations import _wire
 
 
 def _origin(url: Any) -> str:

@@ -28,7 +28,7 @@ from tokentrace._core.call import _ACTIVE_CALL, Call, leave
 from tokentrace._core.integration import Method, ProviderIntegration, Request
 from tokentrace._foundation.safety import guarded
 from tokentrace._telemetry import providers as _telemetry
-from tokentrace._wire_bodies import Body, ProviderHTTPError, finalizer, json_object
+from tokentrace.integrations._wire_bodies import Body, ProviderHTTPError, finalizer, json_object
 from tokentrace.integrations.anthropic import AnthropicIntegration
 from tokentrace.integrations.bedrock import BedrockIntegration
 from tokentrace.integrations.google_genai import GoogleGenAIIntegration
