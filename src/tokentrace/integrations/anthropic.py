@@ -13,8 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
-from tokentrace._core.engine import active_call
-from tokentrace._core.integration import (
+from tokentrace.integrations import (
     AttemptHook,
     Inference,
     Method,
@@ -22,10 +21,17 @@ from tokentrace._core.integration import (
     ProviderIntegration,
     Reading,
     Request,
+    Usage,
+    UsageError,
+    active_call,
+    count_chat_messages,
+    count_text,
+    counts,
+    field,
+    number,
     sync_and_async,
+    values,
 )
-from tokentrace._tokens.tokenize import count_chat_messages, count_text
-from tokentrace._tokens.usage import Usage, UsageError, counts, field, number, values
 
 _USAGE_FIELDS = (
     "input_tokens",

@@ -26,8 +26,19 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from tokentrace._core.integration import AttemptHook, Method, Patch, ProviderIntegration, Reading, Request
-from tokentrace._tokens.usage import Usage, UsageError, number, reported, values
+from tokentrace.integrations import (
+    AttemptHook,
+    Method,
+    Patch,
+    ProviderIntegration,
+    Reading,
+    Request,
+    Usage,
+    UsageError,
+    number,
+    reported,
+    values,
+)
 
 _CLIENT = "botocore.client"
 _SERVICE = "bedrock-runtime"
@@ -168,7 +179,7 @@ class BedrockIntegration(ProviderIntegration):
     attempt_hooks = (AttemptHook("botocore.endpoint", "Endpoint._do_get_response", _status),)
 
     def patches(self) -> tuple[Patch, ...]:
-        from tokentrace._core.engine import call_wrapper
+        from tokentrace.integrations import call_wrapper
 
         calls = {method: call_wrapper(self, method) for method in (*_OPERATIONS.values(), INVOKE_EMBEDDINGS)}
 

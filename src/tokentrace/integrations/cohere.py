@@ -11,8 +11,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from tokentrace._core.integration import Method, ProviderIntegration, Reading, Request
-from tokentrace._tokens.usage import Usage, UsageError, field, number, reported, values
+from tokentrace.integrations import (
+    Method,
+    ProviderIntegration,
+    Reading,
+    Request,
+    Usage,
+    UsageError,
+    field,
+    number,
+    reported,
+    values,
+)
 
 _V2 = "cohere.v2.client"
 

@@ -20,10 +20,21 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from tokentrace._core.integration import AttemptHook, Method, ProviderIntegration, Reading, Request
-from tokentrace._pricing.prices import served_tier
-from tokentrace._tokens.tokenize import count_text
-from tokentrace._tokens.usage import Modalities, Usage, field, number, reported, values
+from tokentrace.integrations import (
+    AttemptHook,
+    Method,
+    Modalities,
+    ProviderIntegration,
+    Reading,
+    Request,
+    Usage,
+    count_text,
+    field,
+    number,
+    reported,
+    served_tier,
+    values,
+)
 
 _MODELS = "google.genai.models"
 _CLIENT = "google.genai._api_client"

@@ -13,9 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tokentrace._core.call import settle_attempt
-from tokentrace._core.integration import AttemptHook, Method, Patch, Request, sync_and_async
-from tokentrace._tokens.usage import field
+from tokentrace.integrations import AttemptHook, Method, Patch, Request, field, settle_attempt, sync_and_async
 from tokentrace.integrations.openai import OpenAIIntegration, _ChatStream, _ResponsesStream
 
 

@@ -17,9 +17,8 @@ from typing import Any
 
 from tokentrace._core import engine as _engine
 from tokentrace._core.call import _ACTIVE_CALL, leave
-from tokentrace._core.integration import Integration, Patch
-from tokentrace._foundation.safety import failed, guarded
-from tokentrace.integrations import _wire
+from tokentrace._foundation.safety import failed
+from tokentrace.integrations import Integration, Patch, _wire, guarded
 
 
 def _origin(url: Any) -> str:

@@ -14,16 +14,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from tokentrace._core.call import settle_attempt
-from tokentrace._core.integration import (
+from tokentrace.integrations import (
     AttemptHook,
     Method,
     Patch,
     ProviderIntegration,
     Reading,
     Request,
+    settle_attempt,
+    values,
 )
-from tokentrace._tokens.usage import values
 from tokentrace.integrations.openai import _ChatStream, chat_usage, embeddings_usage
 
 _CHAT = "mistralai.client.chat"

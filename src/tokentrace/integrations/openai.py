@@ -9,18 +9,25 @@ from decimal import Decimal
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
-from tokentrace._core.integration import (
+from tokentrace._foundation import semconv as sc
+from tokentrace.integrations import (
     AttemptHook,
     Method,
+    Modalities,
     ProviderIntegration,
     Reading,
     Request,
+    Usage,
+    count_chat_messages,
+    count_text,
+    counts,
+    field,
+    number,
+    reported,
+    served_tier,
     sync_and_async,
+    values,
 )
-from tokentrace._foundation import semconv as sc
-from tokentrace._pricing.prices import served_tier
-from tokentrace._tokens.tokenize import count_chat_messages, count_text
-from tokentrace._tokens.usage import Modalities, Usage, counts, field, number, reported, values
 
 # OpenAI-compatible endpoints recognised by their base URL's host: (host suffix, provider name).
 # Names follow the OTel GenAI ``gen_ai.provider.name`` values where the convention has one.

@@ -22,7 +22,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from tokentrace._core.integration import Integration, Patch
+from tokentrace.integrations import Integration, Patch
 
 _flush_registered_in: int | None = None
 
@@ -40,7 +40,7 @@ class Carried:
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         from opentelemetry import context, propagate
 
-        from tokentrace._foundation.safety import guarded
+        from tokentrace.integrations import guarded
 
         guarded("processes.worker", _prepare_worker, None, self.names)
         token = guarded("processes.attach", lambda: context.attach(propagate.extract(self.carrier)), None)
@@ -101,7 +101,7 @@ def _carry(fn: Any) -> Carried:
 def _wrap_first(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     """``submit(fn, ...)``, ``apply_async(func, ...)``, ``imap(func, ...)``: carry the function."""
     if args and callable(args[0]):
-        from tokentrace._foundation.safety import guarded
+        from tokentrace.integrations import guarded
 
         carried = guarded("processes.carry", _carry, None, args[0])
         if carried is not None:

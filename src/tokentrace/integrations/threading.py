@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextvars
 from typing import Any
 
-from tokentrace._core.integration import Integration, Patch
+from tokentrace.integrations import Integration, Patch
 
 _ATTR = "_tokentrace_context"
 
