@@ -6,7 +6,7 @@ import threading
 from decimal import Decimal
 from types import MappingProxyType
 
-from tokentrace._pricing.money import usd
+from tokentrace._pricing.money import Parts, usd
 from tokentrace._pricing.prices import ESTIMATED, INVALID_USAGE, UNPRICED
 from tokentrace._tokens.usage import Usage
 from tokentrace.types import CostBreakdown, ModelTotals, Totals
@@ -14,9 +14,6 @@ from tokentrace.types import CostBreakdown, ModelTotals, Totals
 _UNPRICED = frozenset({UNPRICED, INVALID_USAGE})
 # Request digests a task remembers for duplicate detection; past this, new ones are not added.
 MAX_DIGESTS = 65_536
-
-Parts = tuple[int, int, int, int, int]
-"""A cost split as ``PriceInfo.parts`` gives it, in units of 10**-24 USD."""
 
 
 class CallRecord:
@@ -90,8 +87,7 @@ class _Sums:
         self.input = self.output = self.cache_read = self.cache_write = self.reasoning = 0
         self.calls = self.retries = self.unpriced = self.estimated = 0
         self.dup_calls = self.waste_tokens = 0
-        # Money in units of 10**-24 USD (see _pricing): uncached input, cache reads, cache
-        # writes, output, other (as PriceInfo.parts gives them).
+        # Money in units of 10**-24 USD; ``parts`` sums each call's ``Parts``, field by field.
         self.dup_cost = self.waste_cost = 0
         self.parts: list[int] = [0, 0, 0, 0, 0]
 
@@ -193,11 +189,11 @@ class Tally:
                 if parts is None:
                     p[4] += cost
                 else:
-                    p[0] += parts[0]
-                    p[1] += parts[1]
-                    p[2] += parts[2]
-                    p[3] += parts[3]
-                    p[4] += parts[4]
+                    p[0] += parts.fresh_input
+                    p[1] += parts.cache_read
+                    p[2] += parts.cache_write
+                    p[3] += parts.output
+                    p[4] += parts.other
                 if rec.cost_status == ESTIMATED:
                     sums.estimated += 1
                 if failed:

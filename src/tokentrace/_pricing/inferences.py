@@ -13,12 +13,12 @@ from dataclasses import fields
 from typing import TYPE_CHECKING
 
 from tokentrace._pricing import prices as _pricing
+from tokentrace._pricing.money import Parts
 from tokentrace._tokens.usage import Modalities, Usage
 
 if TYPE_CHECKING:
     from tokentrace._core.integration import Inference
 
-Parts = tuple[int, int, int, int, int]
 _MODAL = tuple(f.name for f in fields(Modalities))
 
 
@@ -74,4 +74,4 @@ def parts(
             return None
         for i, part in enumerate(price.parts(usage)):
             total[i] += part
-    return (total[0], total[1], total[2], total[3], total[4])
+    return Parts(*total)

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any, Final
 
-from tokentrace._pricing.money import PER_TOKEN, to_units
+from tokentrace._pricing.money import PER_TOKEN, Parts, UnitRates, to_units
 from tokentrace._tokens.usage import Usage
 
 KINDS: Final = tuple(
@@ -22,7 +22,6 @@ KINDS: Final = tuple(
 ``RateSet.modalities``."""
 NAMES: Final = tuple(name for names in KINDS for name in names)
 
-Parts = tuple[int, int, int, int, int]
 Modal = tuple[dict[str, int], tuple[tuple[int, dict[str, int]], ...]]
 
 
@@ -38,7 +37,7 @@ def units(base: Sequence[tuple[str, Decimal]], tiers: Sequence[tuple[int, Any]])
     return per_token(base), tuple((threshold, per_token(rates.modalities)) for threshold, rates in tiers)
 
 
-def adjusted(parts: Parts, rates: tuple[int, ...], modal_units: Modal, usage: Usage) -> Parts:
+def adjusted(parts: Parts, rates: UnitRates, modal_units: Modal, usage: Usage) -> Parts:
     """``parts`` (a call priced as if all its tokens were text, at ``rates``) with the
     modality tokens that have rates of their own priced at them, by the price database's rules.
 
@@ -46,7 +45,7 @@ def adjusted(parts: Parts, rates: tuple[int, ...], modal_units: Modal, usage: Us
     text input rate, and its cache reads at its cache-read rate, or at its input rate when they
     have none (they are its input). Its output tokens likewise, at its output rate. A modality
     without a rate stays at the text rate. Rates are in units of 10**-24 USD per token:
-    ``rates`` the text rates in force (input, output, cache read, ...), ``modal_units`` the
+    ``rates`` the text rates in force, ``modal_units`` the
     modality rates, base and by long-context tier.
     """
     modal, tiers = modal_units
@@ -55,7 +54,7 @@ def adjusted(parts: Parts, rates: tuple[int, ...], modal_units: Modal, usage: Us
             modal = tier_modal
     m = usage.modalities
     fresh, read, write, output, other = parts
-    text_input, text_output, text_read = rates[0], rates[1], rates[2]
+    text_input, text_output, text_read = rates.input, rates.output, rates.cache_read
     for input_name, read_name, output_name in KINDS:
         input_rate = modal.get(input_name)
         if input_rate is not None:
@@ -65,4 +64,4 @@ def adjusted(parts: Parts, rates: tuple[int, ...], modal_units: Modal, usage: Us
         output_rate = modal.get(output_name)
         if output_rate is not None:
             output += getattr(m, output_name) * (output_rate - text_output)
-    return (fresh, read, write, output, other)
+    return Parts(fresh, read, write, output, other)

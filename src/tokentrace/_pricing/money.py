@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from decimal import MAX_EMAX, MAX_PREC, MIN_EMIN, ROUND_HALF_EVEN, Context, Decimal
-from typing import Final
+from typing import Final, NamedTuple
 
 _ZERO: Final = Decimal(0)
 _ONE: Final = Decimal(1)
@@ -62,3 +62,27 @@ def needs_exact_text(units: int) -> bool:
     if units >= _POWERS_OF_10[n]:
         n += 1
     return units % _POWERS_OF_10[n - 15] != 0
+
+
+class Parts(NamedTuple):
+    """A call's cost split by what it pays for, in units of 10**-24 USD; the sum is its cost."""
+
+    fresh_input: int
+    """Input tokens not read from or written to a cache, at the input rate."""
+    cache_read: int
+    cache_write: int
+    output: int
+    """Output tokens, reasoning among them."""
+    other: int
+    """Per-request and per-search fees, and an apportioned hourly cost."""
+
+
+class UnitRates(NamedTuple):
+    """A price's per-token rates in units of 10**-24 USD per token."""
+
+    input: int
+    output: int
+    cache_read: int
+    cache_write: int
+    cache_write_1h: int
+    reasoning: int

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Final
 
 from tokentrace._foundation.safety import renew_after_fork
 from tokentrace._pricing import modal as _modal
-from tokentrace._pricing.money import PER_TOKEN, to_units, usd
+from tokentrace._pricing.money import PER_TOKEN, Parts, UnitRates, to_units, usd
 from tokentrace._tokens.usage import Usage
 
 if TYPE_CHECKING:
@@ -100,10 +100,9 @@ class RateSet:
             modalities=tuple((name, rate * multiplier) for name, rate in self.modalities),
         )
 
-    def per_token(self) -> tuple[int, int, int, int, int, int]:
-        """The rates in units of 10**-24 USD per token: input, output, cache read, cache write,
-        1-hour cache write, reasoning."""
-        return (
+    def per_token(self) -> UnitRates:
+        """The rates in units of 10**-24 USD per token."""
+        return UnitRates(
             to_units(self.input, PER_TOKEN),
             to_units(self.output, PER_TOKEN),
             to_units(self.cache_read, PER_TOKEN),
@@ -114,7 +113,6 @@ class RateSet:
 
 
 _RATE_FIELDS: Final = ("input", "output", "cache_read", "cache_write", "cache_write_1h", "reasoning")
-_UnitRates = tuple[int, int, int, int, int, int]
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,7 +141,7 @@ class PriceInfo:
     service_tier: str | None = None
     """The provider's service tier these rates are for (``flex``, ``priority``), when the price
     database has rates of its own for calls served at it; ``None``: the standard rates."""
-    _units: tuple[_UnitRates, tuple[tuple[int, _UnitRates], ...], int, int, int] = field(
+    _units: tuple[UnitRates, tuple[tuple[int, UnitRates], ...], int, int, int] = field(
         init=False, repr=False, compare=False
     )
     _steady: bool = field(init=False, repr=False, compare=False)
@@ -188,13 +186,12 @@ class PriceInfo:
         """The exact cost in USD of one call with ``usage``."""
         return usd(sum(self.parts(usage, duration_ns)))
 
-    def parts(self, usage: Usage, duration_ns: int = 0) -> tuple[int, int, int, int, int]:
-        """One call's cost split as (uncached input, cache reads, cache writes, output with
-        reasoning, the rest: per-request and per-search fees, an hourly cost), in integer units
-        of 10**-24 USD (``usd`` makes a Decimal of them); their sum is the call's cost."""
+    def parts(self, usage: Usage, duration_ns: int = 0) -> Parts:
+        """One call's cost split by what it pays for (``Parts``), in integer units of 10**-24
+        USD (``usd`` makes a Decimal of them); their sum is the call's cost."""
         if self.usd_per_hour is not None:
             hourly = (self.usd_per_hour * duration_ns / _HOUR_NS).quantize(_PICO)
-            return (0, 0, 0, 0, to_units(hourly))
+            return Parts(0, 0, 0, 0, to_units(hourly))
         rates, tiers, per_request, per_search, per_file_search = self._units
         if tiers:
             for threshold, tier_rates in tiers:
@@ -205,27 +202,27 @@ class PriceInfo:
             usage.cache_write_tokens,
             usage.reasoning_tokens,
         )
-        read = read_tokens * rates[2]
+        read = read_tokens * rates.cache_read
         write = 0
         if write_tokens:
             one_hour = usage.cache_write_1h_tokens
-            write = (write_tokens - one_hour) * rates[3] + one_hour * rates[4]
-        output = (usage.output_tokens - reasoning) * rates[1] + reasoning * rates[5]
+            write = (write_tokens - one_hour) * rates.cache_write + one_hour * rates.cache_write_1h
+        output = (usage.output_tokens - reasoning) * rates.output + reasoning * rates.reasoning
         fresh_tokens = usage.input_tokens - read_tokens - write_tokens
         if fresh_tokens < 0:
             # Reads and writes over the same tokens (Usage.problem's CACHE_OVERLAP): the writes are
             # taken to be of tokens also read, so the input not read from the cache is billed at
             # the input rate and every read and write at its own rate, as OpenRouter bills them.
             fresh_tokens = max(usage.input_tokens - read_tokens, 0)
-        fresh = fresh_tokens * rates[0]
+        fresh = fresh_tokens * rates.input
         other = per_request
         if usage.web_search_requests:
             other += usage.web_search_requests * per_search
         if usage.file_search_requests:
             other += usage.file_search_requests * per_file_search
         if usage.modalities is not None and self._modal is not None:
-            return _modal.adjusted((fresh, read, write, output, other), rates, self._modal, usage)
-        return (fresh, read, write, output, other)
+            return _modal.adjusted(Parts(fresh, read, write, output, other), rates, self._modal, usage)
+        return Parts(fresh, read, write, output, other)
 
 
 @dataclass
