@@ -26,14 +26,14 @@ from tokentrace._core.call import _ACTIVE_CALL, Call, active_call, leave
 from tokentrace._core.integration import UNREAD, Method, ProviderIntegration, Reading, Request
 from tokentrace._foundation import semconv as sc
 from tokentrace._foundation.safety import failed, guarded
-from tokentrace._pricing import inferences as _inferences
+from tokentrace._pricing import charge as _charge
 from tokentrace._pricing import money as _money
 from tokentrace._pricing import prices as _pricing
 from tokentrace._telemetry import exception_events as _exception_events
 from tokentrace._telemetry import propagation as _propagation
 from tokentrace._telemetry import providers as _telemetry
 from tokentrace._tokens import tokenize as _tokenize
-from tokentrace._tokens.usage import CACHE_OVERLAP, UsageError
+from tokentrace._tokens.usage import UsageError
 
 __all__ = [
     "Call",
@@ -156,15 +156,6 @@ def complete(
         usage = response_model = None
     model = response_model or request.model or "unknown"
     cost = source = parts = note = None
-    if usage is not None and problem is None:
-        problem = usage.problem()
-        if problem is not None and problem == CACHE_OVERLAP:
-            # Counts that disagree, each of them billed: kept, priced, and the disagreement noted.
-            note, problem = problem, None
-        if reading.more and problem is None:  # type: ignore[union-attr]  # usage came from it
-            problem = _inferences.problem(reading.more)  # type: ignore[union-attr]
-            if problem is None:
-                usage = _inferences.combined(usage, reading.more)  # type: ignore[union-attr]
     if reading is not None and reading.free and error is None:
         # Token counting: a call, at no charge; what it counted is not usage.
         status, cost, usage, problem = _pricing.FREE, 0, None, None
@@ -177,37 +168,25 @@ def complete(
             status, problem = _pricing.UNPRICED, "the response reported no usage"
         else:
             status = _pricing.NO_USAGE
-    elif reading.reported_cost is not None:  # type: ignore[union-attr]  # usage came from it
-        # The gateway reported what it charged (OpenRouter's usage.cost): recorded, not recomputed.
-        cost = _money.to_units(reading.reported_cost)  # type: ignore[union-attr]  # usage came from it
-        source, status = _pricing.SOURCE_PROVIDER, _pricing.PRICED
     else:
+        assert reading is not None  # usage came from it
         # Priced as of when the call was made (some prices change with the time of day).
-        tier = reading.service_tier  # type: ignore[union-attr]  # usage came from it
-        price = _pricing.lookup(model, call.provider, request.base_url, duration_ns, tier)
-        if price is None and response_model and request.model and request.model != response_model:
-            price = _pricing.lookup(request.model, call.provider, request.base_url, duration_ns, tier)
-        # The call's own inference (``usage`` also has any further inferences' tokens).
-        billed = reading.billed or reading.usage or usage  # type: ignore[union-attr]  # usage came from it
-        if price is not None and not price.output_priced and billed.output_tokens:
-            price = None  # an input-only price cannot price output tokens
-        if price is None:
-            status = _pricing.UNPRICED
-            _pricing.warn_unpriced_once(call.provider, model)
-        else:
-            parts = price.parts(billed, duration_ns)
-            more = reading.more  # type: ignore[union-attr]  # usage came from it
-            if more:
-                base_url = request.base_url
-                parts = _inferences.parts(parts, more, model, call.provider, base_url, duration_ns, tier)
-            if parts is None:
-                status = _pricing.UNPRICED
-            else:
-                cost = sum(parts)
-                source = price.source
-                # How a provider billed counts that disagree is not known: not exact either.
-                estimated = reading.estimated or price.estimated or note is not None  # type: ignore[union-attr]
-                status = _pricing.ESTIMATED if estimated else _pricing.PRICED
+        charged = _charge.charge(
+            usage,
+            model=model,
+            provider=call.provider,
+            base_url=request.base_url,
+            elapsed_ns=duration_ns,
+            duration_ns=duration_ns,
+            tier=reading.service_tier,
+            billed=reading.billed,
+            inferences=reading.inferences,
+            reported_cost=reading.reported_cost,
+            estimated=reading.estimated,
+            request_model=request.model if response_model else None,
+        )
+        status, usage, cost, parts = charged.status, charged.usage, charged.cost, charged.parts
+        source, problem, note = charged.source, charged.problem, charged.note
     attempts = len(call.attempts)
     rec = CallRecord(
         call.provider,

@@ -16,6 +16,7 @@ from decimal import Decimal
 from typing import Any, ClassVar, Protocol
 
 from tokentrace._foundation import semconv as sc
+from tokentrace._pricing.inferences import Inference
 from tokentrace._tokens.usage import Usage
 
 _url_strings: dict[int, tuple[object, str]] = {}
@@ -143,14 +144,10 @@ class Reading:
     """The service tier the provider says it served the call at (OpenAI's and Gemini's ``flex``,
     ``priority``, Anthropic's ``fast``), when it is not the standard one: the call is priced at
     that tier's rates."""
-    more: tuple[Inference, ...] = ()
+    inferences: tuple[Inference, ...] = ()
     """Further inferences the call is billed for that the provider reports apart from ``usage``
     (Anthropic's compaction and advisor iterations): their tokens are added to the call's, and
     each is priced at its own model's rates."""
-
-
-Inference = tuple["str | None", Usage]
-"""A further inference of a call: its model (``None``: the call's own) and its usage."""
 
 
 # A Stainless SDK's raw responses (``.with_raw_response`` and ``.with_streaming_response``).

@@ -9,17 +9,27 @@ rates, as a request of its own would be (a long-context tier applies to each on 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import fields
-from typing import TYPE_CHECKING
+from typing import NamedTuple
 
-from tokentrace._pricing import prices as _pricing
 from tokentrace._pricing.money import Parts
+from tokentrace._pricing.prices import PriceInfo
 from tokentrace._tokens.usage import Modalities, Usage
 
-if TYPE_CHECKING:
-    from tokentrace._core.integration import Inference
+
+class Inference(NamedTuple):
+    """A further inference a call is billed for, beside its own."""
+
+    model: str | None
+    """Its model; ``None``: the call's own."""
+    usage: Usage
+
 
 _MODAL = tuple(f.name for f in fields(Modalities))
+
+Finder = Callable[[str, "str | None"], "PriceInfo | None"]
+"""Looks up a model's price at a service tier, as of when the call was made."""
 
 
 def problem(more: tuple[Inference, ...]) -> str | None:
@@ -53,25 +63,37 @@ def combined(usage: Usage, more: tuple[Inference, ...]) -> Usage:
 
 
 def parts(
-    own: Parts,
-    more: tuple[Inference, ...],
-    model: str,
-    provider: str,
-    base_url: str | None,
-    elapsed_ns: int,
-    tier: str | None,
-) -> Parts | None:
+    own: Parts, more: tuple[Inference, ...], model: str, tier: str | None, find: Finder
+) -> tuple[str, Parts | None]:
     """The call's cost split (``own``, its own inference's) with each further inference's
-    added, priced at its model's rates (``None``: the call's own model, at its tier); ``None``
-    when one of those models has no price (the call is then unpriced, never undercounted)."""
+    added, priced at its model's rates (``None``: the call's own ``model``, at its ``tier``), as
+    ``find`` looks prices up. When one of those models has no price, that model and ``None``:
+    the call is then unpriced, never undercounted."""
     total = list(own)
     for other, usage in more:
-        price = _pricing.lookup(
-            other or model, provider, base_url, elapsed_ns, tier if other is None else None
-        )
+        name = other or model
+        price = find(name, tier if other is None else None)
         if price is None or (not price.output_priced and usage.output_tokens):
-            _pricing.warn_unpriced_once(provider, other or model)
-            return None
+            return name, None
         for i, part in enumerate(price.parts(usage)):
             total[i] += part
-    return Parts(*total)
+    return model, Parts(*total)
+
+
+def separated(total: Usage, more: tuple[Inference, ...]) -> Usage:
+    """The call's own usage, from ``total`` (``combined``'s result) and its further inferences."""
+    others = combined(Usage(0, 0), more)
+    modal = total.modalities
+    if modal is not None and others.modalities is not None:
+        modal = Modalities(*(getattr(modal, n) - getattr(others.modalities, n) for n in _MODAL))
+    return Usage(
+        total.input_tokens - others.input_tokens,
+        total.output_tokens - others.output_tokens,
+        total.cache_read_tokens - others.cache_read_tokens,
+        total.cache_write_tokens - others.cache_write_tokens,
+        total.cache_write_1h_tokens - others.cache_write_1h_tokens,
+        total.reasoning_tokens - others.reasoning_tokens,
+        total.web_search_requests - others.web_search_requests,
+        total.file_search_requests - others.file_search_requests,
+        modal,
+    )

@@ -21,7 +21,6 @@ from tokentrace._core.call import Call, active_call, settle_attempt
 from tokentrace._core.engine import call_wrapper
 from tokentrace._core.integration import (
     AttemptHook,
-    Inference,
     Integration,
     Method,
     Patch,
@@ -33,6 +32,7 @@ from tokentrace._core.integration import (
     sync_and_async,
 )
 from tokentrace._foundation.safety import guarded
+from tokentrace._pricing.inferences import Inference
 from tokentrace._pricing.prices import served_tier
 from tokentrace._tokens.tokenize import EstimateUnavailable, count_chat_messages, count_text
 from tokentrace._tokens.usage import (

@@ -83,7 +83,7 @@ def _reading(u: Mapping[str, Any], model: str | None, output: Any = None) -> Rea
     if speed is None and not iterations:
         return Reading(usage, model, False, output)  # most calls
     tier = speed if speed == "fast" else None
-    return Reading(usage, model, False, output, service_tier=tier, more=_iterations(iterations))
+    return Reading(usage, model, False, output, service_tier=tier, inferences=_iterations(iterations))
 
 
 def _iterations(iterations: object) -> tuple[Inference, ...]:
@@ -97,10 +97,10 @@ def _iterations(iterations: object) -> tuple[Inference, ...]:
         it = values(iteration)
         kind = it.get("type")
         if kind == "compaction":
-            more.append((None, _messages_usage(it)))
+            more.append(Inference(None, _messages_usage(it)))
         elif kind == "advisor_message":
             model = it.get("model")
-            more.append((model if type(model) is str and model else "unknown", _messages_usage(it)))
+            more.append(Inference(model if type(model) is str and model else "unknown", _messages_usage(it)))
     return tuple(more)
 
 
