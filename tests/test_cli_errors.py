@@ -125,9 +125,9 @@ def test_a_ledger_with_garbage_pages_gets_one_line(
         ("DROP TABLE calls", ("export",), "no such table: calls"),
         ("ALTER TABLE calls DROP COLUMN cost_pico", ("report",), "no such column: cost_pico"),
         (
-            "ALTER TABLE calls DROP COLUMN cost_pico",
+            "ALTER TABLE calls DROP COLUMN cost_usd",
             ("whatif", "--model", "gpt-4o"),
-            "no such column: cost_pico",
+            "no such column: cost_usd",
         ),
         ("ALTER TABLE calls DROP COLUMN cost_pico", ("show", "{task}"), "no such column: cost_pico"),
         ("ALTER TABLE tasks DROP COLUMN units", ("outcomes",), "no such column: units"),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from decimal import Decimal
+from pathlib import Path
 
 import anthropic
 import pytest
@@ -20,6 +21,7 @@ from tests.support.clients import (
     spliced_error,
     synthetic,
 )
+from tests.support.repricing import assert_reprices_to_itself
 from tokentrace import pricing
 from tokentrace.integrations.anthropic import AnthropicIntegration
 from tokentrace.testing import Capture
@@ -416,13 +418,14 @@ def _beta_call(usage: dict[str, object], model: str) -> tokentrace.Totals:
     return task.totals
 
 
-def test_fast_mode_is_priced_at_its_own_rates(cap: Capture) -> None:
+def test_fast_mode_is_priced_at_its_own_rates(cap: Capture, tmp_path: Path) -> None:
     """claude-opus-5 in fast mode (``usage.speed``) costs twice the standard rates:
     1,000 x $10 + 100 x $50 per million = $0.015 (standard: $0.0075); the span says ``fast``."""
     totals = _beta_call({"input_tokens": 1_000, "output_tokens": 100, "speed": "fast"}, "claude-opus-5")
     attrs = _attrs(cap)
     assert attrs["tokentrace.service_tier"] == "fast"
     assert totals.cost_usd == Decimal("0.015")
+    assert assert_reprices_to_itself(cap.call_spans(), tmp_path) == 1  # whatif re-prices it at its tier
 
 
 def test_standard_speed_is_the_standard_price(cap: Capture) -> None:
@@ -455,7 +458,7 @@ _COMPACTED = {
 }
 
 
-def test_a_compaction_iteration_is_counted_and_priced_on_its_own(cap: Capture) -> None:
+def test_a_compaction_iteration_is_counted_and_priced_on_its_own(cap: Capture, tmp_path: Path) -> None:
     """A compaction's tokens are billed but left out of the top-level counts: 203,000 in and
     4,500 out in all. Each iteration is priced as a request of its own, so neither crosses
     claude-sonnet-4-5's 200k tier: (180,000 + 23,000) x $3 + (3,500 + 1,000) x $15 per million =
@@ -465,9 +468,10 @@ def test_a_compaction_iteration_is_counted_and_priced_on_its_own(cap: Capture) -
     assert (attrs["gen_ai.usage.input_tokens"], attrs["gen_ai.usage.output_tokens"]) == (203_000, 4_500)
     assert (totals.input_tokens, totals.output_tokens) == (203_000, 4_500)
     assert totals.cost_usd == Decimal("0.6765")
+    assert assert_reprices_to_itself(cap.call_spans(), tmp_path) == 1  # and its iterations
 
 
-def test_an_advisor_iteration_is_priced_at_the_advisor_models_rates(cap: Capture) -> None:
+def test_an_advisor_iteration_is_priced_at_the_advisor_models_rates(cap: Capture, tmp_path: Path) -> None:
     """claude-sonnet-4-6 consults claude-opus-5 through the advisor tool: 1,000 x $3 + 500 x $15
     (the executor) + 5,000 x $5 + 1,500 x $25 (the advisor) per million = $0.073."""
     usage = {
@@ -489,6 +493,7 @@ def test_an_advisor_iteration_is_priced_at_the_advisor_models_rates(cap: Capture
     assert (totals.input_tokens, totals.output_tokens, totals.llm_calls) == (6_000, 2_000, 1)
     assert totals.cost_usd == Decimal("0.073")
     assert _attrs(cap)["tokentrace.cost.usd"] == 0.073
+    assert assert_reprices_to_itself(cap.call_spans(), tmp_path) == 1  # at the advisor's rates
 
 
 def test_an_advisor_model_without_a_price_leaves_the_call_unpriced_never_undercounted(
@@ -516,7 +521,7 @@ def test_an_advisor_model_without_a_price_leaves_the_call_unpriced_never_underco
     assert "claude-unheard-of-9" in caplog.text
 
 
-def test_a_streamed_compaction_is_counted_from_the_final_message_delta(cap: Capture) -> None:
+def test_a_streamed_compaction_is_counted_from_the_final_message_delta(cap: Capture, tmp_path: Path) -> None:
     """A stream's ``message_delta`` carries the iterations: the same 203,000 in, 4,500 out and
     $0.6765 as the non-streamed call."""
     start = {
@@ -544,3 +549,4 @@ def test_a_streamed_compaction_is_counted_from_the_final_message_delta(cap: Capt
             pass
     assert (task.totals.input_tokens, task.totals.output_tokens) == (203_000, 4_500)
     assert task.totals.cost_usd == Decimal("0.6765")
+    assert assert_reprices_to_itself(cap.call_spans(), tmp_path) == 1  # from the ledger

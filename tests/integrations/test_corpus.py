@@ -31,6 +31,7 @@ import pytest
 import tokentrace
 from tests.support.cassettes import CASSETTES, Interaction, Replay, ground_truth, load, serve_botocore
 from tests.support.price_oracle import database_price
+from tests.support.repricing import assert_reprices_to_itself
 from tokentrace.testing import Capture
 
 with (CASSETTES / "MANIFEST.tsv").open(encoding="utf-8") as _f:
@@ -394,8 +395,9 @@ def _cases() -> list[Any]:
 
 
 @pytest.mark.parametrize(("path", "use_async"), _cases())
-def test_replayed_usage_equals_ground_truth(path: str, use_async: bool, cap: Capture) -> None:
-    """Each call span and the task totals equal the provider-reported usage of the recording."""
+def test_replayed_usage_equals_ground_truth(path: str, use_async: bool, cap: Capture, tmp_path: Path) -> None:
+    """Each call span and the task totals equal the provider-reported usage of the recording, and
+    its calls re-priced from the ledger under their own model cost exactly what was recorded."""
     row = MANIFEST[path]
     provider = row["provider"]
     recorded = load(CASSETTES / Path(path))
@@ -488,6 +490,8 @@ def test_replayed_usage_equals_ground_truth(path: str, use_async: bool, cap: Cap
     assert task_span.attributes["tokentrace.task.input_tokens"] == totals.input_tokens
     assert task_span.attributes["tokentrace.task.llm_calls"] == len(interactions)
     assert not any(key.startswith("gen_ai.usage") for key in task_span.attributes)
+    priced = sum(1 for span in spans if "tokentrace.cost.usd" in (span.attributes or {}))
+    assert assert_reprices_to_itself(spans, tmp_path) == priced
 
 
 _ATTR = {

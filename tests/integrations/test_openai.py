@@ -7,6 +7,7 @@ import dataclasses
 import gc
 import json
 from decimal import Decimal
+from pathlib import Path
 
 import openai
 import pytest
@@ -23,6 +24,7 @@ from tests.support.clients import (
     with_connect_error_first,
 )
 from tests.support.clock import set_price_clock
+from tests.support.repricing import assert_reprices_to_itself
 from tokentrace import pricing
 from tokentrace.integrations.openai import gateway_for
 from tokentrace.testing import Capture
@@ -722,7 +724,7 @@ def test_the_tier_the_response_names_sets_the_rates(tier: str, cost: Decimal, ca
         assert attrs["openai.response.service_tier"] == tier
 
 
-def test_tiers_in_one_process_are_priced_apart(cap: Capture) -> None:
+def test_tiers_in_one_process_are_priced_apart(cap: Capture, tmp_path: Path) -> None:
     """Priority, default, flex and priority again, one after another: each at its own rates (cached apart)."""
     first = recorded(PRIORITY_CHAT)[0]
     interactions = [first, _served_at(first, "default"), _served_at(first, "flex"), first]
@@ -735,6 +737,7 @@ def test_tiers_in_one_process_are_priced_apart(cap: Capture) -> None:
     assert task.totals.cost_usd == Decimal("0.004565")
     (model,) = task.totals.by_model.values()
     assert model.cost_usd == Decimal("0.004565")
+    assert assert_reprices_to_itself(cap.call_spans(), tmp_path) == 4  # each at its own tier
 
 
 @pytest.mark.parametrize(

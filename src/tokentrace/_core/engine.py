@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
@@ -27,6 +28,7 @@ from tokentrace._core.integration import UNREAD, Method, ProviderIntegration, Re
 from tokentrace._foundation import semconv as sc
 from tokentrace._foundation.safety import failed, guarded
 from tokentrace._pricing import charge as _charge
+from tokentrace._pricing import inferences as _inferences
 from tokentrace._pricing import money as _money
 from tokentrace._pricing import prices as _pricing
 from tokentrace._telemetry import exception_events as _exception_events
@@ -272,6 +274,14 @@ def _end_span(
             attrs[sc.COUNTED_INPUT_TOKENS] = reading.counted_tokens
         if reading.service_tier is not None:
             attrs[call.integration.service_tier_attribute] = reading.service_tier
+        base_url = call.request.base_url
+        if base_url is not None and usage is not None:
+            attrs[sc.BASE_URL] = _shareable(base_url)
+        if reading.inferences and usage is not None:
+            attrs[sc.USAGE_ITERATIONS] = _inferences.as_json(reading.inferences)
+        if reading.billed is not None and usage is not None:
+            attrs[sc.USAGE_BILLED_INPUT] = reading.billed.input_tokens
+            attrs[sc.USAGE_BILLED_OUTPUT] = reading.billed.output_tokens
     settings = _telemetry.state.settings
     cost = rec.cost_units
     if cost is not None:
@@ -306,6 +316,15 @@ def _end_span(
         span.set_status(Status(StatusCode.ERROR, rec.error_type))
     span.set_attributes(attrs)
     span.end()
+
+
+def _shareable(url: str) -> str:
+    """``url`` without a query, fragment or user info (an API key can ride in any of them)."""
+    if "?" not in url and "@" not in url and "#" not in url:
+        return url
+    parts = urlsplit(url)
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit((parts.scheme, host, parts.path, "", ""))
 
 
 def _record_metrics(call: Call, rec: CallRecord, response_model: str | None, duration_ns: int) -> None:

@@ -84,6 +84,15 @@ USAGE_MODALITIES: Final = {
 """``Usage.modalities``' counts (subsets of the ``gen_ai.usage.*`` totals), each set only when
 the provider reported it and it is not zero."""
 USAGE_ESTIMATED: Final = "tokentrace.usage.estimated"
+BASE_URL: Final = "tokentrace.base_url"
+"""The base URL a call with usage was sent to, without any query or credentials: its price is
+looked up by it (a gateway's, a self-hosted server's), so re-pricing reads it too."""
+USAGE_ITERATIONS: Final = "tokentrace.usage.iterations"
+"""The further inferences a call is billed for (Anthropic's compaction and advisor iterations),
+as JSON: each one's model (null: the call's own) and counts. Their tokens are in the totals."""
+USAGE_BILLED_INPUT: Final = "tokentrace.usage.billed.input_tokens"
+USAGE_BILLED_OUTPUT: Final = "tokentrace.usage.billed.output_tokens"
+"""The tokens a provider bills, when it reports them apart from those it processed (Cohere)."""
 COUNTED_INPUT_TOKENS: Final = "tokentrace.counted.input_tokens"
 USAGE_PROBLEM: Final = "tokentrace.usage.problem"
 STREAM_END: Final = "tokentrace.stream.end"

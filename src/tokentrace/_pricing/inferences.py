@@ -9,6 +9,7 @@ rates, as a request of its own would be (a long-context tier applies to each on 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import fields
 from typing import NamedTuple
@@ -97,3 +98,48 @@ def separated(total: Usage, more: tuple[Inference, ...]) -> Usage:
         total.file_search_requests - others.file_search_requests,
         modal,
     )
+
+
+_COUNTS = (
+    "input_tokens",
+    "output_tokens",
+    "cache_read_tokens",
+    "cache_write_tokens",
+    "cache_write_1h_tokens",
+    "reasoning_tokens",
+    "web_search_requests",
+    "file_search_requests",
+)
+
+
+def as_json(more: tuple[Inference, ...]) -> str:
+    """The further inferences as the span and the ledger keep them (``from_json`` reads them)."""
+    out = []
+    for model, usage in more:
+        item: dict[str, object] = {"model": model}
+        item.update((name, getattr(usage, name)) for name in _COUNTS if getattr(usage, name))
+        if usage.modalities is not None:
+            item["modalities"] = {
+                n: getattr(usage.modalities, n) for n in _MODAL if getattr(usage.modalities, n)
+            }
+        out.append(item)
+    return json.dumps(out, separators=(",", ":"))
+
+
+def from_json(text: str | None) -> tuple[Inference, ...]:
+    """What ``as_json`` wrote; ``()`` for nothing, or for text tokentrace did not write."""
+    if not text:
+        return ()
+    try:
+        return tuple(
+            Inference(
+                item.get("model"),
+                Usage(
+                    **{name: int(item.get(name, 0)) for name in _COUNTS},
+                    modalities=Modalities(**item["modalities"]) if item.get("modalities") else None,
+                ),
+            )
+            for item in json.loads(text)
+        )
+    except (ValueError, TypeError, KeyError, AttributeError):
+        return ()

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 SCHEMA_V1 = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -109,6 +109,15 @@ CREATE INDEX IF NOT EXISTS tasks_name ON tasks (name)
 ALTER TABLE calls ADD COLUMN web_search_requests INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE calls ADD COLUMN file_search_requests INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE calls ADD COLUMN modalities TEXT
+""",
+    # 4: the rest of what pricing a call reads, so that re-pricing one under its own model gives
+    # back what was recorded (docs/ledger.md).
+    3: """
+ALTER TABLE calls ADD COLUMN base_url TEXT;
+ALTER TABLE calls ADD COLUMN service_tier TEXT;
+ALTER TABLE calls ADD COLUMN iterations TEXT;
+ALTER TABLE calls ADD COLUMN billed_input_tokens INTEGER;
+ALTER TABLE calls ADD COLUMN billed_output_tokens INTEGER
 """,
 }
 

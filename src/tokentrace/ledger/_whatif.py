@@ -9,11 +9,15 @@ import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from functools import partial
+from typing import Any, NamedTuple
 
+from tokentrace._pricing import inferences as _inferences
 from tokentrace._pricing import modal as _modal
+from tokentrace._pricing.money import usd
+from tokentrace._pricing.prices import SOURCE_PROVIDER
 from tokentrace._tokens.usage import Modalities, Usage
-from tokentrace.ledger._report import DIMENSIONS, Filters, check_dimensions, money, text
+from tokentrace.ledger._report import DIMENSIONS, Filters, check_dimensions, text
 
 
 @dataclass
@@ -55,8 +59,15 @@ def whatif(
     provider: str | None,
 ) -> tuple[list[WhatIfGroup], WhatIfGroup]:
     """Re-price recorded usage under ``model`` (or each call's own model under the current price
-    sheet) and compare with what was recorded. Only calls with usage are compared."""
-    from tokentrace._pricing import prices as _pricing
+    sheet) and compare with what was recorded. Only calls with usage are compared.
+
+    Each call is priced by the rule that recorded it (``_pricing.charge``), with what the ledger
+    kept of it: its usage, service tier, further inferences, billed tokens, the time it was made,
+    and a cost its gateway reported (which stands for a call re-priced under its own model). So
+    a call re-priced under the model it was recorded under gives back its recorded cost. Under
+    another model, the call's own provider prices it when it has a price for that model, else
+    the provider the model's name points to (or ``provider``, when given)."""
+    from tokentrace._pricing.charge import charge
 
     check_dimensions(by)
     columns = [DIMENSIONS[d] for d in by]
@@ -64,58 +75,108 @@ def whatif(
     where_sql = f"WHERE {where}" if where else ""
     select = "".join(f"{c}, " for c in columns)
     sql = (
-        f"SELECT {select} provider, model, input_tokens, output_tokens, cache_read_tokens, "
-        f"cache_write_tokens, cache_write_1h_tokens, reasoning_tokens, web_search_requests, "
-        f"file_search_requests, modalities, "
-        f"cost_pico, end_ns - start_ns FROM calls {where_sql}"
+        f"SELECT {select} provider, model, request_model, input_tokens, output_tokens, "
+        f"cache_read_tokens, cache_write_tokens, cache_write_1h_tokens, reasoning_tokens, "
+        f"web_search_requests, file_search_requests, modalities, cost_usd, cost_source, "
+        f"usage_estimated, start_ns, end_ns, base_url, service_tier, iterations, billed_input_tokens, "
+        f"billed_output_tokens FROM calls {where_sql}"
     )
-    target_provider = provider
-    if model is not None and target_provider is None:
-        target_provider = guess_provider(model)
+    guessed = guess_provider(model) if model is not None and provider is None else None
     groups: dict[tuple[Any, ...], WhatIfGroup] = {}
     total = WhatIfGroup(key={})
     for row in conn.execute(sql, params):
         key = tuple(row[: len(columns)])
-        call_provider, call_model, inp, out, read, write, write_1h, reasoning = row[
-            len(columns) : len(columns) + 8
-        ]
-        searches, file_searches, modal, picos, duration = row[len(columns) + 8 :]
+        call = _Row(*row[len(columns) :])
         group = groups.get(key)
         if group is None:
             group = groups[key] = WhatIfGroup(key=dict(zip(by, key, strict=True)))
         for g in (group, total):
             g.calls += 1
-        if inp is None:
+        if call.input_tokens is None or call.cost_usd is None:
             for g in (group, total):
                 g.not_repriced += 1
             continue
         usage = Usage(
-            inp,
-            out or 0,
-            read or 0,
-            write or 0,
-            write_1h or 0,
-            reasoning or 0,
-            searches,
-            file_searches,
-            _modalities(modal),
+            call.input_tokens,
+            call.output_tokens or 0,
+            call.cache_read_tokens or 0,
+            call.cache_write_tokens or 0,
+            call.cache_write_1h_tokens or 0,
+            call.reasoning_tokens or 0,
+            call.web_search_requests,
+            call.file_search_requests,
+            _modalities(call.modalities),
         )
-        price_provider = target_provider or call_provider or "openai"
-        price = _pricing.lookup(model or call_model, price_provider)
-        if price is None or picos is None:
+        more = _inferences.from_json(call.iterations)
+        if more:
+            usage = _inferences.separated(usage, more)
+        target = model or call.model
+        own_model = target == call.model
+        billed = None
+        if call.billed_input_tokens is not None:
+            billed = Usage(call.billed_input_tokens, call.billed_output_tokens or 0)
+
+        recorded = Decimal(call.cost_usd)
+        price = partial(
+            charge,
+            usage,
+            model=target,
+            base_url=call.base_url,
+            at=call.start_ns / 1e9,
+            duration_ns=call.end_ns - call.start_ns,
+            tier=call.service_tier,
+            billed=billed,
+            inferences=more,
+            # What the gateway charged stands for the call under its own model.
+            reported_cost=recorded if own_model and call.cost_source == SOURCE_PROVIDER else None,
+            estimated=bool(call.usage_estimated),
+            request_model=call.request_model if own_model else None,
+            warn_unpriced=False,
+        )
+        target_provider = provider or call.provider or guessed or "openai"
+        charged = price(provider=target_provider)
+        if charged.cost is None and provider is None and guessed is not None and guessed != target_provider:
+            target_provider = guessed
+            charged = price(provider=guessed)
+        if charged.cost is None:
             for g in (group, total):
                 g.not_repriced += 1
             continue
-        new = price.cost(usage, duration or 0)
+        new = usd(charged.cost)
         for g in (group, total):
-            g.current_usd += money(picos)
+            g.current_usd += recorded
             g.whatif_usd += new
-            if model is not None and target_provider is not None and call_provider != target_provider:
+            if model is not None and target_provider != call.provider:
                 g.tokenizer_differs += 1
-            if model is not None and reasoning:
+            if model is not None and call.reasoning_tokens:
                 g.reasoning += 1
     ordered = sorted(groups.values(), key=lambda g: (-g.current_usd, [str(v) for v in g.key.values()]))
     return ordered, total
+
+
+class _Row(NamedTuple):
+    provider: str | None
+    model: str
+    request_model: str | None
+    input_tokens: int | None
+    output_tokens: int | None
+    cache_read_tokens: int | None
+    cache_write_tokens: int | None
+    cache_write_1h_tokens: int | None
+    reasoning_tokens: int | None
+    web_search_requests: int
+    file_search_requests: int
+    modalities: str | None
+    cost_usd: str | None
+    cost_source: str | None
+    usage_estimated: int
+    start_ns: int
+    end_ns: int
+    base_url: str | None
+    service_tier: str | None
+    iterations: str | None
+    billed_input_tokens: int | None
+    billed_output_tokens: int | None
 
 
 def _modalities(text: str | None) -> Modalities | None:

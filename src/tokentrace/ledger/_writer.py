@@ -302,6 +302,11 @@ def call_row(span: ReadableSpan) -> tuple[Any, ...]:
         _int(a.get(sc.USAGE_WEB_SEARCHES)) or 0,
         _int(a.get(sc.USAGE_FILE_SEARCHES)) or 0,
         _modalities(a),
+        a.get(sc.BASE_URL),
+        a.get(sc.SERVICE_TIER) or a.get(sc.OPENAI_RESPONSE_SERVICE_TIER),
+        a.get(sc.USAGE_ITERATIONS),
+        _int(a.get(sc.USAGE_BILLED_INPUT)),
+        _int(a.get(sc.USAGE_BILLED_OUTPUT)),
     )
 
 
