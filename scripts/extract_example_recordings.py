@@ -33,7 +33,7 @@ UNPRICED = (
 
 
 def main() -> None:
-    out = ROOT / "src" / "tokentrace" / "_demo" / "recordings"
+    out = ROOT / "src" / "tokentrace" / "_cli" / "demo" / "recordings"
     out.mkdir(parents=True, exist_ok=True)
     for name, path in PICKS.items():
         (interaction,) = [

@@ -64,7 +64,7 @@ HOOKS = [
     (_engine, "_record_metrics"),
     (_pricing, "lookup"),
     (_ChatStream, "feed"),
-    (_streams._State, "finish"),
+    (_streams._StreamState, "finish"),
     (_streams, "wrap_stream"),
     (_task, "_start_span"),
     (_task, "_end_span"),
@@ -423,7 +423,7 @@ INTEGRATIONS = {
 }
 ENGINE_HOOKS = [(_engine, "_begin"), (_engine, "_end_span"), (_pricing, "lookup")]
 # A stream is completed from its proxy, through its own reference to the engine's ``complete_with``.
-STREAM_HOOKS = [(_streams, "complete_with"), (_streams._State, "finish"), (_streams, "wrap_stream")]
+STREAM_HOOKS = [(_streams, "complete_with"), (_streams._StreamState, "finish"), (_streams, "wrap_stream")]
 READERS = {
     "openai.chat": _ChatStream,
     "openai.responses": _ResponsesStream,

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from tokentrace._cli.common import usd
+from tokentrace._cli.common import dollars
 from tokentrace.ledger import _writer as _ledger
 from tokentrace.ledger._schema import CALL_COLUMNS
 
@@ -127,7 +127,7 @@ def test_totals_equal_the_reports(server: Server, page: Any) -> None:
     total = total_of(report_json(server.ledger))
     cost = page.locator("#total-cost")
     assert cost.get_attribute("data-usd") == total["cost_usd"]
-    assert cost.inner_text() == usd(Decimal(total["cost_usd"]))
+    assert cost.inner_text() == dollars(Decimal(total["cost_usd"]))
     assert page.locator("#total-calls").inner_text() == f"{total['calls']:,}"
     for dim in ("task", "feature", "user", "tenant", "model"):
         rows = [r for r in report_json(server.ledger, "--by", dim) if "TOTAL" not in r.values()]

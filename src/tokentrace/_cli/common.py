@@ -19,7 +19,7 @@ _CENT_MICROS = Decimal("0.000001")
 _MAX_LIMIT = 2**63 - 1  # SQLite's largest integer: more rows than any ledger holds
 
 
-def usd(value: Decimal | None) -> str:
+def dollars(value: Decimal | None) -> str:
     if value is None:
         return "-"
     amount = value.quantize(_CENT_MICROS, rounding=ROUND_HALF_EVEN)

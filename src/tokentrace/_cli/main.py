@@ -16,6 +16,7 @@ from tokentrace._cli.common import (
     console,
     count,
     dimensions,
+    dollars,
     emit,
     filters,
     key_cells,
@@ -24,7 +25,6 @@ from tokentrace._cli.common import (
     open_ledger,
     path,
     text,
-    usd,
 )
 from tokentrace._cli.pricing import WHATIF_COLUMNS, cmd_prices, cmd_whatif
 from tokentrace._cli.tables import Column, Sheet, pick, show
@@ -96,10 +96,10 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 def _report_cells(g: _report.Group) -> dict[str, str]:
     all_unpriced = g.calls > 0 and g.unpriced_calls == g.calls
-    per = {k: "-" if all_unpriced or not g.per_run else usd(v) for k, v in g.per_run.items()}
+    per = {k: "-" if all_unpriced or not g.per_run else dollars(v) for k, v in g.per_run.items()}
     return {
         "calls": count(g.calls),
-        "cost": "unpriced" if all_unpriced else usd(g.cost_usd),
+        "cost": "unpriced" if all_unpriced else dollars(g.cost_usd),
         "runs": count(g.runs),
         "per-run": per.get("mean", "-"),
         "p50": per.get("p50", "-"),
@@ -109,7 +109,7 @@ def _report_cells(g: _report.Group) -> dict[str, str]:
         "cached": f"{g.cached_share:.0%}",
         "out-tokens": count(g.output_tokens),
         "retries": count(g.retries),
-        "failed": usd(g.failed_cost_usd) if g.failed_calls else "-",
+        "failed": dollars(g.failed_cost_usd) if g.failed_calls else "-",
         "unpriced": count(g.unpriced_calls),
     }
 
@@ -152,16 +152,16 @@ def _outcome_cells(g: Any) -> dict[str, str]:
     return {
         "runs": count(g.runs),
         "success": f"{g.successes / g.runs:.0%}" if g.runs else "-",
-        "cost": "unpriced" if unpriced else usd(g.cost_usd) + mark,
-        "per-run": "unpriced" if unpriced else (usd(Decimal(per_run)) + mark if per_run else "-"),
-        "per-success": "unpriced" if unpriced else usd(g.cost_per_success) + mark,
+        "cost": "unpriced" if unpriced else dollars(g.cost_usd) + mark,
+        "per-run": "unpriced" if unpriced else (dollars(Decimal(per_run)) + mark if per_run else "-"),
+        "per-success": "unpriced" if unpriced else dollars(g.cost_per_success) + mark,
         "units": ", ".join(f"{n.normalize():f} {u}" for u, n in sorted(g.units.items())) or "-",
         "per-unit": ", ".join(
-            f"{'unpriced' if unpriced else usd(c) + mark}/{u}" for u, c in sorted(per_unit.items())
+            f"{'unpriced' if unpriced else dollars(c) + mark}/{u}" for u, c in sorted(per_unit.items())
         )
         or "-",
-        "duplicates": f"{g.duplicate_calls} ({usd(g.duplicate_cost_usd)})" if g.duplicate_calls else "-",
-        "retry-waste": usd(g.retry_waste_cost_usd) if g.retry_waste_cost_usd else "-",
+        "duplicates": f"{g.duplicate_calls} ({dollars(g.duplicate_cost_usd)})" if g.duplicate_calls else "-",
+        "retry-waste": dollars(g.retry_waste_cost_usd) if g.retry_waste_cost_usd else "-",
         "in/cached/out": "-"
         if unpriced
         else f"{fresh_input:.0%} / {shares['cache_read']:.0%} / {shares['output']:.0%}",

@@ -9,7 +9,7 @@ import sys
 from datetime import datetime, timezone
 from typing import Any
 
-from tokentrace._cli.common import console, count, dimensions, emit, filters, key_cells, open_ledger, usd
+from tokentrace._cli.common import console, count, dimensions, dollars, emit, filters, key_cells, open_ledger
 from tokentrace._cli.tables import Column, Sheet, pick, show
 from tokentrace.exceptions import ConfigurationError
 from tokentrace.ledger import _whatif
@@ -98,9 +98,9 @@ def cmd_whatif(args: argparse.Namespace) -> int:
 def _whatif_cells(g: _whatif.WhatIfGroup) -> dict[str, str]:
     return {
         "calls": count(g.calls),
-        "recorded": usd(g.current_usd),
-        "what-if": usd(g.whatif_usd),
-        "difference": usd(g.difference_usd),
+        "recorded": dollars(g.current_usd),
+        "what-if": dollars(g.whatif_usd),
+        "difference": dollars(g.difference_usd),
         "change": f"{g.difference_usd / g.current_usd:+.0%}" if g.current_usd else "-",
         "not-repriced": count(g.not_repriced),
         "other-tokenizer": count(g.tokenizer_differs),

@@ -9,7 +9,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from tokentrace._cli.common import console, count, emit, filters, open_ledger, usd
+from tokentrace._cli.common import console, count, dollars, emit, filters, open_ledger
 from tokentrace._cli.tables import Column, Sheet, pack, pick, show
 from tokentrace.exceptions import ConfigurationError
 from tokentrace.ledger import _report
@@ -94,7 +94,7 @@ def _task_cost(run: dict[str, Any]) -> str:
     unpriced = run["unpriced_calls"]
     if unpriced and unpriced == run["llm_calls"]:
         return "unpriced"
-    return usd(Decimal(run["cost_usd"])) + (f" +{unpriced} unpriced" if unpriced else "")
+    return dollars(Decimal(run["cost_usd"])) + (f" +{unpriced} unpriced" if unpriced else "")
 
 
 def _call_parts(call: dict[str, Any]) -> list[Any]:
@@ -104,7 +104,7 @@ def _call_parts(call: dict[str, Any]) -> list[Any]:
     if call["input_tokens"] is not None:
         cached = f" ({call['cache_read_tokens']:,} cached)" if call["cache_read_tokens"] else ""
         tokens = f"{call['input_tokens']:,} in{cached} / {call['output_tokens']:,} out"
-    cost = usd(Decimal(call["cost_usd"])) if call["cost_usd"] is not None else call["cost_status"].upper()
+    cost = dollars(Decimal(call["cost_usd"])) if call["cost_usd"] is not None else call["cost_status"].upper()
     parts = [f"{call['operation']} {call['model']}", cost, tokens]
     if call["retries"]:
         parts.append(f"retries {call['retries']}")
@@ -166,7 +166,7 @@ def cmd_show(args: argparse.Namespace) -> int:
         outcome = node.task["outcome"] or "-"
         return [
             Text(node.task["name"], style="bold"),
-            Text(usd(node.branch_cost_usd)),
+            Text(dollars(node.branch_cost_usd)),
             Text(f"{node.branch_calls} call(s)"),
             Text(f"{node.task['task_id']} {outcome}", style="dim"),
         ]

@@ -26,6 +26,7 @@ class Call:
         "attempts",
         "breach",
         "budget",
+        "context_tokens",
         "done",
         "estimate",
         "integration",
@@ -36,7 +37,6 @@ class Call:
         "span",
         "start_ns",
         "task",
-        "tokens",
     )
 
     def __init__(
@@ -51,7 +51,8 @@ class Call:
         """Each attempt's error type name, or the hook that noted it and the SDK's result (see
         ``_attempts.outcome``), or the outcome an SDK's own hook reported (``settle_attempt``)."""
         self.done = False
-        self.tokens: tuple[Token[Call | None], object] | None = None
+        self.context_tokens: tuple[Token[Call | None], object] | None = None
+        """What to reset when the call leaves its context: the active call and the OTel context."""
         self.span: Span = trace.INVALID_SPAN
         self.estimate: CallEstimate | None = None
         self.reservation: Reservation | None = None
@@ -80,7 +81,7 @@ def settle_attempt(outcome: str) -> None:
 
 
 def leave(call: Call) -> None:
-    tokens, call.tokens = call.tokens, None
+    tokens, call.context_tokens = call.context_tokens, None
     if tokens is not None:
         otel_context.detach(tokens[1])  # type: ignore[arg-type]  # the token attach() returned
         _ACTIVE_CALL.reset(tokens[0])

@@ -49,16 +49,35 @@ __all__ = [
 Wrapper = Callable[[Any, Any, tuple[Any, ...], dict[str, Any]], Any]
 
 # The integrations whose patches are live; a patch left in place by an out-of-order unwrap
-# passes straight through once its integration is no longer here.
-active: set[str] = set()
+# passes straight through once its integration is no longer here. Changed only through
+# ``switch_on`` and ``switch_off`` (by the registry).
+_live: set[str] = set()
 # The integrations whose per-attempt hooks are installed, so a call with no attempt was never sent.
-counts_attempts: set[str] = set()
+_counts_attempts: set[str] = set()
+
+
+def switch_on(name: str, *, counts_attempts: bool) -> None:
+    """Record calls through ``name``'s patches from now on (the registry has applied them)."""
+    _live.add(name)
+    if counts_attempts:
+        _counts_attempts.add(name)
+
+
+def switch_off(name: str) -> None:
+    """Let calls through ``name``'s patches pass unrecorded (the registry is undoing them)."""
+    _live.discard(name)
+    _counts_attempts.discard(name)
+
+
+def is_live(name: str) -> bool:
+    """Whether ``name``'s patches record calls."""
+    return name in _live
 
 
 def _begin(
     integration: ProviderIntegration, method: Method, instance: Any, kwargs: dict[str, Any]
 ) -> Call | None:
-    if integration.name not in active or not _telemetry.state.settings.enabled:
+    if integration.name not in _live or not _telemetry.state.settings.enabled:
         return None
     if _ACTIVE_CALL.get() is not None:
         # A layered SDK (one instrumented method calling another): record the call once.
@@ -87,7 +106,7 @@ def start(integration: ProviderIntegration, method: Method, request: Request) ->
     span = call.span = _telemetry.tracer().start_span(
         f"{operation} {model}", kind=SpanKind.CLIENT, attributes=attrs
     )
-    call.tokens = (_ACTIVE_CALL.set(call), otel_context.attach(trace.set_span_in_context(span)))
+    call.context_tokens = (_ACTIVE_CALL.set(call), otel_context.attach(trace.set_span_in_context(span)))
     if task is not None and task._guarded:
         guarded("budget.check", _gate.check, None, call, task)
     if request.stream and _telemetry.state.settings.request_stream_usage:
@@ -214,7 +233,7 @@ def complete(
             error is None
             or attempts > 0
             or stream_end is not None
-            or call.integration.name not in counts_attempts
+            or call.integration.name not in _counts_attempts
         )
         if sent:
             duplicate = task._record(rec)

@@ -199,13 +199,12 @@ class ProviderIntegration(Integration, ABC):
         """Read a call's model, streaming flag and base URL (the Stainless SDK layout by default)."""
         model = kwargs.get("model")
         url = base_url_of(instance)
-        # Positional: a call with keywords costs more, on every LLM call.
         return Request(
-            model if isinstance(model, str) else None,
-            method.streams or kwargs.get("stream") is True,
-            url,
-            self.provider_for(url) if url is not None else None,
-            kwargs,
+            model=model if isinstance(model, str) else None,
+            stream=method.streams or kwargs.get("stream") is True,
+            base_url=url,
+            provider=self.provider_for(url) if url is not None else None,
+            kwargs=kwargs,
         )
 
     def provider_for(self, base_url: str) -> str | None:

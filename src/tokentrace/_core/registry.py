@@ -44,6 +44,8 @@ class _Applied:
     integration: Integration
     patched: list[tuple[str, str, Any]]
     """(module, qualname, the wrapt FunctionWrapper we installed)"""
+    counts_attempts: bool = False
+    """Whether per-attempt hooks were installed (a call with no attempt was then never sent)."""
 
 
 _applied: dict[str, _Applied] = {}
@@ -153,9 +155,7 @@ def _apply(integration: Integration) -> _Applied:
         raise IntegrationError(
             f"cannot instrument {integration.name!r}: {exc}. Its SDK version may be unsupported."
         ) from exc
-    if hooked:
-        _engine.counts_attempts.add(integration.name)
-    return _Applied(integration, patched)
+    return _Applied(integration, patched, counts_attempts=bool(hooked))
 
 
 def instrument(*names: str) -> list[str]:
@@ -224,8 +224,8 @@ def _instrument(names: Iterable[str], targets: dict[str, str], explicit: bool) -
 
 
 def _activate(name: str, integration: Integration) -> None:
-    _applied[name] = _apply(integration)
-    _engine.active.add(name)
+    applied = _applied[name] = _apply(integration)
+    _engine.switch_on(name, counts_attempts=applied.counts_attempts)
 
 
 def _on_import(name: str, _module: object) -> None:
@@ -248,8 +248,7 @@ def uninstrument(*names: str) -> None:
             applied = _applied.pop(name, None)
             if applied is None:
                 continue
-            _engine.active.discard(name)
-            _engine.counts_attempts.discard(name)
+            _engine.switch_off(name)
             for module, qualname, installed in reversed(applied.patched):
                 _unwrap(module, qualname, installed)
 

@@ -26,7 +26,7 @@ ABANDONED = "abandoned"
 ERROR = "error"
 
 
-class _State:
+class _StreamState:
     __slots__ = ("__weakref__", "call", "done", "lazy", "reader")
 
     def __init__(self, call: Call, reader: StreamReader, lazy: bool = False) -> None:
@@ -46,7 +46,7 @@ class _State:
         complete_with(self.call, self.reader.result, error=error, stream_end=end)
 
 
-def _finish(state: _State, end: str, error: BaseException | None = None) -> None:
+def _finish(state: _StreamState, end: str, error: BaseException | None = None) -> None:
     guarded("stream.finish", state.finish, None, end, error)
 
 
@@ -66,7 +66,7 @@ class StreamProxy(_Proxy):
     underlying iterator.
     """
 
-    def __init__(self, wrapped: Any, state: _State) -> None:
+    def __init__(self, wrapped: Any, state: _StreamState) -> None:
         super().__init__(wrapped)
         self._self_state = state
         self._self_it: Iterator[Any] | None = None
@@ -126,7 +126,7 @@ class AsyncStreamProxy(_Proxy):
     are bound once, on the first item (attribute access on a proxy costs more than on a plain
     object)."""
 
-    def __init__(self, wrapped: Any, state: _State) -> None:
+    def __init__(self, wrapped: Any, state: _StreamState) -> None:
         super().__init__(wrapped)
         self._self_state = state
         self._self_next: Any = None
@@ -188,7 +188,7 @@ class AsyncStreamProxy(_Proxy):
             _finish(self._self_state, ERROR if exc is not None else CLOSED, exc)
 
 
-def _watched(proxy: StreamProxy, it: Iterator[Any], state: _State) -> Iterator[Any]:
+def _watched(proxy: StreamProxy, it: Iterator[Any], state: _StreamState) -> Iterator[Any]:
     """Iterate ``it`` for a ``for`` loop over ``proxy``, feeding each item to the reader.
 
     The generator holds ``proxy``, so a proxy that only the loop references lives as long as
@@ -223,7 +223,7 @@ def _watched(proxy: StreamProxy, it: Iterator[Any], state: _State) -> Iterator[A
     del proxy
 
 
-def _hiding(it: Iterator[Any], state: _State) -> Iterator[Any]:
+def _hiding(it: Iterator[Any], state: _StreamState) -> Iterator[Any]:
     """The stream's items without the usage chunk tokentrace asked for (fed to the reader only):
     the application gets exactly the chunks it would have had."""
     usage_only, feed = state.call.integration.is_usage_only, state.reader.feed
@@ -234,7 +234,7 @@ def _hiding(it: Iterator[Any], state: _State) -> Iterator[Any]:
         yield item
 
 
-async def _ahiding(it: AsyncIterator[Any], state: _State) -> AsyncIterator[Any]:
+async def _ahiding(it: AsyncIterator[Any], state: _StreamState) -> AsyncIterator[Any]:
     """The async twin of ``_hiding``."""
     usage_only, feed = state.call.integration.is_usage_only, state.reader.feed
     async for item in it:
@@ -244,8 +244,8 @@ async def _ahiding(it: AsyncIterator[Any], state: _State) -> AsyncIterator[Any]:
         yield item
 
 
-def _first(state: _State, it: Iterator[Any]) -> Any:
-    """The first item of a lazy stream, asked for with its call in flight (see ``_State.lazy``)."""
+def _first(state: _StreamState, it: Iterator[Any]) -> Any:
+    """The first item of a lazy stream, asked for with its call in flight (see ``_StreamState.lazy``)."""
     state.lazy = False
     token = _ACTIVE_CALL.set(state.call)
     try:
@@ -346,7 +346,7 @@ def wrap_unread(call: Call, response: Any) -> Any:
 def wrap_stream(call: Call, stream: Any) -> Any:
     """Return ``stream`` behind a proxy that completes ``call`` when the stream ends."""
     lazy = inspect.isgenerator(stream) or inspect.isasyncgen(stream)
-    state = _State(call, call.integration.stream_reader(call.method, call.request), lazy)
+    state = _StreamState(call, call.integration.stream_reader(call.method, call.request), lazy)
     if call.method.is_async or inspect.isasyncgen(stream):
         # An async generator is returned by a plain call (cohere's AsyncV2Client.chat_stream).
         return AsyncStreamProxy(stream, state)

@@ -100,7 +100,7 @@ class Settings:
 
 
 @dataclass
-class _State:
+class _Providers:
     tracer_provider: trace.TracerProvider | None = None
     meter_provider: metrics.MeterProvider | None = None
     tracer: trace.Tracer | None = None
@@ -109,7 +109,7 @@ class _State:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
-state = _State()
+state = _Providers()
 
 
 def _reset_after_fork() -> None:

@@ -226,11 +226,11 @@ class Sent:
             provider = "gcp.vertex_ai"
         stream = route.method.streams or kwargs.get("stream") is True
         return Request(
-            model if isinstance(model, str) else None,
-            stream,
-            base_url,
-            provider,
-            kwargs,
+            model=model if isinstance(model, str) else None,
+            stream=stream,
+            base_url=base_url,
+            provider=provider,
+            kwargs=kwargs,
         )
 
 

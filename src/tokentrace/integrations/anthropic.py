@@ -81,9 +81,11 @@ def _reading(u: Mapping[str, Any], model: str | None, output: Any = None) -> Rea
     usage = _messages_usage(u)
     speed, iterations = u.get("speed"), u.get("iterations")
     if speed is None and not iterations:
-        return Reading(usage, model, False, output)  # most calls
+        return Reading(usage, response_model=model, output=output)  # most calls
     tier = speed if speed == "fast" else None
-    return Reading(usage, model, False, output, service_tier=tier, inferences=_iterations(iterations))
+    return Reading(
+        usage, response_model=model, output=output, service_tier=tier, inferences=_iterations(iterations)
+    )
 
 
 def _iterations(iterations: object) -> tuple[Inference, ...]:
@@ -163,7 +165,7 @@ class _MessagesStream:
 
     def result(self) -> Reading:
         if not self.fields:
-            return Reading(None, self.model)
+            return Reading(None, response_model=self.model)
         if self.final:
             return _reading(self.fields, self.model)
         model = self.model or self.request.model or ""
@@ -245,7 +247,7 @@ class AnthropicIntegration(ProviderIntegration):
         model = getattr(response, "model", None)
         output = getattr(response, "content", None)
         if usage is None:
-            return Reading(None, model, output=output)
+            return Reading(None, response_model=model, output=output)
         return _reading(values(usage), model, output)
 
     def stream_reader(self, method: Method, request: Request) -> _MessagesStream:

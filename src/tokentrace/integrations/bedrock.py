@@ -131,7 +131,9 @@ class _ConverseStream:
             self.usage = metadata.get("usage")
 
     def result(self) -> Reading:
-        return Reading(_converse_usage(self.usage) if self.usage is not None else None, self.model)
+        return Reading(
+            _converse_usage(self.usage) if self.usage is not None else None, response_model=self.model
+        )
 
 
 class _InvokeStream:
@@ -152,7 +154,7 @@ class _InvokeStream:
 
     def result(self) -> Reading:
         if self.metrics is None:
-            return Reading(None, self.model)
+            return Reading(None, response_model=self.model)
         usage = bedrock_usage(
             values(self.metrics),
             "inputTokenCount",
@@ -160,7 +162,7 @@ class _InvokeStream:
             "cacheReadInputTokenCount",
             "cacheWriteInputTokenCount",
         )
-        return Reading(usage, self.model)
+        return Reading(usage, response_model=self.model)
 
 
 def _status(result: Any) -> int | None:
@@ -211,8 +213,10 @@ class BedrockIntegration(ProviderIntegration):
         model = priced_model(request.model) if request.model else None
         if method.api == "converse":
             usage = values(response).get("usage")
-            return Reading(_converse_usage(usage) if usage is not None else None, model)
-        return Reading(_header_usage(response, outputs=method.operation != "embeddings"), model)
+            return Reading(_converse_usage(usage) if usage is not None else None, response_model=model)
+        return Reading(
+            _header_usage(response, outputs=method.operation != "embeddings"), response_model=model
+        )
 
     def stream_reader(self, method: Method, request: Request) -> _ConverseStream | _InvokeStream:
         model = priced_model(request.model) if request.model else None

@@ -137,8 +137,8 @@ class _Stream:
         tier = service_tier(self.response, self.metadata, self.request)
         if self.finished:
             if self.metadata is None:
-                return Reading(None, self.model, service_tier=tier)
-            return Reading(gemini_usage(self.metadata), self.model, service_tier=tier)
+                return Reading(None, response_model=self.model, service_tier=tier)
+            return Reading(gemini_usage(self.metadata), response_model=self.model, service_tier=tier)
         model = self.model or self.request.model or ""
         prompt = values(self.metadata).get("prompt_token_count")
         usage = Usage(
@@ -147,7 +147,7 @@ class _Stream:
             else _contents_tokens(self.request.kwargs.get("contents"), model),
             output_tokens=count_text("".join(self.pieces), model),
         )
-        return Reading(usage, self.model, estimated=True, service_tier=tier)
+        return Reading(usage, response_model=self.model, estimated=True, service_tier=tier)
 
 
 def _contents_tokens(contents: object, model: str) -> int:
@@ -216,9 +216,9 @@ class GoogleGenAIIntegration(ProviderIntegration):
         metadata = getattr(response, "usage_metadata", None)
         tier = service_tier(response, metadata, request)
         if metadata is None:
-            return Reading(None, model, service_tier=tier)
+            return Reading(None, response_model=model, service_tier=tier)
         output = getattr(response, "candidates", None)
-        return Reading(gemini_usage(metadata), model, output=output, service_tier=tier)
+        return Reading(gemini_usage(metadata), response_model=model, output=output, service_tier=tier)
 
     def stream_reader(self, method: Method, request: Request) -> _Stream:
         return _Stream(request)

@@ -125,7 +125,7 @@ def _patches(module: str, name: str) -> tuple[Patch, ...]:
     watched, async_watched = _stream_classes(lib)
 
     def send(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        if name not in _engine.active:
+        if not _engine.is_live(name):
             return wrapped(*args, **kwargs)
         exchange = _open(args[0] if args else kwargs["request"])
         if exchange is None:
@@ -141,7 +141,7 @@ def _patches(module: str, name: str) -> tuple[Patch, ...]:
         return response
 
     async def async_send(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        if name not in _engine.active:
+        if not _engine.is_live(name):
             return await wrapped(*args, **kwargs)
         exchange = _open(args[0] if args else kwargs["request"])
         if exchange is None:

@@ -98,11 +98,11 @@ class MistralIntegration(ProviderIntegration):
         model = getattr(response, "model", None)
         usage = getattr(response, "usage", None)
         if usage is None:
-            return Reading(None, model)
+            return Reading(None, response_model=model)
         usage = _as_sent(usage)
         if method.api == "embeddings":
-            return Reading(embeddings_usage(usage), model)
-        return Reading(chat_usage(usage), model, output=getattr(response, "choices", None))
+            return Reading(embeddings_usage(usage), response_model=model)
+        return Reading(chat_usage(usage), response_model=model, output=getattr(response, "choices", None))
 
     def stream_reader(self, method: Method, request: Request) -> _MistralStream:
         return _MistralStream(request)

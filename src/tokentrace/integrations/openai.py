@@ -206,8 +206,8 @@ class _ResponsesStream:
     def result(self) -> Reading:
         tier = served_tier(self.tier)
         if self.usage is None:
-            return Reading(None, self.model, service_tier=tier)
-        return Reading(responses_usage(self.usage, self.output), self.model, service_tier=tier)
+            return Reading(None, response_model=self.model, service_tier=tier)
+        return Reading(responses_usage(self.usage, self.output), response_model=self.model, service_tier=tier)
 
 
 class _ChatStream:
@@ -271,7 +271,9 @@ class _ChatStream:
         u = values(self.usage)
         inp, out = u.get("prompt_tokens"), u.get("completion_tokens")
         if inp is not None and out is not None:
-            return Reading(_chat_usage(u), self.model, reported_cost=_reported_cost(u), service_tier=tier)
+            return Reading(
+                _chat_usage(u), response_model=self.model, reported_cost=_reported_cost(u), service_tier=tier
+            )
         # No usage (a stream cut or closed before its usage chunk, a server that sends none), or a
         # usage without its totals: what the server reported is kept, the rest counted offline.
         model = self.model or self.request.model or ""
@@ -286,7 +288,7 @@ class _ChatStream:
             # Read lightly (usage only): one token per chunk received.
             out = self.chunks if self.light else count_text("".join(self.pieces), model)
         usage = Usage(number(inp, "prompt_tokens"), number(out, "completion_tokens"))
-        return Reading(usage, self.model, estimated=True, service_tier=tier)
+        return Reading(usage, response_model=self.model, estimated=True, service_tier=tier)
 
 
 def _asks_for_usage(request: Request) -> bool:
@@ -337,21 +339,29 @@ class OpenAIIntegration(ProviderIntegration):
             tier = served_tier(getattr(response, "service_tier", None))
             return Reading(
                 responses_usage(usage, output) if usage is not None else None,
-                model,
+                response_model=model,
                 output=output,
                 service_tier=tier,
             )
         u = values(usage)
         if method.api == "embeddings":
-            return Reading(embeddings_usage(usage) if u.get("prompt_tokens") is not None else None, model)
+            return Reading(
+                embeddings_usage(usage) if u.get("prompt_tokens") is not None else None, response_model=model
+            )
         output = getattr(response, "choices", None)
         # Chat completions name their tier ("default" for most); legacy completions have no field.
         tier = getattr(response, "service_tier", None) if not method.api else None
         if tier is not None:
             tier = None if tier == "default" else served_tier(tier)  # "default" inline: most calls
         if u.get("prompt_tokens") is None and u.get("completion_tokens") is None:
-            return Reading(None, model, output=output, service_tier=tier)
-        return Reading(_chat_usage(u), model, False, output, _reported_cost(u), service_tier=tier)
+            return Reading(None, response_model=model, output=output, service_tier=tier)
+        return Reading(
+            _chat_usage(u),
+            response_model=model,
+            output=output,
+            reported_cost=_reported_cost(u),
+            service_tier=tier,
+        )
 
     def usage_options(self, method: Method, request: Request) -> dict[str, Any] | None:
         # Chat Completions and legacy Completions streams report usage only when asked; a

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from decimal import Decimal
 from html import escape
 
-from tokentrace._cli.common import usd
+from tokentrace._cli.common import dollars
 from tokentrace.ledger import _report
 
 # Okabe-Ito's colour-blind-safe palette, then a grey for the rest.
@@ -94,7 +94,7 @@ def cost_over_time(series: Sequence[_report.Group], bucket: str, split: str) -> 
             out.append(
                 f'<rect class="bar" x="{x:.1f}" y="{y:.2f}" width="{bar_w:.1f}" height="{max(h, 0.5):.2f}" '
                 f'fill="{fill}" data-usd="{_report.text(amount)}"><title>{escape(b)} · {escape(name)}: '
-                f"{usd(amount)} ({calls:,} calls)</title></rect>"
+                f"{dollars(amount)} ({calls:,} calls)</title></rect>"
             )
         if index % every == 0:
             label = b[5:] if bucket == "day" else b[5:].replace("T", " ")

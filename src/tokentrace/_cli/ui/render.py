@@ -1,6 +1,6 @@
 """The dashboard's HTML and the one-file HTML report, from a ``view.View``.
 
-Amounts are shown as the command's tables show them (``usd``: rounded to a millionth of a
+Amounts are shown as the command's tables show them (``dollars``: rounded to a millionth of a
 dollar); each amount's element carries the exact decimal text in ``data-usd``, as JSON gives it.
 """
 
@@ -14,7 +14,7 @@ from importlib import resources
 from typing import Any
 from urllib.parse import urlencode
 
-from tokentrace._cli.common import count, usd
+from tokentrace._cli.common import count, dollars
 from tokentrace._cli.ui import charts
 from tokentrace._cli.ui.view import BUCKETS, FILTERS, SPLITS, View
 from tokentrace.ledger import _economics, _report, _whatif
@@ -31,7 +31,7 @@ def _money(amount: Decimal | None, *, ident: str = "", unpriced: bool = False) -
     if amount is None:
         return '<span class="muted">-</span>'
     id_attr = f' id="{ident}"' if ident else ""
-    shown = "unpriced" if unpriced else usd(amount)
+    shown = "unpriced" if unpriced else dollars(amount)
     return f'<span class="usd"{id_attr} data-usd="{_report.text(amount)}">{shown}</span>'
 
 
