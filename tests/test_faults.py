@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 from urllib.parse import unquote
 
@@ -21,16 +22,7 @@ from google.genai import types as genai_types
 import tokentrace
 from tests.support.cassettes import Replay, serve_botocore
 from tests.support.clients import anthropic_client, openai_client, recorded, request_kwargs
-from tokentrace._accounting import budget as _budget
-from tokentrace._accounting import task as _task
-from tokentrace._core import attempts as _attempts
-from tokentrace._core import deferred as _deferred
-from tokentrace._core import engine as _engine
-from tokentrace._core import gate as _gate
-from tokentrace._core import requests as _requests
-from tokentrace._core import streams as _streams
-from tokentrace._pricing import prices as _pricing
-from tokentrace._telemetry import providers as _telemetry
+from tokentrace.integrations import active_call
 from tokentrace.integrations.anthropic import AnthropicIntegration, _MessagesStream
 from tokentrace.integrations.bedrock import BedrockIntegration, _ConverseStream
 from tokentrace.integrations.cohere import CohereIntegration
@@ -40,6 +32,7 @@ from tokentrace.integrations.google_genai import _Stream as _GeminiStream
 from tokentrace.integrations.groq import GroqIntegration, _GroqChatStream
 from tokentrace.integrations.mistral import MistralIntegration, _MistralStream
 from tokentrace.integrations.openai import OpenAIIntegration, _ChatStream, _ResponsesStream
+from tokentrace.testing import InjectedFault, inject_fault
 
 PLAIN = "dd-trace-py/tests/contrib/litellm/cassettes/completion_reasoning.yaml"
 STREAM = "dd-trace-py/tests/contrib/litellm/cassettes/completion_stream.yaml"
@@ -54,25 +47,52 @@ def _boom(*args: Any, **kwargs: Any) -> Any:
     raise Injected("injected fault")
 
 
-HOOKS = [
-    (_engine, "_begin"),
-    (_engine, "_finish"),
-    (_engine, "_fail"),
-    (_engine, "complete"),
-    (_attempts, "_note_attempt"),
-    (_engine, "_end_span"),
-    (_engine, "_record_metrics"),
-    (_pricing, "lookup"),
+# A hook is one of tokentrace's own steps by its stable name (``tokentrace.testing.FAULT_POINTS``),
+# or a method of an integration's public description (its readers), which any plug-in has too.
+Hook = str | tuple[type, str]
+HOOKS: list[Hook] = [
+    "call.begin",
+    "call.finish",
+    "call.fail",
+    "call.complete",
+    "attempt.note",
+    "call.end_span",
+    "call.metrics",
+    "price.lookup",
     (_ChatStream, "feed"),
-    (_streams._StreamState, "finish"),
-    (_streams, "wrap_stream"),
-    (_task, "_start_span"),
-    (_task, "_end_span"),
-    (_telemetry, "instruments"),
+    "stream.finish",
+    "stream.wrap",
+    "task.start_span",
+    "task.end_span",
+    "telemetry.instruments",
     (OpenAIIntegration, "request"),
     (OpenAIIntegration, "read"),
     (OpenAIIntegration, "stream_reader"),
 ]
+
+
+def _hook_id(hook: Hook) -> str:
+    return hook if isinstance(hook, str) else f"{hook[0].__name__}.{hook[1]}"
+
+
+@contextmanager
+def failing(hook: Hook) -> Iterator[None]:
+    """``hook`` raises while the block runs."""
+    if isinstance(hook, str):
+        with inject_fault(hook):
+            yield
+        return
+    target, name = hook
+    own = name in target.__dict__
+    original = target.__dict__.get(name)
+    setattr(target, name, _boom)
+    try:
+        yield
+    finally:
+        if own:
+            setattr(target, name, original)
+        else:
+            delattr(target, name)  # it was inherited
 
 
 def _plain(client: Any) -> Any:
@@ -125,19 +145,14 @@ def baseline() -> dict[str, Any]:
 
 
 @pytest.mark.usefixtures("lenient")
-@pytest.mark.parametrize(("target", "name"), HOOKS, ids=[f"{t.__name__}.{n}" for t, n in HOOKS])
+@pytest.mark.parametrize("hook", HOOKS, ids=[_hook_id(h) for h in HOOKS])
 def test_a_failing_hook_never_changes_the_users_result(
-    target: Any,
-    name: str,
-    baseline: dict[str, Any],
-    monkeypatch: pytest.MonkeyPatch,
-    caplog: pytest.LogCaptureFixture,
+    hook: Hook, baseline: dict[str, Any], caplog: pytest.LogCaptureFixture
 ) -> None:
     """Plain, streamed and failing calls give the same result or exception; at most one warning per site."""
     # Streams an earlier test left unfinished end when collected; end them before the fault is in.
     gc.collect()
-    monkeypatch.setattr(target, name, _boom)
-    with caplog.at_level(logging.WARNING, logger="tokentrace"):
+    with failing(hook), caplog.at_level(logging.WARNING, logger="tokentrace"):
         for _ in range(2):
             result = _run_plain()
             assert type(result).__name__ == "ChatCompletion"
@@ -150,50 +165,39 @@ def test_a_failing_hook_never_changes_the_users_result(
     assert injected, "the injected fault was never reached"
     assert len(sites) == len(set(sites)), f"a site warned twice: {sites}"
     # The call context was restored whatever failed: nothing leaks into the next call.
-    assert _engine.active_call() is None
+    assert active_call() is None
 
 
 @pytest.mark.usefixtures("lenient")
-def test_user_exception_object_passes_through_when_fail_hook_breaks(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_user_exception_object_passes_through_when_fail_hook_breaks() -> None:
     """Even with the failure hook broken, the SDK's own exception object reaches the caller."""
-    monkeypatch.setattr(_engine, "_fail", _boom)
-    error = _run_error()
+    with inject_fault("call.fail"):
+        error = _run_error()
     assert isinstance(error, openai.AuthenticationError)
     assert error.status_code == 401
 
 
-def test_strict_mode_reraises_internal_errors(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_strict_mode_reraises_internal_errors() -> None:
     """In the project's own tests the boundary re-raises, so tokentrace's bugs fail loudly."""
-    monkeypatch.setattr(_pricing, "lookup", _boom)
-    with pytest.raises(Injected):
+    with inject_fault("price.lookup"), pytest.raises(InjectedFault):
         _run_plain()
 
 
-def test_keyboard_interrupt_is_never_swallowed(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.usefixtures("lenient")
+def test_keyboard_interrupt_is_never_swallowed() -> None:
     """The boundary catches Exception only: KeyboardInterrupt passes through."""
-
-    def interrupt(*args: Any, **kwargs: Any) -> Any:
-        raise KeyboardInterrupt
-
-    monkeypatch.setattr(_pricing, "lookup", interrupt)
-    from tokentrace._foundation import safety as _safety
-
-    _safety.set_strict(False)
-    try:
-        with pytest.raises(KeyboardInterrupt):
-            _run_plain()
-    finally:
-        _safety.set_strict(True)
+    with inject_fault("price.lookup", KeyboardInterrupt()), pytest.raises(KeyboardInterrupt):
+        _run_plain()
 
 
 BUDGET_HOOKS = [
-    (_gate, "check"),
-    (_requests, "digest"),
-    (_gate, "_go_ahead"),
-    (_requests, "estimate"),
-    (_budget, "check"),
-    (_budget, "settle"),
-    (_budget, "warned"),
+    "budget.gate",
+    "request.digest",
+    "budget.go_ahead",
+    "request.estimate",
+    "budget.check",
+    "budget.settle",
+    "budget.warned",
 ]
 
 
@@ -206,33 +210,34 @@ def _run_budgeted(budget: tokentrace.Budget) -> Any:
 
 
 @pytest.mark.usefixtures("lenient")
-@pytest.mark.parametrize(("target", "name"), BUDGET_HOOKS, ids=[f"{t.__name__}.{n}" for t, n in BUDGET_HOOKS])
-def test_a_failing_budget_hook_lets_the_call_through_unchanged(
-    target: Any, name: str, baseline: dict[str, Any], monkeypatch: pytest.MonkeyPatch
-) -> None:
+@pytest.mark.parametrize("point", BUDGET_HOOKS)
+def test_a_failing_budget_hook_lets_the_call_through_unchanged(point: str, baseline: dict[str, Any]) -> None:
     """Within budget and past a warn-mode budget, a failing budget step changes nothing the user sees."""
-    monkeypatch.setattr(target, name, _boom)
-    for budget in (tokentrace.Budget(max_llm_calls=10), tokentrace.Budget(max_llm_calls=0, on_exceed="warn")):
-        assert _run_budgeted(budget).model_dump() == baseline["plain"]
-    assert _engine.active_call() is None
+    with inject_fault(point):
+        for budget in (
+            tokentrace.Budget(max_llm_calls=10),
+            tokentrace.Budget(max_llm_calls=0, on_exceed="warn"),
+        ):
+            assert _run_budgeted(budget).model_dump() == baseline["plain"]
+    assert active_call() is None
 
 
 @pytest.mark.usefixtures("lenient")
-@pytest.mark.parametrize("name", ["_block", "blocked"])
-def test_a_failing_block_step_still_stops_the_call(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("point", ["budget.block", "budget.blocked"])
+def test_a_failing_block_step_still_stops_the_call(point: str) -> None:
     """When recording a stopped call fails, the call is still stopped with BudgetExceeded."""
-    monkeypatch.setattr(_gate if name == "_block" else _budget, name, _boom)
-    (interaction,) = recorded(PLAIN)
-    replay = Replay([interaction])
-    client = openai_client(replay)
-    kwargs = request_kwargs(interaction, "openai")
-    with (
-        tokentrace.task("stopped", budget=tokentrace.Budget(max_llm_calls=0)),
-        pytest.raises(tokentrace.BudgetExceeded),
-    ):
-        client.chat.completions.create(**kwargs)
-    assert replay.sent == []
-    assert _engine.active_call() is None  # the call context was restored
+    with inject_fault(point):
+        (interaction,) = recorded(PLAIN)
+        replay = Replay([interaction])
+        client = openai_client(replay)
+        kwargs = request_kwargs(interaction, "openai")
+        with (
+            tokentrace.task("stopped", budget=tokentrace.Budget(max_llm_calls=0)),
+            pytest.raises(tokentrace.BudgetExceeded),
+        ):
+            client.chat.completions.create(**kwargs)
+        assert replay.sent == []
+        assert active_call() is None  # the call context was restored
 
 
 RESPONSES = "dd-trace-py/tests/contrib/openai/cassettes/v1/response_reasoning_tokens.yaml"
@@ -421,9 +426,9 @@ INTEGRATIONS = {
     "gemini": GoogleGenAIIntegration,
     "bedrock": BedrockIntegration,
 }
-ENGINE_HOOKS = [(_engine, "_begin"), (_engine, "_end_span"), (_pricing, "lookup")]
+ENGINE_HOOKS: list[Hook] = ["call.begin", "call.end_span", "price.lookup"]
 # A stream is completed from its proxy, through its own reference to the engine's ``complete_with``.
-STREAM_HOOKS = [(_streams, "complete_with"), (_streams._StreamState, "finish"), (_streams, "wrap_stream")]
+STREAM_HOOKS: list[Hook] = ["stream.complete", "stream.finish", "stream.wrap"]
 READERS = {
     "openai.chat": _ChatStream,
     "openai.responses": _ResponsesStream,
@@ -441,15 +446,15 @@ def _surface_cases() -> list[Any]:
     cases = []
     for surface in SURFACES:
         integration = INTEGRATIONS[surface.split(".")[0]]
-        hooks = [*ENGINE_HOOKS, (integration, "request")]
+        hooks: list[Hook] = [*ENGINE_HOOKS, (integration, "request")]
         if ".helper." in surface:
-            hooks.append((_deferred, "_defer"))
+            hooks.append("call.defer")
         if "stream" in surface:
             reader = READERS[surface.removesuffix(".async").removesuffix(".stream")]
             hooks += [*STREAM_HOOKS, (integration, "stream_reader"), (reader, "feed")]
         else:
             hooks += [(integration, "read")]
-        cases += [pytest.param(surface, t, n, id=f"{surface}-{t.__name__}.{n}") for t, n in hooks]
+        cases += [pytest.param(surface, hook, id=f"{surface}-{_hook_id(hook)}") for hook in hooks]
     return cases
 
 
@@ -464,21 +469,15 @@ def surface_baseline() -> dict[str, Any]:
 
 
 @pytest.mark.usefixtures("lenient")
-@pytest.mark.parametrize(("surface", "target", "name"), _surface_cases())
+@pytest.mark.parametrize(("surface", "hook"), _surface_cases())
 def test_every_surface_survives_every_failing_hook(
-    surface: str,
-    target: Any,
-    name: str,
-    surface_baseline: dict[str, Any],
-    monkeypatch: pytest.MonkeyPatch,
-    caplog: pytest.LogCaptureFixture,
+    surface: str, hook: Hook, surface_baseline: dict[str, Any], caplog: pytest.LogCaptureFixture
 ) -> None:
     """Each provider surface (sync, async, streamed) returns exactly what the bare SDK returns while one
     of tokentrace's steps fails, and the failure is logged once."""
     # Streams an earlier test left unfinished end when collected; end them before the fault is in.
     gc.collect()
-    monkeypatch.setattr(target, name, _boom)
-    with caplog.at_level(logging.WARNING, logger="tokentrace"), tokentrace.task("faults"):
+    with failing(hook), caplog.at_level(logging.WARNING, logger="tokentrace"), tokentrace.task("faults"):
         for _ in range(2):
             assert SURFACES[surface]() == surface_baseline[surface]
     injected = [r.getMessage() for r in caplog.records if "Injected" in r.getMessage()]
@@ -487,13 +486,13 @@ def test_every_surface_survives_every_failing_hook(
     # reading of the body meets the same injected fault at a step of its own.
     sites = [message.split("internal error in ", 1)[1].split(" ", 1)[0] for message in injected]
     assert len(sites) == 1 or (len(sites) == 2 and sites[1].startswith("wire.")), injected
-    assert _engine.active_call() is None
+    assert active_call() is None
 
 
 @pytest.mark.usefixtures("lenient")
-@pytest.mark.parametrize("name", ["_read_parsed", "wrap_unread"])
+@pytest.mark.parametrize("point", ["raw.read_parsed", "raw.wrap_unread"])
 def test_a_failing_raw_response_hook_leaves_the_parsed_result_alone(
-    name: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+    point: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     """An async raw response parsed by the application: the same message whatever fails inside."""
     (interaction,) = recorded(MESSAGES)
@@ -509,7 +508,10 @@ def test_a_failing_raw_response_hook_leaves_the_parsed_result_alone(
         bare = asyncio.run(parse())
     finally:
         tokentrace.instrument()
-    monkeypatch.setattr(_streams, name, _boom)
-    with caplog.at_level(logging.WARNING, logger="tokentrace"), tokentrace.task("faults"):
+    with (
+        inject_fault(point),
+        caplog.at_level(logging.WARNING, logger="tokentrace"),
+        tokentrace.task("faults"),
+    ):
         assert asyncio.run(parse()) == bare
     assert len([r for r in caplog.records if "Injected" in r.getMessage()]) == 1

@@ -11,7 +11,7 @@ import tokentrace
 from tests.support.proc import ROOT
 from tokentrace.testing import Recorded, ReplayServer, capture
 
-RECORDINGS = ROOT / "src" / "tokentrace" / "_demo" / "recordings"
+RECORDINGS = ROOT / "src" / "tokentrace" / "_cli" / "demo" / "recordings"
 
 
 def test_replay_server_serves_in_turn_and_routes_streams() -> None:
@@ -61,3 +61,16 @@ def test_capture_restores_the_previous_providers() -> None:
     with capture():
         assert _telemetry.state.tracer_provider is not before[0]
     assert (_telemetry.state.tracer_provider, _telemetry.state.meter_provider) == before
+
+
+def test_every_fault_point_names_a_step_that_exists() -> None:
+    """Each of ``FAULT_POINTS`` resolves to one of tokentrace's functions, replaced and restored."""
+    from tokentrace.testing import FAULT_POINTS, inject_fault
+
+    assert len(FAULT_POINTS) == 26
+    for point in FAULT_POINTS:
+        with inject_fault(point):
+            pass
+    unknown = r"unknown fault point 'call\.nowhere'"
+    with pytest.raises(ValueError, match=unknown), inject_fault("call.nowhere"):
+        pass

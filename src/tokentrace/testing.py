@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import importlib
 import itertools
 import json
 import threading
@@ -28,7 +29,7 @@ from opentelemetry.trace import SpanKind
 from tokentrace._foundation import semconv as sc
 from tokentrace._telemetry import providers as _telemetry
 
-__all__ = ["Capture", "Recorded", "ReplayServer", "capture"]
+__all__ = ["FAULT_POINTS", "Capture", "InjectedFault", "Recorded", "ReplayServer", "capture", "inject_fault"]
 
 
 @dataclass
@@ -195,3 +196,72 @@ class ReplayServer:
             self._server.shutdown()
             self._server.server_close()
             self._server = None
+
+
+# Where tokentrace's own steps can be made to fail, by stable name: each maps to the function
+# that does the step (module, then attribute path), kept here beside the code it names so that
+# moving that code changes this table and not the tests that use it.
+_POINTS: dict[str, tuple[str, str]] = {
+    "call.begin": ("tokentrace._core.engine", "_begin"),
+    "call.finish": ("tokentrace._core.engine", "_finish"),
+    "call.fail": ("tokentrace._core.engine", "_fail"),
+    "call.complete": ("tokentrace._core.engine", "complete"),
+    "call.end_span": ("tokentrace._core.engine", "_end_span"),
+    "call.metrics": ("tokentrace._core.engine", "_record_metrics"),
+    "call.defer": ("tokentrace._core.deferred", "_defer"),
+    "attempt.note": ("tokentrace._core.attempts", "_note_attempt"),
+    "price.lookup": ("tokentrace._pricing.prices", "lookup"),
+    "stream.wrap": ("tokentrace._core.streams", "wrap_stream"),
+    "stream.complete": ("tokentrace._core.streams", "complete_with"),
+    "stream.finish": ("tokentrace._core.streams", "_StreamState.finish"),
+    "raw.read_parsed": ("tokentrace._core.streams", "_read_parsed"),
+    "raw.wrap_unread": ("tokentrace._core.streams", "wrap_unread"),
+    "task.start_span": ("tokentrace._accounting.task", "_start_span"),
+    "task.end_span": ("tokentrace._accounting.task", "_end_span"),
+    "telemetry.instruments": ("tokentrace._telemetry.providers", "instruments"),
+    "budget.gate": ("tokentrace._core.gate", "check"),
+    "budget.go_ahead": ("tokentrace._core.gate", "_go_ahead"),
+    "budget.block": ("tokentrace._core.gate", "_block"),
+    "budget.check": ("tokentrace._accounting.budget", "check"),
+    "budget.settle": ("tokentrace._accounting.budget", "settle"),
+    "budget.warned": ("tokentrace._accounting.budget", "warned"),
+    "budget.blocked": ("tokentrace._accounting.budget", "blocked"),
+    "request.digest": ("tokentrace._core.requests", "digest"),
+    "request.estimate": ("tokentrace._core.requests", "estimate"),
+}
+FAULT_POINTS: tuple[str, ...] = tuple(_POINTS)
+"""The steps of tokentrace's own that ``inject_fault`` can make fail."""
+
+
+class InjectedFault(RuntimeError):
+    """The error ``inject_fault`` raises inside tokentrace."""
+
+
+@contextmanager
+def inject_fault(point: str, error: BaseException | None = None) -> Iterator[None]:
+    """Make one of tokentrace's own steps (``FAULT_POINTS``) raise while the block runs, to show
+    that the application's calls still return exactly what they would without tokentrace.
+
+    ``error`` is what it raises (an ``InjectedFault`` by default). tokentrace's error boundary
+    catches ``Exception`` and logs it once per step; with its strict mode on (as in
+    tokentrace's own test suite) it re-raises instead.
+    """
+    try:
+        module_name, path = _POINTS[point]
+    except KeyError:
+        raise ValueError(f"unknown fault point {point!r}: one of {', '.join(FAULT_POINTS)}") from None
+    owner: Any = importlib.import_module(module_name)
+    *parents, name = path.split(".")
+    for parent in parents:
+        owner = getattr(owner, parent)
+    original = owner.__dict__[name] if isinstance(owner, type) else getattr(owner, name)
+    fault = error if error is not None else InjectedFault(f"injected fault at {point}")
+
+    def fail(*args: Any, **kwargs: Any) -> Any:
+        raise fault
+
+    setattr(owner, name, fail)
+    try:
+        yield
+    finally:
+        setattr(owner, name, original)
