@@ -329,3 +329,20 @@ def test_metrics_to_a_traces_only_backend_warn_once_not_per_export() -> None:
     assert proc.stderr.count("could not export metrics") == 1, proc.stderr
     assert "OTEL_METRICS_EXPORTER=none" in proc.stderr
     assert "Failed to export metrics" not in proc.stderr, proc.stderr
+
+
+def test_the_batch_processors_queue_is_where_tokentrace_reads_it() -> None:
+    """Pins the one private read of OpenTelemetry's span processor: a bounded deque at
+    ``_batch_processor._queue``. A release that moves it fails here, not silently in users' apps."""
+    from collections import deque
+
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    processor = BatchSpanProcessor(InMemorySpanExporter(), max_queue_size=8, max_export_batch_size=1)
+    try:
+        queue = processor._batch_processor._queue
+        assert isinstance(queue, deque)
+        assert queue.maxlen == 8
+    finally:
+        processor.shutdown()

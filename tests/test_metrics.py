@@ -135,3 +135,14 @@ def test_a_failing_metric_entry_does_not_lose_the_others(
     assert cap.metric_points("gen_ai.client.token.usage") == []
     (point,) = cap.metric_points("tokentrace.task.cost")
     assert point.count == 1
+
+
+def test_the_global_meter_provider_is_where_tokentrace_reads_it() -> None:
+    """Pins the one private read of OpenTelemetry's metrics API: whether the application set a
+    global MeterProvider is ``opentelemetry.metrics._internal._METER_PROVIDER`` (``None`` until
+    set), beside the proxy handed out before. A release that moves them fails here."""
+    from opentelemetry.metrics import _internal
+
+    assert hasattr(_internal, "_METER_PROVIDER")
+    assert hasattr(_internal, "_PROXY_METER_PROVIDER")
+    assert isinstance(_internal._PROXY_METER_PROVIDER, _internal._ProxyMeterProvider)

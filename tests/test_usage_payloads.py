@@ -446,3 +446,50 @@ def test_usage_constructor_takes_every_field_in_order_with_zero_defaults() -> No
         Usage(*values, 0)  # type: ignore[misc]
     with pytest.raises(TypeError):
         Usage(bogus=1)  # type: ignore[call-arg]
+
+
+def test_sdk_response_fields_are_where_values_reads_them() -> None:
+    """Pins the one read of pydantic's storage: a response model's fields are its ``__dict__``
+    and its extra fields ``__pydantic_extra__`` (what ``values`` reads instead of ``getattr``,
+    which makes pydantic raise and catch an error for each missing name). A pydantic release
+    that stores them elsewhere fails here."""
+    from openai.types import CompletionUsage
+
+    from tokentrace.integrations import values
+
+    usage = CompletionUsage.model_validate(
+        {"prompt_tokens": 3, "completion_tokens": 4, "total_tokens": 7, "cost": 0.5}
+    )
+    assert usage.__dict__["prompt_tokens"] == 3
+    assert usage.__pydantic_extra__ == {"cost": 0.5}
+    assert dict(values(usage)) == {
+        "prompt_tokens": 3,
+        "completion_tokens": 4,
+        "total_tokens": 7,
+        "completion_tokens_details": None,
+        "prompt_tokens_details": None,
+        "cost": 0.5,
+    }
+
+
+def test_the_base_url_cache_holds_the_url_object() -> None:
+    """Pins ``base_url_of``'s cache keyed by the URL object's identity: the entry holds the object
+    (so its id cannot be reused by another), and a new URL object is read afresh."""
+    import httpx
+
+    from tokentrace._core.integration import _url_strings
+    from tokentrace.integrations import base_url_of
+
+    class Client:
+        def __init__(self, url: str) -> None:
+            self._base_url = httpx.URL(url)
+
+    class Resource:
+        def __init__(self, url: str) -> None:
+            self._client = Client(url)
+
+    first = Resource("https://api.openai.com/v1/")
+    assert base_url_of(first) == "https://api.openai.com/v1/"
+    assert _url_strings[id(first._client._base_url)][0] is first._client._base_url
+    first._client._base_url = httpx.URL("http://127.0.0.1:8000/v1/")
+    assert base_url_of(first) == "http://127.0.0.1:8000/v1/"
