@@ -8,7 +8,7 @@ from typing import Any
 
 from tokentrace._core.call import _ACTIVE_CALL
 from tokentrace._core.integration import AttemptHook
-from tokentrace._foundation.safety import failed, guarded
+from tokentrace._foundation.safety import guarded
 
 Wrapper = Callable[[Any, Any, tuple[Any, ...], dict[str, Any]], Any]
 
@@ -43,10 +43,7 @@ def attempt_wrapper(hook: AttemptHook) -> Wrapper:
             except BaseException as exc:
                 guarded("attempt.note", _note_attempt, None, type(exc).__qualname__)
                 raise
-            try:
-                _note_attempt((hook, result))
-            except Exception as exc:  # noqa: BLE001  # guarded in place, on every attempt
-                failed("attempt.note", exc)
+            guarded("attempt.note", _note_attempt, None, (hook, result))
             return result
 
         return async_wrapper
@@ -57,10 +54,7 @@ def attempt_wrapper(hook: AttemptHook) -> Wrapper:
         except BaseException as exc:
             guarded("attempt.note", _note_attempt, None, type(exc).__qualname__)
             raise
-        try:
-            _note_attempt((hook, result))
-        except Exception as exc:  # noqa: BLE001  # guarded in place, on every attempt
-            failed("attempt.note", exc)
+        guarded("attempt.note", _note_attempt, None, (hook, result))
         return result
 
     return sync_wrapper

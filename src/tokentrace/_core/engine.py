@@ -26,7 +26,7 @@ from tokentrace._core import requests as _requests
 from tokentrace._core.call import _ACTIVE_CALL, Call, active_call, leave
 from tokentrace._core.integration import UNREAD, Method, ProviderIntegration, Reading, Request
 from tokentrace._foundation import semconv as sc
-from tokentrace._foundation.safety import failed, guarded
+from tokentrace._foundation.safety import guarded
 from tokentrace._pricing import charge as _charge
 from tokentrace._pricing import inferences as _inferences
 from tokentrace._pricing import money as _money
@@ -406,15 +406,8 @@ def _emit_call_metrics(
 
 def _after(call: Call, result: Any) -> Any:
     """Leave the call's context and finish it; ``result`` itself after an internal error."""
-    try:
-        leave(call)
-    except Exception as exc:  # noqa: BLE001  # guarded in place, on every call
-        failed("call.leave", exc)
-    try:
-        return _finish(call, result)
-    except Exception as exc:  # noqa: BLE001  # guarded in place, on every call
-        failed("call.finish", exc)
-        return result
+    guarded("call.leave", leave, None, call)
+    return guarded("call.finish", _finish, result, call, result)
 
 
 def call_wrapper(integration: ProviderIntegration, method: Method) -> Wrapper:
@@ -425,11 +418,7 @@ def call_wrapper(integration: ProviderIntegration, method: Method) -> Wrapper:
         async def async_wrapper(
             wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
         ) -> Any:
-            try:
-                call = _begin(integration, method, instance, kwargs)
-            except Exception as exc:  # noqa: BLE001  # guarded in place, on every call
-                failed("call.begin", exc)
-                call = None
+            call = guarded("call.begin", _begin, None, integration, method, instance, kwargs)
             if call is None:
                 return await wrapped(*args, **kwargs)
             if call.breach is not None:
@@ -447,11 +436,7 @@ def call_wrapper(integration: ProviderIntegration, method: Method) -> Wrapper:
         return async_wrapper
 
     def sync_wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        try:
-            call = _begin(integration, method, instance, kwargs)
-        except Exception as exc:  # noqa: BLE001  # guarded in place, on every call
-            failed("call.begin", exc)
-            call = None
+        call = guarded("call.begin", _begin, None, integration, method, instance, kwargs)
         if call is None:
             return wrapped(*args, **kwargs)
         if call.breach is not None:

@@ -18,7 +18,7 @@ import wrapt
 from tokentrace._core.call import _ACTIVE_CALL
 from tokentrace._core.engine import Call, complete, complete_with
 from tokentrace._core.integration import Reading, StreamReader
-from tokentrace._foundation.safety import failed, guarded
+from tokentrace._foundation.safety import guarded
 
 COMPLETED = "completed"
 CLOSED = "closed"
@@ -96,10 +96,7 @@ class StreamProxy(_Proxy):
         except BaseException as exc:
             _finish(self._self_state, ERROR, exc)
             raise
-        try:
-            self._self_state.reader.feed(item)
-        except Exception as exc:  # noqa: BLE001  # guarded in place, per item
-            failed("stream.feed", exc)
+        guarded("stream.feed", self._self_state.reader.feed, None, item)
         return item
 
     def close(self) -> Any:
@@ -160,10 +157,7 @@ class AsyncStreamProxy(_Proxy):
         except BaseException as exc:
             _finish(self._self_state, ERROR, exc)
             raise
-        try:
-            self._self_feed(item)
-        except Exception as exc:  # noqa: BLE001  # guarded in place, per item
-            failed("stream.feed", exc)
+        guarded("stream.feed", self._self_feed, None, item)
         return item
 
     async def close(self) -> Any:
@@ -203,16 +197,10 @@ def _watched(proxy: StreamProxy, it: Iterator[Any], state: _StreamState) -> Iter
             except StopIteration:
                 _finish(state, COMPLETED)
                 return
-            try:
-                feed(item)
-            except Exception as exc:  # noqa: BLE001  # guarded in place, per item
-                failed("stream.feed", exc)
+            guarded("stream.feed", feed, None, item)
             yield item
         for item in it:
-            try:
-                feed(item)
-            except Exception as exc:  # noqa: BLE001  # guarded in place, per item
-                failed("stream.feed", exc)
+            guarded("stream.feed", feed, None, item)
             yield item
     except GeneratorExit:
         raise
