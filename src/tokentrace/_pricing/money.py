@@ -18,6 +18,8 @@ UNIT_EXPONENT: Final = 24
 UNITS_PER_USD: Final = 10**UNIT_EXPONENT
 _EXACT: Final = Context(prec=MAX_PREC, Emax=MAX_EMAX, Emin=MIN_EMIN, rounding=ROUND_HALF_EVEN)
 PER_TOKEN: Final = Decimal("1e-6")  # USD per token at $1 per million tokens
+PICODOLLAR: Final = Decimal("1e-12")
+"""The ledger's unit (``cost_pico``), and what an apportioned hourly cost is rounded to."""
 
 
 def to_units(usd_amount: Decimal, scale: Decimal = _ONE) -> int:

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Final
 
 from tokentrace._foundation.safety import renew_after_fork
 from tokentrace._pricing import modal as _modal
-from tokentrace._pricing.money import PER_TOKEN, Parts, UnitRates, to_units, usd
+from tokentrace._pricing.money import PER_TOKEN, PICODOLLAR, Parts, UnitRates, to_units, usd
 from tokentrace._tokens.usage import Usage
 
 if TYPE_CHECKING:
@@ -34,8 +34,6 @@ logger: Final = logging.getLogger("tokentrace")
 
 _ZERO: Final = Decimal(0)
 _HOUR_NS: Final = Decimal(3_600_000_000_000)
-# Only an apportioned hourly cost is rounded, to a picodollar.
-_PICO: Final = Decimal("1e-12")
 _DAY: Final = 86_400.0
 
 # The wall clock prices are resolved by (POSIX seconds); one name, so a test can set the time.
@@ -190,7 +188,9 @@ class PriceInfo:
         """One call's cost split by what it pays for (``Parts``), in integer units of 10**-24
         USD (``usd`` makes a Decimal of them); their sum is the call's cost."""
         if self.usd_per_hour is not None:
-            hourly = (self.usd_per_hour * duration_ns / _HOUR_NS).quantize(_PICO)
+            hourly = (self.usd_per_hour * duration_ns / _HOUR_NS).quantize(
+                PICODOLLAR
+            )  # only an apportioned hourly cost is rounded
             return Parts(0, 0, 0, 0, to_units(hourly))
         rates, tiers, per_request, per_search, per_file_search = self._units
         if tiers:

@@ -14,8 +14,9 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from tokentrace._pricing.money import PICODOLLAR
 from tokentrace.exceptions import ConfigurationError
-from tokentrace.ledger._report import Filters, text
+from tokentrace.ledger._report import Filters, check_dimensions, text
 
 # Outcome dimensions: name -> column of ``tasks``.
 DIMENSIONS: dict[str, str] = {
@@ -87,7 +88,7 @@ class Economics:
 
 def _round(value: Decimal) -> Decimal:
     # A quotient can have endless digits: 12 decimal places is a picodollar, the ledger's unit.
-    return value.quantize(Decimal("1e-12")).normalize()
+    return value.quantize(PICODOLLAR).normalize()
 
 
 def _text_or_none(value: Decimal | None) -> str | None:
@@ -96,14 +97,6 @@ def _text_or_none(value: Decimal | None) -> str | None:
 
 def _number(value: Decimal) -> int | float:
     return int(value) if value == value.to_integral_value() else float(value)
-
-
-def check_dimensions(by: Sequence[str]) -> None:
-    unknown = [d for d in by if d not in DIMENSIONS]
-    if unknown:
-        raise ConfigurationError(
-            f"cannot group outcomes by {', '.join(unknown)}: use any of {', '.join(DIMENSIONS)}"
-        )
 
 
 def _where(by: Sequence[str], filters: Filters) -> tuple[str, list[Any]]:
@@ -121,7 +114,7 @@ def outcomes(
 ) -> tuple[list[Economics], Economics]:
     """Runs, outcomes, cost per success and per unit, waste and cost shares per group (by cost),
     and the total over root runs."""
-    check_dimensions(by)
+    check_dimensions(by, DIMENSIONS, subject="outcomes ")
     columns = [DIMENSIONS[d] for d in by]
     where, params = _where(by, filters)
     select = ", ".join(

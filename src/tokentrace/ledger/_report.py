@@ -9,16 +9,16 @@ from __future__ import annotations
 
 import re
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 
+from tokentrace._pricing.money import PICODOLLAR
 from tokentrace.exceptions import ConfigurationError
 from tokentrace.ledger._schema import CALL_COLUMNS, TASK_COLUMNS
 
-_PICO = Decimal("1e-12")
 _MAX_NS = 2**63 - 1  # nanosecond timestamps are SQLite integers (until the year 2262)
 _SPAN_UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
@@ -42,7 +42,7 @@ _UNPRICED = "('unpriced', 'invalid_usage')"
 
 def money(picos: int | None) -> Decimal:
     """An exact USD amount from a sum of picodollars."""
-    return (Decimal(picos or 0) * _PICO).normalize() if picos else Decimal(0)
+    return (Decimal(picos or 0) * PICODOLLAR).normalize() if picos else Decimal(0)
 
 
 def text(amount: Decimal) -> str:
@@ -117,10 +117,15 @@ def parse_where(items: Iterable[str]) -> tuple[tuple[str, str], ...]:
     return tuple(pairs)
 
 
-def check_dimensions(by: Sequence[str]) -> None:
-    unknown = [d for d in by if d not in DIMENSIONS]
+def check_dimensions(
+    by: Sequence[str], dimensions: Mapping[str, str] = DIMENSIONS, subject: str = ""
+) -> None:
+    """Refuse a grouping by anything but ``dimensions``, naming them (``subject``: what is grouped)."""
+    unknown = [d for d in by if d not in dimensions]
     if unknown:
-        raise ConfigurationError(f"cannot group by {', '.join(unknown)}: use any of {', '.join(DIMENSIONS)}")
+        raise ConfigurationError(
+            f"cannot group {subject}by {', '.join(unknown)}: use any of {', '.join(dimensions)}"
+        )
 
 
 @dataclass
@@ -260,7 +265,7 @@ def _runs(group: Group, spends: list[int]) -> None:
     spends.sort()
     group.runs = len(spends)
     group.per_run = {
-        "mean": (money(sum(spends)) / len(spends)).quantize(_PICO).normalize(),
+        "mean": (money(sum(spends)) / len(spends)).quantize(PICODOLLAR).normalize(),
         "p50": money(_nearest_rank(spends, 0.50)),
         "p95": money(_nearest_rank(spends, 0.95)),
         "p99": money(_nearest_rank(spends, 0.99)),

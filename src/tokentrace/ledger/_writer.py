@@ -29,12 +29,12 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 from tokentrace._foundation import semconv as sc
+from tokentrace._pricing.money import PICODOLLAR
 from tokentrace.exceptions import ConfigurationError
 from tokentrace.ledger._schema import CALL_COLUMNS, MIGRATIONS, SCHEMA_V1, SCHEMA_VERSION, TASK_COLUMNS
 
 logger = logging.getLogger("tokentrace")
 
-_PICO = Decimal("1e-12")
 LOCK_WAIT = 5.0
 """The longest one write waits, in all, while another connection holds the ledger's write lock."""
 
@@ -209,7 +209,7 @@ def _retry_busy(fn: Any, within: float = LOCK_WAIT) -> Any:
 
 def pico(cost: Decimal) -> int:
     """A cost in USD as an integer count of 10^-12 USD (exact for every published per-token rate)."""
-    return int(cost.quantize(_PICO, rounding=ROUND_HALF_EVEN).scaleb(12))
+    return int(cost.quantize(PICODOLLAR, rounding=ROUND_HALF_EVEN).scaleb(12))
 
 
 def _cost(attrs: Any, exact_key: str, float_key: str) -> Decimal | None:
