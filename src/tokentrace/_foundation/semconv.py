@@ -85,8 +85,9 @@ USAGE_MODALITIES: Final = {
 the provider reported it and it is not zero."""
 USAGE_ESTIMATED: Final = "tokentrace.usage.estimated"
 BASE_URL: Final = "tokentrace.base_url"
-"""The base URL a call with usage was sent to, without any query or credentials: its price is
-looked up by it (a gateway's, a self-hosted server's), so re-pricing reads it too."""
+"""The base URL a call with usage was sent to, without any query or credentials, when it is not
+its provider's own API: a gateway's, a proxy's or a self-hosted server's URL can change the
+price, so re-pricing reads it too."""
 USAGE_ITERATIONS: Final = "tokentrace.usage.iterations"
 """The further inferences a call is billed for (Anthropic's compaction and advisor iterations),
 as JSON: each one's model (null: the call's own) and counts. Their tokens are in the totals."""

@@ -93,7 +93,8 @@ def charge(
             return _pricing.lookup(name, provider, base_url, elapsed_ns, served)
         return _pricing.lookup_at(name, provider, base_url, at, served)
 
-    price = find(model, tier)
+    # The engine's case (``at`` is None, on every call) looks its price up without ``find``.
+    price = _pricing.lookup(model, provider, base_url, elapsed_ns, tier) if at is None else find(model, tier)
     if price is None and request_model and request_model != model:
         price = find(request_model, tier)
     # The call's own inference is billed for ``own`` (``usage`` has the further inferences' too).

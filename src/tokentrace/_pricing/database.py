@@ -35,6 +35,13 @@ _DEFAULT_HOSTS: Final = {
 }
 
 
+def is_default_host(provider: str, base_url: str) -> bool:
+    """Whether ``base_url`` is ``provider``'s own API, which the price database is asked by
+    provider, not by URL (so the URL cannot change the price)."""
+    known = _DEFAULT_HOSTS.get(provider)
+    return known is not None and known[1] in base_url
+
+
 def from_database(
     model: str, provider: str, base_url: str | None, at: float, service_tier: str | None = None
 ) -> PriceInfo | None:
@@ -44,7 +51,7 @@ def from_database(
     provider_id: str | None = None
     api_url: str | None = None
     known = _DEFAULT_HOSTS.get(provider)
-    if known is not None and (base_url is None or known[1] in base_url):
+    if known is not None and (base_url is None or is_default_host(provider, base_url)):
         provider_id = known[0]
     elif base_url is not None:
         api_url = base_url
