@@ -26,12 +26,12 @@ from tokentrace._core import requests as _requests
 from tokentrace._core.call import _ACTIVE_CALL, Call, active_call, leave
 from tokentrace._core.integration import UNREAD, Method, ProviderIntegration, Reading, Request
 from tokentrace._foundation import semconv as sc
+from tokentrace._foundation.providers import is_own_api
 from tokentrace._foundation.safety import guarded
 from tokentrace._pricing import charge as _charge
 from tokentrace._pricing import inferences as _inferences
 from tokentrace._pricing import money as _money
 from tokentrace._pricing import prices as _pricing
-from tokentrace._pricing.database import is_default_host
 from tokentrace._telemetry import exception_events as _exception_events
 from tokentrace._telemetry import propagation as _propagation
 from tokentrace._telemetry import providers as _telemetry
@@ -295,7 +295,7 @@ def _end_span(
         if reading.service_tier is not None:
             attrs[call.integration.service_tier_attribute] = reading.service_tier
         base_url = call.request.base_url
-        if base_url is not None and usage is not None and not is_default_host(call.provider, base_url):
+        if base_url is not None and usage is not None and not is_own_api(call.provider, base_url):
             # Only a gateway's, a proxy's or a self-hosted server's URL can change the price.
             attrs[sc.BASE_URL] = _shareable(base_url)
         if reading.inferences and usage is not None:

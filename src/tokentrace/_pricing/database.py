@@ -14,32 +14,8 @@ from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any, Final
 
+from tokentrace._foundation.providers import PRICES_IDS, is_own_api
 from tokentrace._pricing.prices import _ZERO, SOURCE_DATABASE, PriceInfo, RateSet
-
-# gen_ai.provider.name values whose default endpoint genai-prices knows by provider id:
-# (genai-prices provider id, a part of that provider's own base URL).
-_DEFAULT_HOSTS: Final = {
-    "openai": ("openai", "api.openai.com"),
-    "anthropic": ("anthropic", "api.anthropic.com"),
-    "groq": ("groq", "api.groq.com"),
-    "mistral_ai": ("mistral", "api.mistral.ai"),
-    "deepseek": ("deepseek", "api.deepseek.com"),
-    "together": ("together", "api.together."),
-    "fireworks": ("fireworks", "api.fireworks.ai"),
-    "x_ai": ("x-ai", "api.x.ai"),
-    "perplexity": ("perplexity", "api.perplexity.ai"),
-    "cerebras": ("cerebras", "api.cerebras.ai"),
-    "cohere": ("cohere", "api.cohere."),
-    "gcp.gemini": ("google", "googleapis.com"),
-    "gcp.vertex_ai": ("google", "googleapis.com"),
-}
-
-
-def is_default_host(provider: str, base_url: str) -> bool:
-    """Whether ``base_url`` is ``provider``'s own API, which the price database is asked by
-    provider, not by URL (so the URL cannot change the price)."""
-    known = _DEFAULT_HOSTS.get(provider)
-    return known is not None and known[1] in base_url
 
 
 def from_database(
@@ -50,9 +26,9 @@ def from_database(
     snapshot = data_snapshot.get_snapshot()
     provider_id: str | None = None
     api_url: str | None = None
-    known = _DEFAULT_HOSTS.get(provider)
-    if known is not None and (base_url is None or is_default_host(provider, base_url)):
-        provider_id = known[0]
+    known = PRICES_IDS.get(provider)
+    if known is not None and (base_url is None or is_own_api(provider, base_url)):
+        provider_id = known
     elif base_url is not None:
         api_url = base_url
     else:

@@ -7,7 +7,7 @@ registers through the ``tokentrace.integrations`` entry-point group, as the buil
 
 - Describing an SDK: ``Integration``, ``ProviderIntegration``, ``Method``, ``sync_and_async``,
   ``AttemptHook``, ``Patch``, ``Request``, ``Reading``, ``Inference``, ``StreamReader``,
-  ``base_url_of``.
+  ``base_url_of``; ``host_of`` names the provider an API host belongs to.
 - Reading usage from a provider's payload: ``Usage``, ``Modalities``, ``UsageError``,
   ``values``, ``field``, ``number``, ``count``, ``counts``, ``reported``; ``served_tier`` for a
   service tier the provider names.
@@ -31,6 +31,7 @@ from tokentrace._core.integration import (
     base_url_of,
     sync_and_async,
 )
+from tokentrace._foundation.providers import Host, host_of
 from tokentrace._foundation.safety import guarded
 from tokentrace._pricing.inferences import Inference
 from tokentrace._pricing.prices import served_tier
@@ -51,6 +52,7 @@ __all__ = [
     "AttemptHook",
     "Call",
     "EstimateUnavailable",
+    "Host",
     "Inference",
     "Integration",
     "Method",
@@ -71,6 +73,7 @@ __all__ = [
     "counts",
     "field",
     "guarded",
+    "host_of",
     "number",
     "reported",
     "served_tier",

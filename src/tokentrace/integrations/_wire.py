@@ -28,6 +28,7 @@ from tokentrace._core.call import _ACTIVE_CALL, Call, leave
 from tokentrace._core.integration import Method, ProviderIntegration, Request
 from tokentrace._foundation.safety import guarded
 from tokentrace._telemetry import providers as _telemetry
+from tokentrace.integrations import host_of
 from tokentrace.integrations._wire_bodies import Body, ProviderHTTPError, finalizer, json_object
 from tokentrace.integrations.anthropic import AnthropicIntegration
 from tokentrace.integrations.bedrock import BedrockIntegration
@@ -201,7 +202,6 @@ FAMILIES: dict[str, ProviderIntegration] = {
 }
 # Hosts whose OpenAI-compatible API has fields of its own, read by their SDK integration's readers.
 _OPENAI_DIALECTS = (("api.groq.com", "groq"),)
-_VERTEX_HOST = "aiplatform.googleapis.com"
 
 
 @dataclass(slots=True)
@@ -222,7 +222,7 @@ class Sent:
         model = route.model if route.model is not None else kwargs.get("model")
         base_url = self.base_url
         provider = integration.provider_for(base_url)
-        if route.family == "gemini" and _VERTEX_HOST in self.origin:
+        if route.family == "gemini" and _is_vertex(self.origin):
             provider = "gcp.vertex_ai"
         stream = route.method.streams or kwargs.get("stream") is True
         return Request(
@@ -293,3 +293,8 @@ class Exchange:
         body.decoder = None
         body.feed(content)
         body.end("completed")
+
+
+def _is_vertex(origin: str) -> bool:
+    host = host_of(origin)
+    return host is not None and host.provider == "gcp.vertex_ai"

@@ -8,10 +8,8 @@ does not record (listing models, files, ...) are left alone.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import urlsplit
 
 from tokentrace.integrations import (
     AttemptHook,
@@ -28,6 +26,7 @@ from tokentrace.integrations import (
     count_text,
     counts,
     field,
+    host_of,
     number,
     sync_and_async,
     values,
@@ -187,16 +186,14 @@ def _request_tokens(request: Request, model: str) -> int:
     return count_chat_messages(messages, model)
 
 
-@functools.lru_cache(maxsize=256)
 def _provider_for(base_url: str) -> str | None:
     """``AnthropicBedrock`` and ``AnthropicVertex`` clients share these resources: name them by
-    their base URL, so they are priced from Bedrock's and Vertex AI's tables (cached per URL)."""
-    host = (urlsplit(base_url).hostname or "").lower()
-    if host.startswith("bedrock-runtime.") and host.endswith(".amazonaws.com"):
-        return "aws.bedrock"
-    if host.endswith("aiplatform.googleapis.com"):
-        return "gcp.vertex_ai"
-    return None
+    their base URL, so they are priced from Bedrock's and Vertex AI's tables."""
+    host = host_of(base_url)
+    return host.provider if host is not None and host.provider in _CLOUDS else None
+
+
+_CLOUDS = frozenset({"aws.bedrock", "gcp.vertex_ai"})
 
 
 def _suppress_sdk_span(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:

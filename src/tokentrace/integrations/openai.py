@@ -22,6 +22,7 @@ from tokentrace.integrations import (
     count_text,
     counts,
     field,
+    host_of,
     number,
     reported,
     served_tier,
@@ -29,24 +30,6 @@ from tokentrace.integrations import (
     values,
 )
 
-# OpenAI-compatible endpoints recognised by their base URL's host: (host suffix, provider name).
-# Names follow the OTel GenAI ``gen_ai.provider.name`` values where the convention has one.
-GATEWAYS: tuple[tuple[str, str], ...] = (
-    (".openai.azure.com", "azure.ai.openai"),
-    (".cognitiveservices.azure.com", "azure.ai.openai"),
-    (".services.ai.azure.com", "azure.ai.inference"),
-    ("openrouter.ai", "openrouter"),
-    ("api.deepseek.com", "deepseek"),
-    ("api.together.xyz", "together"),
-    ("api.together.ai", "together"),
-    ("api.fireworks.ai", "fireworks"),
-    ("api.groq.com", "groq"),
-    ("api.mistral.ai", "mistral_ai"),
-    ("api.x.ai", "x_ai"),
-    ("api.perplexity.ai", "perplexity"),
-    ("api.cerebras.ai", "cerebras"),
-    ("generativelanguage.googleapis.com", "gcp.gemini"),
-)
 # Self-hosted servers recognised by their default port: Ollama's.
 _SELF_HOSTED_PORTS = {11434: "ollama"}
 
@@ -56,14 +39,13 @@ def gateway_for(base_url: str) -> str | None:
     """The ``gen_ai.provider.name`` of an OpenAI-compatible endpoint, or ``None`` for any other
     (a proxy in front of OpenAI, a vLLM or SGLang server: priced as the SDK's own provider, or
     by a ``SelfHosted`` price matched on the base URL)."""
+    host = host_of(base_url)
+    if host is not None:
+        return host.provider if host.openai_compatible else None
     try:
-        parts = urlsplit(base_url)
-        host, port = (parts.hostname or "").lower(), parts.port
+        port = urlsplit(base_url).port
     except ValueError:
         return None
-    for suffix, name in GATEWAYS:
-        if host == suffix.lstrip(".") or host.endswith(suffix if suffix.startswith(".") else "." + suffix):
-            return name
     return _SELF_HOSTED_PORTS.get(port) if port is not None else None
 
 
