@@ -12,6 +12,7 @@ import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any
 
 from tokentrace._pricing.money import PICODOLLAR
@@ -30,6 +31,7 @@ DIMENSIONS: dict[str, str] = {
     "day": "day",
 }
 _PARTS = ("input", "cache_read", "cache_write", "output", "other")
+_ZERO = Decimal(0)
 
 
 @dataclass
@@ -148,20 +150,34 @@ def outcomes(
     return ordered, total
 
 
+def _usd(text: str) -> Decimal:
+    """An amount of the tasks table (exact decimal text); most are "0", which needs no parsing."""
+    return _ZERO if text == "0" else Decimal(text)
+
+
+@lru_cache(maxsize=1024)
+def _units(text: str) -> tuple[tuple[str, Decimal], ...]:
+    """A run's units of work (JSON): runs of a task mostly repeat the same few."""
+    return tuple((unit, Decimal(str(n))) for unit, n in json.loads(text).items())
+
+
 def _add(g: Economics, row: Sequence[Any]) -> None:
     outcome, cost, units, dup_calls, dup_cost, waste, *rest = row
     parts, (exceeded, blocked, unpriced) = rest[: len(_PARTS)], rest[len(_PARTS) :]
     g.runs += 1
     name = outcome or "success"
     g.outcomes[name] = g.outcomes.get(name, 0) + 1
-    g.cost_usd += Decimal(cost)
-    for unit, n in (json.loads(units) if units else {}).items():
-        g.units[unit] = g.units.get(unit, Decimal(0)) + Decimal(str(n))
+    g.cost_usd += _usd(cost)
+    for unit, n in _units(units) if units else ():
+        g.units[unit] = g.units.get(unit, _ZERO) + n
     g.duplicate_calls += dup_calls
-    g.duplicate_cost_usd += Decimal(dup_cost)
-    g.retry_waste_cost_usd += Decimal(waste)
+    if dup_cost != "0":
+        g.duplicate_cost_usd += Decimal(dup_cost)
+    if waste != "0":
+        g.retry_waste_cost_usd += Decimal(waste)
     for part, value in zip(_PARTS, parts, strict=True):
-        g.parts[part] += Decimal(value)
+        if value != "0":
+            g.parts[part] += Decimal(value)
     g.budget_exceeded_runs += 1 if exceeded else 0
     g.budget_blocked_calls += blocked
     g.unpriced_runs += 1 if unpriced else 0
