@@ -74,9 +74,11 @@ def cmd_report(args: argparse.Namespace) -> int:
 
         return write_html(args)
     by = dimensions(args.by)
-    pick(REPORT_COLUMNS, args, by)
+    shown = {c.name for c in pick(REPORT_COLUMNS, args, by)}
+    # The percentiles cost a second pass over the calls: only when they are printed.
+    percentiles = args.format != "table" or bool(shown & {"p50", "p95", "p99"})
     conn = open_ledger(args)
-    groups, total = _report.report(conn, by, filters(args))
+    groups, total = _report.report(conn, by, filters(args), percentiles=percentiles)
     rows = [g.as_dict() for g in groups]
     if args.format != "table":
         emit(args, [*rows, {**{d: "TOTAL" for d in by}, **total.as_dict()}] if rows else [])

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import sqlite3
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
@@ -179,47 +179,74 @@ def _nearest_rank(sorted_values: Sequence[int], q: float) -> int:
     return sorted_values[index]
 
 
-def report(conn: sqlite3.Connection, by: Sequence[str], filters: Filters) -> tuple[list[Group], Group]:
-    """Cost and tokens per group of ``by`` (in order of cost), and the total over all calls."""
+# A group's sums, in the order ``_fill`` reads them.
+_SUMS = f"""
+    COUNT(*), SUM(cost_pico), SUM(input_tokens), SUM(output_tokens), SUM(cache_read_tokens),
+    SUM(cache_write_tokens), SUM(reasoning_tokens), SUM(retries), SUM(error_type IS NOT NULL),
+    SUM(CASE WHEN error_type IS NOT NULL THEN cost_pico END), SUM(cost_status IN {_UNPRICED}),
+    SUM(cost_status = 'estimated')"""
+# A group's task runs (root tasks with a call in the group) and their spend within the group.
+_RUNS = ", COUNT(DISTINCT root_id), SUM(CASE WHEN root_id IS NOT NULL THEN COALESCE(cost_pico, 0) END)"
+
+
+def groups(
+    conn: sqlite3.Connection, by: Sequence[str], filters: Filters, *, runs: bool = True
+) -> list[Group]:
+    """Cost and tokens per group of ``by``, in order of cost, in one pass over the calls; with
+    ``runs``, each group's task runs and mean cost per run (``report`` adds the percentiles).
+    With no ``by``, one group: every call."""
     check_dimensions(by)
     columns = [DIMENSIONS[d] for d in by]
     where, params = filters.sql()
+    select = "".join(f"{c}, " for c in columns)
     where_sql = f"WHERE {where}" if where else ""
-    select = ", ".join(columns)
-    group_sql = f"GROUP BY {select}" if columns else ""
-    aggregates = f"""
-        COUNT(*), SUM(cost_pico), SUM(input_tokens), SUM(output_tokens), SUM(cache_read_tokens),
-        SUM(cache_write_tokens), SUM(reasoning_tokens), SUM(retries), SUM(error_type IS NOT NULL),
-        SUM(CASE WHEN error_type IS NOT NULL THEN cost_pico END), SUM(cost_status IN {_UNPRICED}),
-        SUM(cost_status = 'estimated')"""
-    sql = f"SELECT {select + ',' if columns else ''} {aggregates} FROM calls {where_sql} {group_sql}"
-    groups: dict[tuple[Any, ...], Group] = {}
-    total = Group(key={})
+    group_sql = f"GROUP BY {', '.join(columns)}" if columns else ""
+    sql = f"SELECT {select}{_SUMS}{_RUNS if runs else ''} FROM calls {where_sql} {group_sql}"
+    found = []
     for row in conn.execute(sql, params):
-        key = tuple(row[: len(columns)])
-        values = row[len(columns) :]
-        group = Group(key=dict(zip(by, key, strict=True)))
-        _fill(group, values)
-        groups[key] = group
+        group = Group(key=dict(zip(by, row[: len(columns)], strict=True)))
+        _fill(group, row[len(columns) : len(columns) + 12])
+        if runs and row[-2]:
+            group.runs = row[-2]
+            group.per_run = {"mean": _mean(row[-1] or 0, row[-2])}
+        found.append(group)
+    return sorted(found, key=lambda g: (-g.cost_usd, -g.calls, [str(v) for v in g.key.values()]))
+
+
+def report(
+    conn: sqlite3.Connection, by: Sequence[str], filters: Filters, *, percentiles: bool = True
+) -> tuple[list[Group], Group]:
+    """Cost and tokens per group of ``by`` (in order of cost), and the total over all calls, each
+    with its task runs and mean cost per run; with ``percentiles``, their p50, p95 and p99 too
+    (a second pass, over each group's runs)."""
+    if not percentiles:
+        found = groups(conn, by, filters)
+        total = replace(found[0] if not by else groups(conn, [], filters)[0], key={})
+        return found, total
+    found = groups(conn, by, filters, runs=False)
+    total = Group(key={})
+    for group in found:
         _accumulate(total, group)
-    # Cost per task run: each root task run's spend within the group.
-    run_where = f"{where_sql} {'AND' if where else 'WHERE'} root_id IS NOT NULL"
+    # Each root task run's spend within each group, then within all of them.
+    check_dimensions(by)
+    columns = [DIMENSIONS[d] for d in by]
+    where, params = filters.sql()
+    select = "".join(f"{c}, " for c in columns)
     run_sql = (
-        f"SELECT {select + ',' if columns else ''} root_id, SUM(COALESCE(cost_pico, 0)) FROM calls "
-        f"{run_where} GROUP BY {select + ',' if columns else ''} root_id"
+        f"SELECT {select}root_id, SUM(COALESCE(cost_pico, 0)) FROM calls "
+        f"WHERE {f'{where} AND ' if where else ''}root_id IS NOT NULL GROUP BY {select}root_id"
     )
     per_group: dict[tuple[Any, ...], list[int]] = {}
     all_runs: dict[str, int] = {}
+    width = len(columns)
     for row in conn.execute(run_sql, params):
-        key, root, spend = tuple(row[: len(columns)]), row[len(columns)], row[len(columns) + 1]
-        per_group.setdefault(key, []).append(spend)
+        spend, root = row[-1], row[-2]
+        per_group.setdefault(row[:width], []).append(spend)
         all_runs[root] = all_runs.get(root, 0) + spend
-    for key, spends in per_group.items():
-        if key in groups:
-            _runs(groups[key], spends)
+    for group in found:
+        _runs(group, per_group.get(tuple(group.key.values()), []))
     _runs(total, list(all_runs.values()))
-    ordered = sorted(groups.values(), key=lambda g: (-g.cost_usd, -g.calls, [str(v) for v in g.key.values()]))
-    return ordered, total
+    return found, total
 
 
 def _fill(group: Group, values: Sequence[Any]) -> None:
@@ -259,13 +286,18 @@ def _accumulate(total: Group, group: Group) -> None:
     total.failed_cost_usd += group.failed_cost_usd
 
 
+def _mean(picos: int, runs: int) -> Decimal:
+    """The mean cost per run, to the picodollar (the ledger's unit)."""
+    return (money(picos) / runs).quantize(PICODOLLAR).normalize()
+
+
 def _runs(group: Group, spends: list[int]) -> None:
     if not spends:
         return
     spends.sort()
     group.runs = len(spends)
     group.per_run = {
-        "mean": (money(sum(spends)) / len(spends)).quantize(PICODOLLAR).normalize(),
+        "mean": _mean(sum(spends), len(spends)),
         "p50": money(_nearest_rank(spends, 0.50)),
         "p95": money(_nearest_rank(spends, 0.95)),
         "p99": money(_nearest_rank(spends, 0.99)),
