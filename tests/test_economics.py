@@ -104,7 +104,9 @@ def test_a_version_1_ledger_is_migrated_in_place(tmp_path: Path) -> None:
             "cost_usd) VALUES ('t1', 't1', 'old', 'x', 'y', 1, 2, '1970-01-01', 'success', '0.5')"
         )
     conn = _ledger.connect(path)
-    assert conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone() == ("3",)
+    assert conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone() == (
+        str(_ledger.SCHEMA_VERSION),
+    )
     columns = [row[1] for row in conn.execute("PRAGMA table_info(tasks)")]
     assert tuple(columns) == _ledger.TASK_COLUMNS
     call_columns = [row[1] for row in conn.execute("PRAGMA table_info(calls)")]

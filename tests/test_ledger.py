@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -155,6 +156,26 @@ def test_the_schema_is_versioned(agent_ledger: Path) -> None:
         conn.execute("INSERT INTO meta VALUES ('schema_version', '99')")
     with pytest.raises(ConfigurationError, match="schema version 99, newer than this tokentrace reads"):
         _ledger.connect(newer)
+
+
+def test_a_schema_4_ledger_gains_the_filter_indexes(agent_ledger: Path, tmp_path: Path) -> None:
+    """Version 5 adds indexes on the calls' feature, user and tenant, for the reports and the
+    dashboard narrowed to one; a schema 4 ledger gets them when a program writes to it."""
+    old = tmp_path / "old.db"
+    shutil.copy(agent_ledger, old)
+    added = ["calls_feature", "calls_tenant", "calls_user"]
+    with sqlite3.connect(old) as conn:
+        for index in added:
+            conn.execute(f"DROP INDEX {index}")
+        conn.execute("UPDATE meta SET value = '4' WHERE key = 'schema_version'")
+    rows = _rows(old, "SELECT * FROM calls ORDER BY span_id")
+    _ledger.connect(old).close()
+    indexes = "SELECT name FROM sqlite_master WHERE type = 'index' AND name IN ({}) ORDER BY name"
+    assert _rows(old, indexes.format(", ".join(f"'{i}'" for i in added))) == [(i,) for i in added]
+    assert _rows(old, "SELECT value FROM meta WHERE key = 'schema_version'") == [("5",)]
+    assert _rows(old, "SELECT * FROM calls ORDER BY span_id") == rows
+    plan = _rows(old, "EXPLAIN QUERY PLAN SELECT COUNT(*) FROM calls WHERE user_id = 'u'")
+    assert "calls_user" in str(plan)
 
 
 def test_two_processes_writing_one_ledger_lose_nothing(tmp_path: Path) -> None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 SCHEMA_V1 = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -118,6 +118,13 @@ ALTER TABLE calls ADD COLUMN service_tier TEXT;
 ALTER TABLE calls ADD COLUMN iterations TEXT;
 ALTER TABLE calls ADD COLUMN billed_input_tokens INTEGER;
 ALTER TABLE calls ADD COLUMN billed_output_tokens INTEGER
+""",
+    # 5: indexes for a report or a dashboard narrowed to one feature, user or tenant, which
+    # would otherwise read every call (docs/ledger.md); no column changes.
+    4: """
+CREATE INDEX IF NOT EXISTS calls_feature ON calls (feature);
+CREATE INDEX IF NOT EXISTS calls_user ON calls (user_id);
+CREATE INDEX IF NOT EXISTS calls_tenant ON calls (tenant)
 """,
 }
 
