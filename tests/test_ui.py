@@ -117,13 +117,24 @@ def page(browser: Any) -> Iterator[Any]:
     assert not errors, errors
 
 
+def loaded(page: Any) -> None:
+    """Wait until the dashboard's script has loaded every section and the filters' choices."""
+    page.wait_for_selector("main#content[aria-busy=false]", state="attached")
+
+
+def visit(page: Any, url: str) -> None:
+    """Open the dashboard at ``url`` and wait for its sections."""
+    page.goto(url)
+    loaded(page)
+
+
 def total_of(rows: list[dict[str, Any]]) -> dict[str, Any]:
     return next(r for r in rows if "TOTAL" in r.values())
 
 
 def test_totals_equal_the_reports(server: Server, page: Any) -> None:
     """The page's total and each breakdown row are the JSON report's amounts, to the last digit."""
-    page.goto(server.url)
+    visit(page, server.url)
     total = total_of(report_json(server.ledger))
     cost = page.locator("#total-cost")
     assert cost.get_attribute("data-usd") == total["cost_usd"]
@@ -140,7 +151,7 @@ def test_totals_equal_the_reports(server: Server, page: Any) -> None:
 
 def test_charts_render(server: Server, page: Any) -> None:
     """The cost-over-time chart has a bar per model with spend, and the tables have share bars."""
-    page.goto(server.url)
+    visit(page, server.url)
     bars = page.locator("#chart-time rect.bar")
     models = [r for r in report_json(server.ledger, "--by", "hour,model") if "TOTAL" not in r.values()]
     priced = [r for r in models if r["cost_usd"] != "0"]
@@ -149,29 +160,32 @@ def test_charts_render(server: Server, page: Any) -> None:
     assert page.locator("#chart-time").bounding_box()["height"] > 100
     page.select_option("select[name=bucket]", "hour")
     page.wait_for_url(re.compile(r"bucket=hour"))
+    loaded(page)
     assert page.locator("#chart-time rect.bar").count() == len(priced)
 
 
 def test_filters_change_the_numbers(server: Server, page: Any) -> None:
     """Picking a feature and a time range shows what the report gives for the same filters."""
-    page.goto(server.url)
+    visit(page, server.url)
     everything = page.locator("#total-cost").get_attribute("data-usd")
     features = page.locator("select[name=feature] option").all_inner_texts()[1:]
     assert features
     page.select_option("select[name=feature]", features[-1])
     page.wait_for_url(re.compile(r"feature="))
+    loaded(page)
     filtered = total_of(report_json(server.ledger, "--where", f"feature={features[-1]}"))
     assert page.locator("#total-cost").get_attribute("data-usd") == filtered["cost_usd"] != everything
     page.fill("input[name=since]", "2100-01-01")
     page.click("button[type=submit]")
     page.wait_for_url(re.compile(r"since="))
+    loaded(page)
     assert page.locator("#total-cost").get_attribute("data-usd") == "0"
     assert "No calls" in page.locator("#chart-time").text_content()
 
 
 def test_whatif_equals_the_command(server: Server, page: Any) -> None:
     """A what-if model gives the totals ``tokentrace whatif`` gives."""
-    page.goto(server.url + "?whatif=gpt-4o-mini")
+    visit(page, server.url + "?whatif=gpt-4o-mini")
     rows = json.loads(
         tokentrace(
             "whatif", "--ledger", str(server.ledger), "--model", "gpt-4o-mini", "--format", "json"
@@ -188,7 +202,7 @@ def test_whatif_equals_the_command(server: Server, page: Any) -> None:
 
 def test_a_run_tree_opens(server: Server, page: Any) -> None:
     """The costliest run opens as the tree ``tokentrace show`` draws, each branch with its cost."""
-    page.goto(server.url)
+    visit(page, server.url)
     run = page.locator("details.run").first
     task_id = run.get_attribute("data-task-id")
     assert not run.locator("li.call").first.is_visible()
@@ -206,7 +220,7 @@ def test_a_run_tree_opens(server: Server, page: Any) -> None:
 
 def test_it_refreshes_while_the_application_writes(server: Server, page: Any) -> None:
     """A call written while the page is open shows up without a reload, and an open run stays open."""
-    page.goto(server.url)
+    visit(page, server.url)
     page.locator("details.run summary").first.click()
     before = report_json(server.ledger)
     conn = _ledger.connect(server.ledger)
@@ -235,9 +249,9 @@ def test_the_ledger_is_not_written(demo: Path, tmp_path: Path, page: Any) -> Non
     before = digest(ledger)
     running = Server(ledger)
     try:
-        page.goto(running.url)
+        visit(page, running.url)
         page.locator("details.run summary").first.click()
-        page.goto(running.url + "?bucket=hour&split=feature&whatif=gpt-4o-mini&since=7d")
+        visit(page, running.url + "?bucket=hour&split=feature&whatif=gpt-4o-mini&since=7d")
         assert page.locator("#chart-time rect.bar").count() > 0
     finally:
         running.stop()

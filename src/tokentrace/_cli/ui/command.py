@@ -56,7 +56,7 @@ def write_html(args: argparse.Namespace) -> int:
     query = view.Query(since=args.since, until=args.until, where=parse_where(args.where or ()))
     conn = open_ledger(args)
     try:
-        html = render.report_file(view.build(conn, query), ledger=str(ledger_path(args)))
+        html = render.report_file(view.Parts(conn, query), ledger=str(ledger_path(args)))
     finally:
         conn.close()
     target = Path(args.html).expanduser()

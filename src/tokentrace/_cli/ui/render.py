@@ -1,4 +1,4 @@
-"""The dashboard's HTML and the one-file HTML report, from a ``view.View``.
+"""The dashboard's HTML and the one-file HTML report, from a ``view.Parts``.
 
 Amounts are shown as the command's tables show them (``dollars``: rounded to a millionth of a
 dollar); each amount's element carries the exact decimal text in ``data-usd``, as JSON gives it.
@@ -6,7 +6,7 @@ dollar); each amount's element carries the exact decimal text in ``data-usd``, a
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timezone
 from decimal import Decimal
 from html import escape
@@ -16,7 +16,7 @@ from urllib.parse import urlencode
 
 from tokentrace._cli.common import count, dollars
 from tokentrace._cli.ui import charts
-from tokentrace._cli.ui.view import BUCKETS, FILTERS, SPLITS, View
+from tokentrace._cli.ui.view import BREAKDOWNS, BUCKETS, FILTERS, SPLITS, Parts, Query
 from tokentrace.ledger import _economics, _report, _whatif
 
 ROWS = 15  # a breakdown's costliest rows shown; the command lists them all
@@ -39,10 +39,9 @@ def _all_unpriced(g: _report.Group) -> bool:
     return g.calls > 0 and g.unpriced_calls == g.calls
 
 
-def _kpis(view: View) -> str:
-    t = view.total
+def _kpis(t: _report.Group, outcomes: tuple[Any, _economics.Economics] | None) -> str:
     per_run = t.per_run.get("mean") if t.per_run and not _all_unpriced(t) else None
-    o = view.outcomes_total
+    o = outcomes[1] if outcomes else None
     cards = [
         ("Total cost", _money(t.cost_usd, ident="total-cost", unpriced=_all_unpriced(t))),
         ("LLM calls", f'<span id="total-calls">{count(t.calls)}</span>'),
@@ -58,9 +57,8 @@ def _kpis(view: View) -> str:
     return f'<section class="kpis">{items}</section>'
 
 
-def _time_chart(view: View) -> str:
-    q = view.query
-    svg, legend = charts.cost_over_time(view.series, q.bucket, q.split)
+def _time_chart(series: list[_report.Group], q: Query) -> str:
+    svg, legend = charts.cost_over_time(series, q.bucket, q.split)
     colour = charts.colours(legend)
     keys = "".join(
         f'<span class="key"><i style="background:{colour[name]}"></i>{escape(name)}</span>' for name in legend
@@ -117,14 +115,14 @@ def _tree(node: _report.Node) -> str:
     )
 
 
-def _runs(view: View) -> str:
+def _runs(runs: list[dict[str, Any]], trees: Mapping[str, _report.Node]) -> str:
     from tokentrace._cli.tasks import _task_cost, _when
 
-    if not view.runs:
+    if not runs:
         return ""
     rows = []
-    for r in view.runs:
-        tree = view.trees.get(r["task_id"])
+    for r in runs:
+        tree = trees.get(r["task_id"])
         rows.append(
             f'<details class="run" data-task-id="{escape(r["task_id"])}"><summary>'
             f'<span class="id">{escape(r["task_id"])}</span><span class="name">{escape(r["name"])}</span>'
@@ -157,11 +155,11 @@ def _outcome_row(name: str, g: _economics.Economics) -> str:
     )
 
 
-def _outcomes(view: View) -> str:
-    o = view.outcomes_total
-    if o is None:
+def _outcomes(outcomes: tuple[list[_economics.Economics], _economics.Economics] | None) -> str:
+    if outcomes is None:
         return ""
-    rows = "".join(_outcome_row(str(g.key["task"]), g) for g in view.outcomes)
+    groups, o = outcomes
+    rows = "".join(_outcome_row(str(g.key["task"]), g) for g in groups)
     return (
         '<section class="panel wide" id="outcomes"><h2>Outcomes by task '
         '<span class="muted">(every run of each task; the total counts root runs)</span></h2><table>'
@@ -171,8 +169,8 @@ def _outcomes(view: View) -> str:
     )
 
 
-def _waste(view: View) -> str:
-    t, o = view.total, view.outcomes_total
+def _waste(t: _report.Group, outcomes: tuple[Any, _economics.Economics] | None) -> str:
+    o = outcomes[1] if outcomes else None
     rows = [
         ("Failed calls", f"{count(t.failed_calls)} calls", _money(t.failed_cost_usd, ident="waste-failed")),
         (
@@ -196,12 +194,12 @@ def _waste(view: View) -> str:
     )
 
 
-def _whatif_section(view: View) -> str:
-    if view.whatif is None:
+def _whatif_section(whatif: tuple[list[_whatif.WhatIfGroup], _whatif.WhatIfGroup] | None, model: str) -> str:
+    if whatif is None:
         return ""
     from tokentrace._cli.pricing import _whatif_cells
 
-    groups, total = view.whatif
+    groups, total = whatif
     names = ("calls", "recorded", "what-if", "difference", "change", "not-repriced")
     head = "".join(f"<th>{n}</th>" for n in names)
 
@@ -219,24 +217,66 @@ def _whatif_section(view: View) -> str:
     rows = "".join(row(str(g.key["model"]), g) for g in groups)
     return (
         '<section class="panel wide" id="whatif">'
-        f"<h2>What if every call ran on {escape(view.query.whatif or '')}</h2>"
+        f"<h2>What if every call ran on {escape(model)}</h2>"
         f"<table><thead><tr><th>Model</th>{head}</tr></thead><tbody>{rows}</tbody>"
         f"<tfoot>{row('TOTAL', total)}</tfoot></table></section>"
     )
 
 
-def content(view: View) -> str:
-    """The page's numbers and charts: the dashboard's refreshable part, and the report's body."""
-    notes = "".join(f'<p class="note">{escape(n)}</p>' for n in view.notes)
-    grid = "".join(_breakdown(dim, groups, view.total) for dim, groups in view.breakdowns.items())
+# The page's sections in order; the breakdowns and the waste share a grid.
+GRID = (*(f"by-{dim}" for dim in BREAKDOWNS), "waste")
+SECTIONS = ("kpis", "time", *GRID, "runs", "outcomes", "whatif")
+_LOADING = {"kpis": "Totals", "time": "Cost over time", "waste": "Waste", "runs": "Most expensive runs"}
+
+
+def section(name: str, parts: Parts) -> str:
+    """One section of the page, from ``parts`` (each computed on first use)."""
+    if name == "kpis":
+        return _kpis(parts.total(), parts.outcomes())
+    if name == "time":
+        return _time_chart(parts.series(), parts.query)
+    if name.startswith("by-") and name[3:] in BREAKDOWNS:
+        return _breakdown(name[3:], parts.breakdown(name[3:]), parts.total())
+    if name == "waste":
+        return _waste(parts.total(), parts.outcomes())
+    if name == "runs":
+        notes = "".join(f'<p class="note">{escape(n)}</p>' for n in parts.notes())
+        return notes + _runs(*parts.runs())
+    if name == "outcomes":
+        return _outcomes(parts.outcomes())
+    if name == "whatif":
+        return _whatif_section(parts.whatif(), parts.query.whatif or "")
+    raise KeyError(name)
+
+
+def _layout(fill: Callable[[str], str]) -> str:
     return (
-        f'{notes}{_kpis(view)}{_time_chart(view)}<div class="grid">{grid}{_waste(view)}</div>'
-        f"{_runs(view)}{_outcomes(view)}{_whatif_section(view)}"
+        f'{fill("kpis")}{fill("time")}<div class="grid">{"".join(fill(n) for n in GRID)}</div>'
+        f"{fill('runs')}{fill('outcomes')}{fill('whatif')}"
     )
 
 
-def _filters_form(view: View, choices: Mapping[str, list[str]]) -> str:
-    q = view.query
+def content(parts: Parts) -> str:
+    """Every section's numbers and charts: the HTML report's body."""
+    return _layout(lambda name: section(name, parts))
+
+
+def slots(query: Query) -> str:
+    """The dashboard's sections as places the page's script fills, each from its own request."""
+
+    def slot(name: str) -> str:
+        if name == "whatif" and not query.whatif:
+            return ""
+        title = _LOADING.get(name) or (f"Cost by {name[3:]}" if name.startswith("by-") else name.title())
+        return (
+            f'<div class="slot" data-section="{name}"><p class="muted loading">{escape(title)}: '
+            "loading…</p></div>"
+        )
+
+    return _layout(slot)
+
+
+def _filters_form(q: Query, choices: Mapping[str, list[str]]) -> str:
     chosen = dict(q.where)
 
     def select(name: str, options: Iterable[str], current: str | None, blank: str | None) -> str:
@@ -274,16 +314,20 @@ def _heading(ledger: str, query: Any) -> str:
     )
 
 
-def page(view: View, *, ledger: str, refresh: float, stamp: str, choices: Mapping[str, list[str]]) -> str:
-    """The dashboard: the filters, then the content, refreshed when the ledger changes."""
-    query = urlencode(view.query.params())
+def page(query: Query, *, ledger: str, refresh: float, stamp: str, workers: int) -> str:
+    """The dashboard: the filters, then the sections, which its script loads (``workers`` at a
+    time, in order) and loads again when the ledger changes. A filter's choices come with them."""
+    params = urlencode(query.params())
+    chosen = {dim: [value] for dim, value in query.where}
     return (
         '<!doctype html><html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         '<title>tokentrace</title><link rel="stylesheet" href="/static/ui.css"></head>'
-        f'<body data-refresh="{refresh}" data-stamp="{escape(stamp)}" data-query="{escape(query)}">'
-        f"{_heading(ledger, view.query)}"
-        f'{_filters_form(view, choices)}<main id="content">{content(view)}</main>'
+        f'<body data-refresh="{refresh}" data-stamp="{escape(stamp)}" data-query="{escape(params)}" '
+        f'data-workers="{workers}">{_heading(ledger, query)}'
+        f'{_filters_form(query, chosen)}<main id="content" aria-busy="true">{slots(query)}</main>'
+        '<noscript><p class="note">The dashboard loads its numbers with a script: allow it, or write '
+        "the same page with <code>tokentrace report --html FILE</code>.</p></noscript>"
         '<script src="/static/ui.js"></script></body></html>'
     )
 
@@ -298,13 +342,13 @@ def error_page(message: str, *, ledger: str) -> str:
     )
 
 
-def report_file(view: View, *, ledger: str) -> str:
+def report_file(parts: Parts, *, ledger: str) -> str:
     """The shareable report: one file, its style inline, no script and no external URL."""
     return (
         '<!doctype html><html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f"<title>tokentrace report</title><style>{static('ui.css')}</style></head>"
-        f'<body class="report">{_heading(ledger, view.query)}<main id="content">{content(view)}</main>'
+        f'<body class="report">{_heading(ledger, parts.query)}<main id="content">{content(parts)}</main>'
         "<footer>Written by <code>tokentrace report --html</code>; amounts are rounded to a millionth of a "
         "dollar, the exact ones are in each amount's tooltip source (data-usd).</footer></body></html>"
     )

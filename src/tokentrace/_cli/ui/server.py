@@ -2,6 +2,7 @@
 
 Every request opens the ledger read-only (``tokentrace.ledger._read``), so a page sees every call the
 application has committed since the last one, and the file is never written. Only GET is served.
+A section computed for a page is kept while the ledger's size and time stay the same.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import ipaddress
 import os
 import socket
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +19,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, PlainTextResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
@@ -53,38 +55,57 @@ def stamp(ledger: Path) -> str:
 
 def app(ledger: Path, *, refresh: float, public: bool) -> Starlette:
     """The dashboard of ``ledger``; bound to loopback, it answers only to loopback host names,
-    so no other web page can read it through a rebound DNS name."""
+    so no other web page can read it through a rebound DNS name.
 
-    def build(request: Request) -> view.View:
-        query = view.Query.from_params(request.query_params)
-        conn = open_read_only(ledger)
+    The page comes at once, then its script asks for each section (``/section/NAME``) and for
+    the filters' choices (``/choices``), a few at a time. What several sections show is
+    computed once, kept for as long as the ledger is unchanged (``stamp``)."""
+    memo = view.Memo()
+    workers = max(2, min(os.cpu_count() or 2, 6))
+
+    def query(request: Request) -> view.Query:
+        return view.Query.from_params(request.query_params)
+
+    def with_parts(request: Request, use: Callable[[view.Parts], Response]) -> Response:
         try:
-            return view.build(conn, query)
-        finally:
-            conn.close()
+            chosen = query(request)
+            conn = open_read_only(ledger)
+            try:
+                return use(view.Parts(conn, chosen, memo=memo, stamp=stamp(ledger)))
+            finally:
+                conn.close()
+        except ConfigurationError as exc:
+            return PlainTextResponse(str(exc), status_code=400)
 
     def index(request: Request) -> Response:
         try:
-            shown = build(request)
+            chosen = query(request)
+            conn = open_read_only(ledger)
+            try:
+                view.check(conn, chosen)
+            finally:
+                conn.close()
         except ConfigurationError as exc:
             return HTMLResponse(render.error_page(str(exc), ledger=str(ledger)), status_code=400)
-        html = render.page(
-            shown, ledger=str(ledger), refresh=refresh, stamp=stamp(ledger), choices=view.choices(shown)
-        )
+        html = render.page(chosen, ledger=str(ledger), refresh=refresh, stamp=stamp(ledger), workers=workers)
         return HTMLResponse(html)
 
-    def content(request: Request) -> Response:
-        try:
-            return HTMLResponse(render.content(build(request)))
-        except ConfigurationError as exc:
-            return PlainTextResponse(str(exc), status_code=400)
+    def section(request: Request) -> Response:
+        name = request.path_params["name"]
+        if name not in render.SECTIONS:
+            return PlainTextResponse(f"no section {name!r}", status_code=404)
+        return with_parts(request, lambda parts: HTMLResponse(render.section(name, parts)))
+
+    def choices(request: Request) -> Response:
+        return with_parts(request, lambda parts: JSONResponse(view.choices(parts)))
 
     def changed(request: Request) -> Response:
         return PlainTextResponse(stamp(ledger), headers={"Cache-Control": "no-store"})
 
     routes: list[Any] = [
         Route("/", index),
-        Route("/content", content),
+        Route("/section/{name}", section),
+        Route("/choices", choices),
         Route("/stamp", changed),
         Mount("/static", app=StaticFiles(directory=_STATIC), name="static"),
     ]

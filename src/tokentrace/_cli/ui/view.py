@@ -2,15 +2,21 @@
 
 Nothing here sums money: every amount is a ``_report.Group``, an ``_economics.Economics``, a
 ``_whatif.WhatIfGroup`` or a task tree's branch cost, exactly as ``tokentrace report``,
-``outcomes``, ``tasks``, ``show`` and ``whatif`` compute them.
+``outcomes``, ``tasks``, ``show`` and ``whatif`` compute them. A page's sections are computed
+apart (the dashboard loads each on its own request), and what several of them show (the
+total, the outcomes) is computed once per page through a ``Memo``.
 """
 
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Mapping
+from concurrent.futures import Future
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any, TypeVar
 
 from tokentrace.exceptions import ConfigurationError
 from tokentrace.ledger import _economics, _report, _whatif
@@ -24,10 +30,13 @@ BUCKETS = ("day", "hour")
 FILTERS = ("task", "feature", "user", "tenant", "model")
 RUNS = 10  # the most expensive runs shown, each with its tree
 
+T = TypeVar("T")
+
 
 @dataclass(frozen=True)
 class Query:
-    """A page's filters and choices, as its URL gives them."""
+    """A page's filters and choices, as its URL gives them; ``at`` is the moment a span back
+    from now (``since=7d``) is counted from, the same for every section of one page."""
 
     since: str | None = None
     until: str | None = None
@@ -35,6 +44,7 @@ class Query:
     bucket: str = "day"
     split: str = "model"
     whatif: str | None = None
+    at: int | None = None
 
     @classmethod
     def from_params(cls, params: Mapping[str, str]) -> Query:
@@ -49,18 +59,24 @@ class Query:
             raise ConfigurationError(f"bucket {bucket!r}: use one of {', '.join(BUCKETS)}")
         if split not in SPLITS:
             raise ConfigurationError(f"split {split!r}: use one of {', '.join(SPLITS)}")
-        return cls(value("since"), value("until"), where, bucket, split, value("whatif"))
+        at = value("at")
+        if at is not None and not (at.isascii() and at.isdigit() and len(at) <= 19):
+            raise ConfigurationError(f"at {at!r}: a time in nanoseconds since 1970")
+        return cls(
+            value("since"), value("until"), where, bucket, split, value("whatif"), int(at) if at else None
+        )
 
     def filters(self) -> _report.Filters:
         """The same filters as ``--since``, ``--until`` and ``--where`` give the command."""
+        now = datetime.fromtimestamp(self.at / 1e9, timezone.utc) if self.at is not None else None
         return _report.Filters(
-            since_ns=_report.parse_time(self.since) if self.since is not None else None,
-            until_ns=_report.parse_time(self.until) if self.until is not None else None,
+            since_ns=_report.parse_time(self.since, now=now) if self.since is not None else None,
+            until_ns=_report.parse_time(self.until, now=now) if self.until is not None else None,
             where=self.where,
         )
 
     def params(self) -> dict[str, str]:
-        """The query as URL parameters (only those set)."""
+        """The query as URL parameters (only those set; ``at`` is the page's, not the URL's)."""
         out = {"since": self.since, "until": self.until, **dict(self.where)}
         if self.bucket != "day":
             out["bucket"] = self.bucket
@@ -70,70 +86,130 @@ class Query:
         return {k: v for k, v in out.items() if v}
 
 
-@dataclass
-class View:
-    """Everything one page shows."""
+class Memo:
+    """Results by key, the most recent ``size`` kept; a key asked for while it is being computed
+    waits for that computation instead of starting another."""
 
-    query: Query
-    total: _report.Group
-    breakdowns: dict[str, list[_report.Group]]
-    series: list[_report.Group]
-    """``report --by BUCKET,SPLIT``: each bucket's cost per split value."""
-    runs: list[dict[str, Any]]
-    trees: dict[str, _report.Node]
-    outcomes: list[_economics.Economics]
-    outcomes_total: _economics.Economics | None
-    whatif: tuple[list[_whatif.WhatIfGroup], _whatif.WhatIfGroup] | None
-    notes: list[str] = field(default_factory=list)
+    def __init__(self, size: int = 64) -> None:
+        self._size = size
+        self._lock = threading.Lock()
+        self._items: OrderedDict[Hashable, Future[Any]] = OrderedDict()
+
+    def get(self, key: Hashable, compute: Callable[[], T]) -> T:
+        with self._lock:
+            future = self._items.get(key)
+            owner = future is None
+            if future is None:
+                future = self._items[key] = Future()
+                while len(self._items) > self._size:
+                    self._items.popitem(last=False)
+            else:
+                self._items.move_to_end(key)
+        if owner:
+            try:
+                future.set_result(compute())
+            except BaseException as exc:  # those waiting get it too (an interrupt included)
+                future.set_exception(exc)
+                with self._lock:  # asked again, it is computed again
+                    if self._items.get(key) is future:
+                        del self._items[key]
+                raise
+        result: T = future.result()
+        return result
 
 
-def build(conn: sqlite3.Connection, query: Query) -> View:
-    filters = query.filters()
-    breakdowns: dict[str, list[_report.Group]] = {}
-    total = _report.Group(key={})
-    for dim in BREAKDOWNS:
-        breakdowns[dim], total = _report.report(conn, [dim], filters)
-    series, _ = _report.report(conn, [query.bucket, query.split], filters)
-    notes: list[str] = []
-    # Task runs and outcomes are read from the tasks table, which has no model column.
-    task_where = [dim for dim, _ in filters.where if dim not in _economics.DIMENSIONS]
-    runs: list[dict[str, Any]] = []
-    trees: dict[str, _report.Node] = {}
-    outcomes: list[_economics.Economics] = []
-    outcomes_total: _economics.Economics | None = None
-    if task_where:
-        notes.append(
-            f"Runs and outcomes are per task run, which has no {task_where[0]}: "
-            f"remove the {task_where[0]} filter to see them."
-        )
-    else:
+class Parts:
+    """The numbers of one page, each computed on first use through ``memo``, under a key made of
+    ``stamp`` (the ledger's state) and the filters it depends on."""
+
+    def __init__(
+        self, conn: sqlite3.Connection, query: Query, *, memo: Memo | None = None, stamp: str = ""
+    ) -> None:
+        self.conn = conn
+        self.query = query
+        self.filters = query.filters()
+        self._memo = memo or Memo()
+        self._stamp = stamp
+        # Task runs and outcomes are read from the tasks table, which has no model column.
+        self.task_where = [dim for dim, _ in self.filters.where if dim not in _economics.DIMENSIONS]
+
+    def _get(self, name: str, compute: Callable[[], T], *extra: Hashable) -> T:
+        return self._memo.get((self._stamp, self.filters, name, *extra), compute)
+
+    def total(self) -> _report.Group:
+        """``report`` over every call the filters take."""
+        return self._get("total", lambda: _report.report(self.conn, [], self.filters, percentiles=False)[1])
+
+    def breakdown(self, dim: str) -> list[_report.Group]:
+        """``report --by DIM``'s rows."""
+        return self._get("by", lambda: _report.groups(self.conn, [dim], self.filters), dim)
+
+    def series(self) -> list[_report.Group]:
+        """``report --by BUCKET,SPLIT``: each bucket's cost per split value."""
+        by = [self.query.bucket, self.query.split]
+        return self._get("series", lambda: _report.groups(self.conn, by, self.filters, runs=False), *by)
+
+    def runs(self) -> tuple[list[dict[str, Any]], dict[str, _report.Node]]:
+        """The costliest task runs, each with its tree (none under a filter runs do not have)."""
+        if self.task_where:
+            return [], {}
+        return self._get("runs", self._runs)
+
+    def _runs(self) -> tuple[list[dict[str, Any]], dict[str, _report.Node]]:
         # The tasks table files a run under its task's name: a task filter shows its nested runs.
         runs = _report.task_runs(
-            conn,
-            filters,
+            self.conn,
+            self.filters,
             name=None,
-            nested="task" in dict(filters.where),
+            nested="task" in dict(self.filters.where),
             limit=RUNS,
             columns=_economics.DIMENSIONS,
             costliest=True,
         )
-        trees = {run["task_id"]: _report.task_tree(conn, run["task_id"]) for run in runs}
-        outcomes, outcomes_total = _economics.outcomes(conn, ["task"], filters)
-    whatif = None
+        return runs, {run["task_id"]: _report.task_tree(self.conn, run["task_id"]) for run in runs}
+
+    def outcomes(self) -> tuple[list[_economics.Economics], _economics.Economics] | None:
+        """``outcomes --by task`` (none under a filter runs do not have)."""
+        if self.task_where:
+            return None
+        return self._get("outcomes", lambda: _economics.outcomes(self.conn, ["task"], self.filters))
+
+    def whatif(self) -> tuple[list[_whatif.WhatIfGroup], _whatif.WhatIfGroup] | None:
+        """``whatif --model WHATIF --by model``, when the page asks for one."""
+        model = self.query.whatif
+        if not model:
+            return None
+        return self._get(
+            "whatif",
+            lambda: _whatif.whatif(self.conn, ["model"], self.filters, model=model, provider=None),
+            model,
+        )
+
+    def notes(self) -> list[str]:
+        if not self.task_where:
+            return []
+        dim = self.task_where[0]
+        return [
+            f"Runs and outcomes are per task run, which has no {dim}: remove the {dim} filter to see them."
+        ]
+
+
+def check(conn: sqlite3.Connection, query: Query) -> None:
+    """Refuse what the command refuses, before a page is served: a time it cannot read, a
+    what-if model with no price."""
+    query.filters()
     if query.whatif:
         from tokentrace._cli.pricing import _check_target
 
-        _check_target(conn, query.whatif, None)  # a model with no price: the command's one line
-        whatif = _whatif.whatif(conn, ["model"], filters, model=query.whatif, provider=None)
-    return View(query, total, breakdowns, series, runs, trees, outcomes, outcomes_total, whatif, notes)
+        _check_target(conn, query.whatif, None)
 
 
-def choices(view: View) -> dict[str, list[str]]:
+def choices(parts: Parts) -> dict[str, list[str]]:
     """Each filter's values to pick from: those of its breakdown, and the one chosen."""
     out: dict[str, list[str]] = {}
-    chosen = dict(view.query.where)
+    chosen = dict(parts.query.where)
     for dim in FILTERS:
-        values = [str(g.key[dim]) for g in view.breakdowns.get(dim, []) if g.key[dim] is not None]
+        values = [str(g.key[dim]) for g in parts.breakdown(dim) if g.key[dim] is not None]
         if dim in chosen and chosen[dim] not in values:
             values.insert(0, chosen[dim])
         out[dim] = values
