@@ -108,7 +108,8 @@ def browser() -> Iterator[Any]:
 
 @pytest.fixture
 def page(browser: Any) -> Iterator[Any]:
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    # Tall enough for every section to be in view: the page loads a section when it comes into view.
+    context = browser.new_context(viewport={"width": 1280, "height": 5000})
     tab = context.new_page()
     errors: list[str] = []
     tab.on("pageerror", lambda exc: errors.append(str(exc)))
@@ -149,6 +150,33 @@ def test_totals_equal_the_reports(server: Server, page: Any) -> None:
             assert tr.locator(".usd").first.get_attribute("data-usd") == row["cost_usd"]
 
 
+def test_sections_below_the_window_load_when_scrolled_to(server: Server, browser: Any) -> None:
+    """In an ordinary window the first screen's sections load at once and the others when they
+    come into view; each asks the server for its section alone."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    try:
+        tab = context.new_page()
+        asked: list[str] = []
+        tab.on(
+            "request",
+            lambda r: (
+                asked.append(r.url.split("/section/")[1].split("?")[0]) if "/section/" in r.url else None
+            ),
+        )
+        tab.goto(server.url)
+        loaded(tab)
+        first = set(asked)
+        assert {"kpis", "time", "by-task", "by-feature", "success"} <= first
+        assert not {"by-model", "runs", "outcomes"} & first
+        assert tab.locator('.slot[data-section="outcomes"] #outcomes').count() == 0
+        tab.locator('.slot[data-section="outcomes"]').scroll_into_view_if_needed()
+        tab.locator("#outcomes").wait_for()
+        assert "outcomes" in asked
+        assert len(asked) == len(set(asked))
+    finally:
+        context.close()
+
+
 def test_charts_render(server: Server, page: Any) -> None:
     """The cost-over-time chart has a bar per model with spend, and the tables have share bars."""
     visit(page, server.url)
@@ -169,12 +197,13 @@ def test_filters_change_the_numbers(server: Server, page: Any) -> None:
     visit(page, server.url)
     everything = page.locator("#total-cost").get_attribute("data-usd")
     features = page.locator("select[name=feature] option").all_inner_texts()[1:]
-    assert features
-    page.select_option("select[name=feature]", features[-1])
+    assert features == sorted(r["feature"] for r in report_json(server.ledger, "--by", "feature")[:-1])
+    totals = {f: total_of(report_json(server.ledger, "--where", f"feature={f}")) for f in features}
+    feature = next(f for f in features if totals[f]["cost_usd"] != everything)
+    page.select_option("select[name=feature]", feature)
     page.wait_for_url(re.compile(r"feature="))
     loaded(page)
-    filtered = total_of(report_json(server.ledger, "--where", f"feature={features[-1]}"))
-    assert page.locator("#total-cost").get_attribute("data-usd") == filtered["cost_usd"] != everything
+    assert page.locator("#total-cost").get_attribute("data-usd") == totals[feature]["cost_usd"]
     page.fill("input[name=since]", "2100-01-01")
     page.click("button[type=submit]")
     page.wait_for_url(re.compile(r"since="))

@@ -39,22 +39,32 @@ def _all_unpriced(g: _report.Group) -> bool:
     return g.calls > 0 and g.unpriced_calls == g.calls
 
 
-def _kpis(t: _report.Group, outcomes: tuple[Any, _economics.Economics] | None) -> str:
-    per_run = t.per_run.get("mean") if t.per_run and not _all_unpriced(t) else None
-    o = outcomes[1] if outcomes else None
-    cards = [
-        ("Total cost", _money(t.cost_usd, ident="total-cost", unpriced=_all_unpriced(t))),
-        ("LLM calls", f'<span id="total-calls">{count(t.calls)}</span>'),
-        ("Task runs", f'<span id="total-runs">{count(t.runs)}</span>'),
-        ("Cost per run", _money(per_run, ident="per-run")),
-        ("Cost per successful run", _money(o.cost_per_success if o else None, ident="per-success")),
-        ("Failed calls", f"{count(t.failed_calls)} · {_money(t.failed_cost_usd, ident='failed-cost')}"),
-        ("Unpriced calls", f'<span id="unpriced-calls">{count(t.unpriced_calls)}</span>'),
-    ]
+def _cards(cards: list[tuple[str, str]]) -> str:
     items = "".join(
         f'<div class="kpi"><div class="label">{k}</div><div class="value">{v}</div></div>' for k, v in cards
     )
-    return f'<section class="kpis">{items}</section>'
+    return f'<div class="cards">{items}</div>'
+
+
+def _kpis(t: _report.Group) -> str:
+    """The totals' cards (the report's total); the cost per successful run is ``_success``'s."""
+    per_run = t.per_run.get("mean") if t.per_run and not _all_unpriced(t) else None
+    return _cards(
+        [
+            ("Total cost", _money(t.cost_usd, ident="total-cost", unpriced=_all_unpriced(t))),
+            ("LLM calls", f'<span id="total-calls">{count(t.calls)}</span>'),
+            ("Task runs", f'<span id="total-runs">{count(t.runs)}</span>'),
+            ("Cost per run", _money(per_run, ident="per-run")),
+            ("Failed calls", f"{count(t.failed_calls)} · {_money(t.failed_cost_usd, ident='failed-cost')}"),
+            ("Unpriced calls", f'<span id="unpriced-calls">{count(t.unpriced_calls)}</span>'),
+        ]
+    )
+
+
+def _success(outcomes: tuple[Any, _economics.Economics] | None) -> str:
+    """The cost per successful run (the outcomes' total), a card beside the totals."""
+    per_success = outcomes[1].cost_per_success if outcomes else None
+    return _cards([("Cost per successful run", _money(per_success, ident="per-success"))])
 
 
 def _time_chart(series: list[_report.Group], q: Query) -> str:
@@ -223,16 +233,26 @@ def _whatif_section(whatif: tuple[list[_whatif.WhatIfGroup], _whatif.WhatIfGroup
     )
 
 
-# The page's sections in order; the breakdowns and the waste share a grid.
+# The page's sections, in the order the dashboard asks for them (the first screen first); on
+# the page, the cost per successful run is a card beside the totals, and the breakdowns and the
+# waste share a grid.
 GRID = (*(f"by-{dim}" for dim in BREAKDOWNS), "waste")
-SECTIONS = ("kpis", "time", *GRID, "runs", "outcomes", "whatif")
-_LOADING = {"kpis": "Totals", "time": "Cost over time", "waste": "Waste", "runs": "Most expensive runs"}
+SECTIONS = ("kpis", "time", *GRID[:2], "success", *GRID[2:], "runs", "outcomes", "whatif")
+_LOADING = {
+    "kpis": "Totals",
+    "success": "Cost per successful run",
+    "time": "Cost over time",
+    "waste": "Waste",
+    "runs": "Most expensive runs",
+}
 
 
 def section(name: str, parts: Parts) -> str:
     """One section of the page, from ``parts`` (each computed on first use)."""
     if name == "kpis":
-        return _kpis(parts.total(), parts.outcomes())
+        return _kpis(parts.total())
+    if name == "success":
+        return _success(parts.outcomes())
     if name == "time":
         return _time_chart(parts.series(), parts.query)
     if name.startswith("by-") and name[3:] in BREAKDOWNS:
@@ -250,9 +270,10 @@ def section(name: str, parts: Parts) -> str:
 
 
 def _layout(fill: Callable[[str], str]) -> str:
+    grid = "".join(fill(n) for n in GRID)
     return (
-        f'{fill("kpis")}{fill("time")}<div class="grid">{"".join(fill(n) for n in GRID)}</div>'
-        f"{fill('runs')}{fill('outcomes')}{fill('whatif')}"
+        f'<section class="kpis">{fill("kpis")}{fill("success")}</section>{fill("time")}'
+        f'<div class="grid">{grid}</div>{fill("runs")}{fill("outcomes")}{fill("whatif")}'
     )
 
 
@@ -269,8 +290,8 @@ def slots(query: Query) -> str:
             return ""
         title = _LOADING.get(name) or (f"Cost by {name[3:]}" if name.startswith("by-") else name.title())
         return (
-            f'<div class="slot" data-section="{name}"><p class="muted loading">{escape(title)}: '
-            "loading…</p></div>"
+            f'<div class="slot" data-section="{name}" data-rank="{SECTIONS.index(name)}">'
+            f'<p class="muted loading">{escape(title)}: loading…</p></div>'
         )
 
     return _layout(slot)

@@ -185,6 +185,10 @@ class Parts:
             model,
         )
 
+    def values(self, dim: str) -> list[str]:
+        """The values ``dim`` takes under the filters, for a filter's choices."""
+        return self._get("values", lambda: _report.values(self.conn, dim, self.filters), dim)
+
     def notes(self) -> list[str]:
         if not self.task_where:
             return []
@@ -205,12 +209,13 @@ def check(conn: sqlite3.Connection, query: Query) -> None:
 
 
 def choices(parts: Parts) -> dict[str, list[str]]:
-    """Each filter's values to pick from: those of its breakdown, and the one chosen."""
+    """Each filter's values to pick from: those its dimension takes under the page's filters
+    (``_report.values``; one index read for feature, user and tenant), and the one chosen."""
     out: dict[str, list[str]] = {}
     chosen = dict(parts.query.where)
     for dim in FILTERS:
-        values = [str(g.key[dim]) for g in parts.breakdown(dim) if g.key[dim] is not None]
+        values = parts.values(dim)
         if dim in chosen and chosen[dim] not in values:
-            values.insert(0, chosen[dim])
+            values = [chosen[dim], *values]
         out[dim] = values
     return out
