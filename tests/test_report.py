@@ -104,8 +104,10 @@ def test_one_pass_equals_two_passes(ledger: Path) -> None:
     digit, for each grouping and filter; only the percentiles are left out."""
     conn = open_read_only(ledger)
     try:
-        for where in WHERE:
-            filters = _report.Filters(where=where)
+        (first, last) = conn.execute("SELECT MIN(start_ns), MAX(start_ns) FROM calls").fetchone()
+        ranges = [_report.Filters(since_ns=first + 1), _report.Filters(until_ns=last)]
+        for filters in [*(_report.Filters(where=where) for where in WHERE), *ranges]:
+            where = filters.where
             for by in GROUPINGS:
                 two, two_total = _report.report(conn, by, filters)
                 one, one_total = _report.report(conn, by, filters, percentiles=False)
@@ -115,6 +117,21 @@ def test_one_pass_equals_two_passes(ledger: Path) -> None:
                 )
                 assert one_total.as_dict() == _without_percentiles(two_total.as_dict()), (by, where)
                 assert not any(set(g.per_run) & set(PERCENTILES) for g in [*one, one_total])
+    finally:
+        conn.close()
+
+
+def test_a_filters_choices_are_its_breakdowns_values(ledger: Path) -> None:
+    """A filter's choices are the values its dimension's report rows show, under the same filters."""
+    conn = open_read_only(ledger)
+    try:
+        for where in WHERE:
+            filters = _report.Filters(where=where)
+            for dim in view.FILTERS:
+                shown = sorted(
+                    str(g.key[dim]) for g in _report.groups(conn, [dim], filters) if g.key[dim] is not None
+                )
+                assert _report.values(conn, dim, filters) == shown, (dim, where)
     finally:
         conn.close()
 

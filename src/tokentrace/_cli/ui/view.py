@@ -90,7 +90,7 @@ class Memo:
     """Results by key, the most recent ``size`` kept; a key asked for while it is being computed
     waits for that computation instead of starting another."""
 
-    def __init__(self, size: int = 64) -> None:
+    def __init__(self, size: int = 256) -> None:
         self._size = size
         self._lock = threading.Lock()
         self._items: OrderedDict[Hashable, Future[Any]] = OrderedDict()
