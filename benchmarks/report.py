@@ -10,7 +10,9 @@ Runs, one after the other so that they do not disturb each other:
    throughput);
 
 saves their JSON under ``benchmarks/results/`` and writes docs/performance.md from it.
-``--render`` only rewrites the page from the saved JSON; ``--instructions-only`` re-counts the
+``--render`` only rewrites the page from the saved JSON; ``--ledger`` times the reports and the
+dashboard on 1,000,000 calls (``ledger_report.py``, which builds that ledger once, then keeps it in
+the temp directory) and keeps the other results; ``--instructions-only`` re-counts the
 instructions and the bytecodes (deterministic: they need no quiet machine) and keeps the other results;
 ``--keep-micro`` measures the wall clock and the instructions and keeps micro.py's results (its
 RSS run alone takes about 40 minutes). Each result file records the commit and time it was
@@ -19,6 +21,7 @@ measured at, and the page says so.
     python benchmarks/report.py [--peers-python .bench-peers/bin/python] [--calls 1000000]
     python benchmarks/report.py --peers-python .bench-peers/bin/python --keep-micro
     python benchmarks/report.py --instructions-only
+    python benchmarks/report.py --ledger
     python benchmarks/report.py --render
 """
 
@@ -352,9 +355,15 @@ def render() -> str:
         "```bash",
         "bash benchmarks/peers.sh .bench-peers          # the peers, in their own environment",
         "python benchmarks/report.py --peers-python .bench-peers/bin/python",
+        "python benchmarks/report.py --ledger    # the reports and the dashboard on 1,000,000 calls",
         "```",
         "",
     ]
+    ledger_path = RESULTS / "ledger.json"
+    if ledger_path.exists():
+        from ledger_report import render as render_ledger
+
+        lines += render_ledger(json.loads(ledger_path.read_text()))
     notes = RESULTS / "notes.md"
     if notes.exists():
         lines += [notes.read_text().rstrip(), ""]
@@ -558,8 +567,17 @@ def main() -> None:
     parser.add_argument(
         "--instructions-only", action="store_true", help="re-count instructions, keep the other results"
     )
+    parser.add_argument(
+        "--ledger",
+        action="store_true",
+        help="time the reports and the dashboard on 1,000,000 calls (ledger_report.py), keep the other results",
+    )
     args = parser.parse_args()
-    if args.instructions_only:
+    if args.ledger:
+        (RESULTS / "ledger.json").write_text(
+            json.dumps(_stamp(_run(sys.executable, "ledger_report.py")), indent=2)
+        )
+    elif args.instructions_only:
         collect_instructions()
     elif not args.render:
         collect(args)
