@@ -111,7 +111,9 @@ def test_a_version_1_ledger_is_migrated_in_place(tmp_path: Path) -> None:
     assert tuple(columns) == _ledger.TASK_COLUMNS
     call_columns = [row[1] for row in conn.execute("PRAGMA table_info(calls)")]
     assert tuple(call_columns) == _ledger.CALL_COLUMNS
-    assert call_columns[-4:] == ["duplicate", "web_search_requests", "file_search_requests", "modalities"]
+    assert {"duplicate", "web_search_requests", "file_search_requests", "modalities", "base_url"} <= set(
+        call_columns
+    )
     (group,), total = _economics.outcomes(conn, ["task"], Filters())
     assert (group.runs, group.cost_usd, group.cost_per_success, group.units) == (1, 0.5, 0.5, {})
     assert total.cost_usd == group.cost_usd
