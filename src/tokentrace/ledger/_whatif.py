@@ -83,18 +83,19 @@ def whatif(
     )
     guessed = guess_provider(model) if model is not None and provider is None else None
     groups: dict[tuple[Any, ...], WhatIfGroup] = {}
-    total = WhatIfGroup(key={})
+    # Each group's re-priced cost in the price's integer units (10**-24 USD), made Decimal USD
+    # once at the end; the total is the groups' sum.
+    units: dict[tuple[Any, ...], int] = {}
     for row in conn.execute(sql, params):
         key = tuple(row[: len(columns)])
         call = _Row(*row[len(columns) :])
         group = groups.get(key)
         if group is None:
             group = groups[key] = WhatIfGroup(key=dict(zip(by, key, strict=True)))
-        for g in (group, total):
-            g.calls += 1
+            units[key] = 0
+        group.calls += 1
         if call.input_tokens is None or call.cost_usd is None:
-            for g in (group, total):
-                g.not_repriced += 1
+            group.not_repriced += 1
             continue
         usage = Usage(
             call.input_tokens,
@@ -139,17 +140,23 @@ def whatif(
             target_provider = guessed
             charged = price(provider=guessed)
         if charged.cost is None:
-            for g in (group, total):
-                g.not_repriced += 1
+            group.not_repriced += 1
             continue
-        new = usd(charged.cost)
-        for g in (group, total):
-            g.current_usd += recorded
-            g.whatif_usd += new
-            if model is not None and target_provider != call.provider:
-                g.tokenizer_differs += 1
-            if model is not None and call.reasoning_tokens:
-                g.reasoning += 1
+        group.current_usd += recorded
+        units[key] += charged.cost
+        if model is not None and target_provider != call.provider:
+            group.tokenizer_differs += 1
+        if model is not None and call.reasoning_tokens:
+            group.reasoning += 1
+    total = WhatIfGroup(key={})
+    for key, group in groups.items():
+        group.whatif_usd = usd(units[key])
+        total.calls += group.calls
+        total.current_usd += group.current_usd
+        total.not_repriced += group.not_repriced
+        total.tokenizer_differs += group.tokenizer_differs
+        total.reasoning += group.reasoning
+    total.whatif_usd = usd(sum(units.values()))
     ordered = sorted(groups.values(), key=lambda g: (-g.current_usd, [str(v) for v in g.key.values()]))
     return ordered, total
 
