@@ -229,7 +229,7 @@ def _get(url: str) -> bytes:
 
 # The sections a 1280x900 window shows at first (tests/test_ui.py checks that these, and only
 # these, load before the page is scrolled); the others load as they come into view.
-FIRST_SCREEN = {"kpis", "success", "time", "by-task", "by-feature"}
+FIRST_SCREEN = {"kpis", "success", "time", "by-task", "waste"}
 
 
 def load(base: str, query: str) -> dict[str, Any]:
@@ -357,7 +357,7 @@ def render(result: dict[str, Any]) -> list[str]:
         "The dashboard (`tokentrace ui`), over HTTP on 127.0.0.1: a view's page, then its sections the way",
         f"the page's script asks for them ({', '.join(map(str, sorted(workers)))} at a time, the most telling"
         " first): those a 1280x900 window shows at first (the totals, the cost per successful run, the chart,"
-        " cost by task and by feature), then the others, which the page asks for as they come into view,"
+        " cost by task and the waste), then the others, which the page asks for as they come into view,"
         " as if scrolled through at once, with the filters' choices. *Totals* is when the totals have"
         " arrived, *first screen* when the window is full, *whole page* when the last section has"
         " arrived. The views are visited in this order, as a user clicks through them from the first"

@@ -166,8 +166,8 @@ def test_sections_below_the_window_load_when_scrolled_to(server: Server, browser
         tab.goto(server.url)
         loaded(tab)
         first = set(asked)
-        assert {"kpis", "time", "by-task", "by-feature", "success"} <= first
-        assert not {"by-model", "runs", "outcomes"} & first
+        assert {"kpis", "success", "time", "by-task", "waste"} <= first
+        assert not {"by-tenant", "by-model", "runs", "outcomes"} & first
         assert tab.locator('.slot[data-section="outcomes"] #outcomes').count() == 0
         tab.locator('.slot[data-section="outcomes"]').scroll_into_view_if_needed()
         tab.locator("#outcomes").wait_for()

@@ -233,11 +233,12 @@ def _whatif_section(whatif: tuple[list[_whatif.WhatIfGroup], _whatif.WhatIfGroup
     )
 
 
-# The page's sections, in the order the dashboard asks for them (the first screen first); on
+# The page's sections, in the order the dashboard asks for them (the first screen first). On
 # the page, the cost per successful run is a card beside the totals, and the breakdowns and the
-# waste share a grid.
-GRID = (*(f"by-{dim}" for dim in BREAKDOWNS), "waste")
-SECTIONS = ("kpis", "time", *GRID[:2], "success", *GRID[2:], "runs", "outcomes", "whatif")
+# waste share a grid, the waste (made of the totals and the outcomes, so at no cost of its own)
+# beside cost by task, where a window shows it at first.
+GRID = ("by-task", "waste", *(f"by-{dim}" for dim in BREAKDOWNS[1:]))
+SECTIONS = ("kpis", "time", "by-task", "success", "waste", *GRID[2:], "runs", "outcomes", "whatif")
 _LOADING = {
     "kpis": "Totals",
     "success": "Cost per successful run",
