@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 import sqlite3
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
@@ -179,12 +179,22 @@ def _nearest_rank(sorted_values: Sequence[int], q: float) -> int:
     return sorted_values[index]
 
 
-# A group's sums, in the order ``_fill`` reads them.
-_SUMS = f"""
-    COUNT(*), SUM(cost_pico), SUM(input_tokens), SUM(output_tokens), SUM(cache_read_tokens),
-    SUM(cache_write_tokens), SUM(reasoning_tokens), SUM(retries), SUM(error_type IS NOT NULL),
-    SUM(CASE WHEN error_type IS NOT NULL THEN cost_pico END), SUM(cost_status IN {_UNPRICED}),
-    SUM(cost_status = 'estimated')"""
+# A group's sums: the ``Group`` field each fills, and its SQL (money in integer picodollars).
+SUMS: dict[str, str] = {
+    "calls": "COUNT(*)",
+    "cost_usd": "SUM(cost_pico)",
+    "input_tokens": "SUM(input_tokens)",
+    "output_tokens": "SUM(output_tokens)",
+    "cache_read_tokens": "SUM(cache_read_tokens)",
+    "cache_write_tokens": "SUM(cache_write_tokens)",
+    "reasoning_tokens": "SUM(reasoning_tokens)",
+    "retries": "SUM(retries)",
+    "failed_calls": "SUM(error_type IS NOT NULL)",
+    "failed_cost_usd": "SUM(CASE WHEN error_type IS NOT NULL THEN cost_pico END)",
+    "unpriced_calls": f"SUM(cost_status IN {_UNPRICED})",
+    "estimated_calls": "SUM(cost_status = 'estimated')",
+}
+_MONEY = {"cost_usd", "failed_cost_usd"}
 # A group's task runs (root tasks with a call in the group) and their spend within the group.
 _RUNS = ", COUNT(DISTINCT root_id), SUM(CASE WHEN root_id IS NOT NULL THEN COALESCE(cost_pico, 0) END)"
 
@@ -195,31 +205,30 @@ def groups(
     filters: Filters,
     *,
     runs: bool = True,
-    cost_only: bool = False,
+    sums: Collection[str] = tuple(SUMS),
 ) -> list[Group]:
     """Cost and tokens per group of ``by``, in order of cost, in one pass over the calls; with
     ``runs``, each group's task runs and mean cost per run (``report`` adds the percentiles).
-    With ``cost_only``, only each group's calls and cost (a chart's numbers, read faster): its
-    other sums are left at zero. With no ``by``, one group: every call."""
+    With ``sums``, only those of ``SUMS`` besides the calls and the cost, which a group always
+    has (a view that shows a few reads the calls faster): the others are left at zero. With no
+    ``by``, one group: every call."""
     check_dimensions(by)
     columns = [DIMENSIONS[d] for d in by]
+    names = ["calls", "cost_usd", *(n for n in SUMS if n in sums and n not in ("calls", "cost_usd"))]
     where, params = filters.sql()
-    select = "".join(f"{c}, " for c in columns)
+    select = "".join(f"{c}, " for c in columns) + ", ".join(SUMS[n] for n in names)
     where_sql = f"WHERE {where}" if where else ""
     # Under a time range alone, SQLite would walk a grouped column's index (feature, user_id,
     # tenant) and so read every call; grouping by the values (+column) lets it read the range.
     ranged = (filters.since_ns, filters.until_ns) != (None, None) and not filters.where
     group_sql = f"GROUP BY {', '.join(f'+{c}' if ranged else c for c in columns)}" if columns else ""
-    sums = "COUNT(*), SUM(cost_pico)" if cost_only else _SUMS
-    sql = f"SELECT {select}{sums}{_RUNS if runs else ''} FROM calls {where_sql} {group_sql}"
+    sql = f"SELECT {select}{_RUNS if runs else ''} FROM calls {where_sql} {group_sql}"
     found = []
     width = len(columns)
     for row in conn.execute(sql, params):
         group = Group(key=dict(zip(by, row[:width], strict=True)))
-        if cost_only:
-            group.calls, group.cost_usd = row[width], money(row[width + 1])
-        else:
-            _fill(group, row[width : width + 12])
+        for name, value in zip(names, row[width : width + len(names)], strict=True):
+            setattr(group, name, money(value) if name in _MONEY else value or 0)
         if runs and row[-2]:
             group.runs = row[-2]
             group.per_run = {"mean": _mean(row[-1] or 0, row[-2])}
@@ -271,25 +280,6 @@ def report(
         _runs(group, per_group.get(tuple(group.key.values()), []))
     _runs(total, list(all_runs.values()))
     return found, total
-
-
-def _fill(group: Group, values: Sequence[Any]) -> None:
-    (
-        group.calls,
-        cost,
-        group.input_tokens,
-        group.output_tokens,
-        group.cache_read_tokens,
-        group.cache_write_tokens,
-        group.reasoning_tokens,
-        group.retries,
-        group.failed_calls,
-        failed_cost,
-        group.unpriced_calls,
-        group.estimated_calls,
-    ) = (v or 0 for v in values)
-    group.cost_usd = money(cost)
-    group.failed_cost_usd = money(failed_cost)
 
 
 def _accumulate(total: Group, group: Group) -> None:

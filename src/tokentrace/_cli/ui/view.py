@@ -141,13 +141,17 @@ class Parts:
         return self._get("total", lambda: _report.report(self.conn, [], self.filters, percentiles=False)[1])
 
     def breakdown(self, dim: str) -> list[_report.Group]:
-        """``report --by DIM``'s rows."""
-        return self._get("by", lambda: _report.groups(self.conn, [dim], self.filters), dim)
+        """``report --by DIM``'s rows, with what a breakdown shows: calls, cost, runs, cost per
+        run, cached share and whether every call is unpriced."""
+        sums = ("input_tokens", "cache_read_tokens", "unpriced_calls")
+        return self._get("by", lambda: _report.groups(self.conn, [dim], self.filters, sums=sums), dim)
 
     def series(self) -> list[_report.Group]:
-        """``report --by BUCKET,SPLIT``: each bucket's cost per split value."""
+        """``report --by BUCKET,SPLIT``'s calls and cost: each bucket's cost per split value."""
         by = [self.query.bucket, self.query.split]
-        return self._get("series", lambda: _report.groups(self.conn, by, self.filters, runs=False), *by)
+        return self._get(
+            "series", lambda: _report.groups(self.conn, by, self.filters, runs=False, sums=()), *by
+        )
 
     def runs(self) -> tuple[list[dict[str, Any]], dict[str, _report.Node]]:
         """The costliest task runs, each with its tree (none under a filter runs do not have)."""
