@@ -211,14 +211,14 @@ def complete(
         source, problem, note = charged.source, charged.problem, charged.note
     attempts = len(call.attempts)
     rec = CallRecord(
-        call.provider,
-        model,
-        usage,
-        cost,
-        status,
-        attempts - 1 if attempts > 1 else 0,
-        type(error).__qualname__ if error is not None else None,
-        parts,
+        provider=call.provider,
+        model=model,
+        usage=usage,
+        cost_units=cost,
+        cost_status=status,
+        retries=attempts - 1 if attempts > 1 else 0,
+        error_type=type(error).__qualname__ if error is not None else None,
+        parts=parts,
     )
     task = call.task
     duplicate = False

@@ -382,7 +382,7 @@ def configure(
         from tokentrace.pricing import set_prices
 
         set_prices(overrides)  # checks every item before it installs any
-    _telemetry.state.settings = settings
+    _telemetry.use_settings(settings)
     _configured = True
     if tracer_provider is not None or meter_provider is not None:
         _telemetry.use_providers(tracer_provider, meter_provider)

@@ -232,6 +232,11 @@ def instruments() -> Instruments:
         return state.instruments
 
 
+def use_settings(settings: Settings) -> None:
+    """Use these settings from now on (``configure()`` validated them)."""
+    state.settings = settings
+
+
 def use_providers(tracer_provider: Any | None, meter_provider: Any | None) -> None:
     """Use these providers from now on (``None``: the global ones)."""
     with state.lock:
