@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 from typing import Any
 
 import pytest
@@ -18,6 +19,9 @@ from tokentrace.integrations import Integration
 from tokentrace.testing import Capture
 
 INTEGRATIONS = _registry.available()
+# Libraries whose pins this environment cannot hold (litellm needs openai<3): their integrations
+# are tested in the framework matrix's own environment.
+ELSEWHERE = frozenset({"litellm"})
 
 
 def _targets(name: str) -> list[tuple[str, str]]:
@@ -45,6 +49,8 @@ def test_builtins_are_registered_through_the_entry_point_group() -> None:
 @pytest.mark.parametrize("name", INTEGRATIONS)
 def test_instrument_is_idempotent_and_uninstrument_is_exact(name: str) -> None:
     """Instrumenting twice wraps once; uninstrumenting restores the very same objects."""
+    if name in ELSEWHERE and importlib.util.find_spec(name) is None:
+        pytest.skip(f"{name} is tested in the framework matrix's environment (tests/frameworks)")
     tokentrace.uninstrument()
     originals = {t: _raw(*t) for t in _targets(name)}
     assert tokentrace.instrument(name) == [name]

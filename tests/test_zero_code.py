@@ -102,6 +102,7 @@ BUILTIN_SDKS = {
     "tokentrace_bedrock": "botocore >= 1.34",
     "tokentrace_httpx": "httpx >= 0.23",
     "tokentrace_httpx2": "httpx2 >= 2.0",
+    "tokentrace_litellm": "litellm >= 1.110",
 }
 
 

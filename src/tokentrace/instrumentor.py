@@ -158,3 +158,9 @@ class Httpx2Instrumentor(IntegrationInstrumentor):
     """The ``tokentrace_httpx2`` entry point."""
 
     integration = "httpx2"
+
+
+class LiteLLMInstrumentor(IntegrationInstrumentor):
+    """The ``tokentrace_litellm`` entry point."""
+
+    integration = "litellm"

@@ -1,5 +1,6 @@
-"""LiteLLM, pointed at a local replay server: each request is one call, read from the
-provider's own response body by tokentrace's HTTP client layer, priced exactly."""
+"""LiteLLM, pointed at a local replay server: each call is one call span, read from the
+provider's own response body by tokentrace's HTTP client layer, priced exactly (its retries,
+fallbacks and budget stops are in test_litellm_attempts.py)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import pytest
 
 import tokentrace
 from tests.frameworks import recordings as rec
-from tests.frameworks.matrix import check, note, outcome
+from tests.frameworks.matrix import check
 from tests.frameworks.recordings import Server
 from tokentrace.testing import Capture
 
@@ -117,52 +118,6 @@ def test_text_completion_is_one_call(mode: str, cap: Capture) -> None:
     check(cap, task, server, framework="litellm", surface="text_completion (openai/)", mode=mode)
 
 
-def _chain(exc: BaseException | None) -> list[BaseException]:
-    out = []
-    while exc is not None and len(out) < 10:
-        out.append(exc)
-        exc = exc.__cause__ or exc.__context__
-    return out
-
-
-@pytest.mark.parametrize("provider", ["openai", "anthropic"])
-def test_a_budget_stops_the_second_request_before_it_leaves(provider: str, cap: Capture) -> None:
-    """Budget(max_llm_calls=1) around a litellm loop: the first call goes out, the second is
-    stopped before it is sent (the server sees one request). LiteLLM wraps what its HTTP client
-    raised: the user sees litellm.InternalServerError, with BudgetExceeded in its cause chain."""
-    raised: list[BaseException] = []
-    budget = tokentrace.Budget(max_llm_calls=1)
-    with Server() as server, tokentrace.task("loop", budget=budget) as task:
-        kwargs = {"model": CHAT_MODEL[provider], "messages": MESSAGES, **_target(provider, server.url)}
-        for _ in range(3):
-            try:
-                litellm.completion(**kwargs)
-            except Exception as exc:  # the test reports what the user sees
-                raised.append(exc)
-                break
-    seen = len(server.requests)
-    spans = cap.call_spans()
-    blocked = [s for s in spans if (s.attributes or {}).get("tokentrace.budget.blocked")]
-    kind = f"{type(raised[0]).__module__}.{type(raised[0]).__qualname__}" if raised else "nothing"
-    note(
-        "litellm",
-        f"Budget(max_llm_calls=1) loop ({provider}/)",
-        "sync",
-        "stopped" if seen == 1 else "not stopped",
-        seen,
-        len(spans) - len(blocked),
-        f"the second call raises `{kind}`, caused by `tokentrace.BudgetExceeded`",
-    )
-    assert seen == 1
-    assert len(raised) == 1
-    assert isinstance(raised[0], litellm.InternalServerError)
-    assert any(isinstance(exc, tokentrace.BudgetExceeded) for exc in _chain(raised[0]))
-    assert task.totals.llm_calls == 1
-    assert len(spans) - len(blocked) == 1
-    assert blocked
-    assert all((s.attributes or {})["error.type"] == "BudgetExceeded" for s in blocked)
-
-
 def test_an_app_using_the_openai_sdk_and_litellm_counts_each_call_once(cap: Capture) -> None:
     """The openai SDK's own create (its SDK integration) and litellm's completion (which posts
     through an openai client's low-level post()) in one task: three requests, three calls."""
@@ -180,32 +135,3 @@ def test_an_app_using_the_openai_sdk_and_litellm_counts_each_call_once(cap: Capt
         mode="sync",
         requests=3,
     )
-
-
-@pytest.mark.parametrize("provider", ["openai", "anthropic"])
-def test_a_retried_request_is_a_call_per_attempt(provider: str, cap: Capture) -> None:
-    """completion(num_retries=1) whose first attempt gets HTTP 500: each attempt sent is a call
-    of its own (the failed one with its error and no usage), and the task's usage and cost are
-    the successful attempt's."""
-    with Server(fail_first=1) as server, tokentrace.task("retried") as task:
-        kwargs = {"model": CHAT_MODEL[provider], "messages": MESSAGES, **_target(provider, server.url)}
-        litellm.completion(**kwargs, num_retries=1)
-    spans = cap.call_spans()
-    failed = [s for s in spans if "error.type" in (s.attributes or {})]
-    note(
-        "litellm",
-        f"retried request, num_retries=1 ({provider}/)",
-        "sync",
-        "a call per attempt" if len(spans) == len(server.requests) else outcome(spans, len(server.requests)),
-        len(server.requests),
-        len(spans),
-        f"{len(failed)} failed attempt(s) recorded with their error",
-    )
-    assert len(server.requests) == 2
-    assert len(spans) == 2
-    assert len(failed) == 1
-    assert task.totals.llm_calls == 2
-    (recording,) = server.served
-    assert task.totals.input_tokens == recording.input_tokens
-    assert task.totals.output_tokens == recording.output_tokens
-    assert task.totals.cost_usd == recording.cost()

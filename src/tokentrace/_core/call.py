@@ -16,6 +16,8 @@ from tokentrace.types import Budget, BudgetBreach, CallEstimate
 if TYPE_CHECKING:
     from tokentrace._accounting.budget import Reservation
     from tokentrace._accounting.task import Task
+    from tokentrace._core.attempts import Attempt
+    from tokentrace._core.relay import Relayed
 
 
 class Call:
@@ -23,6 +25,7 @@ class Call:
 
     __slots__ = (
         "ask_usage",
+        "attempt_of",
         "attempts",
         "breach",
         "budget",
@@ -32,6 +35,7 @@ class Call:
         "integration",
         "method",
         "provider",
+        "relay",
         "request",
         "reservation",
         "span",
@@ -47,9 +51,15 @@ class Call:
         self.request = request
         self.provider = request.provider or integration.provider
         self.task = task
-        self.attempts: list[str | tuple[AttemptHook, Any]] = []
+        self.attempts: list[str | tuple[AttemptHook, Any] | Attempt] = []
         """Each attempt's error type name, or the hook that noted it and the SDK's result (see
-        ``_attempts.outcome``), or the outcome an SDK's own hook reported (``settle_attempt``)."""
+        ``_attempts.outcome``), or the outcome an SDK's own hook reported (``settle_attempt``);
+        for a relayed call, once it is accounted, its requests seen on the wire."""
+        self.relay: Relayed | None = None
+        """For a call made through a library that sends its own requests (``RelayIntegration``):
+        the requests seen on the wire beneath it, its attempts."""
+        self.attempt_of: Attempt | None = None
+        """For one such request: the attempt it is, which its relayed call accounts for."""
         self.done = False
         self.context_tokens: tuple[Token[Call | None], object] | None = None
         """What to reset when the call leaves its context: the active call and the OTel context."""

@@ -40,6 +40,7 @@ from tokentrace._tokens.usage import UsageError
 
 __all__ = [
     "Call",
+    "account",
     "active_call",
     "call_wrapper",
     "complete",
@@ -76,7 +77,11 @@ def is_live(name: str) -> bool:
 
 
 def _begin(
-    integration: ProviderIntegration, method: Method, instance: Any, kwargs: dict[str, Any]
+    integration: ProviderIntegration,
+    method: Method,
+    instance: Any,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
 ) -> Call | None:
     if integration.name not in _live or not _telemetry.state.settings.enabled:
         return None
@@ -220,27 +225,50 @@ def complete(
         error_type=type(error).__qualname__ if error is not None else None,
         parts=parts,
     )
+    attempt = call.attempt_of
+    if attempt is not None:
+        # One request of a relayed call (see _relay): that call accounts for it.
+        attempt.settled(rec, response_model, problem or note, source, error, stream_end, reading)
+        return
+    # A call the SDK refused before sending (bad arguments) is not an LLM call. A stream that
+    # ended in an error was handed to the application: a lazy one (a generator that sends on
+    # its first iteration) has its attempts outside the call's context, so none were noted.
+    sent = (
+        error is None
+        or attempts > 0
+        or stream_end is not None
+        or call.integration.name not in _counts_attempts
+    )
+    account(call, rec, response_model, problem or note, source, error, stream_end, reading, sent, duration_ns)
+
+
+def account(
+    call: Call,
+    rec: CallRecord,
+    response_model: str | None,
+    problem: str | None,
+    source: str | None,
+    error: BaseException | None,
+    stream_end: str | None,
+    reading: Reading | None,
+    sent: bool,
+    duration_ns: int,
+) -> None:
+    """Charge a priced call to its tasks (when it was ``sent``) and budgets, end its span and
+    record its metrics."""
     task = call.task
     duplicate = False
     if task is not None:
         if _telemetry.state.settings.detect_duplicates:
+            request = call.request
             rec.digest = _requests.digest(
                 call.provider, call.method.operation, request.model, request.base_url, request.kwargs
             )
-        # A call the SDK refused before sending (bad arguments) is not an LLM call. A stream that
-        # ended in an error was handed to the application: a lazy one (a generator that sends on
-        # its first iteration) has its attempts outside the call's context, so none were noted.
-        sent = (
-            error is None
-            or attempts > 0
-            or stream_end is not None
-            or call.integration.name not in _counts_attempts
-        )
         if sent:
             duplicate = task._record(rec)
         if task._guarded:
             _budget.settle(call.reservation, rec if sent else None, task)
-    _end_span(call, rec, response_model, problem or note, source, error, stream_end, reading, duplicate)
+    _end_span(call, rec, response_model, problem, source, error, stream_end, reading, duplicate)
     _record_metrics(call, rec, response_model, duration_ns)
 
 
@@ -325,8 +353,10 @@ def _end_span(
         outcomes = [guarded("attempt.status", _attempts.outcome, "unknown", attempt) for attempt in attempts]
         attrs[sc.ATTEMPTS] = outcomes
         if len(outcomes) > 1:
-            for number, outcome in enumerate(outcomes, 1):
-                span.add_event(sc.EVENT_ATTEMPT, {sc.ATTEMPT_NUMBER: number, sc.ATTEMPT_OUTCOME: outcome})
+            for number, (attempt, outcome) in enumerate(zip(attempts, outcomes, strict=True), 1):
+                plain = {sc.ATTEMPT_NUMBER: number, sc.ATTEMPT_OUTCOME: outcome}
+                attrs_ = guarded("attempt.event", _attempts.event, plain, number, attempt, outcome)
+                span.add_event(sc.EVENT_ATTEMPT, attrs_)
     if stream_end is not None:
         attrs[sc.STREAM_END] = stream_end
     if settings.capture_content:
@@ -412,15 +442,27 @@ def _after(call: Call, result: Any) -> Any:
     return guarded("call.finish", _finish, result, call, result)
 
 
-def call_wrapper(integration: ProviderIntegration, method: Method) -> Wrapper:
-    """The wrapt wrapper for one LLM method (sync or async as the method is)."""
+Begin = Callable[[ProviderIntegration, Method, Any, tuple[Any, ...], dict[str, Any]], "Call | None"]
+
+
+def call_wrapper(
+    integration: ProviderIntegration,
+    method: Method,
+    begin: Begin | None = None,
+    after: Callable[[Call, Any], Any] | None = None,
+    fail: Callable[[Call, BaseException], None] | None = None,
+) -> Wrapper:
+    """The wrapt wrapper for one LLM method (sync or async as the method is). ``begin``, ``after``
+    and ``fail`` replace the steps that open the call, finish it from the method's result and
+    finish it from the method's error (a relayed call's, see ``_relay``); by default the
+    engine's own, looked up on each call."""
 
     if method.is_async:
 
         async def async_wrapper(
             wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
         ) -> Any:
-            call = guarded("call.begin", _begin, None, integration, method, instance, kwargs)
+            call = guarded("call.begin", begin or _begin, None, integration, method, instance, args, kwargs)
             if call is None:
                 return await wrapped(*args, **kwargs)
             if call.breach is not None:
@@ -431,14 +473,14 @@ def call_wrapper(integration: ProviderIntegration, method: Method) -> Wrapper:
                 result = await wrapped(*args, **kwargs)
             except BaseException as exc:
                 guarded("call.leave", leave, None, call)
-                guarded("call.fail", _fail, None, call, exc)
+                guarded("call.fail", fail or _fail, None, call, exc)
                 raise
-            return _after(call, result)
+            return (after or _after)(call, result)
 
         return async_wrapper
 
     def sync_wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        call = guarded("call.begin", _begin, None, integration, method, instance, kwargs)
+        call = guarded("call.begin", begin or _begin, None, integration, method, instance, args, kwargs)
         if call is None:
             return wrapped(*args, **kwargs)
         if call.breach is not None:
@@ -449,8 +491,8 @@ def call_wrapper(integration: ProviderIntegration, method: Method) -> Wrapper:
             result = wrapped(*args, **kwargs)
         except BaseException as exc:
             guarded("call.leave", leave, None, call)
-            guarded("call.fail", _fail, None, call, exc)
+            guarded("call.fail", fail or _fail, None, call, exc)
             raise
-        return _after(call, result)
+        return (after or _after)(call, result)
 
     return sync_wrapper

@@ -62,6 +62,10 @@ class Method:
     the request is sent, as a stream."""
     optional: bool = False
     """A method an older SDK may lack (a helper, token counting): skipped when missing."""
+    positional: tuple[str, ...] = ()
+    """The names of the parameters the method takes by position, for a library whose calls may
+    pass them so (``litellm.completion(model, messages)``): the request is read from them as
+    from keywords."""
 
 
 def sync_and_async(
@@ -268,3 +272,29 @@ class ProviderIntegration(Integration, ABC):
         the SDK's stream, not a raw response: the stream a raw response's ``parse()`` returns is
         watched when the application parses it)."""
         return request.stream and type(response).__name__ not in _RAW
+
+
+class RelayIntegration(ProviderIntegration):
+    """A library that sends its calls to the providers' HTTP APIs itself (LiteLLM): its methods
+    make one logical call each, whose attempts (the library's own retries and fallbacks) are the
+    provider API requests the HTTP client integrations see beneath it, each read there from the
+    provider's own response. Such an integration only says which methods to wrap and how to read
+    a call's request (``request``): nothing is read from what the library returns."""
+
+    def read(self, method: Method, request: Request, response: Any) -> Reading:
+        """Never used: a relayed call's usage is read from its requests on the wire."""
+        return Reading(None)
+
+    def stream_reader(self, method: Method, request: Request) -> StreamReader:
+        """Never used: a relayed call's streams are read on the wire."""
+        return _NoStream()
+
+
+class _NoStream:
+    __slots__ = ()
+
+    def feed(self, item: Any) -> None:
+        return None
+
+    def result(self) -> Reading:
+        return Reading(None)

@@ -23,7 +23,8 @@ import wrapt
 from tokentrace._core import attempts as _attempts
 from tokentrace._core import deferred as _deferred
 from tokentrace._core import engine as _engine
-from tokentrace._core.integration import Integration, ProviderIntegration
+from tokentrace._core import relay as _relay
+from tokentrace._core.integration import Integration, ProviderIntegration, RelayIntegration
 from tokentrace._foundation.safety import renew_after_fork
 from tokentrace.exceptions import IntegrationError
 
@@ -36,6 +37,7 @@ _BUILTINS = {
     "threading": "tokentrace.integrations.threading:ThreadingIntegration",
     "httpx": "tokentrace.integrations.httpx:HttpxIntegration",
     "httpx2": "tokentrace.integrations.httpx:Httpx2Integration",
+    "litellm": "tokentrace.integrations.litellm:LiteLLMIntegration",
 }
 
 
@@ -135,6 +137,8 @@ def _apply(integration: Integration) -> _Applied:
             assert isinstance(integration, ProviderIntegration)  # checked above
             if method.sends_on_enter:
                 wrapper = _deferred.on_enter_wrapper(integration, method)
+            elif isinstance(integration, RelayIntegration):
+                wrapper = _relay.call_wrapper(integration, method)
             else:
                 wrapper = _engine.call_wrapper(integration, method)
             installed = _wrap(method.module, method.qualname, wrapper, method.optional)

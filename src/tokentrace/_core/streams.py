@@ -43,6 +43,11 @@ class _StreamState:
         if self.done:
             return
         self.done = True
+        relay = self.call.relay
+        if relay is not None:
+            # A relayed call's stream (see _relay): its requests' bodies say what it used.
+            relay.ended_with(error)
+            return
         complete_with(self.call, self.reader.result, error=error, stream_end=end)
 
 
@@ -331,9 +336,11 @@ def wrap_unread(call: Call, response: Any) -> Any:
     return UnreadResponse(response, call)
 
 
-def wrap_stream(call: Call, stream: Any) -> Any:
-    """Return ``stream`` behind a proxy that completes ``call`` when the stream ends."""
-    lazy = inspect.isgenerator(stream) or inspect.isasyncgen(stream)
+def wrap_stream(call: Call, stream: Any, lazy: bool = False) -> Any:
+    """Return ``stream`` behind a proxy that completes ``call`` when the stream ends; ``lazy``:
+    the stream may send its request when its first item is asked for (see ``_StreamState.lazy``),
+    as a generator does."""
+    lazy = lazy or inspect.isgenerator(stream) or inspect.isasyncgen(stream)
     state = _StreamState(call, call.integration.stream_reader(call.method, call.request), lazy)
     if call.method.is_async or inspect.isasyncgen(stream):
         # An async generator is returned by a plain call (cohere's AsyncV2Client.chat_stream).

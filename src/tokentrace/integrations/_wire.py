@@ -11,7 +11,9 @@ own response body (JSON, server-sent events or AWS event stream), never a librar
 re-normalised usage.
 
 Never twice: a request sent while an SDK integration's call is in flight (the openai SDK's
-``create``, say) belongs to that call and is left alone.
+``create``, say) belongs to that call and is left alone. A request sent while a relayed call is
+in flight (``litellm.completion``, see ``_relay``) is one of its attempts: read here, accounted
+by that call.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
 from tokentrace._core import engine as _engine
@@ -35,6 +37,9 @@ from tokentrace.integrations.bedrock import BedrockIntegration
 from tokentrace.integrations.google_genai import GoogleGenAIIntegration
 from tokentrace.integrations.groq import GroqIntegration
 from tokentrace.integrations.openai import OpenAIIntegration
+
+if TYPE_CHECKING:
+    from tokentrace._core.relay import Relayed
 
 __all__ = ["Body", "Exchange", "ProviderHTTPError", "Route", "begin", "finalizer", "route"]
 
@@ -238,8 +243,14 @@ def begin(route_: Route, origin: str, body: bytes | None) -> Exchange | None:
     """Open the call for one request to a provider API, or ``None`` when it is not to be
     recorded here (an SDK integration's call is in flight, tokentrace is off, or the body is not
     a JSON request). A budget that must stop the call raises ``BudgetExceeded`` here, before the
-    request is sent: the one error tokentrace raises into a request, by design."""
-    if _ACTIVE_CALL.get() is not None or not _telemetry.state.settings.enabled:
+    request is sent: the one error tokentrace raises into a request, by design. Under a relayed
+    call the request is an attempt of that call, which its budget already let through."""
+    active = _ACTIVE_CALL.get()
+    if active is not None:
+        if active.relay is None:
+            return None
+        return guarded("wire.attempt", _open_attempt, None, active.relay, route_, origin, body)
+    if not _telemetry.state.settings.enabled:
         return None
     opened = guarded("wire.begin", _open_call, None, route_, origin, body)
     if opened is None:
@@ -255,12 +266,26 @@ def _open_call(route_: Route, origin: str, body: bytes | None) -> tuple[Call, Se
     data = json_object(body)
     if data is None or not _shaped(data, route_.needs):
         return None
+    integration = _integration(route_, origin)
+    sent = Sent(route_, origin, data)
+    return _engine.start(integration, route_.method, sent.request(integration, data)), sent, data
+
+
+def _open_attempt(relayed: Relayed, route_: Route, origin: str, body: bytes | None) -> Exchange | None:
+    """Open one attempt of a relayed call, or ``None`` when the body is no such request."""
+    data = json_object(body)
+    if data is None or not _shaped(data, route_.needs):
+        return None
+    integration = _integration(route_, origin)
+    request = Sent(route_, origin, data).request(integration, data)
+    return Exchange(relayed.attempt(integration, route_.method, request), route_)
+
+
+def _integration(route_: Route, origin: str) -> ProviderIntegration:
     family = route_.family
     if family == "openai":
         family = next((name for host, name in _OPENAI_DIALECTS if origin.endswith(host)), family)
-    integration = FAMILIES[family]
-    sent = Sent(route_, origin, data)
-    return _engine.start(integration, route_.method, sent.request(integration, data)), sent, data
+    return FAMILIES[family]
 
 
 def _shaped(data: Mapping[str, Any], needs: tuple[tuple[str, ...], ...]) -> bool:
@@ -282,7 +307,10 @@ class Exchange:
     def responded(self, status: int, headers: Iterable[tuple[str, str]]) -> Body:
         """The response's status and headers are in: leave the call's context and return the
         watcher of its body (which the application may read later)."""
-        leave(self.call)
+        call = self.call
+        leave(call)
+        if call.attempt_of is not None:
+            call.attempt_of.status = status
         headers_ = {name.lower(): value for name, value in headers}
         return Body(self.call, self.route.family, self.route.body == "aws", status, headers_)
 

@@ -44,7 +44,8 @@ def _peek(request: Any) -> tuple[_wire.Route, str, bytes | None] | None:
 def _open(request: Any) -> _wire.Exchange | None:
     """The exchange for ``request``, or ``None`` when it is not a call to record. Only a budget
     that stops the call raises (``BudgetExceeded``, or the error of the user's own callback)."""
-    if _ACTIVE_CALL.get() is not None:
+    active = _ACTIVE_CALL.get()
+    if active is not None and active.relay is None:
         return None  # an SDK integration's call: the SDK's own request, recorded there
     peeked = guarded("wire.open", _peek, None, request)
     return None if peeked is None else _wire.begin(*peeked)
