@@ -57,6 +57,9 @@ releases pinned in `tests/frameworks/requirements.txt` ({pins}):
   `stream_options={{"include_usage": true}}`).
 - **not seen**: the request went out and tokentrace recorded nothing.
 - **double**: more call spans than requests.
+- **one call, 2 attempts**: LiteLLM sent a call twice (its first request got HTTP 500): one
+  call span listing both attempts, with the usage and exact cost of the request that answered.
+- **stopped**: a budget stopped the call before any of its requests was sent.
 - blank: not covered by the matrix.
 
 """
@@ -78,10 +81,27 @@ GAPS = """
   answer follows dspy's field format, which no recording has.
 - **pydantic-ai's `AnthropicModel`** needs anthropic<1 in these releases, which this
   environment (anthropic 2) does not hold; it is not in the matrix.
-- **Retries** are calls of their own: a LiteLLM request retried after an HTTP 500 is recorded
-  as one failed call (its error, no usage) and one exact call, not as two attempts of one call.
-  The other frameworks' retries go through the SDK integrations, which count attempts of one
-  call; they are not in the matrix.
+- **Retries** of the other frameworks go through the SDK integrations, which count attempts of
+  one call; they are not in the matrix.
+- **A LiteLLM function imported before `tokentrace.instrument()`** is not wrapped: its requests
+  are recorded one call each (a retried request is a failed call and an exact call), and a
+  budget stop reaches the application as LiteLLM's `InternalServerError` with `BudgetExceeded`
+  in its causes ([guards](guards.md#calls-through-litellm)).
+"""
+
+LITELLM = """
+## LiteLLM: one call per call
+
+A LiteLLM call (`litellm.completion(...)`, a `Router`'s `completion(...)`) is one call span,
+whatever LiteLLM sends for it: its own retries (`num_retries`) and a Router's retries and
+fallbacks are its attempts (`tokentrace.attempts`, `("500", "200")`), each a
+`tokentrace.attempt` event with its provider, model and status, and the call's usage and cost
+are what the attempts were billed, each read from the provider's own response. A budget stops
+the call before LiteLLM starts: the application gets `tokentrace.BudgetExceeded` itself, and
+nothing is sent or retried. A call that sends no request tokentrace reads (a `mock_response`,
+a cache hit, a provider without a reader) is one unpriced call that says so in
+`tokentrace.usage.problem`. See [concepts](concepts.md#call-and-attempt) and
+[architecture](architecture.md#relayed-calls-a-librarys-own-retries-and-fallbacks).
 """
 
 
@@ -102,6 +122,7 @@ def render(results: list[dict[str, object]]) -> str:
         lines.append(
             "| " + " | ".join([framework, surface, *(row.get(m, "") for m in (*MODES, "notes"))]) + " |"
         )
+    lines.append(LITELLM)
     lines.append(GAPS)
     return "\n".join(lines)
 

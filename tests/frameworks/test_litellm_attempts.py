@@ -199,6 +199,31 @@ def test_a_budget_stops_the_second_call_with_budget_exceeded(provider: str, mode
     assert dict(stopped.attributes or {})["error.type"] == "BudgetExceeded"
 
 
+def _budget_stop(error: BaseException | None) -> tokentrace.BudgetExceeded | None:
+    """docs/guards.md's helper: the BudgetExceeded behind a library's error, if any."""
+    seen = 0
+    while error is not None and seen < 20:
+        if isinstance(error, tokentrace.BudgetExceeded):
+            return error
+        error, seen = error.__cause__ or error.__context__, seen + 1
+    return None
+
+
+@pytest.mark.parametrize("provider", ["openai", "anthropic"])
+def test_an_unwrapped_litellm_function_is_still_stopped_before_sending(provider: str, cap: Capture) -> None:
+    """A litellm function tokentrace does not wrap (imported before instrument()) is stopped where
+    its request leaves the HTTP client: nothing more is sent, and litellm's own error has the
+    BudgetExceeded in its chain of causes, as docs/guards.md says."""
+    tokentrace.uninstrument("litellm")
+    with Server() as server, tokentrace.task("loop", budget=tokentrace.Budget(max_llm_calls=1)) as task:
+        kwargs = {"model": CHAT_MODEL[provider], "messages": MESSAGES, **_target(provider, server.url)}
+        raised = _loop((litellm.completion, litellm.acompletion), kwargs, "sync")
+    assert len(server.requests) == 1
+    assert isinstance(raised[0], litellm.InternalServerError)
+    assert isinstance(_budget_stop(raised[0]), tokentrace.BudgetExceeded)
+    assert task.totals.llm_calls == 1
+
+
 def test_a_budget_callback_can_switch_the_model_litellm_calls(cap: Capture) -> None:
     """An on_exceed callback that returns other arguments changes what litellm is called with: the
     call goes ahead to the model the callback chose."""

@@ -38,7 +38,8 @@ __all__ = ["NO_REQUEST", "Relayed", "call_wrapper"]
 
 NO_REQUEST = (
     "no request to a provider API that tokentrace reads was seen beneath the call (a provider "
-    "it has no reader for, or a cached or mocked response)"
+    "it has no reader for, a cached or mocked response, or the httpx and httpx2 integrations "
+    "are not instrumented)"
 )
 # A cost status's weight when the attempts' statuses are combined: the least exact one wins.
 _RANK = {
