@@ -112,6 +112,7 @@ class Relayed:
             model = call.request.model or "unknown"
             error_type = type(error).__qualname__ if error is not None else None
             rec = CallRecord(call.provider, model, None, None, status, 0, error_type)
+            call.attempts = []  # an SDK's own attempt hooks may have noted requests it did not route
             problem = NO_REQUEST if error is None else None
             _engine.account(call, rec, None, problem, None, error, None, None, error is None, duration_ns)
             return
