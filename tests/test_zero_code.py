@@ -103,6 +103,7 @@ BUILTIN_SDKS = {
     "tokentrace_httpx": "httpx >= 0.23",
     "tokentrace_httpx2": "httpx2 >= 2.0",
     "tokentrace_litellm": "litellm >= 1.110",
+    "tokentrace_requests": "requests >= 2.25",
 }
 
 

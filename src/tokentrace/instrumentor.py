@@ -164,3 +164,9 @@ class LiteLLMInstrumentor(IntegrationInstrumentor):
     """The ``tokentrace_litellm`` entry point."""
 
     integration = "litellm"
+
+
+class RequestsInstrumentor(IntegrationInstrumentor):
+    """The ``tokentrace_requests`` entry point."""
+
+    integration = "requests"

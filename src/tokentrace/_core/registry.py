@@ -38,6 +38,7 @@ _BUILTINS = {
     "httpx": "tokentrace.integrations.httpx:HttpxIntegration",
     "httpx2": "tokentrace.integrations.httpx:Httpx2Integration",
     "litellm": "tokentrace.integrations.litellm:LiteLLMIntegration",
+    "requests": "tokentrace.integrations.requests:RequestsIntegration",
 }
 
 

@@ -41,7 +41,7 @@ from tokentrace.integrations.openai import OpenAIIntegration
 if TYPE_CHECKING:
     from tokentrace._core.relay import Relayed
 
-__all__ = ["Body", "Exchange", "ProviderHTTPError", "Route", "begin", "finalizer", "route"]
+__all__ = ["Body", "Exchange", "ProviderHTTPError", "Route", "begin", "finalizer", "may_route", "route"]
 
 _WIRE = "tokentrace.wire"  # the Method module of every call seen on the wire (never patched)
 
@@ -111,6 +111,12 @@ _ENDINGS = (
 )
 _GEMINI_PATH = re.compile(r"^(?P<prefix>.*?)/models/(?P<model>[^/:]+):(?P<verb>\w+)$")
 _BEDROCK_PATH = re.compile(r"^(?P<prefix>.*?)/model/(?P<model>[^/]+)/(?P<verb>[\w-]+)$")
+
+
+def may_route(url: str) -> bool:
+    """Whether a URL or path (without its query) ends the way a provider API's path does: the one
+    check every other request pays."""
+    return url.endswith(_ENDINGS)
 
 
 def route(raw_path: str) -> Route | None:
