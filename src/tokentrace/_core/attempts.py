@@ -21,7 +21,7 @@ Wrapper = Callable[[Any, Any, tuple[Any, ...], dict[str, Any]], Any]
 
 
 class Attempt:
-    """One request of a relayed call (``_relay``), seen on the wire: its own call, read and
+    """One request of a relayed call (``relay.py``), seen on the wire: its own call, read and
     priced by its provider's rules, whose record its relayed call accounts for."""
 
     __slots__ = (

@@ -227,7 +227,7 @@ def complete(
     )
     attempt = call.attempt_of
     if attempt is not None:
-        # One request of a relayed call (see _relay): that call accounts for it.
+        # One request of a relayed call (see relay.py): that call accounts for it.
         attempt.settled(rec, response_model, problem or note, source, error, stream_end, reading)
         return
     # A call the SDK refused before sending (bad arguments) is not an LLM call. A stream that
@@ -454,7 +454,7 @@ def call_wrapper(
 ) -> Wrapper:
     """The wrapt wrapper for one LLM method (sync or async as the method is). ``begin``, ``after``
     and ``fail`` replace the steps that open the call, finish it from the method's result and
-    finish it from the method's error (a relayed call's, see ``_relay``); by default the
+    finish it from the method's error (a relayed call's, see ``relay.py``); by default the
     engine's own, looked up on each call."""
 
     if method.is_async:

@@ -45,7 +45,7 @@ class _StreamState:
         self.done = True
         relay = self.call.relay
         if relay is not None:
-            # A relayed call's stream (see _relay): its requests' bodies say what it used.
+            # A relayed call's stream (see relay.py): its requests' bodies say what it used.
             relay.ended_with(error)
             return
         complete_with(self.call, self.reader.result, error=error, stream_end=end)

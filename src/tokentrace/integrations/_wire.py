@@ -12,8 +12,8 @@ re-normalised usage.
 
 Never twice: a request sent while an SDK integration's call is in flight (the openai SDK's
 ``create``, say) belongs to that call and is left alone. A request sent while a relayed call is
-in flight (``litellm.completion``, see ``_relay``) is one of its attempts: read here, accounted
-by that call.
+in flight (``litellm.completion``, see ``tokentrace._core.relay``) is one of its attempts: read
+here, accounted by that call.
 """
 
 from __future__ import annotations

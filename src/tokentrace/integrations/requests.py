@@ -20,7 +20,6 @@ import wrapt
 
 from tokentrace._core import engine as _engine
 from tokentrace._core.call import _ACTIVE_CALL, leave
-from tokentrace._foundation.safety import failed
 from tokentrace.integrations import Integration, Patch, _wire, guarded
 
 _NAME = "requests"
@@ -54,11 +53,7 @@ def _open(request: Any) -> _wire.Exchange | None:
     active = _ACTIVE_CALL.get()
     if active is not None and active.relay is None:
         return None  # an SDK integration's call: the SDK's own request, recorded there
-    try:
-        peeked = _peek(request)
-    except Exception as exc:  # noqa: BLE001  # guarded in place, on every request
-        failed("wire.open", exc)
-        return None
+    peeked = guarded("wire.open", _peek, None, request)
     return None if peeked is None else _wire.begin(*peeked)
 
 
