@@ -89,6 +89,7 @@ def test_a_router_fallback_is_an_attempt_of_one_call(mode: str, cap: Capture) ->
     as the Anthropic answer that was billed."""
     streamed = "stream" in mode
     with Server(fail_first=1) as server, tokentrace.task("fallback") as task:
+        url = server.url
         router = _router(server, streamed=streamed)
         kwargs = {"model": "gpt", "messages": MESSAGES, "stream": streamed}
         _run(mode, router.completion, router.acompletion, kwargs)
@@ -102,6 +103,7 @@ def test_a_router_fallback_is_an_attempt_of_one_call(mode: str, cap: Capture) ->
     assert attrs["gen_ai.request.model"] == "gpt"
     assert attrs["gen_ai.provider.name"] == "anthropic"
     assert attrs["gen_ai.response.model"] == recording.model
+    assert attrs["tokentrace.base_url"] == url  # where the answer was sent, as whatif re-prices it
     assert attrs["tokentrace.attempts"] == ("500", "200")
     assert attrs["tokentrace.retries"] == 1
     first, second = _attempt_events(span)

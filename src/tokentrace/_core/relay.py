@@ -123,6 +123,8 @@ class Relayed:
             error = last.error  # a stream the application was reading that failed
         rec = _combined(answer, billed, len(attempts), error)
         call.attempts = list(attempts)
+        # The call is priced as its answer was: at that provider, at the base URL it was sent to.
+        call.request.base_url = answer.call.request.base_url
         if call.provider != rec.provider:
             call.provider = rec.provider
             call.span.set_attribute(sc.GEN_AI_PROVIDER_NAME, rec.provider)
