@@ -406,7 +406,8 @@ def _wire(instructions: dict[str, Any] | None) -> list[str]:
     lines = [
         "## The HTTP client layer (callgrind)",
         "",
-        "`instrument()` with no names also patches httpx's and httpx2's `send` (`benchmarks/wire.py`,"
+        "`instrument()` with no names also patches httpx's and httpx2's `send` and requests'"
+        " `Session.send` (`benchmarks/wire.py`,"
         f" {wire['calls']} requests to a server on 127.0.0.1, median of {wire['repeat']} processes;"
         f" measured at {wire['commit']}, {wire['measured']}).",
         "",
@@ -416,7 +417,10 @@ def _wire(instructions: dict[str, Any] | None) -> list[str]:
     for kind, label in (
         ("other", "`POST /api/orders`, no LLM call"),
         ("llm", "LLM call via the SDK client's `post()`"),
+        ("requests", "`POST /api/orders` with requests, no LLM call"),
     ):
+        if f"{kind}-bare" not in counts:
+            continue
         bare, instrumented = counts[f"{kind}-bare"], counts[f"{kind}-tokentrace"]
         added = instrumented - bare
         lines.append(f"| {label} | {bare:,.0f} | {instrumented:,.0f} | {added:+,.0f} | {added / bare:.2%} |")

@@ -10,6 +10,8 @@ client's work):
 - ``llm``: ``POST /v1/chat/completions`` through the openai SDK client's low-level ``post()``,
   as LiteLLM sends OpenAI calls: with tokentrace, recorded from the response body (span, price,
   task totals).
+- ``requests``: the application's ``POST /api/orders`` sent with ``requests`` (a patched
+  ``Session.send``): one look at the context, the method and one ``endswith`` on the URL.
 
     python benchmarks/wire.py [--calls 200] [--repeat 3] [--json]
 
@@ -29,7 +31,14 @@ from pathlib import Path
 
 from instructions import collected  # the same callgrind runner (benchmarks/ is on the path)
 
-CONFIGS = ("other-bare", "other-tokentrace", "llm-bare", "llm-tokentrace")
+CONFIGS = (
+    "other-bare",
+    "other-tokentrace",
+    "llm-bare",
+    "llm-tokentrace",
+    "requests-bare",
+    "requests-tokentrace",
+)
 REQUEST = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}
 
 
@@ -37,6 +46,7 @@ def child(config: str, url: str, calls: int, ready: str) -> None:
     """Make ``calls`` requests of one configuration inside ``functools.reduce`` (the window)."""
     import httpx2
     import openai
+    import requests
     from opentelemetry import trace
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
@@ -54,11 +64,14 @@ def child(config: str, url: str, calls: int, ready: str) -> None:
     trace.set_tracer_provider(provider)
     kind, _, setup = config.partition("-")
     if setup == "tokentrace":
-        tokentrace.instrument("httpx2")
+        tokentrace.instrument("httpx2", "requests")
         tokentrace.task("bench").__enter__()
     http = httpx2.Client()
     if kind == "other":
         call = functools.partial(http.post, url + "/api/orders", json={"sku": "A-1", "quantity": 2})
+    elif kind == "requests":
+        session = requests.Session()
+        call = functools.partial(session.post, url + "/api/orders", json={"sku": "A-1", "quantity": 2})
     else:
         client = openai.OpenAI(api_key="sk-test", base_url=url + "/v1", http_client=http, max_retries=0)
         call = functools.partial(
@@ -107,6 +120,9 @@ def main() -> None:
         "other_added": counts["other-tokentrace"] - counts["other-bare"],
         "other_added_share": (counts["other-tokentrace"] - counts["other-bare"]) / counts["other-bare"],
         "llm_added": counts["llm-tokentrace"] - counts["llm-bare"],
+        "requests_added": counts["requests-tokentrace"] - counts["requests-bare"],
+        "requests_added_share": (counts["requests-tokentrace"] - counts["requests-bare"])
+        / counts["requests-bare"],
     }
     if args.json:
         print(json.dumps(result, indent=2))
@@ -119,6 +135,10 @@ def main() -> None:
         f"({result['other_added_share']:.2%} of the request)"
     )
     print(f"  an LLM call recorded on the wire: +{result['llm_added']:,.0f}")
+    print(
+        f"  a request sent with requests that is no LLM call: +{result['requests_added']:,.0f} "
+        f"({result['requests_added_share']:.2%} of the request)"
+    )
 
 
 if __name__ == "__main__":
