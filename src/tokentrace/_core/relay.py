@@ -111,7 +111,15 @@ class Relayed:
             status = _pricing.UNPRICED if error is None else _pricing.NO_USAGE
             model = call.request.model or "unknown"
             error_type = type(error).__qualname__ if error is not None else None
-            rec = CallRecord(call.provider, model, None, None, status, 0, error_type)
+            rec = CallRecord(
+                provider=call.provider,
+                model=model,
+                usage=None,
+                cost_units=None,
+                cost_status=status,
+                retries=0,
+                error_type=error_type,
+            )
             call.attempts = []  # an SDK's own attempt hooks may have noted requests it did not route
             problem = NO_REQUEST if error is None else None
             _engine.account(call, rec, None, problem, None, error, None, None, error is None, duration_ns)
@@ -161,7 +169,16 @@ def _combined(
         every = [r.parts for r in records]
         parts = _sum_parts(every) if cost is not None and None not in every else None
     error_type = type(error).__qualname__ if error is not None else None
-    return CallRecord(own.provider, own.model, usage, cost, status, attempts - 1, error_type, parts)
+    return CallRecord(
+        provider=own.provider,
+        model=own.model,
+        usage=usage,
+        cost_units=cost,
+        cost_status=status,
+        retries=attempts - 1,
+        error_type=error_type,
+        parts=parts,
+    )
 
 
 def _sum_parts(every: list[Parts | None]) -> Parts:
