@@ -228,6 +228,12 @@ _POINTS: dict[str, tuple[str, str]] = {
     "budget.blocked": ("tokentrace._accounting.budget", "blocked"),
     "request.digest": ("tokentrace._core.requests", "digest"),
     "request.estimate": ("tokentrace._core.requests", "estimate"),
+    "call.account": ("tokentrace._core.engine", "account"),
+    "relay.attempt": ("tokentrace._core.relay", "Relayed.attempt"),
+    "relay.attempt_settled": ("tokentrace._core.attempts", "Attempt.settled"),
+    "relay.returned": ("tokentrace._core.relay", "_returned"),
+    "relay.ended": ("tokentrace._core.relay", "Relayed.ended_with"),
+    "relay.account": ("tokentrace._core.relay", "Relayed.account"),
 }
 FAULT_POINTS: tuple[str, ...] = tuple(_POINTS)
 """The steps of tokentrace's own that ``inject_fault`` can make fail."""

@@ -23,10 +23,10 @@ from opentelemetry import trace
 
 from tokentrace._accounting.tally import CallRecord
 from tokentrace._core import engine as _engine
+from tokentrace._core import streams as _streams
 from tokentrace._core.attempts import Attempt
 from tokentrace._core.call import _ACTIVE_CALL, Call, leave
 from tokentrace._core.integration import Method, ProviderIntegration, RelayIntegration, Request
-from tokentrace._core.streams import wrap_stream
 from tokentrace._foundation import semconv as sc
 from tokentrace._foundation.safety import guarded
 from tokentrace._pricing import inferences as _inferences
@@ -222,7 +222,7 @@ def _returned(call: Call, result: Any) -> Any:
     if call.integration.is_stream(call.request, result):
         # A library's stream may send its request only when its first item is asked for
         # (LiteLLM's to Gemini): that item is asked for with the call in flight.
-        return wrap_stream(call, result, lazy=True)
+        return _streams.wrap_stream(call, result, lazy=True)
     relay.ended_with(None)
     return result
 
