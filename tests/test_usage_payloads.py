@@ -472,12 +472,10 @@ def test_sdk_response_fields_are_where_values_reads_them() -> None:
     }
 
 
-def test_the_base_url_cache_holds_the_url_object() -> None:
-    """Pins ``base_url_of``'s cache keyed by the URL object's identity: the entry holds the object
-    (so its id cannot be reused by another), and a new URL object is read afresh."""
+def test_the_base_url_is_read_afresh_from_the_client() -> None:
+    """``base_url_of`` gives the client's base URL as text, and a client given a new one gives that."""
     import httpx
 
-    from tokentrace._core.integration import _url_strings
     from tokentrace.integrations import base_url_of
 
     class Client:
@@ -488,8 +486,25 @@ def test_the_base_url_cache_holds_the_url_object() -> None:
         def __init__(self, url: str) -> None:
             self._client = Client(url)
 
-    first = Resource("https://api.openai.com/v1/")
-    assert base_url_of(first) == "https://api.openai.com/v1/"
-    assert _url_strings[id(first._client._base_url)][0] is first._client._base_url
-    first._client._base_url = httpx.URL("http://127.0.0.1:8000/v1/")
-    assert base_url_of(first) == "http://127.0.0.1:8000/v1/"
+    resource = Resource("https://api.openai.com/v1/")
+    assert base_url_of(resource) == "https://api.openai.com/v1/"
+    resource._client._base_url = httpx.URL("http://127.0.0.1:8000/v1/")
+    assert base_url_of(resource) == "http://127.0.0.1:8000/v1/"
+
+
+def test_a_stainless_clients_base_url_is_where_base_url_of_reads_it() -> None:
+    """Pins the read of the openai and anthropic clients' ``_base_url`` (what their public
+    ``base_url`` property returns): a release that renames it fails here."""
+    import anthropic
+    import openai
+
+    from tokentrace.integrations import base_url_of
+
+    for client in (
+        openai.OpenAI(api_key="k", base_url="http://127.0.0.1:9/v1"),
+        anthropic.Anthropic(api_key="k", base_url="http://127.0.0.1:9"),
+    ):
+        assert client._base_url == client.base_url
+        assert base_url_of(client.chat if hasattr(client, "chat") else client.messages) == str(
+            client.base_url
+        )

@@ -19,11 +19,9 @@ from tokentrace._foundation import semconv as sc
 from tokentrace._pricing.inferences import Inference
 from tokentrace._tokens.usage import Usage
 
-_url_strings: dict[int, tuple[object, str]] = {}
-
 
 def base_url_of(resource: Any) -> str | None:
-    """The base URL of a Stainless-style SDK resource's client, as a string (cached per URL object)."""
+    """The base URL of a Stainless-style SDK resource's client, as a string."""
     client = getattr(resource, "_client", None)
     # ``_base_url`` is what the public ``base_url`` property returns; openai's property runs an
     # import statement on every read, which costs more than the rest of reading the request.
@@ -32,14 +30,9 @@ def base_url_of(resource: Any) -> str | None:
         url = getattr(client, "base_url", None)
         if url is None:
             return None
-    entry = _url_strings.get(id(url))
-    if entry is not None and entry[0] is url:
-        return entry[1]
-    text = str(url)
-    if len(_url_strings) > 1024:
-        _url_strings.clear()
-    _url_strings[id(url)] = (url, text)  # holding the URL keeps its id from being reused
-    return text
+    # No cache keyed by the URL object's id: it saved 10,724 instructions of a call's ~390,000
+    # (2.75%, openai sync, callgrind), under the 5% a trick like that has to pay for.
+    return str(url)
 
 
 @dataclass(frozen=True, slots=True)
