@@ -243,12 +243,18 @@ def test_a_cost_a_double_cannot_hold_is_stored_exactly(tmp_path: Path) -> None:
 
 
 def test_the_default_path_follows_tokentrace_ledger(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """TOKENTRACE_LEDGER wins; otherwise the ledger lives in the user's data directory."""
+    """TOKENTRACE_LEDGER wins; otherwise the ledger lives in the user's data directory; a
+    PostgreSQL URL there is the default ledger, and the file stays in the data directory."""
     monkeypatch.setenv("TOKENTRACE_LEDGER", str(tmp_path / "x.db"))
-    assert _ledger.default_path() == tmp_path / "x.db"
+    assert tokentrace.ledger.default_path() == tmp_path / "x.db"
+    assert LedgerExporter().path == tmp_path / "x.db"
     monkeypatch.delenv("TOKENTRACE_LEDGER")
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path))
-    assert _ledger.default_path() == tmp_path / "tokentrace" / "ledger.db"
+    assert tokentrace.ledger.default_path() == tmp_path / "tokentrace" / "ledger.db"
+    monkeypatch.setenv("TOKENTRACE_LEDGER", " postgresql://app@db.internal:5432/ledger ")
+    assert tokentrace.ledger.default_path() == tmp_path / "tokentrace" / "ledger.db"
+    exporter = LedgerExporter()
+    assert (exporter.path, exporter.target) == (None, "postgresql://app@db.internal:5432/ledger")
 
 
 def _open_at_once(path: str, barrier: Any) -> None:

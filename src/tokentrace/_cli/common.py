@@ -30,10 +30,10 @@ def count(value: int | None) -> str:
     return "-" if value is None else f"{value:,}"
 
 
-def _ledger_path(args: argparse.Namespace) -> Path:
-    from tokentrace.ledger._writer import default_path
+def _ledger_path(args: argparse.Namespace) -> Path | str:
+    from tokentrace.ledger._target import target_of
 
-    return Path(args.ledger).expanduser() if args.ledger else default_path()
+    return target_of(args.ledger or None)
 
 
 def open_ledger(args: argparse.Namespace) -> Any:
@@ -42,8 +42,9 @@ def open_ledger(args: argparse.Namespace) -> Any:
     return open_read_only(_ledger_path(args))
 
 
-def ledger_path(args: argparse.Namespace) -> Path:
-    """The ledger a command reads: ``--ledger``, else ``TOKENTRACE_LEDGER`` or the data directory."""
+def ledger_path(args: argparse.Namespace) -> Path | str:
+    """The ledger a command reads: ``--ledger`` (a file or a PostgreSQL URL), else
+    ``TOKENTRACE_LEDGER`` or the file in the data directory."""
     return _ledger_path(args)
 
 

@@ -34,6 +34,7 @@ from tokentrace._foundation import safety as _safety
 from tokentrace.exceptions import ConfigurationError
 from tokentrace.ledger import _report
 from tokentrace.ledger._read import remedy
+from tokentrace.ledger._target import shown
 
 # The columns of each table, in their order; the ranked ones make the default view, rank 0 is
 # kept at any width and the highest rank is given up first.
@@ -187,10 +188,10 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
-def _demo_ledger(args: argparse.Namespace) -> Path:
-    return (
-        Path(args.ledger).expanduser() if args.ledger else Path(tempfile.gettempdir()) / "tokentrace-demo.db"
-    )
+def _demo_ledger(args: argparse.Namespace) -> Path | str:
+    from tokentrace.ledger._target import target_of
+
+    return target_of(args.ledger) if args.ledger else Path(tempfile.gettempdir()) / "tokentrace-demo.db"
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -200,7 +201,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     out = console()
     out.print("Running a support agent offline against recorded OpenAI and Anthropic responses...")
     _demo.run(ledger)
-    out.print(f"Ledger: {ledger}\n")
+    out.print(f"Ledger: {shown(ledger)}\n")
     report_args = argparse.Namespace(
         ledger=str(ledger),
         by="task,model",
@@ -223,14 +224,14 @@ def cmd_demo(args: argparse.Namespace) -> int:
         "tokentrace report --by user --wide",
         "tokentrace whatif --model gpt-4o-mini",
     ):
-        _print_command(out, f"{command} --ledger {ledger}")
+        _print_command(out, f"{command} --ledger {shown(ledger)}")
     _print_command(out, "tokentrace prices claude-sonnet-4-20250514")
     out.print(
         "Tables show the columns that fit the window: --wide shows them all, --columns NAME,... "
         "picks them (each command's --help lists them)."
     )
     out.print("\nSee it as charts:")
-    _print_command(out, f"pip install 'tokentrace[ui]' && tokentrace ui --ledger {ledger}")
+    _print_command(out, f"pip install 'tokentrace[ui]' && tokentrace ui --ledger {shown(ledger)}")
     return 0
 
 
@@ -429,6 +430,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         if isinstance(exc, sqlite3.ProgrammingError) or _safety.strict():
             raise
         print(_unreadable(args, exc), file=sys.stderr)
+        return 2
+    except Exception as exc:
+        # psycopg's errors (a PostgreSQL ledger that went away mid-report, say): one line, the
+        # URL's password masked; anything else is tokentrace's bug and shows its traceback.
+        if not type(exc).__module__.startswith("psycopg") or _safety.strict():
+            raise
+        from tokentrace.ledger._postgres import masked
+
+        print(
+            f"tokentrace: cannot read ledger {shown(ledger_path(args))}: {masked(str(exc))}", file=sys.stderr
+        )
         return 2
 
 

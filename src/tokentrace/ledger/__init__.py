@@ -1,4 +1,5 @@
-"""The ledger: the local SQLite record of every call and task run that ``tokentrace report`` reads.
+"""The ledger: the record of every call and task run that ``tokentrace report`` reads, in a local
+SQLite file or, for a fleet, in PostgreSQL.
 
 ``LedgerExporter`` is the OpenTelemetry span exporter that writes it; put it on a
 ``BatchSpanProcessor`` of your own ``TracerProvider`` to keep a ledger beside another backend.
@@ -16,7 +17,8 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-    from tokentrace.ledger._writer import LedgerExporter, default_path
+    from tokentrace.ledger._target import default_path
+    from tokentrace.ledger._writer import LedgerExporter
 
 __all__ = ["LedgerExporter", "default_path"]
 
@@ -24,7 +26,8 @@ __all__ = ["LedgerExporter", "default_path"]
 def __getattr__(name: str) -> Any:
     if name not in __all__:
         raise AttributeError(f"module 'tokentrace.ledger' has no attribute {name!r}")
-    value = getattr(importlib.import_module("tokentrace.ledger._writer"), name)
+    module = "tokentrace.ledger._target" if name == "default_path" else "tokentrace.ledger._writer"
+    value = getattr(importlib.import_module(module), name)
     globals()[name] = value
     return value
 

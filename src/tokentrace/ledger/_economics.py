@@ -8,7 +8,6 @@ Grouped by anything else, only root runs count, so each run's money is counted o
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -17,6 +16,7 @@ from typing import Any
 
 from tokentrace._pricing.money import PICODOLLAR
 from tokentrace.exceptions import ConfigurationError
+from tokentrace.ledger._dialect import Reader
 from tokentrace.ledger._report import Filters, check_dimensions, text
 
 # Outcome dimensions: name -> column of ``tasks``.
@@ -111,9 +111,7 @@ def _where(by: Sequence[str], filters: Filters) -> tuple[str, list[Any]]:
     return (f"WHERE {where}" if where else "", params)
 
 
-def outcomes(
-    conn: sqlite3.Connection, by: Sequence[str], filters: Filters
-) -> tuple[list[Economics], Economics]:
+def outcomes(conn: Reader, by: Sequence[str], filters: Filters) -> tuple[list[Economics], Economics]:
     """Runs, outcomes, cost per success and per unit, waste and cost shares per group (by cost),
     and the total over root runs."""
     check_dimensions(by, DIMENSIONS, subject="outcomes ")

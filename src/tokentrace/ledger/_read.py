@@ -1,4 +1,5 @@
-"""Opening a ledger to read it only, for the ``tokentrace`` command's reports.
+"""Opening a ledger to read it only, for the ``tokentrace`` command's reports (a PostgreSQL
+ledger is opened by ``_postgres.open_read``; this module opens a file).
 
 Reading never changes the file: nothing is created, migrated or switched to WAL, and no ``-wal``
 or ``-shm`` file is left beside it that was not there. It works where the ledger may not be
@@ -13,6 +14,9 @@ import sqlite3
 from pathlib import Path
 
 from tokentrace.exceptions import ConfigurationError
+from tokentrace.ledger import _postgres
+from tokentrace.ledger._dialect import Reader
+from tokentrace.ledger._postgres import is_url
 from tokentrace.ledger._schema import ADDED_DEFAULTS, CALL_COLUMNS, SCHEMA_VERSION, TASK_COLUMNS
 from tokentrace.ledger._writer import _version
 
@@ -37,8 +41,11 @@ def remedy(exc: sqlite3.DatabaseError) -> str:
     return _REMEDIES.get("_".join(name), "check the file, its folder and the disk")
 
 
-def open_read_only(path: str | os.PathLike[str]) -> sqlite3.Connection:
-    """Open an existing ledger to read it. Raises ``ConfigurationError`` when it cannot."""
+def open_read_only(path: str | os.PathLike[str]) -> Reader:
+    """Open an existing ledger, a file or a PostgreSQL URL, to read it. Raises
+    ``ConfigurationError`` when it cannot."""
+    if is_url(path):
+        return _postgres.open_read(str(path))
     file = Path(path)
     if not file.exists():
         raise ConfigurationError(f"no ledger at {file}: run an instrumented program first, or pass --ledger")

@@ -8,7 +8,6 @@ Money is summed exactly as integer picodollars (``calls.cost_pico``) and returne
 from __future__ import annotations
 
 import re
-import sqlite3
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
@@ -17,6 +16,8 @@ from typing import Any
 
 from tokentrace._pricing.money import PICODOLLAR
 from tokentrace.exceptions import ConfigurationError
+from tokentrace.ledger import _dialect
+from tokentrace.ledger._dialect import Reader
 from tokentrace.ledger._schema import CALL_COLUMNS, TASK_COLUMNS
 
 _MAX_NS = 2**63 - 1  # nanosecond timestamps are SQLite integers (until the year 2262)
@@ -189,10 +190,10 @@ SUMS: dict[str, str] = {
     "cache_write_tokens": "SUM(cache_write_tokens)",
     "reasoning_tokens": "SUM(reasoning_tokens)",
     "retries": "SUM(retries)",
-    "failed_calls": "SUM(error_type IS NOT NULL)",
+    "failed_calls": "COUNT(error_type)",
     "failed_cost_usd": "SUM(CASE WHEN error_type IS NOT NULL THEN cost_pico END)",
-    "unpriced_calls": f"SUM(cost_status IN {_UNPRICED})",
-    "estimated_calls": "SUM(cost_status = 'estimated')",
+    "unpriced_calls": f"COUNT(CASE WHEN cost_status IN {_UNPRICED} THEN 1 END)",
+    "estimated_calls": "COUNT(CASE WHEN cost_status = 'estimated' THEN 1 END)",
 }
 _MONEY = {"cost_usd", "failed_cost_usd"}
 # A group's task runs (root tasks with a call in the group) and their spend within the group.
@@ -200,7 +201,7 @@ _RUNS = ", COUNT(DISTINCT root_id), SUM(CASE WHEN root_id IS NOT NULL THEN COALE
 
 
 def groups(
-    conn: sqlite3.Connection,
+    conn: Reader,
     by: Sequence[str],
     filters: Filters,
     *,
@@ -221,7 +222,8 @@ def groups(
     # Under a time range alone, SQLite would walk a grouped column's index (feature, user_id,
     # tenant) and so read every call; grouping by the values (+column) lets it read the range.
     ranged = (filters.since_ns, filters.until_ns) != (None, None) and not filters.where
-    group_sql = f"GROUP BY {', '.join(f'+{c}' if ranged else c for c in columns)}" if columns else ""
+    unindexed = _dialect.of(conn).unindexed
+    group_sql = f"GROUP BY {', '.join(unindexed(c) if ranged else c for c in columns)}" if columns else ""
     sql = f"SELECT {select}{_RUNS if runs else ''} FROM calls {where_sql} {group_sql}"
     found = []
     width = len(columns)
@@ -236,7 +238,7 @@ def groups(
     return sorted(found, key=lambda g: (-g.cost_usd, -g.calls, [str(v) for v in g.key.values()]))
 
 
-def values(conn: sqlite3.Connection, dim: str, filters: Filters) -> list[str]:
+def values(conn: Reader, dim: str, filters: Filters) -> list[str]:
     """The values ``dim`` takes among the calls ``filters`` take, in order (none left out)."""
     check_dimensions([dim])
     column = DIMENSIONS[dim]
@@ -247,7 +249,7 @@ def values(conn: sqlite3.Connection, dim: str, filters: Filters) -> list[str]:
 
 
 def report(
-    conn: sqlite3.Connection, by: Sequence[str], filters: Filters, *, percentiles: bool = True
+    conn: Reader, by: Sequence[str], filters: Filters, *, percentiles: bool = True
 ) -> tuple[list[Group], Group]:
     """Cost and tokens per group of ``by`` (in order of cost), and the total over all calls, each
     with its task runs and mean cost per run; with ``percentiles``, their p50, p95 and p99 too
@@ -322,7 +324,7 @@ def _runs(group: Group, spends: list[int]) -> None:
 
 
 def task_runs(
-    conn: sqlite3.Connection,
+    conn: Reader,
     filters: Filters,
     *,
     name: str | None,
@@ -368,7 +370,7 @@ class Node:
     branch_calls: int = 0
 
 
-def resolve_task_id(conn: sqlite3.Connection, prefix: str) -> str:
+def resolve_task_id(conn: Reader, prefix: str) -> str:
     # An id's characters are matched as themselves: a '%' or '_' in it is no wildcard.
     pattern = re.sub(r"([\\%_])", r"\\\1", prefix) + "%"
     rows = conn.execute(
@@ -382,7 +384,7 @@ def resolve_task_id(conn: sqlite3.Connection, prefix: str) -> str:
     return str(rows[0][0])
 
 
-def task_tree(conn: sqlite3.Connection, task_id: str) -> Node:
+def task_tree(conn: Reader, task_id: str) -> Node:
     """The run of ``task_id``: its nested tasks and calls, each branch with its exact cost."""
     # Named columns, not *: a ledger missing one is refused by SQLite, not by a KeyError below.
     cursor = conn.execute(

@@ -5,7 +5,6 @@ today's prices, compared with what they were recorded at.
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -17,6 +16,7 @@ from tokentrace._pricing import modal as _modal
 from tokentrace._pricing.money import usd
 from tokentrace._pricing.prices import SOURCE_PROVIDER
 from tokentrace._tokens.usage import Modalities, Usage
+from tokentrace.ledger._dialect import Reader
 from tokentrace.ledger._report import DIMENSIONS, Filters, check_dimensions, text
 
 
@@ -51,7 +51,7 @@ class WhatIfGroup:
 
 
 def whatif(
-    conn: sqlite3.Connection,
+    conn: Reader,
     by: Sequence[str],
     filters: Filters,
     *,

@@ -15,7 +15,6 @@ import json
 import logging
 import os
 import sqlite3
-import sys
 import threading
 import time
 import weakref
@@ -31,7 +30,9 @@ from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from tokentrace._foundation import semconv as sc
 from tokentrace._pricing.money import PICODOLLAR
 from tokentrace.exceptions import ConfigurationError
+from tokentrace.ledger._postgres import Writer
 from tokentrace.ledger._schema import CALL_COLUMNS, MIGRATIONS, SCHEMA_V1, SCHEMA_VERSION, TASK_COLUMNS
+from tokentrace.ledger._target import shown, target_of
 
 logger = logging.getLogger("tokentrace")
 
@@ -91,18 +92,6 @@ _TASK_KNOWN = {
     sc.TASK_BUDGET_MAX_TOKENS,
     sc.TASK_BUDGET_MAX_LLM_CALLS,
 }
-
-
-def default_path() -> Path:
-    """Where the ledger lives: ``TOKENTRACE_LEDGER``, else the user's data directory."""
-    configured = os.environ.get("TOKENTRACE_LEDGER", "").strip()
-    if configured:
-        return Path(configured).expanduser()
-    if sys.platform == "win32":
-        base = Path(os.environ.get("LOCALAPPDATA") or Path.home() / "AppData" / "Local")
-    else:
-        base = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
-    return base / "tokentrace" / "ledger.db"
 
 
 def connect(path: str | os.PathLike[str]) -> sqlite3.Connection:
@@ -416,31 +405,46 @@ def write(
 
 
 class LedgerExporter(SpanExporter):
-    """Writes tokentrace's call and task spans to a SQLite ledger (other spans are ignored).
+    """Writes tokentrace's call and task spans to a ledger (other spans are ignored).
 
-    Use it on a ``BatchSpanProcessor``. ``path`` defaults to ``TOKENTRACE_LEDGER`` or the user's
-    data directory (see ``default_path``). The file is created on first export. An export waits
-    at most ``LOCK_WAIT`` seconds for another process's write lock; one that cannot write returns
-    FAILURE and says why in ``error`` (tokentrace's own processor counts those spans as lost and
-    warns once).
+    Use it on a ``BatchSpanProcessor``. ``path`` is a file, a ``postgresql://`` URL, or by
+    default ``TOKENTRACE_LEDGER`` or the file in the user's data directory (``default_target``).
+
+    - A file is created on first export. An export waits at most ``LOCK_WAIT`` seconds for
+      another process's write lock; one that cannot write returns FAILURE and says why in
+      ``error`` (tokentrace's own processor counts those spans as lost and warns once).
+    - A PostgreSQL ledger is created or migrated on first export. While the database cannot be
+      reached, rows are held in memory (at most ``_postgres.MAX_HELD_ROWS``, the oldest dropped
+      past it and counted in ``dropped``), written with the next export that gets through, and
+      the application is never stopped; ``error`` says why, and a warning is logged once.
     """
 
     def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
-        self.path = Path(path).expanduser() if path is not None else default_path()
+        self.target = target_of(path)
+        self.path = self.target if isinstance(self.target, Path) else None
+        """The ledger's file (``None`` for a PostgreSQL ledger: see ``target``)."""
         self.error: str | None = None
         """Why the last export failed (``None`` after one that succeeded)."""
         self._conn: sqlite3.Connection | None = None
+        self._writer = Writer(self.target) if isinstance(self.target, str) else None
         self._lock = threading.Lock()
         self._closed = False
         if hasattr(os, "register_at_fork"):
             reopen = weakref.WeakMethod(self._after_fork)
             os.register_at_fork(after_in_child=lambda: (method := reopen()) and method())
 
+    @property
+    def dropped(self) -> int:
+        """Rows dropped because a PostgreSQL ledger was unreachable for too long (always 0 for a file)."""
+        return self._writer.dropped if self._writer is not None else 0
+
     def _after_fork(self) -> None:
-        # SQLite connections must not cross a fork: the child opens its own on its first export
-        # (the parent's is left to the parent, never closed or used here).
+        # Connections must not cross a fork: the child opens its own on its first export (the
+        # parent's is left to the parent, never closed or used here).
         self._conn = None
         self._lock = threading.Lock()
+        if self._writer is not None:
+            self._writer.after_fork()
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         calls: list[tuple[Any, ...]] = []
@@ -461,8 +465,14 @@ class LedgerExporter(SpanExporter):
             return SpanExportResult.SUCCESS
         with self._lock:
             if self._closed:
-                self.error = f"the ledger exporter for {self.path} is shut down"
+                self.error = f"the ledger exporter for {shown(self.target)} is shut down"
                 return SpanExportResult.FAILURE
+            if self._writer is not None:
+                # Held rows are not lost: they go with a later export, or are counted as dropped.
+                self._writer.write(calls, tasks)
+                self.error = self._writer.error
+                return SpanExportResult.SUCCESS
+            assert self.path is not None
             try:
                 if self._conn is None:
                     self._conn = connect(self.path)
@@ -477,11 +487,16 @@ class LedgerExporter(SpanExporter):
     def shutdown(self) -> None:
         with self._lock:
             self._closed = True
+            if self._writer is not None:
+                self._writer.close()
             if self._conn is not None:
                 self._conn.close()
                 self._conn = None
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
+        with self._lock:
+            if self._writer is not None and self._writer.held and not self._closed:
+                return self._writer.write((), (), now=True)
         return True
 
 

@@ -106,13 +106,14 @@ def run_agent(base_url: str) -> None:
         oa.completions.create(model="davinci:2023-07-21-v2", prompt="Ecosystem size is", max_tokens=16)
 
 
-def run(ledger: Path) -> None:
-    """Run the agent, recording to ``ledger`` (replaced if it exists), and flush it."""
+def run(ledger: Path | str) -> None:
+    """Run the agent, recording to ``ledger`` (a file is replaced if it exists; a PostgreSQL
+    ledger gets the runs added), and flush it."""
     import tokentrace
     from tokentrace._telemetry import config as _config
     from tokentrace._telemetry import providers as _telemetry
 
-    for suffix in ("", "-wal", "-shm"):
+    for suffix in ("", "-wal", "-shm") if isinstance(ledger, Path) else ():
         Path(f"{ledger}{suffix}").unlink(missing_ok=True)
     provider = _config.ledger_provider(ledger, "tokentrace-demo")
     previous = (_telemetry.state.tracer_provider, _telemetry.state.meter_provider)

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from tokentrace._cli.common import filters, ledger_path, open_ledger
 from tokentrace.exceptions import ConfigurationError
+from tokentrace.ledger._target import shown
 
 INSTALL = "pip install 'tokentrace[ui]'"
 PUBLIC_FLAG = "--i-know-this-exposes-spend"
@@ -56,7 +57,7 @@ def write_html(args: argparse.Namespace) -> int:
     query = view.Query(since=args.since, until=args.until, where=parse_where(args.where or ()))
     conn = open_ledger(args)
     try:
-        html = render.report_file(view.Parts(conn, query), ledger=str(ledger_path(args)))
+        html = render.report_file(view.Parts(conn, query), ledger=shown(ledger_path(args)))
     finally:
         conn.close()
     target = Path(args.html).expanduser()

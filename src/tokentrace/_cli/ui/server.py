@@ -26,6 +26,7 @@ from starlette.staticfiles import StaticFiles
 from tokentrace._cli.ui import render, view
 from tokentrace.exceptions import ConfigurationError
 from tokentrace.ledger._read import open_read_only
+from tokentrace.ledger._target import shown
 
 _STATIC = Path(__file__).resolve().parent / "static"
 _LOOPBACK_NAMES = ["127.0.0.1", "localhost", "::1", "[::1]"]
@@ -40,8 +41,12 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def stamp(ledger: Path) -> str:
-    """What changes when the application writes: the ledger's and its WAL's size and time."""
+def stamp(ledger: Path | str) -> str:
+    """What changes when the application writes: the ledger's and its WAL's size and time; for
+    a PostgreSQL ledger, the rows its tables have taken (PostgreSQL's statistics, which follow
+    within a second or so)."""
+    if isinstance(ledger, str):
+        return _rows_written(ledger)
     parts = []
     for file in (ledger, Path(f"{ledger}-wal")):
         try:
@@ -53,7 +58,22 @@ def stamp(ledger: Path) -> str:
     return " ".join(parts)
 
 
-def app(ledger: Path, *, refresh: float, public: bool) -> Starlette:
+def _rows_written(url: str) -> str:
+    try:
+        conn = open_read_only(url)
+    except ConfigurationError:
+        return "-"
+    try:
+        row = conn.execute(
+            "SELECT COALESCE(SUM(n_tup_ins + n_tup_upd + n_tup_del), 0) FROM pg_stat_user_tables "
+            "WHERE relname IN ('calls', 'tasks')"
+        ).fetchone()
+    finally:
+        conn.close()
+    return str(row[0] if row else "-")
+
+
+def app(ledger: Path | str, *, refresh: float, public: bool) -> Starlette:
     """The dashboard of ``ledger``; bound to loopback, it answers only to loopback host names,
     so no other web page can read it through a rebound DNS name.
 
@@ -86,8 +106,10 @@ def app(ledger: Path, *, refresh: float, public: bool) -> Starlette:
             finally:
                 conn.close()
         except ConfigurationError as exc:
-            return HTMLResponse(render.error_page(str(exc), ledger=str(ledger)), status_code=400)
-        html = render.page(chosen, ledger=str(ledger), refresh=refresh, stamp=stamp(ledger), workers=workers)
+            return HTMLResponse(render.error_page(str(exc), ledger=shown(ledger)), status_code=400)
+        html = render.page(
+            chosen, ledger=shown(ledger), refresh=refresh, stamp=stamp(ledger), workers=workers
+        )
         return HTMLResponse(html)
 
     def section(request: Request) -> Response:
@@ -113,7 +135,7 @@ def app(ledger: Path, *, refresh: float, public: bool) -> Starlette:
     return Starlette(routes=routes, middleware=[Middleware(TrustedHostMiddleware, allowed_hosts=hosts)])
 
 
-def serve(ledger: Path, *, host: str, port: int, refresh: float, public: bool) -> None:
+def serve(ledger: Path | str, *, host: str, port: int, refresh: float, public: bool) -> None:
     """Serve until interrupted; print the URL once the socket is bound (``--port 0``: a free port)."""
     import uvicorn
 

@@ -9,7 +9,6 @@ total, the outcomes) is computed once per page through a ``Memo``.
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Mapping
@@ -20,6 +19,7 @@ from typing import Any, TypeVar
 
 from tokentrace.exceptions import ConfigurationError
 from tokentrace.ledger import _economics, _report, _whatif
+from tokentrace.ledger._dialect import Reader
 
 # The breakdowns the page shows, each a ``tokentrace report --by DIM``.
 BREAKDOWNS = ("task", "feature", "user", "tenant", "model")
@@ -122,9 +122,7 @@ class Parts:
     """The numbers of one page, each computed on first use through ``memo``, under a key made of
     ``stamp`` (the ledger's state) and the filters it depends on."""
 
-    def __init__(
-        self, conn: sqlite3.Connection, query: Query, *, memo: Memo | None = None, stamp: str = ""
-    ) -> None:
+    def __init__(self, conn: Reader, query: Query, *, memo: Memo | None = None, stamp: str = "") -> None:
         self.conn = conn
         self.query = query
         self.filters = query.filters()
@@ -202,7 +200,7 @@ class Parts:
         ]
 
 
-def check(conn: sqlite3.Connection, query: Query) -> None:
+def check(conn: Reader, query: Query) -> None:
     """Refuse what the command refuses, before a page is served: a time it cannot read, a
     what-if model with no price."""
     query.filters()
