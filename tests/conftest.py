@@ -1,4 +1,4 @@
-"""Shared fixtures: strict error boundary, in-memory telemetry, no network."""
+"""Shared fixtures: strict error boundary, in-memory telemetry, no network, a PostgreSQL server."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 import tokentrace
+from tests.support import postgres
 from tokentrace import pricing
 from tokentrace._foundation import safety as _safety
 from tokentrace._pricing import prices as _pricing
@@ -97,3 +98,31 @@ def lenient() -> Iterator[None]:
         yield
     finally:
         _safety.set_strict(True)
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[str]:
+    """The URL of a PostgreSQL server on 127.0.0.1 (``TOKENTRACE_POSTGRES_URL``'s, which ``.ci/run``
+    starts), else of one started for the test session from Debian's package."""
+    url = os.environ.get("TOKENTRACE_POSTGRES_URL")
+    if url:
+        yield url
+        return
+    programs = postgres.bindir()
+    if programs is None:
+        message = "PostgreSQL is not installed: python -m tests.support.postgres install (as root)"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    server = postgres.start(programs)
+    try:
+        yield server.url
+    finally:
+        postgres.stop(server.pid, server.workdir)
+
+
+@pytest.fixture
+def postgres_url(postgres_server: str) -> Iterator[str]:
+    """The URL of a new empty database of the test's own on ``postgres_server``, dropped after it."""
+    with postgres.database(postgres_server) as url:
+        yield url
