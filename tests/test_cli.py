@@ -9,6 +9,7 @@ import shutil
 import sqlite3
 import subprocess
 import sys
+from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -18,9 +19,11 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 
 import tokentrace
+from tests.support import postgres
 from tests.support.cassettes import Replay
 from tests.support.clients import openai_client, recorded, request_kwargs
 from tests.support.proc import ROOT, run_python
+from tests.support.stores import STORES
 from tests.test_ledger import AGENT
 from tokentrace._telemetry import providers as _telemetry
 from tokentrace.ledger import LedgerExporter
@@ -42,11 +45,18 @@ def cli_json(*args: str) -> Any:
     return json.loads(cli(*args, "--format", "json").stdout)
 
 
-@pytest.fixture(scope="module")
-def ledger(tmp_path_factory: pytest.TempPathFactory) -> str:
-    path = tmp_path_factory.mktemp("cli") / "agent.db"
-    run_python(AGENT, env={"TOKENTRACE_LEDGER": str(path)})
-    return str(path)
+@pytest.fixture(scope="module", params=STORES)
+def ledger(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The demo agent's ledger, written by the agent itself to a file or to PostgreSQL: every
+    test that reads it runs on both."""
+    if request.param == "sqlite":
+        path = tmp_path_factory.mktemp("cli") / "agent.db"
+        run_python(AGENT, env={"TOKENTRACE_LEDGER": str(path)})
+        yield str(path)
+        return
+    with postgres.database(request.getfixturevalue("postgres_server")) as url:
+        run_python(AGENT, env={"TOKENTRACE_LEDGER": url})
+        yield url
 
 
 def test_report_by_task_gives_exact_cost_tokens_and_retries(ledger: str) -> None:

@@ -7,12 +7,15 @@ import os
 import shutil
 import sqlite3
 import subprocess
+from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.support import postgres
+from tests.support.stores import STORES, copy_to_postgres
 from tests.test_cli import EXE, cli, cli_json
 from tokentrace._cli.common import dollars
 from tokentrace._cli.ui import render, view
@@ -45,7 +48,7 @@ PERCENTILES = ("p50", "p95", "p99")
 
 
 @pytest.fixture(scope="module")
-def ledger(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def sqlite_ledger(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The demo's ledger (two providers, an unpriced model, nested tasks, a retry) with calls
     added: estimated, failed with a cost, without usage, outside any task, of another tenant."""
     path = tmp_path_factory.mktemp("report") / "ledger.db"
@@ -94,12 +97,22 @@ def ledger(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+@pytest.fixture(scope="module", params=STORES)
+def ledger(request: pytest.FixtureRequest, sqlite_ledger: Path) -> Iterator[Path | str]:
+    """``sqlite_ledger``, and the same rows in a PostgreSQL ledger: every test below runs on both."""
+    if request.param == "sqlite":
+        yield sqlite_ledger
+        return
+    with postgres.database(request.getfixturevalue("postgres_server")) as url:
+        yield copy_to_postgres(sqlite_ledger, url)
+
+
 def _without_percentiles(row: dict[str, Any]) -> dict[str, Any]:
     per_run = {k: v for k, v in row["cost_per_run_usd"].items() if k not in PERCENTILES}
     return {**row, "cost_per_run_usd": per_run}
 
 
-def test_one_pass_equals_two_passes(ledger: Path) -> None:
+def test_one_pass_equals_two_passes(ledger: Path | str) -> None:
     """Every row and the total of the one-pass report equal the two-pass one's, to the last
     digit, for each grouping and filter; only the percentiles are left out."""
     conn = open_read_only(ledger)
@@ -121,7 +134,7 @@ def test_one_pass_equals_two_passes(ledger: Path) -> None:
         conn.close()
 
 
-def test_a_filters_choices_are_its_breakdowns_values(ledger: Path) -> None:
+def test_a_filters_choices_are_its_breakdowns_values(ledger: Path | str) -> None:
     """A filter's choices are the values its dimension's report rows show, under the same filters."""
     conn = open_read_only(ledger)
     try:
@@ -136,7 +149,7 @@ def test_a_filters_choices_are_its_breakdowns_values(ledger: Path) -> None:
         conn.close()
 
 
-def test_the_ledger_has_what_the_comparison_needs(ledger: Path) -> None:
+def test_the_ledger_has_what_the_comparison_needs(ledger: Path | str) -> None:
     """The ledger mixes providers, unpriced, estimated, failed and usage-less calls, calls outside
     any task and nested tasks, so the comparisons above cover them."""
     total = cli_json("report", "--ledger", str(ledger), "--by", "provider")[-1]
@@ -146,15 +159,15 @@ def test_the_ledger_has_what_the_comparison_needs(ledger: Path) -> None:
         "openai",
         "anthropic",
     }
-    conn = sqlite3.connect(ledger)
+    conn = open_read_only(ledger)
     try:
-        assert conn.execute("SELECT COUNT(*) FROM calls WHERE root_id IS NULL").fetchone() == (1,)
+        assert tuple(conn.execute("SELECT COUNT(*) FROM calls WHERE root_id IS NULL").fetchone()) == (1,)
         assert conn.execute("SELECT COUNT(*) FROM tasks WHERE parent_id IS NOT NULL").fetchone()[0] > 0
     finally:
         conn.close()
 
 
-def _cli_rows(ledger: Path, *args: str) -> list[dict[str, Any]]:
+def _cli_rows(ledger: Path | str, *args: str) -> list[dict[str, Any]]:
     return [_without_percentiles(r) for r in cli_json("report", "--ledger", str(ledger), *args)]
 
 
@@ -167,7 +180,9 @@ def _shown(row: dict[str, Any]) -> dict[str, Any]:
 
 
 @pytest.mark.parametrize("where", [(), (("feature", "support"),), (("model", "gpt-4o-2024-08-06"),)])
-def test_the_dashboard_shows_the_commands_numbers(ledger: Path, where: tuple[tuple[str, str], ...]) -> None:
+def test_the_dashboard_shows_the_commands_numbers(
+    ledger: Path | str, where: tuple[tuple[str, str], ...]
+) -> None:
     """Each of the page's parts is what ``tokentrace report``, ``outcomes`` and ``whatif`` give
     for the same filters, to the last digit."""
     args = [arg for dim, value in where for arg in ("--where", f"{dim}={value}")]
@@ -212,7 +227,7 @@ def _table(*args: str) -> str:
     ).stdout
 
 
-def test_the_default_table_shows_the_json_per_run(ledger: Path) -> None:
+def test_the_default_table_shows_the_json_per_run(ledger: Path | str) -> None:
     """The default table, made in one pass, shows each row's runs and cost per run as the JSON
     (made in two, with the percentiles) gives them."""
     default = _table("report", "--ledger", str(ledger), "--by", "task")
@@ -227,9 +242,10 @@ def test_the_default_table_shows_the_json_per_run(ledger: Path) -> None:
     assert dollars(Decimal(p95)) in wide
 
 
-def test_a_schema_4_ledger_gives_the_same_reports(ledger: Path, tmp_path: Path) -> None:
-    """A ledger of schema 4 (without the filter indexes of version 5) is read as it is, with the
-    same numbers, and left unchanged."""
+def test_a_schema_4_ledger_gives_the_same_reports(sqlite_ledger: Path, tmp_path: Path) -> None:
+    """A ledger file of schema 4 (without the filter indexes of version 5) is read as it is,
+    with the same numbers, and left unchanged."""
+    ledger = sqlite_ledger
     old = tmp_path / "old.db"
     shutil.copy(ledger, old)
     conn = sqlite3.connect(old)

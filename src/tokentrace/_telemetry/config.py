@@ -166,11 +166,16 @@ def ledger_provider(path: str | os.PathLike[str] | None = None, service_name: st
     from opentelemetry.sdk.trace import TracerProvider
 
     from tokentrace._telemetry.export import BoundedBatchSpanProcessor, Closer
+    from tokentrace.ledger._postgres import check_url
+    from tokentrace.ledger._target import target_of
     from tokentrace.ledger._writer import LOCK_WAIT, LedgerExporter
 
+    target = target_of(path)
+    if isinstance(target, str):
+        check_url(target)  # a URL libpq cannot read, or no psycopg: say so now, not at exit
     attrs = {"service.name": service_name} if service_name else {}
     provider = TracerProvider(resource=Resource.create(attrs), shutdown_on_exit=False)
-    processor = BoundedBatchSpanProcessor(LedgerExporter(path))
+    processor = BoundedBatchSpanProcessor(LedgerExporter(target))
     provider.add_span_processor(processor)
     Closer(LOCK_WAIT + 1.0, [provider.shutdown], [processor])
     return provider

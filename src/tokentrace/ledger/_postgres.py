@@ -314,8 +314,10 @@ class Writer:
         return True
 
     def _failed(self, exc: BaseException) -> None:
-        reason = masked(_reason(exc)) if not isinstance(exc, ConfigurationError) else str(exc)
-        self.error = f"cannot write to the ledger {masked(self.url)}: {reason}"
+        if isinstance(exc, ConfigurationError):  # it names the ledger and says why
+            self.error = str(exc)
+        else:
+            self.error = f"cannot write to the ledger {masked(self.url)}: {masked(_reason(exc))}"
         self._next_try = time.monotonic() + RETRY_AFTER
         if self._conn is not None:
             self._conn.close()

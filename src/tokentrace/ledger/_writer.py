@@ -496,7 +496,9 @@ class LedgerExporter(SpanExporter):
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         with self._lock:
             if self._writer is not None and self._writer.held and not self._closed:
-                return self._writer.write((), (), now=True)
+                written = self._writer.write((), (), now=True)
+                self.error = self._writer.error
+                return written
         return True
 
 
