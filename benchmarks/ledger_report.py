@@ -34,6 +34,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -68,18 +69,21 @@ NULLABLE = {
 }
 
 
-def build(path: Path, calls: int) -> None:
+def batches(
+    calls: int, *, batch: int = 50_000, seed: int = 7, first_run: int = 0
+) -> Iterator[tuple[list[tuple[object, ...]], list[tuple[object, ...]]]]:
+    """The rows of a ledger of ``calls`` calls (runs of 10), as (calls, tasks) batches of about
+    ``batch`` calls; ``first_run`` numbers the runs (their ids) from there."""
     sys.path.insert(0, str(ROOT / "src"))
     from tokentrace.ledger import _writer as _ledger
     from tokentrace.ledger._schema import TASK_COLUMNS
 
-    rng = random.Random(7)
-    conn = _ledger.connect(path)
+    rng = random.Random(seed)
     start = 1_790_000_000 * 10**9
     runs = calls // 10
     call_rows: list[tuple[object, ...]] = []
     task_rows: list[tuple[object, ...]] = []
-    for run in range(runs):
+    for run in range(first_run, first_run + runs):
         root_id = f"{run:016x}"
         t0 = start + rng.randrange(30 * DAY_NS)
         feature = f"feature-{rng.randrange(20)}"
@@ -169,10 +173,20 @@ def build(path: Path, calls: int) -> None:
             environment="prod",
         )
         task_rows.append(tuple(task[c] for c in TASK_COLUMNS))
-        if len(call_rows) >= 50_000:
-            _ledger.write(conn, call_rows, task_rows)
+        if len(call_rows) >= batch:
+            yield call_rows, task_rows
             call_rows, task_rows = [], []
-    _ledger.write(conn, call_rows, task_rows)
+    if call_rows or task_rows:
+        yield call_rows, task_rows
+
+
+def build(path: Path, calls: int) -> None:
+    sys.path.insert(0, str(ROOT / "src"))
+    from tokentrace.ledger import _writer as _ledger
+
+    conn = _ledger.connect(path)
+    for call_rows, task_rows in batches(calls):
+        _ledger.write(conn, call_rows, task_rows)
     conn.close()
 
 

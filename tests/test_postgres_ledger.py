@@ -239,3 +239,41 @@ def test_without_psycopg_a_url_says_what_to_install() -> None:
         "tokentrace: a PostgreSQL ledger needs psycopg, which is not installed: "
         "pip install 'tokentrace[postgres]'"
     )
+
+
+def _partitioning_sql() -> str:
+    """The SQL docs/ledger.md gives to partition ``calls`` by month."""
+    text = (Path(__file__).resolve().parents[1] / "docs" / "ledger.md").read_text()
+    block = text[text.index("```sql\n", text.index("partitioned one, in one")) + len("```sql\n") :]
+    return block[: block.index("\n```")]
+
+
+def test_the_documented_partitioning_keeps_every_answer(postgres_url: str) -> None:
+    """docs/ledger.md's partitioning, run as written on a ledger, changes no report, and replicas
+    go on writing into the partitioned table (a run written twice is still written once)."""
+    cli("demo", "--ledger", postgres_url)
+    asked = (("report", "--by", "task,model"), ("report", "--by", "hour,tenant"), ("outcomes",), ("tasks",))
+    before = [cli_json(*args, "--ledger", postgres_url) for args in asked]
+    conn = _postgres.connect(postgres_url)
+    try:
+        conn.raw.execute(_partitioning_sql())
+        partitions = conn.execute(
+            "SELECT COUNT(*) FROM pg_inherits WHERE inhparent = 'calls'::regclass"
+        ).fetchone()
+        assert partitions == (3,)
+        calls = conn.execute(
+            "SELECT span_id, trace_id, task_id, task_name, root_id, root_name, start_ns FROM calls"
+        ).fetchall()
+    finally:
+        conn.close()
+    assert [cli_json(*args, "--ledger", postgres_url) for args in asked] == before
+    # The same rows again (a batch retried) and one more run of the demo.
+    rows = _postgres.connect(postgres_url)
+    try:
+        full = rows.execute("SELECT * FROM calls").fetchall()
+        _postgres.write(rows, full, [])
+    finally:
+        rows.close()
+    cli("demo", "--ledger", postgres_url)
+    total = cli_json("report", "--ledger", postgres_url)[-1]
+    assert (total["calls"], Decimal(total["cost_usd"])) == (2 * len(calls), 2 * ONE_RUN_USD)

@@ -230,7 +230,7 @@ _CALL_VALUES = ["%s"] * len(CALL_COLUMNS)
 _CALL_VALUES[_ROOT_NAME] = "COALESCE(%s, (SELECT root_name FROM tasks WHERE task_id = %s))"
 _INSERT_CALL = (
     f"INSERT INTO calls ({', '.join(CALL_COLUMNS)}) VALUES ({', '.join(_CALL_VALUES)}) "
-    "ON CONFLICT (span_id) DO NOTHING"
+    "ON CONFLICT DO NOTHING"  # no target: a calls table partitioned by time keys (span_id, start_ns)
 )
 _INSERT_TASK = (
     f"INSERT INTO tasks ({', '.join(TASK_COLUMNS)}) VALUES ({', '.join(['%s'] * len(TASK_COLUMNS))}) "
