@@ -9,6 +9,7 @@ import os
 import secrets
 import subprocess
 import sys
+import time
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 from pathlib import Path
@@ -277,3 +278,24 @@ def test_the_documented_partitioning_keeps_every_answer(postgres_url: str) -> No
     cli("demo", "--ledger", postgres_url)
     total = cli_json("report", "--ledger", postgres_url)[-1]
     assert (total["calls"], Decimal(total["cost_usd"])) == (2 * len(calls), 2 * ONE_RUN_USD)
+
+
+def test_an_application_whose_ledger_is_down_runs_and_exits_in_time() -> None:
+    """A program whose PostgreSQL ledger refuses connections runs every call, exits 0 within the
+    ledger's exit bound, and says once why and once how many rows it could not write."""
+    url = "postgresql://app:pw-never-shown@127.0.0.1:1/ledger"
+    began = time.monotonic()
+    run = spawn_python(AGENT, env={"TOKENTRACE_LEDGER": url})
+    took = time.monotonic() - began
+    assert run.returncode == 0, run.stderr
+    assert took < 20
+    lines = [line for line in run.stderr.splitlines() if line.startswith("tokentrace: ")]
+    ledger_lines = [line for line in lines if "ledger" in line]
+    assert len(ledger_lines) == 2
+    assert ledger_lines[0].startswith(
+        "tokentrace: cannot reach ledger postgresql://app:***@127.0.0.1:1/ledger"
+    )
+    # The agent's 10 calls and 13 task runs (3 tickets of 4 tasks, and one autocompletion).
+    assert ledger_lines[1].startswith("tokentrace: 23 ledger rows were not written: cannot reach ledger")
+    assert "postgresql://app:***@127.0.0.1:1/ledger" in run.stderr
+    assert "pw-never-shown" not in run.stderr + run.stdout

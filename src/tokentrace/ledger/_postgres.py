@@ -356,10 +356,11 @@ class Writer:
         self._tasks.clear()
 
     def close(self) -> None:
-        """Write what is held (one last try), then close; rows that still cannot be written are
-        counted as dropped, with a warning."""
+        """Write what is held (one last try, unless the last one failed within ``RETRY_AFTER``:
+        an exit waits for one connection timeout at most), then close; rows that still cannot
+        be written are counted as dropped, with a warning."""
         if self.held:
-            self.write((), (), now=True)
+            self.write((), ())
         if self.held:
             self.dropped += self.held
             logger.warning("tokentrace: %d ledger rows were not written: %s", self.held, self.error)
