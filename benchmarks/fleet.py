@@ -229,10 +229,71 @@ def main() -> None:
     print(f"writes during reports: {result['during_reports']}", flush=True)
     result["size"] = _sizes(url)
     print(f"sizes: {result['size']}", flush=True)
+    result["load_average"] = round(os.getloadavg()[0], 1)
+    result["commit"] = _commit()
+    result["measured"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     if args.json:
         out = ROOT / "benchmarks" / "results" / "fleet.json"
         out.write_text(json.dumps(result, indent=2) + "\n")
         print(f"wrote {out.relative_to(ROOT)}")
+
+
+def _commit() -> str:
+    try:
+        return subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def render(result: dict[str, Any]) -> list[str]:
+    """The performance page's section on this benchmark (``benchmarks/report.py --render``)."""
+    calls = result["ledger_calls"]
+    during = result["during_reports"]
+    lines = [
+        "## A fleet's ledger on PostgreSQL",
+        "",
+        f"`benchmarks/fleet.py` against {result['server']} on 127.0.0.1 (fsync on, the server's"
+        f" defaults but `shared_buffers=1GB`), on the same machine as the writers: {result['machine']};"
+        f" measured at {result.get('commit', 'unrecorded')}, {result.get('measured', '')}, the machine's"
+        f" load average {result.get('load_average', '?')} at the end.",
+        "",
+        "**Writes.** Writer processes started together, each writing call rows and their runs' task"
+        " rows through the ledger writer's own statements, in batches of 512 calls (the span"
+        " processor's largest export), one transaction a batch:",
+        "",
+        "| writer processes | call rows written | seconds | call rows per second |",
+        "|---:|---:|---:|---:|",
+    ]
+    for row in result["writes"]:
+        lines.append(f"| {row['writers']} | {row['calls']:,} | {row['seconds']} | {row['rows_per_s']:,} |")
+    lines += [
+        "",
+        "On 2 cores the writers and the server share the CPU, so more writers add little past 4;"
+        " a replica writes its batch in the span processor's thread, never in the application's.",
+        "",
+        f"**Reports on {calls:,} calls** ({calls // 10:,} runs; `calls` {result['size']['calls']},"
+        f" `tasks` {result['size']['tasks']}; loaded in {result['load_seconds']} s with COPY), a fresh"
+        " `tokentrace` process each time, best of the runs:",
+        "",
+        "| command | table | JSON |",
+        "|---|---:|---:|",
+    ]
+    by: dict[str, dict[str, float]] = {}
+    for r in result["reports"]:
+        by.setdefault(r["by"], {})[r["format"]] = r["seconds"]
+    for name, times in by.items():
+        lines.append(f"| `report --by {name}` | {times['table']} s | {times['json']} s |")
+    lines += [
+        "",
+        f"**Writes during reports.** {during['writers']} writers, alone: {during['alone_rows_per_s']:,}"
+        f" call rows per second; while three `report --by tenant` ran one after another:"
+        f" {during['during_rows_per_s']:,}. The three reports took {during['three_reports_seconds']} s"
+        f" with the writers, {during['three_reports_alone_seconds']} s without.",
+        "",
+    ]
+    return lines
 
 
 def _server_version(url: str) -> str:

@@ -356,6 +356,7 @@ def render() -> str:
         "bash benchmarks/peers.sh .bench-peers          # the peers, in their own environment",
         "python benchmarks/report.py --peers-python .bench-peers/bin/python",
         "python benchmarks/report.py --ledger    # the reports and the dashboard on 1,000,000 calls",
+        "python benchmarks/fleet.py --url postgresql://USER:PASSWORD@127.0.0.1/bench --json  # then --render",
         "```",
         "",
     ]
@@ -364,6 +365,11 @@ def render() -> str:
         from ledger_report import render as render_ledger
 
         lines += render_ledger(json.loads(ledger_path.read_text()))
+    fleet_path = RESULTS / "fleet.json"
+    if fleet_path.exists():
+        from fleet import render as render_fleet
+
+        lines += render_fleet(json.loads(fleet_path.read_text()))
     notes = RESULTS / "notes.md"
     if notes.exists():
         lines += [notes.read_text().rstrip(), ""]
