@@ -172,7 +172,7 @@ def test_a_schema_4_ledger_gains_the_filter_indexes(agent_ledger: Path, tmp_path
     _ledger.connect(old).close()
     indexes = "SELECT name FROM sqlite_master WHERE type = 'index' AND name IN ({}) ORDER BY name"
     assert _rows(old, indexes.format(", ".join(f"'{i}'" for i in added))) == [(i,) for i in added]
-    assert _rows(old, "SELECT value FROM meta WHERE key = 'schema_version'") == [("5",)]
+    assert _rows(old, "SELECT value FROM meta WHERE key = 'schema_version'") == [("6",)]
     assert _rows(old, "SELECT * FROM calls ORDER BY span_id") == rows
     plan = _rows(old, "EXPLAIN QUERY PLAN SELECT COUNT(*) FROM calls WHERE user_id = 'u'")
     assert "calls_user" in str(plan)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 SCHEMA_V1 = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -125,6 +125,21 @@ ALTER TABLE calls ADD COLUMN billed_output_tokens INTEGER
 CREATE INDEX IF NOT EXISTS calls_feature ON calls (feature);
 CREATE INDEX IF NOT EXISTS calls_user ON calls (user_id);
 CREATE INDEX IF NOT EXISTS calls_tenant ON calls (tenant)
+""",
+    # 6: the counters of limits across replicas (docs/guards.md): one row per limit, value of its
+    # dimension and fixed window, updated in place, so a reservation is one row's update.
+    5: """
+CREATE TABLE IF NOT EXISTS limit_usage (
+    limit_key TEXT NOT NULL,
+    value TEXT NOT NULL,
+    window_start INTEGER NOT NULL,
+    calls INTEGER NOT NULL DEFAULT 0,
+    tokens INTEGER NOT NULL DEFAULT 0,
+    cost_pico INTEGER NOT NULL DEFAULT 0,
+    reserved_tokens INTEGER NOT NULL DEFAULT 0,
+    reserved_pico INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (limit_key, value, window_start)
+)
 """,
 }
 
