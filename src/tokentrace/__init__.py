@@ -21,12 +21,13 @@ if TYPE_CHECKING:
     from tokentrace._core.api import dropped_spans, instrument, uninstrument
     from tokentrace._telemetry.config import configure
     from tokentrace.exceptions import BudgetExceeded
-    from tokentrace.types import Budget, BudgetBreach, Totals
+    from tokentrace.types import Budget, BudgetBreach, Limit, Totals
 
 __all__ = [
     "Budget",
     "BudgetBreach",
     "BudgetExceeded",
+    "Limit",
     "Task",
     "TaskScope",
     "Totals",
@@ -43,6 +44,7 @@ _HOMES = {
     "Budget": "tokentrace.types",
     "BudgetBreach": "tokentrace.types",
     "BudgetExceeded": "tokentrace.exceptions",
+    "Limit": "tokentrace.types",
     "Task": "tokentrace._accounting.task",
     "TaskScope": "tokentrace._accounting.scope",
     "Totals": "tokentrace.types",

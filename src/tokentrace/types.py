@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
@@ -19,6 +20,7 @@ __all__ = [
     "BudgetBreach",
     "CallEstimate",
     "CostBreakdown",
+    "Limit",
     "Modalities",
     "ModelTotals",
     "OnExceed",
@@ -121,13 +123,20 @@ class CallEstimate:
 
 @dataclass(frozen=True, slots=True)
 class BudgetBreach:
-    """A call that would take a task past one of its budget's limits (or one that did).
+    """A call that would take a task past one of its budget's limits (or one that did), or a
+    call that a ``Limit`` across replicas refuses.
 
     ``spent`` is what the task had used (including calls still in flight) before this call;
-    ``projected`` adds this call's estimate. ``limit`` names the ``Budget`` field.
+    ``projected`` adds this call's estimate. ``limit`` names the ``Budget`` (or ``Limit``) field.
+
+    For a ``Limit``, ``limit_scope`` is that limit, ``scope_value`` the value of its ``per``
+    dimension (``None`` for a limit without ``per``), ``spent`` what its window has used
+    (calls in flight at their estimates), ``budget`` a ``Budget`` with the limit's maxima, and
+    ``task`` the call's task (``None`` for a call outside every task). ``unavailable`` says why
+    the limit's store could not be reached, when ``on_error="closed"`` refused the call for it.
     """
 
-    task: Task
+    task: Task | None
     totals: Totals
     limit: Literal["max_cost_usd", "max_tokens", "max_llm_calls"]
     limit_value: Decimal | int
@@ -139,9 +148,29 @@ class BudgetBreach:
     budget: Budget
     request_kwargs: Mapping[str, Any]
     """The call's keyword arguments, read-only (so a callback can pick a cheaper ``model``)."""
+    limit_scope: Limit | None = None
+    scope_value: str | None = None
+    window_start: int | None = None
+    """The start of the limit's window the call was counted in, Unix seconds (UTC)."""
+    unavailable: str | None = None
 
     def describe(self) -> str:
         what = {"max_cost_usd": "USD", "max_tokens": "tokens", "max_llm_calls": "calls"}[self.limit]
+        scope = self.limit_scope
+        if scope is not None:
+            holder = scope.describe_holder(self.scope_value)
+            if self.unavailable is not None:
+                return (
+                    f"{holder} has a limit of {scope.describe_maxima()} per {scope.window} window, and "
+                    f"its store cannot be reached ({self.unavailable}); on_error='closed' refuses the call"
+                )
+            return (
+                f"{holder} has a limit of {self.limit}={self.limit_value} per {scope.window} window: "
+                f"{self.spent} {what} used in this window (calls in flight included), this "
+                f"{self.provider} {self.model} call would bring it to {self.projected} (estimated before "
+                "sending)"
+            )
+        assert self.task is not None  # a task's budget
         return (
             f"task {self.task.name!r} (id {self.task.id}) has a budget of {self.limit}={self.limit_value}: "
             f"{self.spent} {what} used so far, this {self.provider} {self.model} call would bring it to "
@@ -152,27 +181,27 @@ class BudgetBreach:
 OnExceed = Union[Literal["raise", "warn"], Callable[[BudgetBreach], "Mapping[str, Any] | None"]]  # noqa: UP007  # a runtime alias on Python 3.10
 
 
-def _limit_int(name: str, value: object) -> int | None:
+def _limit_int(name: str, value: object, owner: str = "Budget") -> int | None:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ConfigurationError(f"Budget {name} must be a non-negative int or None, got {value!r}")
+        raise ConfigurationError(f"{owner} {name} must be a non-negative int or None, got {value!r}")
     return value
 
 
-def _limit_money(value: object) -> Decimal | None:
+def _limit_money(value: object, owner: str = "Budget") -> Decimal | None:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, (int, float, str, Decimal)):
-        raise ConfigurationError(f"Budget max_cost_usd must be a number of US dollars, got {value!r}")
+        raise ConfigurationError(f"{owner} max_cost_usd must be a number of US dollars, got {value!r}")
     try:
         amount = Decimal(str(value)) if not isinstance(value, Decimal) else value
     except InvalidOperation:
         raise ConfigurationError(
-            f"Budget max_cost_usd must be a number of US dollars, got {value!r}"
+            f"{owner} max_cost_usd must be a number of US dollars, got {value!r}"
         ) from None
     if not amount.is_finite() or amount < 0:
-        raise ConfigurationError(f"Budget max_cost_usd must be a finite, non-negative amount, got {value!r}")
+        raise ConfigurationError(f"{owner} max_cost_usd must be a finite, non-negative amount, got {value!r}")
     return amount
 
 
@@ -215,3 +244,130 @@ class Budget:
         object.__setattr__(self, "max_tokens", tokens)
         object.__setattr__(self, "max_llm_calls", calls)
         object.__setattr__(self, "on_exceed", on_exceed)
+
+
+_DIMENSIONS = ("tenant", "user", "feature", "task")
+_WINDOW = re.compile(r"([1-9][0-9]*)([smhd])")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def _window_seconds(window: object) -> int:
+    if not isinstance(window, str) or (match := _WINDOW.fullmatch(window.strip())) is None:
+        raise ConfigurationError(
+            f'Limit window must be a number and a unit s, m, h or d ("30m", "1h", "1d", "7d"), got {window!r}'
+        )
+    return int(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+
+
+def _filter(name: str, value: object) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value:
+        raise ConfigurationError(f"Limit {name} must be a non-empty string or None, got {value!r}")
+    return value
+
+
+@dataclass(frozen=True, slots=True, init=False)
+class Limit:
+    """A limit on what calls may spend in each window, held across processes and replicas.
+
+    ``configure(limits=[...])`` installs limits; the ledger's store (a file: the processes of
+    one machine; PostgreSQL: a fleet) keeps one counter per limit, value of its ``per``
+    dimension and window. Before each call that a limit applies to, the call's estimate is
+    reserved on that counter, or the call is refused with ``tokentrace.BudgetExceeded`` before
+    the request leaves; after the call its real tokens and cost are charged (docs/guards.md).
+
+    - ``per``: ``"tenant"``, ``"user"``, ``"feature"`` or ``"task"`` (the task's name): each value
+      of that dimension of the call's task has an allowance of its own; ``None``: one allowance
+      for every call the limit applies to. A call whose task has no value for ``per`` is not
+      limited by it.
+    - ``feature``, ``tenant``, ``user``, ``task``: the limit applies only to calls whose task has
+      these values (a call outside every task: only to a limit with neither ``per`` nor filters).
+    - ``window``: ``"30m"``, ``"1h"``, ``"1d"``, ``"7d"``...: fixed windows aligned to the Unix
+      epoch in UTC (``"1h"``: clock hours, ``"1d"``: UTC days); the allowance resets at once at
+      each window's end.
+    - ``on_error``: when the store cannot be reached, ``"open"`` (the default) lets the call go
+      (counted, and warned of once), ``"closed"`` refuses it with ``BudgetExceeded``.
+    """
+
+    per: Literal["tenant", "user", "feature", "task"] | None
+    max_cost_usd: Decimal | None
+    max_tokens: int | None
+    """Input plus output tokens (the OTel totals: cache and reasoning tokens included)."""
+    max_llm_calls: int | None
+    window: str
+    on_error: Literal["open", "closed"]
+    feature: str | None
+    tenant: str | None
+    user: str | None
+    task: str | None
+
+    def __init__(
+        self,
+        per: Literal["tenant", "user", "feature", "task"] | None = None,
+        *,
+        max_cost_usd: Decimal | float | int | str | None = None,
+        max_tokens: int | None = None,
+        max_llm_calls: int | None = None,
+        window: str,
+        on_error: Literal["open", "closed"] = "open",
+        feature: str | None = None,
+        tenant: str | None = None,
+        user: str | None = None,
+        task: str | None = None,
+    ) -> None:
+        if per is not None and per not in _DIMENSIONS:
+            raise ConfigurationError(
+                f'Limit per must be "tenant", "user", "feature", "task" or None, got {per!r}'
+            )
+        cost = _limit_money(max_cost_usd, "Limit")
+        tokens = _limit_int("max_tokens", max_tokens, "Limit")
+        calls = _limit_int("max_llm_calls", max_llm_calls, "Limit")
+        if cost is None and tokens is None and calls is None:
+            raise ConfigurationError("a Limit needs at least one of max_cost_usd, max_tokens, max_llm_calls")
+        _window_seconds(window)
+        if on_error not in ("open", "closed"):
+            raise ConfigurationError(f'Limit on_error must be "open" or "closed", got {on_error!r}')
+        object.__setattr__(self, "per", per)
+        object.__setattr__(self, "max_cost_usd", cost)
+        object.__setattr__(self, "max_tokens", tokens)
+        object.__setattr__(self, "max_llm_calls", calls)
+        object.__setattr__(self, "window", window.strip())
+        object.__setattr__(self, "on_error", on_error)
+        for name, value in (("feature", feature), ("tenant", tenant), ("user", user), ("task", task)):
+            object.__setattr__(self, name, _filter(name, value))
+
+    @property
+    def window_seconds(self) -> int:
+        """The window's length in seconds."""
+        return _window_seconds(self.window)
+
+    @property
+    def filters(self) -> dict[str, str]:
+        """The dimensions a call's task must have, with their values (only those set)."""
+        pairs = (("feature", self.feature), ("tenant", self.tenant), ("user", self.user), ("task", self.task))
+        return {name: value for name, value in pairs if value is not None}
+
+    @property
+    def key(self) -> str:
+        """The limit's counters' name in the store: its ``per``, window and filters (not its
+        maxima, so a raised limit keeps what its window has used): ``"per=tenant window=1h"``."""
+        parts = [f"per={self.per or '*'}", f"window={self.window}"]
+        parts += [f"{name}={value}" for name, value in sorted(self.filters.items())]
+        return " ".join(parts)
+
+    def describe_maxima(self) -> str:
+        """The limit's maxima as ``max_llm_calls=10, max_cost_usd=2``."""
+        pairs = (
+            ("max_cost_usd", self.max_cost_usd),
+            ("max_tokens", self.max_tokens),
+            ("max_llm_calls", self.max_llm_calls),
+        )
+        return ", ".join(f"{name}={value}" for name, value in pairs if value is not None)
+
+    def describe_holder(self, value: str | None) -> str:
+        """Who an allowance is for: ``tenant 'acme'``, ``calls with feature='summarise'``, ``all calls``."""
+        filters = ", ".join(f"{name}={v!r}" for name, v in self.filters.items())
+        if self.per is not None:
+            return f"{self.per} {value!r}" + (f" ({filters})" if filters else "")
+        return f"calls with {filters}" if filters else "all calls"

@@ -144,11 +144,13 @@ def force(task: Task, estimate: CallEstimate) -> Reservation:
 
 def blocked(breach: BudgetBreach) -> None:
     """Count a call that a budget stopped, on the task whose budget it is, with an event."""
-    guard = breach.task._guard
+    task = breach.task
+    assert task is not None  # a budget's breach names its task
+    guard = task._guard
     if guard is not None:
         with _lock:
             guard.blocked += 1
-    breach.task._span.add_event(sc.EVENT_BUDGET_BLOCKED, _event_attrs(breach))
+    task._span.add_event(sc.EVENT_BUDGET_BLOCKED, _event_attrs(breach))
 
 
 def warned(breach: BudgetBreach, action: str) -> None:
@@ -156,6 +158,7 @@ def warned(breach: BudgetBreach, action: str) -> None:
     logger.warning("tokentrace budget: %s; the call goes ahead (%s)", breach.describe(), action)
     attrs = _event_attrs(breach)
     attrs[sc.BUDGET_ACTION] = action
+    assert breach.task is not None  # a budget's breach names its task
     breach.task._span.add_event(sc.EVENT_BUDGET_WARNING, attrs)
 
 

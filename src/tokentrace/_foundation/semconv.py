@@ -160,6 +160,17 @@ EVENT_BUDGET_BLOCKED: Final = "tokentrace.budget.blocked"
 EVENT_BUDGET_WARNING: Final = "tokentrace.budget.warning"
 EVENT_BUDGET_EXCEEDED: Final = "tokentrace.budget.exceeded"
 
+# --- tokentrace: limits across replicas, on call spans and task events ----------------------
+LIMIT_KEY: Final = "tokentrace.limit.key"
+"""The limit that refused the call (``Limit.key``: its per, window and filters)."""
+LIMIT_SCOPE_VALUE: Final = "tokentrace.limit.value"
+"""The value of the limit's ``per`` dimension that has run out (``acme``)."""
+LIMIT_WINDOW_START: Final = "tokentrace.limit.window_start"
+"""The start of the limit's current window, Unix seconds."""
+LIMIT_UNAVAILABLE: Final = "tokentrace.limit.unavailable"
+"""Why the limits' store could not be reached (the call went ahead unchecked, or was refused)."""
+EVENT_LIMIT_BLOCKED: Final = "tokentrace.limit.blocked"
+
 # --- metrics --------------------------------------------------------------------------------
 METRIC_TOKEN_USAGE: Final = "gen_ai.client.token.usage"
 METRIC_OPERATION_DURATION: Final = "gen_ai.client.operation.duration"
