@@ -15,6 +15,7 @@ from tokentrace.types import Budget, BudgetBreach, CallEstimate
 
 if TYPE_CHECKING:
     from tokentrace._accounting.budget import Reservation
+    from tokentrace._accounting.limits import Hold
     from tokentrace._accounting.task import Task
     from tokentrace._core.attempts import Attempt
     from tokentrace._core.relay import Relayed
@@ -33,6 +34,7 @@ class Call:
         "done",
         "estimate",
         "integration",
+        "limit_hold",
         "method",
         "provider",
         "relay",
@@ -68,6 +70,8 @@ class Call:
         self.reservation: Reservation | None = None
         self.breach: BudgetBreach | None = None
         self.budget: Budget | None = None
+        self.limit_hold: Hold | None = None
+        """What the call reserved on the counters of limits across replicas, until it is settled."""
         self.ask_usage: dict[str, Any] | None = None
         """What tokentrace adds to a streamed request's arguments so that the stream reports its
         usage (``configure(request_stream_usage=True)``); the stream then hides the extra chunk."""

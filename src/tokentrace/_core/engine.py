@@ -17,6 +17,7 @@ from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from tokentrace._accounting import budget as _budget
+from tokentrace._accounting import limits as _limits
 from tokentrace._accounting.tally import CallRecord
 from tokentrace._accounting.task import _CURRENT as _CURRENT_TASK
 from tokentrace._core import attempts as _attempts
@@ -38,15 +39,7 @@ from tokentrace._telemetry import providers as _telemetry
 from tokentrace._tokens import tokenize as _tokenize
 from tokentrace._tokens.usage import UsageError
 
-__all__ = [
-    "Call",
-    "account",
-    "active_call",
-    "call_wrapper",
-    "complete",
-    "complete_with",
-    "start",
-]
+__all__ = ["Call", "account", "active_call", "call_wrapper", "complete", "complete_with", "start"]
 
 Wrapper = Callable[[Any, Any, tuple[Any, ...], dict[str, Any]], Any]
 
@@ -92,8 +85,8 @@ def _begin(
 
 
 def start(integration: ProviderIntegration, method: Method, request: Request) -> Call:
-    """Open one LLM call: its span, its place in the current task, and its budget check (the
-    caller applies ``_gate.enforce`` when ``call.breach`` is set, before sending)."""
+    """Open one LLM call: its span, its place in the current task, and its budget and limits
+    checks (the caller applies ``_gate.enforce`` when ``call.breach`` is set, before sending)."""
     task = _CURRENT_TASK.get()
     call = Call(integration, method, request, task)
     model = request.model or "unknown"
@@ -115,7 +108,10 @@ def start(integration: ProviderIntegration, method: Method, request: Request) ->
     call.context_tokens = (_ACTIVE_CALL.set(call), otel_context.attach(trace.set_span_in_context(span)))
     if task is not None and task._guarded:
         guarded("budget.check", _gate.check, None, call, task)
-    if request.stream and _telemetry.state.settings.request_stream_usage:
+    settings = _telemetry.state.settings
+    if settings.limits:
+        guarded("limit.check", _gate.check_limits, None, call, task, settings.limits, settings.limit_store)
+    if request.stream and settings.request_stream_usage:
         call.ask_usage = guarded("call.ask_usage", integration.usage_options, None, method, request)
     return call
 
@@ -254,8 +250,8 @@ def account(
     sent: bool,
     duration_ns: int,
 ) -> None:
-    """Charge a priced call to its tasks (when it was ``sent``) and budgets, end its span and
-    record its metrics."""
+    """Charge a priced call to its tasks (when it was ``sent``), budgets and limits, end its span
+    and record its metrics."""
     task = call.task
     duplicate = False
     if task is not None:
@@ -268,6 +264,8 @@ def account(
             duplicate = task._record(rec)
         if task._guarded:
             _budget.settle(call.reservation, rec if sent else None, task)
+    if call.limit_hold is not None:
+        guarded("limit.settle", _limits.settle, None, call.limit_hold, rec if sent else None)
     _end_span(call, rec, response_model, problem, source, error, stream_end, reading, duplicate)
     _record_metrics(call, rec, response_model, duration_ns)
 

@@ -19,7 +19,7 @@ from opentelemetry import metrics, trace
 
 from tokentrace._telemetry import providers as _telemetry
 from tokentrace.exceptions import ConfigurationError
-from tokentrace.types import Budget
+from tokentrace.types import Budget, Limit
 
 if TYPE_CHECKING:
     from tokentrace._pricing.overrides import PriceOverride
@@ -302,6 +302,30 @@ def _check_budgets(budgets: Mapping[str, Budget]) -> dict[str, Budget]:
     return checked
 
 
+def _check_limits(limits: Iterable[Limit]) -> tuple[Limit, ...]:
+    if isinstance(limits, (str, bytes, Limit)) or not isinstance(limits, Iterable):
+        raise ConfigurationError(f"limits must be a list of tokentrace.Limit, got {limits!r}")
+    checked = tuple(limits)
+    for index, limit in enumerate(checked):
+        if not isinstance(limit, Limit):
+            raise ConfigurationError(f"limits[{index}] must be a tokentrace.Limit, got {limit!r}")
+    return checked
+
+
+def _limit_store(ledger: Path | str | None, limits: tuple[Limit, ...]) -> Path | str | None:
+    """The ledger that holds the limits' counters: the one ``configure`` named, else
+    ``TOKENTRACE_LEDGER``'s or the default file (a PostgreSQL URL is checked here)."""
+    if not limits:
+        return None
+    from tokentrace.ledger._postgres import check_url
+    from tokentrace.ledger._target import target_of
+
+    target = ledger if ledger is not None else target_of(None)
+    if isinstance(target, str):
+        check_url(target)
+    return target
+
+
 def configure(
     *,
     service_name: str | None = None,
@@ -319,6 +343,7 @@ def configure(
     detect_duplicates: bool | None = None,
     propagate: str | None = None,
     request_stream_usage: bool | None = None,
+    limits: Iterable[Limit] | None = None,
 ) -> None:
     """Wire tracing, metrics, prices and settings (see ``docs/configuration.md``). Safe to call twice.
 
@@ -335,6 +360,10 @@ def configure(
     ``request_stream_usage`` (or ``TOKENTRACE_REQUEST_STREAM_USAGE``): send streamed Chat
     Completions that do not ask for their usage asking for it, so that they are exact rather than
     estimated; the extra usage chunk is hidden from the application. Off by default.
+
+    ``limits``: the ``Limit`` list held across processes and replicas, in the ledger's store
+    (``ledger=``, else ``TOKENTRACE_LEDGER``, else the default file); it replaces the previous
+    list, and ``limits=[]`` removes them. See docs/guards.md.
     """
     global _configured
     # Everything is read and checked before anything changes: a configure() that raises leaves
@@ -352,6 +381,14 @@ def configure(
         raise ConfigurationError("redact must be a callable that takes and returns the captured content")
     if enabled is None and env_disabled is not None:
         enabled = not env_disabled
+    if ledger is not None:
+        from tokentrace.ledger._target import target_of
+
+        named: Path | str | None = target_of(ledger)
+    else:
+        named = current.ledger
+    chosen = _check_limits(limits) if limits is not None else current.limits
+    store = _limit_store(named, chosen)
     settings = dataclasses.replace(
         current,
         capture_content=capture,
@@ -376,6 +413,9 @@ def configure(
         ),
         enabled=bool(enabled) if enabled is not None else current.enabled,
         genai_cost=_genai_latest_experimental(),
+        limits=chosen,
+        limit_store=store,
+        ledger=named,
     )
     price_file = os.environ.get("TOKENTRACE_PRICES")
     overrides = list(prices) if prices is not None else load_price_file(price_file) if price_file else None

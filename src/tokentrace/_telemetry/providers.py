@@ -11,13 +11,14 @@ import threading
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from opentelemetry import metrics, trace
 
 from tokentrace._foundation import semconv as sc
 from tokentrace._foundation.safety import after_fork, guarded
-from tokentrace.types import Budget
+from tokentrace.types import Budget, Limit
 
 # Past this many buffered records (a reader that never collects), the caller drains them itself.
 MAX_BUFFERED = 10_000
@@ -94,6 +95,12 @@ class Settings:
     Chat Completions and Completions), hiding the extra usage chunk from the application."""
     propagate: str = "tasks"
     """Which task dimensions travel in baggage: "tasks" (ids, names, feature), "all", "none"."""
+    limits: tuple[Limit, ...] = ()
+    """Limits across replicas (``configure(limits=...)``), kept in ``limit_store``."""
+    limit_store: Path | str | None = None
+    """The ledger whose ``limit_usage`` rows hold the limits' counters (a file or a PostgreSQL URL)."""
+    ledger: Path | str | None = None
+    """The ledger ``configure(ledger=...)`` named (``None``: ``TOKENTRACE_LEDGER`` or the default)."""
     genai_cost: bool = False
     """Also put the proposed ``gen_ai.usage.cost.*`` attributes on call spans
     (``OTEL_SEMCONV_STABILITY_OPT_IN=gen_ai_latest_experimental``)."""

@@ -38,6 +38,11 @@ class Dialect:
         """The statement that sets one ``meta`` key (parameters: key, value)."""
         return "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)"
 
+    def for_update(self) -> str:
+        """What ends a SELECT of rows the transaction goes on to update, so that no other
+        transaction changes them meanwhile (SQLite: nothing, its write lock is the database's)."""
+        return ""
+
 
 class _Postgres(Dialect):
     name = "postgresql"
@@ -57,6 +62,9 @@ class _Postgres(Dialect):
             "INSERT INTO meta (key, value) VALUES (?, ?) "
             "ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value"
         )
+
+    def for_update(self) -> str:
+        return " FOR UPDATE"
 
 
 # SQLite expressions of the queries, and the same in PostgreSQL.
