@@ -155,7 +155,12 @@ def connect(url: str) -> Connection:
 
 def version(conn: Connection) -> int:
     """The ledger's schema version: 0 when the database holds no ledger."""
-    found = conn.execute("SELECT to_regclass('meta') IS NOT NULL").fetchone()
+    # From the catalog's rows, not to_regclass: its cache is not refreshed by the advisory lock
+    # migrate() waits for, so a replica that waited for another to create the tables would not see them.
+    found = conn.execute(
+        "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n "
+        "ON n.oid = c.relnamespace WHERE c.relname = 'meta' AND n.nspname = current_schema())"
+    ).fetchone()
     if not found or not found[0]:
         return 0
     row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
