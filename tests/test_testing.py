@@ -67,7 +67,7 @@ def test_every_fault_point_names_a_step_that_exists() -> None:
     """Each of ``FAULT_POINTS`` resolves to one of tokentrace's functions, replaced and restored."""
     from tokentrace.testing import FAULT_POINTS, inject_fault
 
-    assert len(FAULT_POINTS) == 32
+    assert len(FAULT_POINTS) == 37
     for point in FAULT_POINTS:
         with inject_fault(point):
             pass

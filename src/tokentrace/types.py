@@ -158,14 +158,14 @@ class BudgetBreach:
         what = {"max_cost_usd": "USD", "max_tokens": "tokens", "max_llm_calls": "calls"}[self.limit]
         scope = self.limit_scope
         if scope is not None:
-            holder = scope.describe_holder(self.scope_value)
+            holder = _holder(scope, self.scope_value)
             if self.unavailable is not None:
                 return (
-                    f"{holder} has a limit of {scope.describe_maxima()} per {scope.window} window, and "
+                    f"{holder} a limit of {_maxima(scope)} per {scope.window} window, and "
                     f"its store cannot be reached ({self.unavailable}); on_error='closed' refuses the call"
                 )
             return (
-                f"{holder} has a limit of {self.limit}={self.limit_value} per {scope.window} window: "
+                f"{holder} a limit of {self.limit}={self.limit_value} per {scope.window} window: "
                 f"{self.spent} {what} used in this window (calls in flight included), this "
                 f"{self.provider} {self.model} call would bring it to {self.projected} (estimated before "
                 "sending)"
@@ -356,18 +356,20 @@ class Limit:
         parts += [f"{name}={value}" for name, value in sorted(self.filters.items())]
         return " ".join(parts)
 
-    def describe_maxima(self) -> str:
-        """The limit's maxima as ``max_llm_calls=10, max_cost_usd=2``."""
-        pairs = (
-            ("max_cost_usd", self.max_cost_usd),
-            ("max_tokens", self.max_tokens),
-            ("max_llm_calls", self.max_llm_calls),
-        )
-        return ", ".join(f"{name}={value}" for name, value in pairs if value is not None)
 
-    def describe_holder(self, value: str | None) -> str:
-        """Who an allowance is for: ``tenant 'acme'``, ``calls with feature='summarise'``, ``all calls``."""
-        filters = ", ".join(f"{name}={v!r}" for name, v in self.filters.items())
-        if self.per is not None:
-            return f"{self.per} {value!r}" + (f" ({filters})" if filters else "")
-        return f"calls with {filters}" if filters else "all calls"
+def _maxima(limit: Limit) -> str:
+    """A limit's maxima as ``max_cost_usd=2, max_llm_calls=10``."""
+    pairs = (
+        ("max_cost_usd", limit.max_cost_usd),
+        ("max_tokens", limit.max_tokens),
+        ("max_llm_calls", limit.max_llm_calls),
+    )
+    return ", ".join(f"{name}={value}" for name, value in pairs if value is not None)
+
+
+def _holder(limit: Limit, value: str | None) -> str:
+    """Who an allowance is for, and its verb: ``tenant 'acme' has``, ``all calls have``."""
+    filters = ", ".join(f"{name}={v!r}" for name, v in limit.filters.items())
+    if limit.per is not None:
+        return f"{limit.per} {value!r}" + (f" ({filters})" if filters else "") + " has"
+    return (f"calls with {filters}" if filters else "all calls") + " have"
