@@ -21,6 +21,12 @@ class Dialect:
 
     name = "sqlite"
 
+    runs_by_subquery = False
+    """Whether a report counts each group's runs by grouping per run first, rather than with
+    COUNT(DISTINCT root_id): PostgreSQL sorts every row for a DISTINCT count (22 s for a report
+    by tenant over 10,000,000 calls, against 8 s grouped per run first), while SQLite's DISTINCT
+    count is the faster of the two (1.1 s against 2.1 s on 1,000,000 calls)."""
+
     def translate(self, sql: str) -> str:
         """The query ``sql`` (SQLite's SQL, ``?`` parameters) in this store's SQL."""
         return sql
@@ -46,6 +52,7 @@ class Dialect:
 
 class _Postgres(Dialect):
     name = "postgresql"
+    runs_by_subquery = True
 
     def translate(self, sql: str) -> str:
         return _translate(sql)

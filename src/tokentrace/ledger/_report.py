@@ -224,7 +224,10 @@ def groups(
     ranged = (filters.since_ns, filters.until_ns) != (None, None) and not filters.where
     unindexed = _dialect.of(conn).unindexed
     group_sql = f"GROUP BY {', '.join(unindexed(c) if ranged else c for c in columns)}" if columns else ""
-    sql = f"SELECT {select}{_RUNS if runs else ''} FROM calls {where_sql} {group_sql}"
+    if runs and _dialect.of(conn).runs_by_subquery:
+        sql = _runs_by_subquery(columns, [SUMS[n] for n in names], where_sql)
+    else:
+        sql = f"SELECT {select}{_RUNS if runs else ''} FROM calls {where_sql} {group_sql}"
     found = []
     width = len(columns)
     for row in conn.execute(sql, params):
@@ -236,6 +239,23 @@ def groups(
             group.per_run = {"mean": _mean(row[-1] or 0, row[-2])}
         found.append(group)
     return sorted(found, key=lambda g: (-g.cost_usd, -g.calls, [str(v) for v in g.key.values()]))
+
+
+def _runs_by_subquery(columns: list[str], sums: list[str], where_sql: str) -> str:
+    """``groups``' query with runs, as PostgreSQL answers it fastest: the sums per group and run
+    first, then per group (each of ``SUMS`` adds up over runs), the runs counted as rows."""
+    keys = "".join(f"{c} AS k{i}, " for i, c in enumerate(columns))
+    inner = (
+        f"SELECT {keys}root_id, {', '.join(f'{sql} AS s{i}' for i, sql in enumerate(sums))}, "
+        f"SUM(COALESCE(cost_pico, 0)) AS spend FROM calls {where_sql} "
+        f"GROUP BY {', '.join([*(f'k{i}' for i in range(len(columns))), 'root_id'])}"
+    )
+    outer_keys = "".join(f"k{i}, " for i in range(len(columns)))
+    group = f" GROUP BY {', '.join(f'k{i}' for i in range(len(columns)))}" if columns else ""
+    return (
+        f"SELECT {outer_keys}{', '.join(f'SUM(s{i})' for i in range(len(sums)))}, COUNT(root_id), "
+        f"SUM(CASE WHEN root_id IS NOT NULL THEN spend END) FROM ({inner}) AS per_run{group}"
+    )
 
 
 def values(conn: Reader, dim: str, filters: Filters) -> list[str]:

@@ -52,15 +52,15 @@ def replay_server() -> Iterator[str]:
         yield server.url
 
 
-def resolve_ticket(ticket: str, user: str, oa: Any, an: Any) -> Any:
-    """One support ticket: classify it, draft a reply, summarise the thread (nested tasks).
-    Returns the ``tokentrace.Task`` of the run."""
+def resolve_ticket(ticket: str, user: str, oa: Any, an: Any, *, tenant: str | None = None) -> Any:
+    """One support ticket: classify it, draft a reply, summarise the thread (nested tasks), for
+    ``tenant`` if given. Returns the ``tokentrace.Task`` of the run."""
     import tokentrace
 
     # A ticket may not cost more than 5 cents: a call that would cross it is never sent.
     budget = tokentrace.Budget(max_cost_usd="0.05")
     with tokentrace.task(
-        "resolve_ticket", kind="agent", feature="support", user_id=user, budget=budget
+        "resolve_ticket", kind="agent", feature="support", user_id=user, tenant=tenant, budget=budget
     ) as task:
         with tokentrace.task("classify"):
             oa.chat.completions.create(
