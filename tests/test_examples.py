@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import re
 import subprocess
 import sys
 
@@ -53,3 +55,49 @@ def test_two_services_share_one_task_tree() -> None:
     assert lines[0] == f"handle_ticket {front_id}: $0.00261 in this process"
     assert lines[1] == f"draft_reply in the drafting service: $0.00261, root {front_id}"
     assert lines[2] == f"the whole tree (root {front_id}): $0.00522"
+
+
+def _text_blocks(page: str) -> list[str]:
+    text = (ROOT / "docs" / page).read_text(encoding="utf-8")
+    return re.findall(r"^```text\n(.*?)^```", text, re.S | re.M)
+
+
+def test_the_fleet_walkthrough_gives_what_its_page_shows(postgres_url: str) -> None:
+    """docs/fleet.md, followed as written on a real PostgreSQL server: replica A spends tenant
+    acme's daily 6 calls, replica B (another process) is refused before its first request, and
+    the report over their shared ledger is the page's, line for line."""
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "TOKENTRACE_"))},
+        "TOKENTRACE_LEDGER": postgres_url,
+        "COLUMNS": "80",
+    }
+    replicas, report = _text_blocks("fleet.md")
+    out = ""
+    for name in ("A", "B"):
+        out += subprocess.run(
+            [
+                sys.executable,
+                str(ROOT / "examples" / "fleet_replica.py"),
+                "--name",
+                name,
+                "--tenant",
+                "acme",
+                "--tickets",
+                "2",
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=120,
+            env=env,
+        ).stdout
+    assert out == replicas
+    table = subprocess.run(
+        [sys.executable, "-m", "tokentrace", "report", "--by", "tenant"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+        env=env,
+    ).stdout
+    assert table.startswith(report)
