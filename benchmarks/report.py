@@ -357,6 +357,7 @@ def render() -> str:
         "python benchmarks/report.py --peers-python .bench-peers/bin/python",
         "python benchmarks/report.py --ledger    # the reports and the dashboard on 1,000,000 calls",
         "python benchmarks/fleet.py --url postgresql://USER:PASSWORD@127.0.0.1/bench --json  # then --render",
+        "python benchmarks/limits.py --url postgresql://USER:PASSWORD@127.0.0.1/bench --json  # then --render",
         "```",
         "",
     ]
@@ -370,6 +371,11 @@ def render() -> str:
         from fleet import render as render_fleet
 
         lines += render_fleet(json.loads(fleet_path.read_text()))
+    limits_path = RESULTS / "limits.json"
+    if limits_path.exists():
+        from limits import render as render_limits
+
+        lines += render_limits(json.loads(limits_path.read_text()))
     notes = RESULTS / "notes.md"
     if notes.exists():
         lines += [notes.read_text().rstrip(), ""]

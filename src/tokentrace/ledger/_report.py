@@ -224,10 +224,7 @@ def groups(
     ranged = (filters.since_ns, filters.until_ns) != (None, None) and not filters.where
     unindexed = _dialect.of(conn).unindexed
     group_sql = f"GROUP BY {', '.join(unindexed(c) if ranged else c for c in columns)}" if columns else ""
-    if runs and _dialect.of(conn).runs_by_subquery:
-        sql = _runs_by_subquery(columns, [SUMS[n] for n in names], where_sql)
-    else:
-        sql = f"SELECT {select}{_RUNS if runs else ''} FROM calls {where_sql} {group_sql}"
+    sql = f"SELECT {select}{_RUNS if runs else ''} FROM calls {where_sql} {group_sql}"
     found = []
     width = len(columns)
     for row in conn.execute(sql, params):
@@ -239,23 +236,6 @@ def groups(
             group.per_run = {"mean": _mean(row[-1] or 0, row[-2])}
         found.append(group)
     return sorted(found, key=lambda g: (-g.cost_usd, -g.calls, [str(v) for v in g.key.values()]))
-
-
-def _runs_by_subquery(columns: list[str], sums: list[str], where_sql: str) -> str:
-    """``groups``' query with runs, as PostgreSQL answers it fastest: the sums per group and run
-    first, then per group (each of ``SUMS`` adds up over runs), the runs counted as rows."""
-    keys = "".join(f"{c} AS k{i}, " for i, c in enumerate(columns))
-    inner = (
-        f"SELECT {keys}root_id, {', '.join(f'{sql} AS s{i}' for i, sql in enumerate(sums))}, "
-        f"SUM(COALESCE(cost_pico, 0)) AS spend FROM calls {where_sql} "
-        f"GROUP BY {', '.join([*(f'k{i}' for i in range(len(columns))), 'root_id'])}"
-    )
-    outer_keys = "".join(f"k{i}, " for i in range(len(columns)))
-    group = f" GROUP BY {', '.join(f'k{i}' for i in range(len(columns)))}" if columns else ""
-    return (
-        f"SELECT {outer_keys}{', '.join(f'SUM(s{i})' for i in range(len(sums)))}, COUNT(root_id), "
-        f"SUM(CASE WHEN root_id IS NOT NULL THEN spend END) FROM ({inner}) AS per_run{group}"
-    )
 
 
 def values(conn: Reader, dim: str, filters: Filters) -> list[str]:
@@ -273,8 +253,9 @@ def report(
 ) -> tuple[list[Group], Group]:
     """Cost and tokens per group of ``by`` (in order of cost), and the total over all calls, each
     with its task runs and mean cost per run; with ``percentiles``, their p50, p95 and p99 too
-    (a second pass, over each group's runs)."""
-    if not percentiles:
+    (a second pass, over each group's runs). Without them, a store that counts runs in one pass
+    faster than in two (``_dialect``) does so."""
+    if not percentiles and _dialect.of(conn).runs_in_one_pass:
         found = groups(conn, by, filters)
         total = replace(found[0] if not by else groups(conn, [], filters)[0], key={})
         return found, total
@@ -299,8 +280,8 @@ def report(
         per_group.setdefault(row[:width], []).append(spend)
         all_runs[root] = all_runs.get(root, 0) + spend
     for group in found:
-        _runs(group, per_group.get(tuple(group.key.values()), []))
-    _runs(total, list(all_runs.values()))
+        _runs(group, per_group.get(tuple(group.key.values()), []), percentiles)
+    _runs(total, list(all_runs.values()), percentiles)
     return found, total
 
 
@@ -327,17 +308,18 @@ def _mean(picos: int, runs: int) -> Decimal:
     return (money(picos) / runs).quantize(PICODOLLAR).normalize()
 
 
-def _runs(group: Group, spends: list[int]) -> None:
+def _runs(group: Group, spends: list[int], percentiles: bool = True) -> None:
     if not spends:
         return
-    spends.sort()
     group.runs = len(spends)
-    group.per_run = {
-        "mean": _mean(sum(spends), len(spends)),
-        "p50": money(_nearest_rank(spends, 0.50)),
-        "p95": money(_nearest_rank(spends, 0.95)),
-        "p99": money(_nearest_rank(spends, 0.99)),
-    }
+    group.per_run = {"mean": _mean(sum(spends), len(spends))}
+    if percentiles:
+        spends.sort()
+        group.per_run |= {
+            "p50": money(_nearest_rank(spends, 0.50)),
+            "p95": money(_nearest_rank(spends, 0.95)),
+            "p99": money(_nearest_rank(spends, 0.99)),
+        }
 
 
 # --- task runs -------------------------------------------------------------------------------
