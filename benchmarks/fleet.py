@@ -300,7 +300,13 @@ def render(result: dict[str, Any]) -> list[str]:
         "",
         f"**Reports on {calls:,} calls** ({calls // 10:,} runs; `calls` {result['size']['calls']},"
         f" `tasks` {result['size']['tasks']}; loaded in {result['load_seconds']} s with COPY), a fresh"
-        " `tokentrace` process each time, best of the runs:",
+        " `tokentrace` process each time, best of the runs"
+        + (
+            f" (measured again at {result['reports_commit']}, {result['reports_measured']})"
+            if "reports_commit" in result
+            else ""
+        )
+        + ":",
         "",
         "| command | table | JSON |",
         "|---|---:|---:|",
