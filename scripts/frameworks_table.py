@@ -48,7 +48,7 @@ in the body and the task's totals and cost (a `Decimal`) equal to that usage pri
 genai-prices. The frameworks run in an environment of their own, `.venv-frameworks`, with the
 releases pinned in `tests/frameworks/requirements.txt` ({pins}):
 
-    "$(python -m tests.support.frameworks install)" -m pytest tests/frameworks
+    "$(python -m tests.support.frameworks install)" -m pytest -n0 tests/frameworks
 
 - **exact**: one call per request, the provider's own usage and the exact cost.
 - **estimated**: one call per request, counted offline and flagged
@@ -133,7 +133,7 @@ def main() -> None:
         target = Path(tmp) / "results.json"
         env = {**os.environ, "TOKENTRACE_FRAMEWORKS_RESULTS": str(target)}
         done = subprocess.run(
-            [str(python), "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/frameworks",
+            [str(python), "-m", "pytest", "-q", "-n0", "-p", "no:cacheprovider", "tests/frameworks",
              # the page check compares the page this run is about to rewrite
              "--deselect", "tests/frameworks/test_page.py::test_the_frameworks_page_matches_the_run"],
             cwd=ROOT, env=env, check=False,

@@ -32,7 +32,7 @@ def _missing() -> list[str]:
 _MISSING = _missing()
 _REASON = (
     f"the framework matrix needs its own environment ({', '.join(_MISSING)} not installed): "
-    '"$(python -m tests.support.frameworks install)" -m pytest tests/frameworks'
+    '"$(python -m tests.support.frameworks install)" -m pytest -n0 tests/frameworks'
 )
 
 if _MISSING:

@@ -4,7 +4,7 @@ pinned in ``tests/frameworks/requirements.txt``, which the main environment cann
 (llama-index-llms-openai needs openai<3).
 
     python -m tests.support.frameworks install   # creates it, or reuses it; prints its python
-    "$(python -m tests.support.frameworks install)" -m pytest tests/frameworks
+    "$(python -m tests.support.frameworks install)" -m pytest -n0 tests/frameworks
 
 The environment is reused while the requirements file and pyproject.toml are unchanged (a stamp
 holds their hash); otherwise pip brings it up to date in place.
