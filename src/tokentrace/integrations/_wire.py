@@ -19,7 +19,7 @@ here, accounted by that call.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
@@ -332,3 +332,66 @@ class Exchange:
 def _is_vertex(origin: str) -> bool:
     host = host_of(origin)
     return host is not None and host.provider == "gcp.vertex_ai"
+
+
+# --- the HTTP clients' send, once for every client -------------------------------------------
+
+Peek = Callable[[Any], "tuple[Route, str, bytes | None] | None"]
+"""A client's reading of its request object: (route, origin, body), or ``None`` when the
+request is to no provider API this layer knows."""
+Received = Callable[["Exchange", Any, bool], None]
+"""A client's reading of its response (whole, or behind a watcher when ``streamed``)."""
+
+
+def _open(peek: Peek, request: Any) -> Exchange | None:
+    """The exchange for ``request``, or ``None`` when it is not a call to record. Only a budget
+    or limit that stops the call raises (``BudgetExceeded``, or the user's own callback's error)."""
+    active = _ACTIVE_CALL.get()
+    if active is not None and active.relay is None:
+        return None  # an SDK integration's call: the SDK's own request, recorded there
+    peeked = guarded("wire.open", peek, None, request)
+    return None if peeked is None else begin(*peeked)
+
+
+def sender(name: str, peek: Peek, received: Received) -> Callable[..., Any]:
+    """The wrapper of a client's synchronous ``send(request, stream=...)``."""
+
+    def send(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        if not _engine.is_live(name):
+            return wrapped(*args, **kwargs)
+        exchange = _open(peek, args[0] if args else kwargs["request"])
+        if exchange is None:
+            return wrapped(*args, **kwargs)
+        try:
+            response = wrapped(*args, **kwargs)
+        except BaseException as exc:
+            guarded("wire.leave", leave, None, exchange.call)
+            guarded("wire.failed", exchange.failed, None, exc)
+            raise
+        guarded("wire.leave", leave, None, exchange.call)
+        guarded("wire.received", received, None, exchange, response, kwargs.get("stream", False))
+        return response
+
+    return send
+
+
+def async_sender(name: str, peek: Peek, received: Received) -> Callable[..., Any]:
+    """The wrapper of a client's ``async send(request, stream=...)`` (``sender``, awaited)."""
+
+    async def send(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        if not _engine.is_live(name):
+            return await wrapped(*args, **kwargs)
+        exchange = _open(peek, args[0] if args else kwargs["request"])
+        if exchange is None:
+            return await wrapped(*args, **kwargs)
+        try:
+            response = await wrapped(*args, **kwargs)
+        except BaseException as exc:
+            guarded("wire.leave", leave, None, exchange.call)
+            guarded("wire.failed", exchange.failed, None, exc)
+            raise
+        guarded("wire.leave", leave, None, exchange.call)
+        guarded("wire.received", received, None, exchange, response, kwargs.get("stream", False))
+        return response
+
+    return send

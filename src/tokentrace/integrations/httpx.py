@@ -15,8 +15,6 @@ import importlib
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
-from tokentrace._core import engine as _engine
-from tokentrace._core.call import _ACTIVE_CALL, leave
 from tokentrace.integrations import Integration, Patch, _wire, guarded
 
 
@@ -39,16 +37,6 @@ def _peek(request: Any) -> tuple[_wire.Route, str, bytes | None] | None:
     except Exception:  # noqa: BLE001  # a streamed request body (httpx's RequestNotRead): not an LLM call
         return None
     return found, _origin(url), body
-
-
-def _open(request: Any) -> _wire.Exchange | None:
-    """The exchange for ``request``, or ``None`` when it is not a call to record. Only a budget
-    that stops the call raises (``BudgetExceeded``, or the error of the user's own callback)."""
-    active = _ACTIVE_CALL.get()
-    if active is not None and active.relay is None:
-        return None  # an SDK integration's call: the SDK's own request, recorded there
-    peeked = guarded("wire.open", _peek, None, request)
-    return None if peeked is None else _wire.begin(*peeked)
 
 
 def _stream_classes(lib: Any) -> tuple[type, type]:
@@ -119,44 +107,18 @@ def _received(exchange: _wire.Exchange, response: Any, streamed: bool, watched: 
 def _patches(module: str, name: str) -> tuple[Patch, ...]:
     lib = importlib.import_module(module)
     watched, async_watched = _stream_classes(lib)
-
-    def send(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        if not _engine.is_live(name):
-            return wrapped(*args, **kwargs)
-        exchange = _open(args[0] if args else kwargs["request"])
-        if exchange is None:
-            return wrapped(*args, **kwargs)
-        try:
-            response = wrapped(*args, **kwargs)
-        except BaseException as exc:
-            guarded("wire.leave", leave, None, exchange.call)
-            guarded("wire.failed", exchange.failed, None, exc)
-            raise
-        guarded("wire.leave", leave, None, exchange.call)
-        guarded("wire.received", _received, None, exchange, response, kwargs.get("stream", False), watched)
-        return response
-
-    async def async_send(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        if not _engine.is_live(name):
-            return await wrapped(*args, **kwargs)
-        exchange = _open(args[0] if args else kwargs["request"])
-        if exchange is None:
-            return await wrapped(*args, **kwargs)
-        try:
-            response = await wrapped(*args, **kwargs)
-        except BaseException as exc:
-            guarded("wire.leave", leave, None, exchange.call)
-            guarded("wire.failed", exchange.failed, None, exc)
-            raise
-        guarded("wire.leave", leave, None, exchange.call)
-        guarded(
-            "wire.received", _received, None, exchange, response, kwargs.get("stream", False), async_watched
-        )
-        return response
-
+    # The steps are looked up when a request is sent (a fault injected into one reaches it).
     return (
-        Patch(module, "Client.send", send),
-        Patch(module, "AsyncClient.send", async_send),
+        Patch(
+            module,
+            "Client.send",
+            _wire.sender(name, lambda r: _peek(r), lambda e, r, s: _received(e, r, s, watched)),
+        ),
+        Patch(
+            module,
+            "AsyncClient.send",
+            _wire.async_sender(name, lambda r: _peek(r), lambda e, r, s: _received(e, r, s, async_watched)),
+        ),
     )
 
 

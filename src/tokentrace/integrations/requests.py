@@ -18,8 +18,6 @@ from urllib.parse import urlsplit
 
 import wrapt
 
-from tokentrace._core import engine as _engine
-from tokentrace._core.call import _ACTIVE_CALL, leave
 from tokentrace.integrations import Integration, Patch, _wire, guarded
 
 _NAME = "requests"
@@ -45,16 +43,6 @@ def _peek(request: Any) -> tuple[_wire.Route, str, bytes | None] | None:
     host = parts.hostname or ""
     origin = f"{parts.scheme}://{host}:{parts.port}" if parts.port else f"{parts.scheme}://{host}"
     return found, origin, body
-
-
-def _open(request: Any) -> _wire.Exchange | None:
-    """The exchange for ``request``, or ``None`` when it is not a call to record. Only a budget
-    that stops the call raises."""
-    active = _ACTIVE_CALL.get()
-    if active is not None and active.relay is None:
-        return None  # an SDK integration's call: the SDK's own request, recorded there
-    peeked = guarded("wire.open", _peek, None, request)
-    return None if peeked is None else _wire.begin(*peeked)
 
 
 # wrapt 1.x proxies are not subscriptable at run time; wrapt 2.x types them as generics.
@@ -131,23 +119,6 @@ def _received(exchange: _wire.Exchange, response: Any, streamed: bool) -> None:
     _wire.finalizer(raw, body)
 
 
-def _send(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-    if not _engine.is_live(_NAME):
-        return wrapped(*args, **kwargs)
-    exchange = _open(args[0] if args else kwargs["request"])
-    if exchange is None:
-        return wrapped(*args, **kwargs)
-    try:
-        response = wrapped(*args, **kwargs)
-    except BaseException as exc:
-        guarded("wire.leave", leave, None, exchange.call)
-        guarded("wire.failed", exchange.failed, None, exc)
-        raise
-    guarded("wire.leave", leave, None, exchange.call)
-    guarded("wire.received", _received, None, exchange, response, kwargs.get("stream", False))
-    return response
-
-
 class RequestsIntegration(Integration):
     """Requests sent with ``requests`` to a provider API that no SDK integration records."""
 
@@ -157,4 +128,6 @@ class RequestsIntegration(Integration):
     min_version = (2, 25)
 
     def patches(self) -> tuple[Patch, ...]:
-        return (Patch("requests.sessions", "Session.send", _send),)
+        # The steps are looked up when a request is sent (a fault injected into one reaches it).
+        send = _wire.sender(_NAME, lambda r: _peek(r), lambda e, r, s: _received(e, r, s))
+        return (Patch("requests.sessions", "Session.send", send),)
