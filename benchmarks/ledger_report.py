@@ -37,6 +37,7 @@ import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 from urllib.request import urlopen
@@ -75,7 +76,7 @@ def batches(
     """The rows of a ledger of ``calls`` calls (runs of 10), as (calls, tasks) batches of about
     ``batch`` calls; ``first_run`` numbers the runs (their ids) from there."""
     sys.path.insert(0, str(ROOT / "src"))
-    from tokentrace.ledger import _writer as _ledger
+    from tokentrace.ledger import _rows
     from tokentrace.ledger._schema import TASK_COLUMNS
 
     rng = random.Random(seed)
@@ -107,7 +108,7 @@ def batches(
                     "resolve_ticket",
                     t0 + i,
                     t0 + i + 1_000_000,
-                    _ledger._day(t0),
+                    _rows._day(t0),
                     "chat",
                     provider,
                     model,
@@ -119,7 +120,7 @@ def batches(
                     0,
                     0,
                     0,
-                    str(_ledger.Decimal(pico).scaleb(-12)) if pico is not None else None,
+                    str(Decimal(pico).scaleb(-12)) if pico is not None else None,
                     pico,
                     "priced" if priced else "unpriced",
                     "genai-prices" if priced else None,
@@ -158,11 +159,11 @@ def batches(
             span_id=root_id,
             start_ns=t0,
             end_ns=t0 + 2_000_000,
-            day=_ledger._day(t0),
+            day=_rows._day(t0),
             outcome="success" if rng.random() < 0.9 else "failure",
             input_tokens=run_in,
             output_tokens=run_out,
-            cost_usd=str(_ledger.Decimal(run_pico).scaleb(-12)),
+            cost_usd=str(Decimal(run_pico).scaleb(-12)),
             llm_calls=run_calls,
             unpriced_calls=run_unpriced,
             feature=feature,

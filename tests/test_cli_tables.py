@@ -23,6 +23,7 @@ from rich.cells import cell_len
 
 from tests.support.proc import ROOT
 from tests.test_cli import EXE, cli, cli_json
+from tokentrace.ledger import _rows
 from tokentrace.ledger import _writer as _ledger
 from tokentrace.ledger._schema import CALL_COLUMNS, TASK_COLUMNS
 
@@ -96,7 +97,7 @@ def _write_ledger(path: Path) -> None:
             cache_write_tokens=0,
             reasoning_tokens=0,
             cost_usd=cost,
-            cost_pico=_ledger.pico(Decimal(cost)) if cost else None,
+            cost_pico=_rows.pico(Decimal(cost)) if cost else None,
             cost_status="priced" if cost else "unpriced",
             usage_estimated=0,
             retries=0,

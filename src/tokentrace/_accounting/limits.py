@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Final
 from tokentrace._foundation import semconv as sc
 from tokentrace._foundation.safety import renew_after_fork
 from tokentrace.ledger._limits import Ask, Counters, Refused, Row, Unreachable
-from tokentrace.ledger._writer import pico
+from tokentrace.ledger._rows import pico
 from tokentrace.types import Budget, BudgetBreach, CallEstimate, Limit, Totals
 
 if TYPE_CHECKING:

@@ -4,8 +4,8 @@ SQLite file or, for a fleet, in PostgreSQL.
 ``LedgerExporter`` is the OpenTelemetry span exporter that writes it; put it on a
 ``BatchSpanProcessor`` of your own ``TracerProvider`` to keep a ledger beside another backend.
 ``default_path()`` is where it is written when no path is given. The modules inside are private:
-the writer (``_writer``), the schema and its migrations (``_schema``), read-only opening
-(``_read``) and the queries behind ``report``, ``outcomes`` and ``whatif``.
+the writer (``_writer``) and the rows it writes (``_rows``), the schema and its migrations
+(``_schema``), read-only opening (``_read``) and the queries behind ``report``, ``outcomes`` and ``whatif``.
 """
 
 from __future__ import annotations
