@@ -137,14 +137,22 @@ def _went_unchecked(target: Path | str, reason: str) -> None:
     global _unchecked
     with _lock:
         _unchecked += 1
-        first = (target, "check") not in _warned
-        _warned.add((target, "check"))
+    _warn_once(
+        target,
+        "check",
+        "tokentrace limits: %s; calls go ahead unchecked while it cannot be reached (on_error='open'; "
+        "this is logged once)",
+        reason,
+    )
+
+
+def _warn_once(target: Path | str, step: str, message: str, reason: object) -> None:
+    """Log ``message`` the first time ``step`` fails on the store ``target`` in this process."""
+    with _lock:
+        first = (target, step) not in _warned
+        _warned.add((target, step))
     if first:
-        logger.warning(
-            "tokentrace limits: %s; calls go ahead unchecked while it cannot be reached (on_error='open'; "
-            "this is logged once)",
-            reason,
-        )
+        logger.warning(message, reason)
 
 
 def _breach(
@@ -284,16 +292,13 @@ def settle(hold: Hold, rec: CallRecord | None) -> None:
     try:
         hold.store.settle(hold.rows, hold.tokens, hold.pico, used)
     except Unreachable as exc:
-        target = hold.store.target
-        with _lock:
-            first = (target, "settle") not in _warned
-            _warned.add((target, "settle"))
-        if first:
-            logger.warning(
-                "tokentrace limits: %s; a call's reservation stays until its window ends, and what it "
-                "used is not counted (this is logged once)",
-                exc,
-            )
+        _warn_once(
+            hold.store.target,
+            "settle",
+            "tokentrace limits: %s; a call's reservation stays until its window ends, and what it "
+            "used is not counted (this is logged once)",
+            exc,
+        )
 
 
 def release(hold: Hold) -> None:
