@@ -73,10 +73,10 @@ _SHOWN = {
 GAPS = """
 ## Known gaps
 
-- **dspy's default engine** (`dspy.LM(...)` without `engine=`) sends its requests over raw
-  sockets (`dspy/_vendor/lm15`), past every HTTP client tokentrace patches: the request goes out
-  and nothing is recorded. Use `dspy.LM(..., engine="litellm")`, whose requests are recorded
-  exactly. Seeing the default engine needs a hook of its own, not built yet.
+- **dspy's default engine** (`dspy.LM(...)` without `engine=`) sends its requests with the lm15
+  it vendors (`dspy/_vendor/lm15`), an HTTP client that writes to its sockets itself. tokentrace
+  reads them at lm15's transport (the `dspy` integration; `lm15` for lm15 installed on its own),
+  as it reads httpx's and requests': the rows above are exact.
 - **dspy streaming** (`dspy.streamify`) is not in the matrix: it needs a program whose recorded
   answer follows dspy's field format, which no recording has.
 - **pydantic-ai's `AnthropicModel`** needs anthropic<1 in these releases, which this

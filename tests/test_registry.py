@@ -19,9 +19,9 @@ from tokentrace.integrations import Integration
 from tokentrace.testing import Capture
 
 INTEGRATIONS = _registry.available()
-# Libraries whose pins this environment cannot hold (litellm needs openai<3): their integrations
-# are tested in the framework matrix's own environment.
-ELSEWHERE = frozenset({"litellm"})
+# Libraries whose pins this environment cannot hold (litellm needs openai<3, dspy needs litellm):
+# their integrations are tested in the framework matrix's own environment.
+ELSEWHERE = frozenset({"litellm", "dspy"})
 
 
 def _targets(name: str) -> list[tuple[str, str]]:

@@ -104,6 +104,8 @@ BUILTIN_SDKS = {
     "tokentrace_httpx2": "httpx2 >= 2.0",
     "tokentrace_litellm": "litellm >= 1.110",
     "tokentrace_requests": "requests >= 2.25",
+    "tokentrace_lm15": "lm15 >= 1.0",
+    "tokentrace_dspy": "dspy >= 3.4",
 }
 
 

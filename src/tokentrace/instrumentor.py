@@ -170,3 +170,15 @@ class RequestsInstrumentor(IntegrationInstrumentor):
     """The ``tokentrace_requests`` entry point."""
 
     integration = "requests"
+
+
+class Lm15Instrumentor(IntegrationInstrumentor):
+    """The ``tokentrace_lm15`` entry point."""
+
+    integration = "lm15"
+
+
+class DspyInstrumentor(IntegrationInstrumentor):
+    """The ``tokentrace_dspy`` entry point."""
+
+    integration = "dspy"

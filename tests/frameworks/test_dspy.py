@@ -1,6 +1,6 @@
 """DSPy's LM, pointed at a local replay server. Through LiteLLM (engine="litellm") each
-request is one exact call; dspy's default engine sends requests over raw sockets, which
-tokentrace does not see."""
+request is one exact call, and so is each request of dspy's default engine, read at the
+transport of the lm15 that dspy vendors."""
 
 from __future__ import annotations
 
@@ -8,11 +8,13 @@ import asyncio
 
 import dspy
 import pytest
+import wrapt
 
 import tokentrace
 from tests.frameworks import recordings as rec
-from tests.frameworks.matrix import check, note
+from tests.frameworks.matrix import check
 from tests.frameworks.recordings import Server
+from tokentrace.integrations.lm15 import DspyIntegration
 from tokentrace.testing import Capture
 
 
@@ -33,26 +35,30 @@ def test_an_lm_call_through_litellm_is_one_exact_call(mode: str, cap: Capture) -
 
 
 @pytest.mark.parametrize("mode", ["sync", "async"])
-def test_an_lm_call_through_the_default_engine_is_not_seen(mode: str, cap: Capture) -> None:
-    """dspy's default engine writes its HTTP requests to a raw socket (dspy/_vendor/lm15), past
-    every HTTP client tokentrace patches: the request is sent and nothing is recorded (a known
-    gap, docs/frameworks.md)."""
+def test_an_lm_call_through_the_default_engine_is_one_exact_call(mode: str, cap: Capture) -> None:
+    """dspy's default engine writes its HTTP requests to a socket itself (the lm15 it vendors);
+    tokentrace reads them at lm15's transport: one call span, the provider's usage, exact cost."""
     with Server() as server, tokentrace.task("dspy") as task:
         lm = _lm(server.url)
         if mode == "sync":
             lm("Hello!")
         else:
             asyncio.run(lm.acall("Hello!"))
-    spans = cap.call_spans()
-    note(
-        "dspy",
-        "LM (default engine)",
-        mode,
-        "not seen" if not spans else "seen",
-        len(server.requests),
-        len(spans),
-        "raw-socket transport (dspy/_vendor/lm15)",
-    )
-    assert len(server.requests) == 1
-    assert spans == []
-    assert task.totals.llm_calls == 0
+    check(cap, task, server, framework="dspy", surface="LM (default engine)", mode=mode)
+
+
+def test_instrument_is_idempotent_and_uninstrument_is_exact() -> None:
+    """The two doors of the lm15 dspy vendors are wrapped once and restored exactly."""
+    targets = [(p.module, p.qualname) for p in DspyIntegration().patches()]
+    assert targets == [
+        ("dspy._vendor.lm15.transports._sync", "StdlibTransport.stream"),
+        ("dspy._vendor.lm15.transports._async", "StdlibAsyncTransport._do_stream"),
+    ]
+    tokentrace.uninstrument()
+    originals = {t: wrapt.resolve_path(*t)[2] for t in targets}
+    assert tokentrace.instrument("dspy") == ["dspy"]
+    wrapped = {t: wrapt.resolve_path(*t)[2] for t in targets}
+    assert all(isinstance(v, wrapt.FunctionWrapper) for v in wrapped.values())
+    assert tokentrace.instrument("dspy") == []
+    tokentrace.uninstrument("dspy")
+    assert all(wrapt.resolve_path(*t)[2] is original for t, original in originals.items())

@@ -39,6 +39,8 @@ _BUILTINS = {
     "httpx2": "tokentrace.integrations.httpx:Httpx2Integration",
     "litellm": "tokentrace.integrations.litellm:LiteLLMIntegration",
     "requests": "tokentrace.integrations.requests:RequestsIntegration",
+    "lm15": "tokentrace.integrations.lm15:Lm15Integration",
+    "dspy": "tokentrace.integrations.lm15:DspyIntegration",
 }
 
 

@@ -22,7 +22,7 @@ import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
-from urllib.parse import unquote
+from urllib.parse import unquote, urlsplit
 
 from tokentrace._core import engine as _engine
 from tokentrace._core import gate as _gate
@@ -41,7 +41,17 @@ from tokentrace.integrations.openai import OpenAIIntegration
 if TYPE_CHECKING:
     from tokentrace._core.relay import Relayed
 
-__all__ = ["Body", "Exchange", "ProviderHTTPError", "Route", "begin", "finalizer", "may_route", "route"]
+__all__ = [
+    "Body",
+    "Exchange",
+    "ProviderHTTPError",
+    "Route",
+    "begin",
+    "finalizer",
+    "may_route",
+    "peek_url",
+    "route",
+]
 
 _WIRE = "tokentrace.wire"  # the Method module of every call seen on the wire (never patched)
 
@@ -339,8 +349,29 @@ def _is_vertex(origin: str) -> bool:
 Peek = Callable[[Any], "tuple[Route, str, bytes | None] | None"]
 """A client's reading of its request object: (route, origin, body), or ``None`` when the
 request is to no provider API this layer knows."""
-Received = Callable[["Exchange", Any, bool], None]
-"""A client's reading of its response (whole, or behind a watcher when ``streamed``)."""
+Received = Callable[["Exchange", Any, bool], Any]
+"""A client's reading of its response (whole, or behind a watcher when ``streamed``): ``None``
+hands the application the response itself, anything else is handed back in its place (a proxy
+of the response)."""
+
+
+def peek_url(method: str, url: object, body: object) -> tuple[Route, str, bytes | None] | None:
+    """The provider API a request to ``url`` (a string) calls, its origin and body, or ``None``
+    (most requests: one look at the method and one ``endswith`` on the URL). A body that is
+    not bytes or text (a file or generator being uploaded) is no LLM call."""
+    if method != "POST" or not isinstance(url, str) or not may_route(url.partition("?")[0]):
+        return None
+    parts = urlsplit(url)
+    found = route(parts.path)
+    if found is None:
+        return None
+    if isinstance(body, str):
+        body = body.encode("utf-8")
+    elif not isinstance(body, bytes):
+        return None
+    host = parts.hostname or ""
+    origin = f"{parts.scheme}://{host}:{parts.port}" if parts.port else f"{parts.scheme}://{host}"
+    return found, origin, body
 
 
 def _open(peek: Peek, request: Any) -> Exchange | None:
@@ -369,8 +400,8 @@ def sender(name: str, peek: Peek, received: Received) -> Callable[..., Any]:
             guarded("wire.failed", exchange.failed, None, exc)
             raise
         guarded("wire.leave", leave, None, exchange.call)
-        guarded("wire.received", received, None, exchange, response, kwargs.get("stream", False))
-        return response
+        handed = guarded("wire.received", received, None, exchange, response, kwargs.get("stream", False))
+        return response if handed is None else handed
 
     return send
 
@@ -391,7 +422,7 @@ def async_sender(name: str, peek: Peek, received: Received) -> Callable[..., Any
             guarded("wire.failed", exchange.failed, None, exc)
             raise
         guarded("wire.leave", leave, None, exchange.call)
-        guarded("wire.received", received, None, exchange, response, kwargs.get("stream", False))
-        return response
+        handed = guarded("wire.received", received, None, exchange, response, kwargs.get("stream", False))
+        return response if handed is None else handed
 
     return send

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 
 import wrapt
 
@@ -26,23 +25,7 @@ _NAME = "requests"
 def _peek(request: Any) -> tuple[_wire.Route, str, bytes | None] | None:
     """The provider API a prepared request calls, its origin and body, or ``None`` (most requests:
     one check of the URL)."""
-    if request.method != "POST":
-        return None
-    url = request.url
-    if not isinstance(url, str) or not _wire.may_route(url.partition("?")[0]):
-        return None
-    parts = urlsplit(url)
-    found = _wire.route(parts.path)
-    if found is None:
-        return None
-    body = request.body
-    if isinstance(body, str):
-        body = body.encode("utf-8")
-    elif not isinstance(body, bytes):
-        return None  # a file or generator being uploaded: not an LLM call
-    host = parts.hostname or ""
-    origin = f"{parts.scheme}://{host}:{parts.port}" if parts.port else f"{parts.scheme}://{host}"
-    return found, origin, body
+    return _wire.peek_url(request.method, request.url, request.body)
 
 
 # wrapt 1.x proxies are not subscriptable at run time; wrapt 2.x types them as generics.
