@@ -79,8 +79,12 @@ GAPS = """
   as it reads httpx's and requests': the rows above are exact.
 - **dspy streaming** (`dspy.streamify`) is not in the matrix: it needs a program whose recorded
   answer follows dspy's field format, which no recording has.
-- **pydantic-ai's `AnthropicModel`** needs anthropic<1 in these releases, which this
-  environment (anthropic 2) does not hold; it is not in the matrix.
+- **pydantic-ai's `AnthropicModel`** is not in the matrix. pydantic-ai 2.31 cannot call
+  anthropic 2 at all: it hands the client an `httpx` client where anthropic 2 takes `httpx2`,
+  and with a client of its own it fails building the request (`TypeError`), before anything is
+  sent. pydantic-ai 2.78 works with anthropic 2.17 (tried against this replay server: each
+  request one call, with the recorded usage and cost), but it needs openai 3, which this
+  environment cannot hold beside litellm and llama-index (openai<3).
 - **Retries** of the other frameworks go through the SDK integrations, which count attempts of
   one call; they are not in the matrix.
 - **A LiteLLM function imported before `tokentrace.instrument()`** is not wrapped: its requests
