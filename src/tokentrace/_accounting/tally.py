@@ -29,6 +29,8 @@ class CallRecord:
         "provider",
         "retries",
         "usage",
+        "waste_tokens",
+        "waste_units",
     )
 
     def __init__(
@@ -42,6 +44,8 @@ class CallRecord:
         error_type: str | None = None,
         parts: Parts | None = None,
         digest: int | None = None,
+        waste_tokens: int = 0,
+        waste_units: int = 0,
     ) -> None:
         self.provider = provider
         self.model = model
@@ -55,6 +59,11 @@ class CallRecord:
         """The cost split as ``PriceInfo.parts`` returns it (``None``: all of it is "other")."""
         self.digest = digest
         """A keyed hash of the normalised request, for duplicate detection (never the content)."""
+        self.waste_tokens = waste_tokens
+        self.waste_units = waste_units
+        """What attempts billed whose answer was thrown away (a library's retry after a billed
+        response, a fallback after a stream that failed midway): part of the call's usage and
+        cost, and retry waste though the call succeeded."""
 
     @property
     def cost_usd(self) -> Decimal | None:
@@ -183,6 +192,8 @@ class Tally:
                 sums.reasoning += usage.reasoning_tokens
                 if failed:
                     sums.waste_tokens += usage.input_tokens + usage.output_tokens
+                else:
+                    sums.waste_tokens += rec.waste_tokens
             if cost is not None:
                 p = sums.parts
                 parts = rec.parts
@@ -198,6 +209,8 @@ class Tally:
                     sums.estimated += 1
                 if failed:
                     sums.waste_cost += cost
+                else:
+                    sums.waste_cost += rec.waste_units
                 if duplicate:
                     sums.dup_cost += cost
             elif rec.cost_status in _UNPRICED:

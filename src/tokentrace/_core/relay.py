@@ -169,6 +169,8 @@ def _combined(
         every = [r.parts for r in records]
         parts = _sum_parts(every) if cost is not None and None not in every else None
     error_type = type(error).__qualname__ if error is not None else None
+    # The billed attempts before the answer were thrown away: retry waste, though the call answered.
+    thrown = [attempt.rec for attempt in billed[:-1] if attempt.rec is not None]
     return CallRecord(
         provider=own.provider,
         model=own.model,
@@ -178,6 +180,8 @@ def _combined(
         retries=attempts - 1,
         error_type=error_type,
         parts=parts,
+        waste_tokens=sum(r.usage.input_tokens + r.usage.output_tokens for r in thrown if r.usage is not None),
+        waste_units=sum(r.cost_units for r in thrown if r.cost_units is not None),
     )
 
 
