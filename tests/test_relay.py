@@ -104,3 +104,22 @@ def test_a_call_that_fails_after_billed_answers_is_waste_whole(cap: Capture) -> 
     totals = task.totals
     assert (totals.llm_calls, totals.retries, totals.cost_usd) == (1, 2, 3 * PRICE)
     assert (totals.retry_waste_tokens, totals.retry_waste_cost_usd) == (420, 3 * PRICE)
+
+
+def test_a_relayed_answer_names_its_tier_as_the_providers_integration_does(cap: Capture) -> None:
+    """An OpenAI answer served at the flex tier, relayed: the call span says so in
+    ``openai.response.service_tier``, as the openai SDK's call does, not ``tokentrace.service_tier``,
+    and costs what the same answer posted without a relaying library costs."""
+    flex = CHAT.replace(b'"service_tier": "default"', b'"service_tier": "flex"')
+    assert flex != CHAT
+    served = {"/v1/chat/completions": [Recorded(flex)] * 2}
+    with ReplayServer(served) as server, tokentrace.task("flex") as task:
+        Checked(server.url, rejects=0).ask("gpt-4o-mini", MESSAGES)
+        httpx.post(server.url + "/v1/chat/completions", json={"model": "gpt-4o-mini", "messages": MESSAGES})
+    relayed, direct = (dict(span.attributes or {}) for span in cap.call_spans())
+    assert relayed["openai.response.service_tier"] == direct["openai.response.service_tier"] == "flex"
+    assert "tokentrace.service_tier" not in relayed
+    assert relayed["tokentrace.cost.usd"] == direct["tokentrace.cost.usd"]
+    # gpt-4o-mini has no flex rates of its own in the price database: the standard ones.
+    assert relayed["tokentrace.cost.usd"] == 0.00002865
+    assert task.totals.cost_usd == 2 * PRICE

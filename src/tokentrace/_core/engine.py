@@ -319,7 +319,10 @@ def _end_span(
         if reading.counted_tokens is not None:
             attrs[sc.COUNTED_INPUT_TOKENS] = reading.counted_tokens
         if reading.service_tier is not None:
-            attrs[call.integration.service_tier_attribute] = reading.service_tier
+            # A relayed call's tier is named as the provider's own integration names it.
+            relay = call.relay
+            reader = call.integration if relay is None or relay.answered_by is None else relay.answered_by
+            attrs[reader.service_tier_attribute] = reading.service_tier
         base_url = call.request.base_url
         if base_url is not None and usage is not None and not is_own_api(call.provider, base_url):
             # Only a gateway's, a proxy's or a self-hosted server's URL can change the price.

@@ -54,7 +54,7 @@ class Relayed:
     """The attempts of one relayed call, and when it may be accounted: once its method has
     returned or raised and every attempt's response has been read."""
 
-    __slots__ = ("attempts", "call", "ended", "error", "lock", "open")
+    __slots__ = ("answered_by", "attempts", "call", "ended", "error", "lock", "open")
 
     def __init__(self, call: Call) -> None:
         self.call = call
@@ -64,6 +64,8 @@ class Relayed:
         self.ended = False
         self.error: BaseException | None = None
         self.lock = threading.Lock()
+        self.answered_by: ProviderIntegration | None = None
+        """The integration that read the attempt that answered (its attributes name the call's)."""
 
     def attempt(self, integration: ProviderIntegration, method: Method, request: Request) -> Call:
         """Open the call of one request to a provider API, sent now, in this call's context (the
@@ -131,6 +133,7 @@ class Relayed:
             error = last.error  # a stream the application was reading that failed
         rec = _combined(answer, billed, len(attempts), error)
         call.attempts = list(attempts)
+        self.answered_by = answer.call.integration
         # The call is priced as its answer was: at that provider, at the base URL it was sent to.
         call.request.base_url = answer.call.request.base_url
         if call.provider != rec.provider:
