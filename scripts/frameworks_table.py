@@ -26,7 +26,6 @@ from tests.support import frameworks
 
 OUT = ROOT / "docs" / "frameworks.md"
 MODES = matrix.MODES
-PINS = ROOT / "tests" / "frameworks" / "requirements.txt"
 FRAMEWORKS = (
     "litellm",
     "dspy",
@@ -46,9 +45,12 @@ Each case runs the framework's own code against a `tokentrace.testing.ReplayServ
 checks that each request the server saw is one call span, with the usage the provider reported
 in the body and the task's totals and cost (a `Decimal`) equal to that usage priced by
 genai-prices. The frameworks run in an environment of their own, `.venv-frameworks`, with the
-releases pinned in `tests/frameworks/requirements.txt` ({pins}):
+releases pinned in `tests/frameworks/requirements.txt` ({pins}), except pydantic-ai's
+`AnthropicModel`, whose working release needs openai 3: it runs in `.venv-frameworks-pydantic-ai`
+(`tests/frameworks/requirements-pydantic-ai.txt`: {pins_pydantic_ai}):
 
     "$(python -m tests.support.frameworks install)" -m pytest -n0 tests/frameworks
+    "$(python -m tests.support.frameworks install pydantic-ai)" -m pytest -n0 tests/frameworks
 
 - **exact**: one call per request, the provider's own usage and the exact cost.
 - **estimated**: one call per request, counted offline and flagged
@@ -79,12 +81,11 @@ GAPS = """
   as it reads httpx's and requests': the rows above are exact.
 - **dspy streaming** (`dspy.streamify`) is not in the matrix: it needs a program whose recorded
   answer follows dspy's field format, which no recording has.
-- **pydantic-ai's `AnthropicModel`** is not in the matrix. pydantic-ai 2.31 cannot call
-  anthropic 2 at all: it hands the client an `httpx` client where anthropic 2 takes `httpx2`,
-  and with a client of its own it fails building the request (`TypeError`), before anything is
-  sent. pydantic-ai 2.78 works with anthropic 2.17 (tried against this replay server: each
-  request one call, with the recorded usage and cost), but it needs openai 3, which this
-  environment cannot hold beside litellm and llama-index (openai<3).
+- **pydantic-ai's `AnthropicModel`** runs in an environment of its own (pydantic-ai 2.78): the
+  pydantic-ai of the main frameworks environment (2.31) cannot call anthropic 2 at all (it hands
+  the client an `httpx` client where anthropic 2 takes `httpx2`, and with a client of its own it
+  fails building the request, before anything is sent), and 2.78 needs openai 3, which litellm
+  and llama-index keep out of `.venv-frameworks`.
 - **Retries** of the other frameworks go through the SDK integrations, which count attempts of
   one call; they are not in the matrix.
 - **A LiteLLM function imported before `tokentrace.instrument()`** is not wrapped: its requests
@@ -109,15 +110,19 @@ a cache hit, a provider without a reader) is one unpriced call that says so in
 """
 
 
-def render(results: list[dict[str, object]]) -> str:
-    order = {name: i for i, name in enumerate(FRAMEWORKS)}
-    pinned = (line.split("#")[0].strip() for line in PINS.read_text(encoding="utf-8").splitlines())
-    pins = ", ".join(
+def _pins(path: Path) -> str:
+    pinned = (line.split("#")[0].strip() for line in path.read_text(encoding="utf-8").splitlines())
+    return ", ".join(
         f"{name.split('[')[0]} {version}"
         for name, _, version in (line.partition("==") for line in pinned)
         if name.split("[")[0] in _SHOWN
     )
-    lines = [HEAD.format(pins=pins)]
+
+
+def render(results: list[dict[str, object]]) -> str:
+    order = {name: i for i, name in enumerate(FRAMEWORKS)}
+    pins, pins_pydantic_ai = (_pins(path) for _, path in frameworks.ENVIRONMENTS.values())
+    lines = [HEAD.format(pins=pins, pins_pydantic_ai=pins_pydantic_ai)]
     lines.append("| framework | surface | " + " | ".join(MODES) + " | notes |")
     lines.append("|---|---|" + "---|" * len(MODES) + "---|")
     cells = matrix.table(results)
@@ -131,20 +136,29 @@ def render(results: list[dict[str, object]]) -> str:
     return "\n".join(lines)
 
 
-def main() -> None:
-    python = frameworks.install()
-    with tempfile.TemporaryDirectory() as tmp:
-        target = Path(tmp) / "results.json"
-        env = {**os.environ, "TOKENTRACE_FRAMEWORKS_RESULTS": str(target)}
-        done = subprocess.run(
-            [str(python), "-m", "pytest", "-q", "-n0", "-p", "no:cacheprovider", "tests/frameworks",
-             # the page check compares the page this run is about to rewrite
-             "--deselect", "tests/frameworks/test_page.py::test_the_frameworks_page_matches_the_run"],
-            cwd=ROOT, env=env, check=False,
-        )  # fmt: skip
-        results = json.loads(target.read_text(encoding="utf-8"))
+def _run(name: str, target: Path) -> list[dict[str, object]]:
+    """Run the matrix in the environment ``name``; return what its cases measured."""
+    python = frameworks.install(name)
+    env = {**os.environ, "TOKENTRACE_FRAMEWORKS_RESULTS": str(target)}
+    done = subprocess.run(
+        [str(python), "-m", "pytest", "-q", "-n0", "-p", "no:cacheprovider", "tests/frameworks",
+         # the page check compares the page this run is about to rewrite
+         "--deselect", "tests/frameworks/test_page.py::test_the_frameworks_page_matches_the_run"],
+        cwd=ROOT, env=env, check=False,
+    )  # fmt: skip
     if done.returncode != 0:
-        raise SystemExit(f"tests/frameworks failed (exit {done.returncode}): docs/frameworks.md not written")
+        raise SystemExit(
+            f"tests/frameworks failed in {name} (exit {done.returncode}): docs/frameworks.md not written"
+        )
+    results: list[dict[str, object]] = json.loads(target.read_text(encoding="utf-8"))
+    return results
+
+
+def main() -> None:
+    results: list[dict[str, object]] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in frameworks.ENVIRONMENTS:
+            results += _run(name, Path(tmp) / f"{name}.json")
     text = render(results)
     OUT.write_text(re.sub(r"\n{3,}", "\n\n", text).rstrip("\n") + "\n", encoding="utf-8")
     print(f"wrote {OUT.relative_to(ROOT)} ({len(results)} cases)")

@@ -1,9 +1,11 @@
-"""The framework matrix runs in its own environment (``.venv-frameworks``, see
-``tests/support/frameworks.py``): a run without the pinned frameworks skips this folder whole,
-saying how to run it."""
+"""The framework matrix runs in environments of its own (see ``tests/support/frameworks.py``):
+``.venv-frameworks`` runs every file but one, ``.venv-frameworks-pydantic-ai`` runs
+``test_pydantic_ai_anthropic.py`` alone. A run in neither skips this folder whole, saying how
+to run it."""
 
 from __future__ import annotations
 
+import importlib.metadata
 import importlib.util
 import os
 from collections.abc import Iterator
@@ -15,6 +17,8 @@ from tests.frameworks import matrix
 
 _FRAMEWORKS = ("litellm", "dspy", "langchain_openai", "langchain_anthropic", "llama_index.llms.openai")
 _FRAMEWORKS += ("pydantic_ai", "agents")
+# The one file of the pydantic-ai environment (pydantic-ai 2.78, which needs openai 3).
+_PYDANTIC_AI = "test_pydantic_ai_anthropic.py"
 
 
 def _missing() -> list[str]:
@@ -29,14 +33,30 @@ def _missing() -> list[str]:
     return missing
 
 
+def _pydantic_ai_environment() -> bool:
+    try:
+        version = importlib.metadata.version("pydantic-ai-slim")
+    except importlib.metadata.PackageNotFoundError:
+        return False
+    return version == "2.78.0" and importlib.util.find_spec("anthropic") is not None
+
+
 _MISSING = _missing()
 _REASON = (
-    f"the framework matrix needs its own environment ({', '.join(_MISSING)} not installed): "
-    '"$(python -m tests.support.frameworks install)" -m pytest -n0 tests/frameworks'
+    f"the framework matrix needs its own environments ({', '.join(_MISSING)} not installed): "
+    '"$(python -m tests.support.frameworks install)" -m pytest -n0 tests/frameworks, and '
+    '"$(python -m tests.support.frameworks install pydantic-ai)" -m pytest -n0 tests/frameworks'
 )
+_SKIPPED = False
 
-if _MISSING:
+if not _MISSING:
+    collect_ignore = [_PYDANTIC_AI]
+elif _pydantic_ai_environment():
+    _KEPT = (_PYDANTIC_AI, "test_page.py")
+    collect_ignore = [path.name for path in Path(__file__).parent.glob("test_*.py") if path.name not in _KEPT]
+else:
     collect_ignore_glob = ["test_*.py"]
+    _SKIPPED = True
 
 
 class _Skipped(pytest.Item):
@@ -56,7 +76,7 @@ os.environ.setdefault("OPENAI_AGENTS_DISABLE_TRACING", "1")
 def pytest_collection_modifyitems(session: pytest.Session, items: list[pytest.Item]) -> None:
     """Without the frameworks, say once, with the reason, that the folder was skipped (never
     silently); with them, run the page check after every case (it reads what they measured)."""
-    if _MISSING:
+    if _SKIPPED:
         items.append(_Skipped.from_parent(session, name="tests/frameworks"))
     else:
         items.sort(key=lambda item: item.path.name == "test_page.py")

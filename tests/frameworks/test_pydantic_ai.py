@@ -4,9 +4,6 @@ integration, once each."""
 
 from __future__ import annotations
 
-import asyncio
-from typing import Any
-
 import boto3
 import pytest
 from google.genai import Client
@@ -22,6 +19,7 @@ from pydantic_ai.providers.openai import OpenAIProvider
 import tokentrace
 from tests.frameworks import recordings as rec
 from tests.frameworks.matrix import check
+from tests.frameworks.pydantic_ai_runs import run
 from tests.frameworks.recordings import Server
 from tokentrace.testing import Capture
 
@@ -48,29 +46,11 @@ def _agent(kind: str, url: str, mode: str) -> Agent[None, str]:
     return Agent(model(rec.CHAT.model, provider=OpenAIProvider(base_url=url + "/v1", api_key="sk-test")))
 
 
-async def _stream(agent: Agent[None, str]) -> None:
-    async with agent.run_stream("Hello!") as result:
-        async for _ in result.stream_text(delta=True):
-            pass
-
-
-def _run(agent: Agent[None, str], mode: str) -> Any:
-    if mode == "sync":
-        return agent.run_sync("Hello!")
-    if mode == "async":
-        return asyncio.run(agent.run("Hello!"))
-    if mode == "stream":
-        for _ in agent.run_stream_sync("Hello!").stream_text(delta=True):
-            pass
-        return None
-    return asyncio.run(_stream(agent))
-
-
 @pytest.mark.parametrize("kind", MODELS)
 @pytest.mark.parametrize("mode", ["sync", "async", "stream", "async stream"])
 def test_an_agent_run_is_one_call(kind: str, mode: str, cap: Capture) -> None:
     """run_sync, run, run_stream_sync and run_stream of a one-turn agent: one call span per request, the
     provider's usage and the task's exact cost."""
     with Server() as server, tokentrace.task("pydantic-ai") as task:
-        _run(_agent(kind, server.url, mode), mode)
+        run(_agent(kind, server.url, mode), mode)
     check(cap, task, server, framework="pydantic-ai", surface=kind, mode=mode)

@@ -1,12 +1,16 @@
-"""The frameworks environment, ``.venv-frameworks`` at the repository root, for the framework
-matrix (``tests/frameworks``): tokentrace installed editable beside the exact framework releases
-pinned in ``tests/frameworks/requirements.txt``, which the main environment cannot hold
-(llama-index-llms-openai needs openai<3).
+"""The frameworks environments at the repository root, for the framework matrix
+(``tests/frameworks``): tokentrace installed editable beside the exact framework releases pinned
+in a requirements file, which the main environment cannot hold.
 
-    python -m tests.support.frameworks install   # creates it, or reuses it; prints its python
+- ``.venv-frameworks`` (``tests/frameworks/requirements.txt``): every framework but one case
+  (llama-index-llms-openai and litellm need openai<3);
+- ``.venv-frameworks-pydantic-ai`` (``tests/frameworks/requirements-pydantic-ai.txt``):
+  pydantic-ai's AnthropicModel, whose working release needs openai 3.
+
+    python -m tests.support.frameworks install [pydantic-ai]   # creates it, or reuses it; prints its python
     "$(python -m tests.support.frameworks install)" -m pytest -n0 tests/frameworks
 
-The environment is reused while the requirements file and pyproject.toml are unchanged (a stamp
+Each environment is reused while its requirements file and pyproject.toml are unchanged (a stamp
 holds their hash); otherwise pip brings it up to date in place.
 """
 
@@ -19,41 +23,52 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-VENV = ROOT / ".venv-frameworks"
-REQUIREMENTS = ROOT / "tests" / "frameworks" / "requirements.txt"
-_STAMP = VENV / "requirements.sha256"
+# name: (the environment's folder, its requirements file)
+ENVIRONMENTS = {
+    "frameworks": (ROOT / ".venv-frameworks", ROOT / "tests" / "frameworks" / "requirements.txt"),
+    "pydantic-ai": (
+        ROOT / ".venv-frameworks-pydantic-ai",
+        ROOT / "tests" / "frameworks" / "requirements-pydantic-ai.txt",
+    ),
+}
+VENV, REQUIREMENTS = ENVIRONMENTS["frameworks"]
 
 
-def python() -> Path:
+def python(name: str = "frameworks") -> Path:
     """The environment's interpreter."""
-    return VENV / "bin" / "python"
+    return ENVIRONMENTS[name][0] / "bin" / "python"
 
 
-def _digest() -> str:
+def _digest(requirements: Path) -> str:
     # tokentrace's own dependencies and entry points (pyproject.toml) are fixed at install time too.
-    return hashlib.sha256(REQUIREMENTS.read_bytes() + (ROOT / "pyproject.toml").read_bytes()).hexdigest()
+    return hashlib.sha256(requirements.read_bytes() + (ROOT / "pyproject.toml").read_bytes()).hexdigest()
 
 
-def install() -> Path:
-    """Create ``.venv-frameworks`` (or reuse it while its requirements are unchanged); return its
-    interpreter."""
-    exe = python()
-    if exe.exists() and _STAMP.exists() and _STAMP.read_text(encoding="utf-8") == _digest():
+def install(name: str = "frameworks") -> Path:
+    """Create the environment ``name`` (or reuse it while its requirements are unchanged); return
+    its interpreter."""
+    venv, requirements = ENVIRONMENTS[name]
+    stamp = venv / "requirements.sha256"
+    exe = python(name)
+    if exe.exists() and stamp.exists() and stamp.read_text(encoding="utf-8") == _digest(requirements):
         return exe
     started = time.monotonic()
     if not exe.exists():
-        subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True)
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
     pip = [str(exe), "-m", "pip", "install", "-q", "--disable-pip-version-check"]
     # The estimate extra: the matrix checks that streams sent without asking for usage are
     # estimated, which needs the offline tokenizers.
     editable = f"{ROOT}[estimate]"
-    subprocess.run([*pip, "-e", editable, "-r", str(REQUIREMENTS)], check=True, stdout=sys.stderr)
-    _STAMP.write_text(_digest(), encoding="utf-8")
-    print(f"frameworks environment installed in {time.monotonic() - started:.0f} s", file=sys.stderr)
+    subprocess.run([*pip, "-e", editable, "-r", str(requirements)], check=True, stdout=sys.stderr)
+    stamp.write_text(_digest(requirements), encoding="utf-8")
+    print(f"{name} environment installed in {time.monotonic() - started:.0f} s", file=sys.stderr)
     return exe
 
 
 if __name__ == "__main__":
-    if sys.argv[1:] != ["install"]:
-        raise SystemExit("usage: python -m tests.support.frameworks install")
-    print(install())
+    args = sys.argv[1:]
+    if not args or args[0] != "install" or len(args) > 2 or (len(args) == 2 and args[1] not in ENVIRONMENTS):
+        names = " | ".join(ENVIRONMENTS)
+        print(f"usage: python -m tests.support.frameworks install [{names}]", file=sys.stderr)
+        raise SystemExit(2)
+    print(install(*args[1:]))
