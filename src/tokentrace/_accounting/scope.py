@@ -167,34 +167,36 @@ class TaskScope:
         elif inspect.iscoroutinefunction(fn):
 
             async def wrapper(*args: Any, **kwargs: Any) -> Any:
-                task = scope._open(name)
-                tokens = activate(task)
-                try:
-                    result = await fn(*args, **kwargs)
-                except BaseException as exc:
-                    deactivate(tokens)
-                    close_task(task, exc)
-                    raise
-                deactivate(tokens)
-                close_task(task, None)
-                return result
+                with _Run(scope, name):
+                    return await fn(*args, **kwargs)
 
         else:
 
             def wrapper(*args: Any, **kwargs: Any) -> Any:
-                task = scope._open(name)
-                tokens = activate(task)
-                try:
-                    result = fn(*args, **kwargs)
-                except BaseException as exc:
-                    deactivate(tokens)
-                    close_task(task, exc)
-                    raise
-                deactivate(tokens)
-                close_task(task, None)
-                return result
+                with _Run(scope, name):
+                    return fn(*args, **kwargs)
 
         return functools.wraps(fn)(wrapper)
+
+
+class _Run:
+    """One run of a decorated function (sync or async): its task opened, and current while the
+    function runs; closed with the function's error, if any, which goes on unchanged."""
+
+    __slots__ = ("task", "tokens")
+
+    def __init__(self, scope: TaskScope, name: str) -> None:
+        self.task = scope._open(name)
+
+    def __enter__(self) -> Task:
+        self.tokens = activate(self.task)
+        return self.task
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        deactivate(self.tokens)
+        close_task(self.task, exc)
 
 
 def _drive_sync(gen: Generator[Any, Any, Any], scope: TaskScope, name: str) -> Generator[Any, Any, Any]:
