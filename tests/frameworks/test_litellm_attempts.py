@@ -33,16 +33,26 @@ def _attempt_events(span: Any) -> list[dict[str, Any]]:
     return [dict(event.attributes or {}) for event in span.events if event.name == ATTEMPT]
 
 
-def _router(server: Server, *, streamed: bool = False, fallback: bool = True, retries: int = 0) -> Any:
-    """A Router with a model group "gpt" (OpenAI) falling back to "claude" (Anthropic)."""
+def _router(
+    server: Server, *, streamed: bool = False, fallback: bool = True, retries: int = 0, continuation: bool = False
+) -> Any:
+    """A Router with a model group "gpt" (OpenAI) falling back to "claude" (Anthropic); with
+    ``continuation``, a stream cut after content goes on at "claude" from the text already sent
+    (its deployment declared able to continue an assistant's text)."""
     models = STREAM_MODEL if streamed else CHAT_MODEL
     gpt = {"model": models["openai"], **_target("openai", server.url)}
-    model_list = [{"model_name": "gpt", "litellm_params": gpt}]
+    model_list: list[dict[str, Any]] = [{"model_name": "gpt", "litellm_params": gpt}]
     if fallback:
         claude = {"model": models["anthropic"], **_target("anthropic", server.url)}
-        model_list.append({"model_name": "claude", "litellm_params": claude})
+        info = {"supports_assistant_prefill": True} if continuation else {}
+        model_list.append({"model_name": "claude", "litellm_params": claude, "model_info": info})
     fallbacks = [{"gpt": ["claude"]}] if fallback else []
-    return litellm.Router(model_list=model_list, fallbacks=fallbacks, num_retries=retries)
+    return litellm.Router(
+        model_list=model_list,
+        fallbacks=fallbacks,
+        num_retries=retries,
+        enable_mid_stream_fallback_continuation=continuation,
+    )
 
 
 @pytest.mark.parametrize("provider", ["openai", "anthropic"])
@@ -141,6 +151,8 @@ def _cut_then_answered(span: Any, task: Any, answer: rec.Recording) -> dict[str,
     assert attrs["gen_ai.provider.name"] == "anthropic"
     assert attrs["gen_ai.response.model"] == answer.model
     assert "error.type" not in attrs
+    assert attrs["tokentrace.attempts"] == ("server_error", "200")  # the provider's name for the cut
+    assert cut["tokentrace.attempt.outcome"] == "server_error"
     assert (cut["gen_ai.provider.name"], cut["gen_ai.request.model"]) == ("openai", rec.CHAT_STREAM.model)
     assert (second["gen_ai.provider.name"], second["tokentrace.attempt.outcome"]) == ("anthropic", "200")
     assert second["gen_ai.usage.input_tokens"] == answer.input_tokens
@@ -179,6 +191,25 @@ def test_a_router_fallback_mid_stream_is_an_attempt_of_one_call(mode: str, cap: 
     (span,) = spans
     cut = _cut_then_answered(span, task, answer)
     assert cut["gen_ai.usage.output_tokens"] == 0
+
+
+def test_a_router_continuing_a_stream_cut_after_content_is_one_call(cap: Capture) -> None:
+    """Router(enable_mid_stream_fallback_continuation=True), async only in litellm: "gpt"'s OpenAI
+    stream is cut after it sent text, and "claude" goes on from that text while the application
+    reads; one call of two attempts, the cut one billed for the text it sent (counted offline)."""
+    with Server(cut_first=1, cut_after=3) as server, tokentrace.task("continued") as task:
+        router = _router(server, streamed=True, continuation=True)
+        received = _read("async stream", router, {"model": "gpt", "messages": MESSAGES, "stream": True})
+    (answer,) = server.served
+    spans = cap.call_spans()
+    text = "continued on the fallback from the text already sent"
+    surface = "Router fallback mid-stream (openai/ cut after content, to anthropic/)"
+    note("litellm", surface, "async stream", TWO, 2, len(spans), text)
+    assert [path for path, _ in server.requests] == ["/v1/chat/completions", "/v1/messages"]
+    assert "".join(received) == "Hello!Hello there!"  # the replay server answers the same text
+    (span,) = spans
+    cut = _cut_then_answered(span, task, answer)
+    assert cut["gen_ai.usage.output_tokens"] == 2  # "Hello!", counted offline
 
 
 @pytest.mark.parametrize("mode", ["sync", "async"])
