@@ -59,8 +59,9 @@ releases pinned in `tests/frameworks/requirements.txt` ({pins}), except pydantic
   `stream_options={{"include_usage": true}}`).
 - **not seen**: the request went out and tokentrace recorded nothing.
 - **double**: more call spans than requests.
-- **one call, 2 attempts**: LiteLLM sent a call twice (its first request got HTTP 500): one
-  call span listing both attempts, with the usage and exact cost of the request that answered.
+- **one call, 2 attempts**: LiteLLM sent a call twice (its first request got HTTP 500, or its
+  first stream was cut by the provider's error event): one call span listing both attempts,
+  with the usage and cost of what each was billed.
 - **stopped**: a budget stopped the call before any of its requests was sent.
 - blank: not covered by the matrix.
 
@@ -103,7 +104,15 @@ fallbacks are its attempts (`tokentrace.attempts`, `("500", "200")`), each a
 `tokentrace.attempt` event with its provider, model and status, and the call's usage and cost
 are what the attempts were billed, each read from the provider's own response. A budget stops
 the call before LiteLLM starts: the application gets `tokentrace.BudgetExceeded` itself, and
-nothing is sent or retried. A call that sends no request tokentrace reads (a `mock_response`,
+nothing is sent or retried.
+
+A Router that falls back in the middle of a stream (a provider's stream cut by its error event
+before any content, sync or async; after content, with
+`enable_mid_stream_fallback_continuation=True`, which LiteLLM runs for async streams only) sends
+the fallback's request while the application reads: it is the call's next attempt too. The cut
+attempt is listed by the provider's error (`("server_error", "200")`); what it was billed (its
+input, and its output counted offline from the text it sent, flagged estimated when the stream
+carried no usage) is in the call's cost and in its task's retry waste. A call that sends no request tokentrace reads (a `mock_response`,
 a cache hit, a provider without a reader) is one unpriced call that says so in
 `tokentrace.usage.problem`. See [concepts](concepts.md#call-and-attempt) and
 [architecture](architecture.md#relayed-calls-a-librarys-own-retries-and-fallbacks).

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from functools import cached_property
 from typing import Any
@@ -84,6 +84,13 @@ class Recording:
         kept = {k: v for k, v in headers.items() if k.lower() in _KEEP_HEADERS}
         return Recorded(item.body, content_type=content_type, status=item.status, headers=kept)
 
+    def cut(self, events: int, error: bytes) -> Recorded:
+        """The stream as served, cut after its first ``events`` server-sent events and ended by
+        ``error`` (an event the provider sends when it fails mid-stream)."""
+        served = self.served()
+        kept = served.body.replace(b"\r\n", b"\n").split(b"\n\n")[:events]
+        return replace(served, body=b"\n\n".join([*kept, error]) + b"\n\n")
+
     def cost(self, model: str | None = None) -> Decimal:
         """The provider's usage priced by genai-prices (not by tokentrace) for ``model``."""
         usage = genai_prices.Usage(input_tokens=self.input_tokens, output_tokens=self.output_tokens)
@@ -139,6 +146,14 @@ CONVERSE_STREAM = Recording(
 )
 
 
+# The event a provider ends a stream it cannot go on with: Anthropic's documented overloaded
+# error, and the error object OpenAI sends in place of a chunk.
+STREAM_ERRORS = {
+    "anthropic": b'event: error\ndata: {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}',
+    "openai": b'data: {"error": {"message": "The server had an error while processing your request.", '
+    b'"type": "server_error", "param": null, "code": null}}',
+}
+
 # The recording served for a request, by the end of its path (longest first) and, for "#stream",
 # by the request body's "stream": true.
 ROUTES: dict[str, Recording] = {
@@ -166,11 +181,16 @@ class Server(ReplayServer):
     request, none).
     """
 
-    def __init__(self, *, fail_first: int = 0) -> None:
+    def __init__(self, *, fail_first: int = 0, cut_first: int = 0, cut_after: int = 1) -> None:
         super().__init__({})
         self.served: list[Recording] = []
         self._failures = fail_first
         """The first requests answered with HTTP 500 (no recording holds a 5xx)."""
+        self._cuts = cut_first
+        """The first streamed requests after those answered with their recorded stream cut after
+        ``cut_after`` events by the provider's error event, as a provider fails a stream it has
+        started (a cut stream is not in ``served``)."""
+        self._cut_after = cut_after
 
     def _pick(self, path: str, body: bytes) -> Recorded | None:
         if self._failures:
@@ -200,5 +220,8 @@ class Server(ReplayServer):
                 )
         if recording is None:
             return None
+        if self._cuts and streaming and recording.provider in STREAM_ERRORS:
+            self._cuts -= 1
+            return recording.cut(self._cut_after, STREAM_ERRORS[recording.provider])
         self.served.append(recording)
         return recording.served()

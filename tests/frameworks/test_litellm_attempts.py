@@ -10,6 +10,7 @@ import logging
 from decimal import Decimal
 from typing import Any
 
+import genai_prices
 import litellm
 import pytest
 import wrapt
@@ -32,16 +33,26 @@ def _attempt_events(span: Any) -> list[dict[str, Any]]:
     return [dict(event.attributes or {}) for event in span.events if event.name == ATTEMPT]
 
 
-def _router(server: Server, *, streamed: bool = False, fallback: bool = True, retries: int = 0) -> Any:
-    """A Router with a model group "gpt" (OpenAI) falling back to "claude" (Anthropic)."""
+def _router(
+    server: Server, *, streamed: bool = False, fallback: bool = True, retries: int = 0, continuation: bool = False
+) -> Any:
+    """A Router with a model group "gpt" (OpenAI) falling back to "claude" (Anthropic); with
+    ``continuation``, a stream cut after content goes on at "claude" from the text already sent
+    (its deployment declared able to continue an assistant's text)."""
     models = STREAM_MODEL if streamed else CHAT_MODEL
     gpt = {"model": models["openai"], **_target("openai", server.url)}
-    model_list = [{"model_name": "gpt", "litellm_params": gpt}]
+    model_list: list[dict[str, Any]] = [{"model_name": "gpt", "litellm_params": gpt}]
     if fallback:
         claude = {"model": models["anthropic"], **_target("anthropic", server.url)}
-        model_list.append({"model_name": "claude", "litellm_params": claude})
+        info = {"supports_assistant_prefill": True} if continuation else {}
+        model_list.append({"model_name": "claude", "litellm_params": claude, "model_info": info})
     fallbacks = [{"gpt": ["claude"]}] if fallback else []
-    return litellm.Router(model_list=model_list, fallbacks=fallbacks, num_retries=retries)
+    return litellm.Router(
+        model_list=model_list,
+        fallbacks=fallbacks,
+        num_retries=retries,
+        enable_mid_stream_fallback_continuation=continuation,
+    )
 
 
 @pytest.mark.parametrize("provider", ["openai", "anthropic"])
@@ -114,6 +125,91 @@ def test_a_router_fallback_is_an_attempt_of_one_call(mode: str, cap: Capture) ->
     assert (totals.input_tokens, totals.output_tokens) == (recording.input_tokens, recording.output_tokens)
     assert totals.cost_usd == recording.cost()
     assert list(totals.by_model) == [recording.model]
+
+
+def _read(mode: str, router: Any, kwargs: dict[str, Any]) -> list[str]:
+    """Call the Router's completion or acompletion and read its stream to the end: the text of
+    each chunk the application receives."""
+    if mode == "stream":
+        return [chunk.choices[0].delta.content or "" for chunk in router.completion(**kwargs)]
+
+    async def run() -> list[str]:
+        stream = await router.acompletion(**kwargs)
+        return [chunk.choices[0].delta.content or "" async for chunk in stream]
+
+    return asyncio.run(run())
+
+
+def _cut_then_answered(span: Any, task: Any, answer: rec.Recording) -> dict[str, Any]:
+    """Assert a call whose first attempt, to OpenAI, was a stream cut by its provider's error and
+    whose second, to Anthropic, streamed ``answer``: one call of two attempts, billed both, the
+    cut one's part as retry waste. Returns the cut attempt's event."""
+    attrs = dict(span.attributes or {})
+    cut, second = _attempt_events(span)
+    assert span.name == "chat gpt"
+    assert attrs["tokentrace.retries"] == 1
+    assert attrs["gen_ai.provider.name"] == "anthropic"
+    assert attrs["gen_ai.response.model"] == answer.model
+    assert "error.type" not in attrs
+    assert attrs["tokentrace.attempts"] == ("server_error", "200")  # the provider's name for the cut
+    assert cut["tokentrace.attempt.outcome"] == "server_error"
+    assert (cut["gen_ai.provider.name"], cut["gen_ai.request.model"]) == ("openai", rec.CHAT_STREAM.model)
+    assert (second["gen_ai.provider.name"], second["tokentrace.attempt.outcome"]) == ("anthropic", "200")
+    assert second["gen_ai.usage.input_tokens"] == answer.input_tokens
+    assert second["gen_ai.usage.output_tokens"] == answer.output_tokens
+    # The cut stream has no usage in its body (OpenAI sends it last): what it was billed is counted
+    # offline, flagged estimated, and its cost is that count's at its model's price.
+    usage = genai_prices.Usage(
+        input_tokens=cut["gen_ai.usage.input_tokens"], output_tokens=cut["gen_ai.usage.output_tokens"]
+    )
+    cut_cost = Decimal(genai_prices.calc_price(usage, rec.CHAT_STREAM.model, provider_id="openai").total_price)
+    assert cut_cost > 0
+    assert attrs["tokentrace.cost.status"] == "estimated"
+    assert attrs["gen_ai.usage.input_tokens"] == answer.input_tokens + cut["gen_ai.usage.input_tokens"]
+    assert attrs["gen_ai.usage.output_tokens"] == answer.output_tokens + cut["gen_ai.usage.output_tokens"]
+    totals = task.totals
+    assert (totals.llm_calls, totals.retries, totals.estimated_calls) == (1, 1, 1)
+    assert totals.cost_usd == answer.cost() + cut_cost
+    assert totals.retry_waste_tokens == cut["gen_ai.usage.input_tokens"] + cut["gen_ai.usage.output_tokens"]
+    assert totals.retry_waste_cost_usd == cut_cost
+    return cut
+
+
+@pytest.mark.parametrize("mode", ["stream", "async stream"])
+def test_a_router_fallback_mid_stream_is_an_attempt_of_one_call(mode: str, cap: Capture) -> None:
+    """Router "gpt" whose OpenAI stream is cut by an error event after its first chunk, before any
+    content: litellm falls back to "claude" while the application reads the stream, and that
+    request is the second attempt of the one call, whose cost is what both were billed."""
+    with Server(cut_first=1) as server, tokentrace.task("mid-stream") as task:
+        router = _router(server, streamed=True)
+        received = _read(mode, router, {"model": "gpt", "messages": MESSAGES, "stream": True})
+    spans = cap.call_spans()
+    (answer,) = server.served
+    note("litellm", "Router fallback mid-stream (openai/ cut before content, to anthropic/)", mode, TWO, 2, 1)
+    assert [path for path, _ in server.requests] == ["/v1/chat/completions", "/v1/messages"]
+    assert "".join(received) == "Hello there!"  # the cut stream's one chunk had no text
+    (span,) = spans
+    cut = _cut_then_answered(span, task, answer)
+    assert cut["gen_ai.usage.output_tokens"] == 0
+
+
+def test_a_router_continuing_a_stream_cut_after_content_is_one_call(cap: Capture) -> None:
+    """Router(enable_mid_stream_fallback_continuation=True), async only in litellm: "gpt"'s OpenAI
+    stream is cut after it sent text, and "claude" goes on from that text while the application
+    reads; one call of two attempts, the cut one billed for the text it sent (counted offline)."""
+    with Server(cut_first=1, cut_after=3) as server, tokentrace.task("continued") as task:
+        router = _router(server, streamed=True, continuation=True)
+        received = _read("async stream", router, {"model": "gpt", "messages": MESSAGES, "stream": True})
+    (answer,) = server.served
+    spans = cap.call_spans()
+    text = "continued on the fallback from the text already sent"
+    surface = "Router fallback mid-stream (openai/ cut after content, to anthropic/)"
+    note("litellm", surface, "async stream", TWO, 2, len(spans), text)
+    assert [path for path, _ in server.requests] == ["/v1/chat/completions", "/v1/messages"]
+    assert "".join(received) == "Hello!Hello there!"  # the replay server answers the same text
+    (span,) = spans
+    cut = _cut_then_answered(span, task, answer)
+    assert cut["gen_ai.usage.output_tokens"] == 2  # "Hello!", counted offline
 
 
 @pytest.mark.parametrize("mode", ["sync", "async"])

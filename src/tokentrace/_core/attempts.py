@@ -20,6 +20,15 @@ if TYPE_CHECKING:
 Wrapper = Callable[[Any, Any, tuple[Any, ...], dict[str, Any]], Any]
 
 
+class ProviderStreamError(Exception):
+    """The provider ended a stream it had begun (HTTP 2xx) with an error event of its own
+    (Anthropic's ``overloaded_error``, OpenAI's ``server_error``): ``kind`` is its name for it."""
+
+    def __init__(self, kind: str) -> None:
+        super().__init__(kind)
+        self.kind = kind
+
+
 class Attempt:
     """One request of a relayed call (``relay.py``), seen on the wire: its own call, read and
     priced by its provider's rules, whose record its relayed call accounts for."""
@@ -68,9 +77,14 @@ class Attempt:
 
     @property
     def outcome(self) -> str:
+        """Its HTTP status; for a response whose stream the provider broke off, the provider's
+        name for the error (``overloaded_error``); with no response, the error's type."""
+        error = self.error
+        if isinstance(error, ProviderStreamError):
+            return error.kind
         if self.status is not None:
             return str(self.status)
-        return type(self.error).__qualname__ if self.error is not None else "unknown"
+        return type(error).__qualname__ if error is not None else "unknown"
 
 
 def event(number: int, attempt: str | tuple[AttemptHook, Any] | Attempt, outcome: str) -> dict[str, Any]:

@@ -27,7 +27,7 @@ ERROR = "error"
 
 
 class _StreamState:
-    __slots__ = ("__weakref__", "call", "done", "lazy", "reader")
+    __slots__ = ("__weakref__", "call", "done", "lazy", "reader", "relayed")
 
     def __init__(self, call: Call, reader: StreamReader, lazy: bool = False) -> None:
         self.call = call
@@ -38,6 +38,10 @@ class _StreamState:
         its first item is asked for, after the SDK method returned: that first step runs with
         the call in flight, so the request is the call's (its attempts counted, and never taken
         by the HTTP client integrations for a call of its own)."""
+        self.relayed = call.relay is not None
+        """A relayed call's stream asks for every item with the call in flight, not only the
+        first: a library may send another request while the application reads (a LiteLLM Router
+        falling back from a stream its provider broke off), an attempt of the same call."""
 
     def finish(self, end: str, error: BaseException | None = None) -> None:
         if self.done:
@@ -91,7 +95,7 @@ class StreamProxy(_Proxy):
 
     def __next__(self) -> Any:
         try:
-            if self._self_state.lazy:
+            if self._self_state.lazy or self._self_state.relayed:
                 item = _first(self._self_state, self._self_iterator())
             else:
                 item = next(self._self_iterator())
@@ -147,7 +151,7 @@ class AsyncStreamProxy(_Proxy):
                 step = self._self_next = self.__wrapped__.__aiter__().__anext__
         try:
             state = self._self_state
-            if state.lazy:
+            if state.lazy or state.relayed:
                 state.lazy = False
                 token = _ACTIVE_CALL.set(state.call)
                 try:
@@ -196,7 +200,7 @@ def _watched(proxy: StreamProxy, it: Iterator[Any], state: _StreamState) -> Iter
     """
     feed = state.reader.feed
     try:
-        if state.lazy:
+        while state.lazy or state.relayed:
             try:
                 item = _first(state, it)
             except StopIteration:
@@ -238,7 +242,8 @@ async def _ahiding(it: AsyncIterator[Any], state: _StreamState) -> AsyncIterator
 
 
 def _first(state: _StreamState, it: Iterator[Any]) -> Any:
-    """The first item of a lazy stream, asked for with its call in flight (see ``_StreamState.lazy``)."""
+    """The first item of a lazy stream, or any item of a relayed call's, asked for with its call in
+    flight (see ``_StreamState.lazy`` and ``relayed``)."""
     state.lazy = False
     token = _ACTIVE_CALL.set(state.call)
     try:

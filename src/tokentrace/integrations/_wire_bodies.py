@@ -17,6 +17,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any, ClassVar
 
 from tokentrace._core import engine as _engine
+from tokentrace._core.attempts import ProviderStreamError
 from tokentrace._core.call import Call
 from tokentrace._core.integration import Reading, StreamReader
 from tokentrace._foundation.safety import guarded
@@ -236,6 +237,8 @@ class Body:
         events = self.events
         if events is not None:
             events.flush()
+            if error is None and events.failed is not None:
+                error = ProviderStreamError(events.failed)
             _engine.complete_with(call, events.reader.result, error=error, stream_end=how)
             return
         if self.kind == "json-array":
@@ -272,7 +275,7 @@ class _Events:
     """Splits a streamed body into events (server-sent events, or AWS event-stream messages)
     and feeds each to the stream reader of the call's SDK integration."""
 
-    __slots__ = ("aws", "buffer", "data", "family", "reader")
+    __slots__ = ("aws", "buffer", "data", "failed", "family", "reader")
 
     def __init__(self, kind: str, reader: StreamReader, family: str) -> None:
         self.reader = reader
@@ -280,6 +283,8 @@ class _Events:
         self.buffer = b""
         self.data: list[bytes] = []
         self.aws: Any = _aws_buffer() if kind == "aws" else None
+        self.failed: str | None = None
+        """The provider's name for the error an event of the stream reported, if one did."""
 
     def feed(self, data: bytes) -> None:
         if self.aws is not None:
@@ -316,6 +321,11 @@ class _Events:
         except ValueError:
             return
         if isinstance(data, dict):
+            error = data.get("error")
+            if type(error) is dict:
+                # An error event (Anthropic's {"type": "error", ...}, OpenAI's and Gemini's error object).
+                kind = error.get("type") or error.get("status") or "error"
+                self.failed = kind if isinstance(kind, str) else "error"
             self.reader.feed(_as_response(self.family, data, {}))
 
     def _aws_event(self, message: Any) -> None:
