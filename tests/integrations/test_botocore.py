@@ -148,7 +148,15 @@ def test_converse_stream_is_one_exact_call(cap: Capture, layer: str, opened: lis
     assert (task.totals.llm_calls, task.totals.cost_usd) == (1, Decimal("0.0040944"))
 
 
-@pytest.mark.parametrize("how", ["read", "iter_chunks", "iter_lines"])
+def _read_into(stream: Any) -> bytes:
+    """A body read with ``readinto``, 16 bytes at a time, as an ``io`` reader reads it."""
+    buffer, out = bytearray(16), bytearray()
+    while count := stream.readinto(buffer):
+        out += buffer[:count]
+    return bytes(out)
+
+
+@pytest.mark.parametrize("how", ["read", "iter_chunks", "iter_lines", "readinto"])
 def test_invoke_model_is_one_exact_call_however_its_body_is_read(
     cap: Capture, layer: str, opened: list[_wire.Route], how: str
 ) -> None:
@@ -162,8 +170,10 @@ def test_invoke_model_is_one_exact_call_however_its_body_is_read(
             body = stream.read()
         elif how == "iter_chunks":
             body = b"".join(stream.iter_chunks(chunk_size=16))
-        else:
+        elif how == "iter_lines":
             body = b"\n".join(stream.iter_lines(chunk_size=16))
+        else:
+            body = _read_into(stream)
     assert body == item.body
     _one_call(cap, NOVA, index)
     _recorded_by(layer, opened, "invoke")
@@ -353,6 +363,7 @@ HOOKS = [
     (botocore_integration, "_streamed"),
     (botocore_integration, "_received"),
     (_wire_urllib3.WatchedRaw, "_self_decoded"),
+    (_wire_urllib3.WatchedRaw, "_self_read_into"),
 ]
 
 
@@ -375,10 +386,15 @@ def _every_way(url: str) -> Iterator[Any]:
             response = client.converse_stream(modelId=model, **item.request_json())
             yield [event for event in response["stream"]]
         elif path == NOVA:
-            for how in ("read", "iter_chunks", "iter_lines"):
+            for how in ("read", "iter_chunks", "iter_lines", "readinto"):
                 response = client.invoke_model(modelId=model, body=item.request_body)
                 body = response["body"]
-                yield how, body.read() if how == "read" else list(getattr(body, how)(chunk_size=16))
+                if how == "read":
+                    yield how, body.read()
+                elif how == "readinto":
+                    yield how, _read_into(body)
+                else:
+                    yield how, list(getattr(body, how)(chunk_size=16))
         else:
             response = client.invoke_model_with_response_stream(modelId=model, body=item.request_body)
             yield list(response["body"])

@@ -1,9 +1,11 @@
 """A urllib3 response behind a watcher: the body of a call seen on the wire, as the application
-reads it through a client built on urllib3 (``requests``' ``Response.raw``).
+reads it through a client built on urllib3 (``requests``' ``Response.raw``, botocore's
+``AWSResponse.raw``).
 
-Every way such a client reads a body goes through the urllib3 response's ``stream`` or ``read``,
-and ends with its ``close`` or ``release_conn``: ``WatchedRaw`` feeds what they return to the
-body's watcher (``_wire_bodies.Body``) and ends it, and hands everything else to the response.
+Every way such a client reads a body goes through the urllib3 response's ``stream``, ``read`` or
+``readinto``, and ends with its ``close`` or ``release_conn``: ``WatchedRaw`` feeds what they
+return to the body's watcher (``_wire_bodies.Body``) and ends it, and hands everything else to
+the response (botocore's ``set_socket_timeout`` reaches through it to the socket).
 """
 
 from __future__ import annotations
@@ -26,9 +28,10 @@ else:
 
 
 class WatchedRaw(_Proxy):
-    """urllib3's response behind a watcher: ``stream`` and ``read`` (what ``Response.content``,
-    ``iter_content`` and ``iter_lines`` read through) feed the body's watcher; ``close`` and
-    ``release_conn`` end it."""
+    """urllib3's response behind a watcher: ``stream``, ``read`` and ``readinto`` (what requests'
+    ``Response.content``, ``iter_content`` and ``iter_lines``, and botocore's ``EventStream`` and
+    ``StreamingBody``, read through) feed the body's watcher; ``close`` and ``release_conn`` end
+    it."""
 
     def __init__(self, raw: Any, body: Body) -> None:
         super().__init__(raw)
@@ -67,6 +70,22 @@ class WatchedRaw(_Proxy):
         if not data or amt is None:
             guarded("wire.end", body.end, None, "completed")
         return data
+
+    def readinto(self, buffer: Any) -> int:
+        body = self._self_body
+        try:
+            count: int = self.__wrapped__.readinto(buffer)
+        except BaseException as exc:
+            guarded("wire.end", body.end, None, "error", exc)
+            raise
+        if count:
+            guarded("wire.feed", self._self_read_into, None, buffer, count)
+        else:
+            guarded("wire.end", body.end, None, "completed")
+        return count
+
+    def _self_read_into(self, buffer: Any, count: int) -> None:
+        self._self_body.feed(bytes(memoryview(buffer)[:count]))
 
     def close(self) -> Any:
         try:
