@@ -12,6 +12,9 @@ client's work):
   task totals).
 - ``requests``: the application's ``POST /api/orders`` sent with ``requests`` (a patched
   ``Session.send``): one look at the context, the method and one ``endswith`` on the URL.
+- ``botocore``: an AWS JSON-protocol call's ``POST /`` (a DynamoDB ``GetItem``: ``X-Amz-Target``,
+  SigV4-signed, its body JSON) sent through a patched ``URLLib3Session.send`` as botocore sends
+  every request, the response read whole as ``send`` reads it: the same one look.
 
     python benchmarks/wire.py [--calls 200] [--repeat 3] [--json]
 
@@ -38,12 +41,18 @@ CONFIGS = (
     "llm-tokentrace",
     "requests-bare",
     "requests-tokentrace",
+    "botocore-bare",
+    "botocore-tokentrace",
 )
 REQUEST = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}
 
 
 def child(config: str, url: str, calls: int, ready: str) -> None:
     """Make ``calls`` requests of one configuration inside ``functools.reduce`` (the window)."""
+    import botocore.auth
+    import botocore.awsrequest
+    import botocore.credentials
+    import botocore.httpsession
     import httpx2
     import openai
     import requests
@@ -64,7 +73,7 @@ def child(config: str, url: str, calls: int, ready: str) -> None:
     trace.set_tracer_provider(provider)
     kind, _, setup = config.partition("-")
     if setup == "tokentrace":
-        tokentrace.instrument("httpx2", "requests")
+        tokentrace.instrument("httpx2", "requests", "botocore")
         tokentrace.task("bench").__enter__()
     http = httpx2.Client()
     if kind == "other":
@@ -72,6 +81,19 @@ def child(config: str, url: str, calls: int, ready: str) -> None:
     elif kind == "requests":
         session = requests.Session()
         call = functools.partial(session.post, url + "/api/orders", json={"sku": "A-1", "quantity": 2})
+    elif kind == "botocore":
+        item = botocore.awsrequest.AWSRequest(
+            "POST",
+            url + "/",
+            data=json.dumps({"TableName": "orders", "Key": {"sku": {"S": "A-1"}}}).encode(),
+            headers={
+                "X-Amz-Target": "DynamoDB_20120810.GetItem",
+                "Content-Type": "application/x-amz-json-1.0",
+            },
+        )
+        credentials = botocore.credentials.Credentials("AKIDEXAMPLE", "secret")
+        botocore.auth.SigV4Auth(credentials, "dynamodb", "us-east-1").add_auth(item)
+        call = functools.partial(botocore.httpsession.URLLib3Session().send, item.prepare())
     else:
         client = openai.OpenAI(api_key="sk-test", base_url=url + "/v1", http_client=http, max_retries=0)
         call = functools.partial(
@@ -107,7 +129,13 @@ def main() -> None:
     from tokentrace.testing import Recorded, ReplayServer
 
     chat = Recorded((RECORDINGS / "openai_chat.json").read_bytes())
-    routes = {"/api/orders": [Recorded(b'{"status": "ok"}')], "/v1/chat/completions": [chat]}
+    routes = {
+        "/api/orders": [Recorded(b'{"status": "ok"}')],
+        "/v1/chat/completions": [chat],
+        "/": [
+            Recorded(b'{"Item": {"sku": {"S": "A-1"}, "quantity": {"N": "2"}}}', "application/x-amz-json-1.0")
+        ],
+    }
     with ReplayServer(routes) as server:
         counts = {
             config: statistics.median(measure(config, server.url, args.calls) for _ in range(args.repeat))
@@ -123,6 +151,9 @@ def main() -> None:
         "requests_added": counts["requests-tokentrace"] - counts["requests-bare"],
         "requests_added_share": (counts["requests-tokentrace"] - counts["requests-bare"])
         / counts["requests-bare"],
+        "botocore_added": counts["botocore-tokentrace"] - counts["botocore-bare"],
+        "botocore_added_share": (counts["botocore-tokentrace"] - counts["botocore-bare"])
+        / counts["botocore-bare"],
     }
     if args.json:
         print(json.dumps(result, indent=2))
@@ -138,6 +169,10 @@ def main() -> None:
     print(
         f"  a request sent with requests that is no LLM call: +{result['requests_added']:,.0f} "
         f"({result['requests_added_share']:.2%} of the request)"
+    )
+    print(
+        f"  a request sent with botocore that is no LLM call: +{result['botocore_added']:,.0f} "
+        f"({result['botocore_added_share']:.2%} of the request)"
     )
 
 

@@ -106,6 +106,7 @@ BUILTIN_SDKS = {
     "tokentrace_requests": "requests >= 2.25",
     "tokentrace_lm15": "lm15 >= 1.0",
     "tokentrace_dspy": "dspy >= 3.4",
+    "tokentrace_botocore": "botocore >= 1.31",
 }
 
 

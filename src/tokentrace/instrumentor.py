@@ -182,3 +182,9 @@ class DspyInstrumentor(IntegrationInstrumentor):
     """The ``tokentrace_dspy`` entry point."""
 
     integration = "dspy"
+
+
+class BotocoreInstrumentor(IntegrationInstrumentor):
+    """The ``tokentrace_botocore`` entry point."""
+
+    integration = "botocore"

@@ -16,7 +16,7 @@ import tokentrace
 from tests.support.clients import recorded
 from tokentrace._cli.demo import RECORDINGS
 from tokentrace._core import call as _call
-from tokentrace.integrations import _wire, _wire_bodies
+from tokentrace.integrations import _wire, _wire_bodies, _wire_urllib3
 from tokentrace.integrations import requests as requests_integration
 from tokentrace.testing import Capture, Recorded, ReplayServer
 
@@ -185,7 +185,7 @@ HOOKS = [
     (_wire_bodies.Body, "end"),
     (requests_integration, "_peek"),
     (requests_integration, "_received"),
-    (requests_integration._WatchedRaw, "_self_decoded"),
+    (_wire_urllib3.WatchedRaw, "_self_decoded"),
 ]
 
 

@@ -21,6 +21,8 @@ import httpx
 import httpx2
 import yaml
 
+from tokentrace.testing import Recorded
+
 HERE = Path(__file__).resolve().parent.parent
 CASSETTES = HERE / "cassettes"
 GROUND_TRUTH = CASSETTES / "ground_truth.jsonl"
@@ -177,6 +179,14 @@ def serve_botocore(replay: Replay, client: Any) -> Any:
 
     client.meta.events.register("before-send", before_send)
     return client
+
+
+def served(item: Interaction) -> Recorded:
+    """A recorded response as ``tokentrace.testing.ReplayServer`` serves it on 127.0.0.1: its
+    status, content type, other headers (Bedrock's token counts among them) and body."""
+    content_type = next((v for n, v in item.headers if n.lower() == "content-type"), "application/json")
+    headers = {n: v for n, v in item.headers if n.lower() not in ("content-type", "connection", "date")}
+    return Recorded(item.body, content_type=content_type, status=item.status, headers=headers)
 
 
 def ground_truth() -> dict[tuple[str, int], dict[str, Any]]:

@@ -41,6 +41,7 @@ _BUILTINS = {
     "requests": "tokentrace.integrations.requests:RequestsIntegration",
     "lm15": "tokentrace.integrations.lm15:Lm15Integration",
     "dspy": "tokentrace.integrations.lm15:DspyIntegration",
+    "botocore": "tokentrace.integrations.botocore:BotocoreIntegration",
 }
 
 

@@ -330,11 +330,14 @@ class Exchange:
         headers_ = {name.lower(): value for name, value in headers}
         return Body(self.call, self.route.family, self.route.body == "aws", status, headers_)
 
-    def read(self, status: int, headers: Iterable[tuple[str, str]], content: bytes) -> None:
-        """Complete the call from a response whose body the client has already read whole
-        (and decoded)."""
+    def read(
+        self, status: int, headers: Iterable[tuple[str, str]], content: bytes, decoded: bool = True
+    ) -> None:
+        """Complete the call from a response whose body the client has already read whole:
+        decoded, or as sent (``decoded`` false: compressed when the server compressed it)."""
         body = self.responded(status, headers)
-        body.decoder = None
+        if decoded:
+            body.decoder = None
         body.feed(content)
         body.end("completed")
 
@@ -353,6 +356,25 @@ Received = Callable[["Exchange", Any, bool], Any]
 """A client's reading of its response (whole, or behind a watcher when ``streamed``): ``None``
 hands the application the response itself, anything else is handed back in its place (a proxy
 of the response)."""
+Streamed = Callable[[Any, "dict[str, Any]"], bool]
+"""Whether a client's send leaves the response's body for the application to read, from the
+request and the send's keyword arguments (else the client has read the body whole)."""
+
+
+def _stream_keyword(request: Any, kwargs: dict[str, Any]) -> bool:
+    """``send(request, stream=True)``, as httpx and requests say it."""
+    return bool(kwargs.get("stream", False))
+
+
+def _receive(
+    received: Received,
+    streamed: Streamed,
+    exchange: Exchange,
+    response: Any,
+    request: Any,
+    kwargs: dict[str, Any],
+) -> Any:
+    return received(exchange, response, streamed(request, kwargs))
 
 
 def peek_url(method: str, url: object, body: object) -> tuple[Route, str, bytes | None] | None:
@@ -384,13 +406,17 @@ def _open(peek: Peek, request: Any) -> Exchange | None:
     return None if peeked is None else begin(*peeked)
 
 
-def sender(name: str, peek: Peek, received: Received) -> Callable[..., Any]:
-    """The wrapper of a client's synchronous ``send(request, stream=...)``."""
+def sender(
+    name: str, peek: Peek, received: Received, streamed: Streamed = _stream_keyword
+) -> Callable[..., Any]:
+    """The wrapper of a client's synchronous ``send(request, stream=...)`` (or of a send whose
+    request says whether it streams: ``streamed``)."""
 
     def send(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         if not _engine.is_live(name):
             return wrapped(*args, **kwargs)
-        exchange = _open(peek, args[0] if args else kwargs["request"])
+        request = args[0] if args else kwargs["request"]
+        exchange = _open(peek, request)
         if exchange is None:
             return wrapped(*args, **kwargs)
         try:
@@ -400,7 +426,9 @@ def sender(name: str, peek: Peek, received: Received) -> Callable[..., Any]:
             guarded("wire.failed", exchange.failed, None, exc)
             raise
         guarded("wire.leave", leave, None, exchange.call)
-        handed = guarded("wire.received", received, None, exchange, response, kwargs.get("stream", False))
+        handed = guarded(
+            "wire.received", _receive, None, received, streamed, exchange, response, request, kwargs
+        )
         return response if handed is None else handed
 
     return send
