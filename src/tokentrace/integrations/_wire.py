@@ -245,7 +245,7 @@ class Sent:
         )
 
 
-def begin(route_: Route, origin: str, body: bytes | None) -> Exchange | None:
+def begin(route_: Route, origin: str, body: bytes | dict[str, Any] | None) -> Exchange | None:
     """Open the call for one request to a provider API, or ``None`` when it is not to be
     recorded here (an SDK integration's call is in flight, tokentrace is off, or the body is not
     a JSON request). A budget that must stop the call raises ``BudgetExceeded`` here, before the
@@ -267,7 +267,9 @@ def begin(route_: Route, origin: str, body: bytes | None) -> Exchange | None:
     return Exchange(call, route_)
 
 
-def _open_call(route_: Route, origin: str, body: bytes | None) -> tuple[Call, Sent, dict[str, Any]] | None:
+def _open_call(
+    route_: Route, origin: str, body: bytes | dict[str, Any] | None
+) -> tuple[Call, Sent, dict[str, Any]] | None:
     """Read the request body and start its call, or ``None`` when the body is no such request."""
     data = json_object(body)
     if data is None or not _shaped(data, route_.needs):
@@ -277,7 +279,9 @@ def _open_call(route_: Route, origin: str, body: bytes | None) -> tuple[Call, Se
     return _engine.start(integration, route_.method, sent.request(integration, data)), sent, data
 
 
-def _open_attempt(relayed: Relayed, route_: Route, origin: str, body: bytes | None) -> Exchange | None:
+def _open_attempt(
+    relayed: Relayed, route_: Route, origin: str, body: bytes | dict[str, Any] | None
+) -> Exchange | None:
     """Open one attempt of a relayed call, or ``None`` when the body is no such request."""
     data = json_object(body)
     if data is None or not _shaped(data, route_.needs):
@@ -336,11 +340,12 @@ def _is_vertex(origin: str) -> bool:
 
 # --- the HTTP clients' send, once for every client -------------------------------------------
 
-Peek = Callable[[Any], "tuple[Route, str, bytes | None] | None"]
+Peek = Callable[[Any], "tuple[Route, str, bytes | dict[str, Any] | None] | None"]
 """A client's reading of its request object: (route, origin, body), or ``None`` when the
 request is to no provider API this layer knows."""
-Received = Callable[["Exchange", Any, bool], None]
-"""A client's reading of its response (whole, or behind a watcher when ``streamed``)."""
+Received = Callable[["Exchange", Any, Any], None]
+"""A client's reading of its response: whole, or behind a watcher when its send was asked to
+stream (the third argument: the ``stream`` flag, or the whole call for ``whole_call``)."""
 
 
 def _open(peek: Peek, request: Any) -> Exchange | None:
@@ -375,13 +380,18 @@ def sender(name: str, peek: Peek, received: Received) -> Callable[..., Any]:
     return send
 
 
-def async_sender(name: str, peek: Peek, received: Received) -> Callable[..., Any]:
-    """The wrapper of a client's ``async send(request, stream=...)`` (``sender``, awaited)."""
+def async_sender(name: str, peek: Peek, received: Received, whole_call: bool = False) -> Callable[..., Any]:
+    """The wrapper of a client's ``async send(request, stream=...)`` (``sender``, awaited). With
+    ``whole_call``, for a client whose send takes no one request object (aiohttp's
+    ``ClientSession._request(method, url, **options)``), ``peek`` reads and ``received`` is
+    handed the whole call, ``(instance, args, kwargs)``, instead of the request and the
+    ``stream`` flag."""
 
     async def send(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         if not _engine.is_live(name):
             return await wrapped(*args, **kwargs)
-        exchange = _open(peek, args[0] if args else kwargs["request"])
+        call = (instance, args, kwargs) if whole_call else None
+        exchange = _open(peek, call if whole_call else (args[0] if args else kwargs["request"]))
         if exchange is None:
             return await wrapped(*args, **kwargs)
         try:
@@ -391,7 +401,8 @@ def async_sender(name: str, peek: Peek, received: Received) -> Callable[..., Any
             guarded("wire.failed", exchange.failed, None, exc)
             raise
         guarded("wire.leave", leave, None, exchange.call)
-        guarded("wire.received", received, None, exchange, response, kwargs.get("stream", False))
+        told = call if whole_call else kwargs.get("stream", False)
+        guarded("wire.received", received, None, exchange, response, told)
         return response
 
     return send
