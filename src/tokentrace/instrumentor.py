@@ -170,3 +170,9 @@ class RequestsInstrumentor(IntegrationInstrumentor):
     """The ``tokentrace_requests`` entry point."""
 
     integration = "requests"
+
+
+class AiohttpInstrumentor(IntegrationInstrumentor):
+    """The ``tokentrace_aiohttp`` entry point."""
+
+    integration = "aiohttp"

@@ -39,6 +39,7 @@ _BUILTINS = {
     "httpx2": "tokentrace.integrations.httpx:Httpx2Integration",
     "litellm": "tokentrace.integrations.litellm:LiteLLMIntegration",
     "requests": "tokentrace.integrations.requests:RequestsIntegration",
+    "aiohttp": "tokentrace.integrations.aiohttp:AiohttpIntegration",
 }
 
 
