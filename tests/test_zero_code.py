@@ -104,6 +104,7 @@ BUILTIN_SDKS = {
     "tokentrace_httpx2": "httpx2 >= 2.0",
     "tokentrace_litellm": "litellm >= 1.110",
     "tokentrace_requests": "requests >= 2.25",
+    "tokentrace_aiohttp": "aiohttp >= 3.9",
 }
 
 
