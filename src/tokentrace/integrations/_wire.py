@@ -28,7 +28,7 @@ from tokentrace._core import engine as _engine
 from tokentrace._core import gate as _gate
 from tokentrace._core.call import _ACTIVE_CALL, Call, leave
 from tokentrace._core.integration import Method, ProviderIntegration, Request
-from tokentrace._foundation.safety import guarded
+from tokentrace._foundation.safety import failed, guarded
 from tokentrace._telemetry import providers as _telemetry
 from tokentrace.integrations import host_of
 from tokentrace.integrations._wire_bodies import Body, ProviderHTTPError, finalizer, json_object
@@ -380,12 +380,22 @@ def sender(name: str, peek: Peek, received: Received) -> Callable[..., Any]:
     return send
 
 
-def async_sender(name: str, peek: Peek, received: Received, whole_call: bool = False) -> Callable[..., Any]:
-    """The wrapper of a client's ``async send(request, stream=...)`` (``sender``, awaited). With
-    ``whole_call``, for a client whose send takes no one request object (aiohttp's
-    ``ClientSession._request(method, url, **options)``), ``peek`` reads and ``received`` is
-    handed the whole call, ``(instance, args, kwargs)``, instead of the request and the
-    ``stream`` flag."""
+WholeCall = Callable[[tuple[Any, ...], dict[str, Any]], bool]
+"""A client's cheap check of its send's arguments (``args``, ``kwargs``): whether the request may
+be to a provider API (aiohttp's: a ``POST`` to a URL ending like one)."""
+
+
+def async_sender(
+    name: str, peek: Peek, received: Received, whole_call: WholeCall | None = None
+) -> Callable[..., Any]:
+    """The wrapper of a client's ``async send(request, stream=...)`` (``sender``, awaited).
+
+    ``whole_call`` is for a client whose send takes no one request object (aiohttp's
+    ``ClientSession._request(method, url, **options)``): a request that fails its cheap check is
+    handed on as it is, the client's own coroutine with nothing of ours around it; for the rest,
+    ``peek`` reads and ``received`` is handed the whole call, ``(instance, args, kwargs)``,
+    instead of the request and the ``stream`` flag.
+    """
 
     async def send(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         if not _engine.is_live(name):
@@ -405,4 +415,20 @@ def async_sender(name: str, peek: Peek, received: Received, whole_call: bool = F
         guarded("wire.received", received, None, exchange, response, told)
         return response
 
-    return send
+    if whole_call is None:
+        return send
+    may_call = whole_call
+
+    def send_call(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        # Not a coroutine itself, and the cheap check first: other traffic pays that check alone,
+        # and runs without a frame of ours around it.
+        try:
+            candidate = may_call(args, kwargs)
+        except Exception as exc:  # noqa: BLE001  # the error boundary in place (every request runs this)
+            failed("wire.open", exc)
+            candidate = False
+        if candidate and _engine.is_live(name):
+            return send(wrapped, instance, args, kwargs)
+        return wrapped(*args, **kwargs)
+
+    return send_call

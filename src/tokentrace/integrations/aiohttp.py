@@ -28,18 +28,27 @@ _Call = tuple[Any, tuple[Any, ...], dict[str, Any]]
 """``ClientSession._request``'s call: the session, ``(method, url)`` and the options."""
 
 
-def _peek(call: _Call) -> tuple[_wire.Route, str, bytes | dict[str, Any] | None] | None:
-    """The provider API a session's request calls, its origin and body, or ``None`` (most
-    requests: one look at the method and one check of the URL)."""
-    session, args, kwargs = call
+def _may_call(args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool:
+    """Whether a session's request is a ``POST`` to a URL that ends like a provider API's: the
+    one look every other request pays."""
     method = args[0] if args else kwargs.get("method")
     if method != "POST" and (not isinstance(method, str) or method.upper() != "POST"):
+        return False
+    url = args[1] if len(args) > 1 else kwargs.get("str_or_url")
+    if isinstance(url, str):
+        path = url.partition("?")[0] if "?" in url else url
+    else:
+        path = getattr(url, "raw_path", "")  # a yarl.URL
+    # A relative URL (``chat/completions`` against a session's ``base_url``) has no leading slash.
+    return _wire.may_route("/" + path)
+
+
+def _peek(call: _Call) -> tuple[_wire.Route, str, bytes | dict[str, Any] | None] | None:
+    """The provider API a session's request calls, its origin and body, or ``None``."""
+    session, args, kwargs = call
+    if not _may_call(args, kwargs):
         return None
     url = args[1] if len(args) > 1 else kwargs.get("str_or_url")
-    path = url.partition("?")[0] if isinstance(url, str) else getattr(url, "raw_path", "")
-    # A relative URL (``chat/completions`` against a session's ``base_url``) has no leading slash.
-    if not _wire.may_route("/" + path):
-        return None
     try:
         # aiohttp's own join of a relative URL to the session's ``base_url``, which it keeps
         # nowhere public; tests/integrations/test_aiohttp.py pins it.
@@ -202,8 +211,10 @@ class AiohttpIntegration(Integration):
     min_version = (3, 9)
 
     def patches(self) -> tuple[Patch, ...]:
-        # The steps are looked up when a request is sent (a fault injected into one reaches it).
+        # The steps are looked up when a request is sent (a fault injected into one reaches it),
+        # but for the cheap check every request runs, handed as it is (a fault reaches it through
+        # _wire.may_route).
         send = _wire.async_sender(
-            _NAME, lambda c: _peek(c), lambda e, r, c: _received(e, r, c), whole_call=True
+            _NAME, lambda c: _peek(c), lambda e, r, c: _received(e, r, c), whole_call=_may_call
         )
         return (Patch("aiohttp.client", "ClientSession._request", send),)
