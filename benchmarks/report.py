@@ -418,8 +418,8 @@ def _wire(instructions: dict[str, Any] | None) -> list[str]:
     lines = [
         "## The HTTP client layer (callgrind)",
         "",
-        "`instrument()` with no names also patches httpx's and httpx2's `send` and requests'"
-        " `Session.send` (`benchmarks/wire.py`,"
+        "`instrument()` with no names also patches httpx's and httpx2's `send`, requests'"
+        " `Session.send` and aiohttp's `ClientSession._request` (`benchmarks/wire.py`,"
         f" {wire['calls']} requests to a server on 127.0.0.1, median of {wire['repeat']} processes;"
         f" measured at {wire['commit']}, {wire['measured']}).",
         "",
@@ -430,6 +430,7 @@ def _wire(instructions: dict[str, Any] | None) -> list[str]:
         ("other", "`POST /api/orders`, no LLM call"),
         ("llm", "LLM call via the SDK client's `post()`"),
         ("requests", "`POST /api/orders` with requests, no LLM call"),
+        ("aiohttp", "`POST /api/orders` with aiohttp, no LLM call"),
     ):
         if f"{kind}-bare" not in counts:
             continue
