@@ -419,7 +419,8 @@ def _wire(instructions: dict[str, Any] | None) -> list[str]:
         "## The HTTP client layer (callgrind)",
         "",
         "`instrument()` with no names also patches httpx's and httpx2's `send`, requests'"
-        " `Session.send` and botocore's `URLLib3Session.send` (`benchmarks/wire.py`,"
+        " `Session.send`, aiohttp's `ClientSession._request`, botocore's `URLLib3Session.send` and"
+        " lm15's `StdlibTransport.stream` (`benchmarks/wire.py`,"
         f" {wire['calls']} requests to a server on 127.0.0.1, median of {wire['repeat']} processes;"
         f" measured at {wire['commit']}, {wire['measured']}).",
         "",
@@ -430,7 +431,9 @@ def _wire(instructions: dict[str, Any] | None) -> list[str]:
         ("other", "`POST /api/orders`, no LLM call"),
         ("llm", "LLM call via the SDK client's `post()`"),
         ("requests", "`POST /api/orders` with requests, no LLM call"),
+        ("aiohttp", "`POST /api/orders` with aiohttp, no LLM call"),
         ("botocore", "a signed DynamoDB `GetItem` (`POST /`) through botocore's `URLLib3Session.send`"),
+        ("lm15", "`POST /api/orders` with lm15 (DSPy's default engine), no LLM call"),
     ):
         if f"{kind}-bare" not in counts:
             continue

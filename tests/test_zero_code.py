@@ -107,6 +107,7 @@ BUILTIN_SDKS = {
     "tokentrace_lm15": "lm15 >= 1.0",
     "tokentrace_dspy": "dspy >= 3.4",
     "tokentrace_botocore": "botocore >= 1.31",
+    "tokentrace_aiohttp": "aiohttp >= 3.9",
 }
 
 

@@ -188,3 +188,9 @@ class BotocoreInstrumentor(IntegrationInstrumentor):
     """The ``tokentrace_botocore`` entry point."""
 
     integration = "botocore"
+
+
+class AiohttpInstrumentor(IntegrationInstrumentor):
+    """The ``tokentrace_aiohttp`` entry point."""
+
+    integration = "aiohttp"

@@ -149,7 +149,8 @@ CONVERSE_STREAM = Recording(
 # The event a provider ends a stream it cannot go on with: Anthropic's documented overloaded
 # error, and the error object OpenAI sends in place of a chunk.
 STREAM_ERRORS = {
-    "anthropic": b'event: error\ndata: {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}',
+    "anthropic": b'event: error\ndata: {"type": "error", '
+    b'"error": {"type": "overloaded_error", "message": "Overloaded"}}',
     "openai": b'data: {"error": {"message": "The server had an error while processing your request.", '
     b'"type": "server_error", "param": null, "code": null}}',
 }

@@ -34,7 +34,12 @@ def _attempt_events(span: Any) -> list[dict[str, Any]]:
 
 
 def _router(
-    server: Server, *, streamed: bool = False, fallback: bool = True, retries: int = 0, continuation: bool = False
+    server: Server,
+    *,
+    streamed: bool = False,
+    fallback: bool = True,
+    retries: int = 0,
+    continuation: bool = False,
 ) -> Any:
     """A Router with a model group "gpt" (OpenAI) falling back to "claude" (Anthropic); with
     ``continuation``, a stream cut after content goes on at "claude" from the text already sent
@@ -162,7 +167,9 @@ def _cut_then_answered(span: Any, task: Any, answer: rec.Recording) -> dict[str,
     usage = genai_prices.Usage(
         input_tokens=cut["gen_ai.usage.input_tokens"], output_tokens=cut["gen_ai.usage.output_tokens"]
     )
-    cut_cost = Decimal(genai_prices.calc_price(usage, rec.CHAT_STREAM.model, provider_id="openai").total_price)
+    cut_cost = Decimal(
+        genai_prices.calc_price(usage, rec.CHAT_STREAM.model, provider_id="openai").total_price
+    )
     assert cut_cost > 0
     assert attrs["tokentrace.cost.status"] == "estimated"
     assert attrs["gen_ai.usage.input_tokens"] == answer.input_tokens + cut["gen_ai.usage.input_tokens"]

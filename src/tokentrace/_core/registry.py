@@ -42,6 +42,7 @@ _BUILTINS = {
     "lm15": "tokentrace.integrations.lm15:Lm15Integration",
     "dspy": "tokentrace.integrations.lm15:DspyIntegration",
     "botocore": "tokentrace.integrations.botocore:BotocoreIntegration",
+    "aiohttp": "tokentrace.integrations.aiohttp:AiohttpIntegration",
 }
 
 

@@ -28,7 +28,7 @@ from tokentrace._core import engine as _engine
 from tokentrace._core import gate as _gate
 from tokentrace._core.call import _ACTIVE_CALL, Call, leave
 from tokentrace._core.integration import Method, ProviderIntegration, Request
-from tokentrace._foundation.safety import guarded
+from tokentrace._foundation.safety import failed, guarded
 from tokentrace._telemetry import providers as _telemetry
 from tokentrace.integrations import host_of
 from tokentrace.integrations._wire_bodies import Body, ProviderHTTPError, finalizer, json_object
@@ -255,7 +255,7 @@ class Sent:
         )
 
 
-def begin(route_: Route, origin: str, body: bytes | None) -> Exchange | None:
+def begin(route_: Route, origin: str, body: bytes | dict[str, Any] | None) -> Exchange | None:
     """Open the call for one request to a provider API, or ``None`` when it is not to be
     recorded here (an SDK integration's call is in flight, tokentrace is off, or the body is not
     a JSON request). A budget that must stop the call raises ``BudgetExceeded`` here, before the
@@ -277,7 +277,9 @@ def begin(route_: Route, origin: str, body: bytes | None) -> Exchange | None:
     return Exchange(call, route_)
 
 
-def _open_call(route_: Route, origin: str, body: bytes | None) -> tuple[Call, Sent, dict[str, Any]] | None:
+def _open_call(
+    route_: Route, origin: str, body: bytes | dict[str, Any] | None
+) -> tuple[Call, Sent, dict[str, Any]] | None:
     """Read the request body and start its call, or ``None`` when the body is no such request."""
     data = json_object(body)
     if data is None or not _shaped(data, route_.needs):
@@ -287,7 +289,9 @@ def _open_call(route_: Route, origin: str, body: bytes | None) -> tuple[Call, Se
     return _engine.start(integration, route_.method, sent.request(integration, data)), sent, data
 
 
-def _open_attempt(relayed: Relayed, route_: Route, origin: str, body: bytes | None) -> Exchange | None:
+def _open_attempt(
+    relayed: Relayed, route_: Route, origin: str, body: bytes | dict[str, Any] | None
+) -> Exchange | None:
     """Open one attempt of a relayed call, or ``None`` when the body is no such request."""
     data = json_object(body)
     if data is None or not _shaped(data, route_.needs):
@@ -349,11 +353,12 @@ def _is_vertex(origin: str) -> bool:
 
 # --- the HTTP clients' send, once for every client -------------------------------------------
 
-Peek = Callable[[Any], "tuple[Route, str, bytes | None] | None"]
+Peek = Callable[[Any], "tuple[Route, str, bytes | dict[str, Any] | None] | None"]
 """A client's reading of its request object: (route, origin, body), or ``None`` when the
 request is to no provider API this layer knows."""
-Received = Callable[["Exchange", Any, bool], Any]
-"""A client's reading of its response (whole, or behind a watcher when ``streamed``): ``None``
+Received = Callable[["Exchange", Any, Any], Any]
+"""A client's reading of its response: whole, or behind a watcher when its send was asked to
+stream (the third argument: whether it streams, or the whole call for ``whole_call``). ``None``
 hands the application the response itself, anything else is handed back in its place (a proxy
 of the response)."""
 Streamed = Callable[[Any, "dict[str, Any]"], bool]
@@ -434,13 +439,28 @@ def sender(
     return send
 
 
-def async_sender(name: str, peek: Peek, received: Received) -> Callable[..., Any]:
-    """The wrapper of a client's ``async send(request, stream=...)`` (``sender``, awaited)."""
+WholeCall = Callable[[tuple[Any, ...], dict[str, Any]], bool]
+"""A client's cheap check of its send's arguments (``args``, ``kwargs``): whether the request may
+be to a provider API (aiohttp's: a ``POST`` to a URL ending like one)."""
+
+
+def async_sender(
+    name: str, peek: Peek, received: Received, whole_call: WholeCall | None = None
+) -> Callable[..., Any]:
+    """The wrapper of a client's ``async send(request, stream=...)`` (``sender``, awaited).
+
+    ``whole_call`` is for a client whose send takes no one request object (aiohttp's
+    ``ClientSession._request(method, url, **options)``): a request that fails its cheap check is
+    handed on as it is, the client's own coroutine with nothing of ours around it; for the rest,
+    ``peek`` reads and ``received`` is handed the whole call, ``(instance, args, kwargs)``,
+    instead of the request and the ``stream`` flag.
+    """
 
     async def send(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         if not _engine.is_live(name):
             return await wrapped(*args, **kwargs)
-        exchange = _open(peek, args[0] if args else kwargs["request"])
+        call = (instance, args, kwargs) if whole_call else None
+        exchange = _open(peek, call if whole_call else (args[0] if args else kwargs["request"]))
         if exchange is None:
             return await wrapped(*args, **kwargs)
         try:
@@ -450,7 +470,24 @@ def async_sender(name: str, peek: Peek, received: Received) -> Callable[..., Any
             guarded("wire.failed", exchange.failed, None, exc)
             raise
         guarded("wire.leave", leave, None, exchange.call)
-        handed = guarded("wire.received", received, None, exchange, response, kwargs.get("stream", False))
+        told = call if whole_call else kwargs.get("stream", False)
+        handed = guarded("wire.received", received, None, exchange, response, told)
         return response if handed is None else handed
 
-    return send
+    if whole_call is None:
+        return send
+    may_call = whole_call
+
+    def send_call(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        # Not a coroutine itself, and the cheap check first: other traffic pays that check alone,
+        # and runs without a frame of ours around it.
+        try:
+            candidate = may_call(args, kwargs)
+        except Exception as exc:  # noqa: BLE001  # the error boundary in place (every request runs this)
+            failed("wire.open", exc)
+            candidate = False
+        if candidate and _engine.is_live(name):
+            return send(wrapped, instance, args, kwargs)
+        return wrapped(*args, **kwargs)
+
+    return send_call

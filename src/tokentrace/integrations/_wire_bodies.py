@@ -141,7 +141,11 @@ class _GeminiResponse(CamelPayload):
         self.sdk_http_response = _Headers(headers)
 
 
-def json_object(body: bytes | None) -> dict[str, Any] | None:
+def json_object(body: bytes | dict[str, Any] | None) -> dict[str, Any] | None:
+    """A body as a JSON object, or ``None``. A request body the client was handed as an object
+    (aiohttp's ``json=``), and serialises only as it sends it, is that object already."""
+    if isinstance(body, dict):
+        return body
     if not body or len(body) > MAX_BODY:
         return None
     try:
