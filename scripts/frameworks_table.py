@@ -112,9 +112,10 @@ before any content, sync or async; after content, with
 the fallback's request while the application reads: it is the call's next attempt too. The cut
 attempt is listed by the provider's error (`("server_error", "200")`); what it was billed (its
 input, and its output counted offline from the text it sent, flagged estimated when the stream
-carried no usage) is in the call's cost and in its task's retry waste. A call that sends no request tokentrace reads (a `mock_response`,
-a cache hit, a provider without a reader) is one unpriced call that says so in
-`tokentrace.usage.problem`. See [concepts](concepts.md#call-and-attempt) and
+carried no usage) is in the call's cost and in its task's retry waste.
+
+A call that sends no request tokentrace reads (a `mock_response`, a cache hit, a provider
+without a reader) is one unpriced call that says so in `tokentrace.usage.problem`. See [concepts](concepts.md#call-and-attempt) and
 [architecture](architecture.md#relayed-calls-a-librarys-own-retries-and-fallbacks).
 """
 
