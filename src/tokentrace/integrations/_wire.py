@@ -31,7 +31,14 @@ from tokentrace._core.integration import Method, ProviderIntegration, Request
 from tokentrace._foundation.safety import failed, guarded
 from tokentrace._telemetry import providers as _telemetry
 from tokentrace.integrations import host_of
-from tokentrace.integrations._wire_bodies import Body, ProviderHTTPError, finalizer, json_object
+from tokentrace.integrations._wire_bodies import (
+    Body,
+    ProviderHTTPError,
+    awatched,
+    finalizer,
+    json_object,
+    watched,
+)
 from tokentrace.integrations.anthropic import AnthropicIntegration
 from tokentrace.integrations.bedrock import BedrockIntegration
 from tokentrace.integrations.google_genai import GoogleGenAIIntegration
@@ -46,11 +53,13 @@ __all__ = [
     "Exchange",
     "ProviderHTTPError",
     "Route",
+    "awatched",
     "begin",
     "finalizer",
     "may_route",
     "peek_url",
     "route",
+    "watched",
 ]
 
 _WIRE = "tokentrace.wire"  # the Method module of every call seen on the wire (never patched)

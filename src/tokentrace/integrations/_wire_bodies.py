@@ -13,7 +13,7 @@ import json
 import re
 import weakref
 import zlib
-from collections.abc import Iterator, Mapping
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator, Mapping
 from typing import Any, ClassVar
 
 from tokentrace._core import engine as _engine
@@ -350,6 +350,35 @@ def _aws_buffer() -> Any:
     from botocore.eventstream import EventStreamBuffer
 
     return EventStreamBuffer()
+
+
+def watched(chunks: Iterable[bytes], body: Body) -> Iterator[bytes]:
+    """``chunks`` (a response's body, as the client reads it), each fed to ``body`` as it passes;
+    the body ends with them: completed, or with the error reading them raised."""
+    try:
+        for chunk in chunks:
+            guarded("wire.feed", body.feed, None, chunk)
+            yield chunk
+    except GeneratorExit:
+        raise
+    except BaseException as exc:
+        guarded("wire.end", body.end, None, "error", exc)
+        raise
+    guarded("wire.end", body.end, None, "completed")
+
+
+async def awatched(chunks: AsyncIterable[bytes], body: Body) -> AsyncIterator[bytes]:
+    """``watched``, for a body read asynchronously."""
+    try:
+        async for chunk in chunks:
+            guarded("wire.feed", body.feed, None, chunk)
+            yield chunk
+    except GeneratorExit:
+        raise
+    except BaseException as exc:
+        guarded("wire.end", body.end, None, "error", exc)
+        raise
+    guarded("wire.end", body.end, None, "completed")
 
 
 def finalizer(owner: object, body: Body) -> None:

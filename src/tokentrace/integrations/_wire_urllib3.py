@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import wrapt
 
 from tokentrace._foundation.safety import guarded
-from tokentrace.integrations._wire_bodies import Body
+from tokentrace.integrations._wire_bodies import Body, watched
 
 __all__ = ["WatchedRaw"]
 
@@ -45,17 +45,7 @@ class WatchedRaw(_Proxy):
 
     def stream(self, amt: int | None = 2**16, decode_content: bool | None = None) -> Iterator[bytes]:
         guarded("wire.decoded", self._self_decoded, None, decode_content)
-        body = self._self_body
-        try:
-            for chunk in self.__wrapped__.stream(amt, decode_content=decode_content):
-                guarded("wire.feed", body.feed, None, chunk)
-                yield chunk
-        except GeneratorExit:
-            raise
-        except BaseException as exc:
-            guarded("wire.end", body.end, None, "error", exc)
-            raise
-        guarded("wire.end", body.end, None, "completed")
+        return watched(self.__wrapped__.stream(amt, decode_content=decode_content), self._self_body)
 
     def read(self, amt: int | None = None, decode_content: bool | None = None, **kwargs: Any) -> Any:
         guarded("wire.decoded", self._self_decoded, None, decode_content)

@@ -48,17 +48,7 @@ def _stream_classes(lib: Any) -> tuple[type, type]:
             self._body = body
 
         def __iter__(self) -> Iterator[bytes]:
-            body = self._body
-            try:
-                for chunk in self._stream:
-                    guarded("wire.feed", body.feed, None, chunk)
-                    yield chunk
-            except GeneratorExit:
-                raise
-            except BaseException as exc:
-                guarded("wire.end", body.end, None, "error", exc)
-                raise
-            guarded("wire.end", body.end, None, "completed")
+            return _wire.watched(self._stream, self._body)
 
         def close(self) -> None:
             try:
@@ -71,18 +61,8 @@ def _stream_classes(lib: Any) -> tuple[type, type]:
             self._stream = stream
             self._body = body
 
-        async def __aiter__(self) -> AsyncIterator[bytes]:
-            body = self._body
-            try:
-                async for chunk in self._stream:
-                    guarded("wire.feed", body.feed, None, chunk)
-                    yield chunk
-            except GeneratorExit:
-                raise
-            except BaseException as exc:
-                guarded("wire.end", body.end, None, "error", exc)
-                raise
-            guarded("wire.end", body.end, None, "completed")
+        def __aiter__(self) -> AsyncIterator[bytes]:
+            return _wire.awatched(self._stream, self._body)
 
         async def aclose(self) -> None:
             try:

@@ -38,17 +38,7 @@ class _Watched(_Proxy):
         self._self_body = body
 
     def __iter__(self) -> Iterator[bytes]:
-        body = self._self_body
-        try:
-            for chunk in self.__wrapped__:
-                guarded("wire.feed", body.feed, None, chunk)
-                yield chunk
-        except GeneratorExit:
-            raise
-        except BaseException as exc:
-            guarded("wire.end", body.end, None, "error", exc)
-            raise
-        guarded("wire.end", body.end, None, "completed")
+        return _wire.watched(self.__wrapped__, self._self_body)
 
     def read(self) -> bytes:
         return type(self.__wrapped__).read(self)  # type: ignore[no-any-return]  # lm15's bytes
@@ -80,21 +70,8 @@ class _AsyncWatched(_Proxy):
         super().__init__(response)
         self._self_body = body
 
-    async def _self_chunks(self) -> AsyncIterator[bytes]:
-        body = self._self_body
-        try:
-            async for chunk in self.__wrapped__:
-                guarded("wire.feed", body.feed, None, chunk)
-                yield chunk
-        except GeneratorExit:
-            raise
-        except BaseException as exc:
-            guarded("wire.end", body.end, None, "error", exc)
-            raise
-        guarded("wire.end", body.end, None, "completed")
-
     def __aiter__(self) -> AsyncIterator[bytes]:
-        return self._self_chunks()
+        return _wire.awatched(self.__wrapped__, self._self_body)
 
     async def read(self) -> bytes:
         return await type(self.__wrapped__).read(self)  # type: ignore[no-any-return]  # lm15's bytes
