@@ -7,7 +7,6 @@ import asyncio
 import gc
 import gzip
 import json
-import logging
 from collections.abc import Awaitable, Callable
 from decimal import Decimal
 from typing import Any
@@ -20,8 +19,8 @@ import yarl
 
 import tokentrace
 from tests.support.clients import recorded
+from tests.support.faults import requests_unchanged
 from tokentrace._cli.demo import RECORDINGS
-from tokentrace._core import call as _call
 from tokentrace.integrations import _wire, _wire_bodies
 from tokentrace.integrations import aiohttp as aiohttp_integration
 from tokentrace.testing import Capture, Recorded, ReplayServer
@@ -336,14 +335,6 @@ def test_uninstrument_restores_the_sessions_request() -> None:
     assert hasattr(aiohttp.ClientSession._request, "__wrapped__")
 
 
-class Injected(RuntimeError):
-    pass
-
-
-def _boom(*args: Any, **kwargs: Any) -> Any:
-    raise Injected("injected fault")
-
-
 HOOKS = [
     (_wire, "may_route"),
     (_wire, "route"),
@@ -384,14 +375,7 @@ def test_a_failing_wire_step_leaves_every_request_as_it_would_be(
     """With any of tokentrace's steps raising, every request returns exactly what it does with
     tokentrace off (or raises exactly the same error), and the failure is logged."""
     with _server() as server:
-        tokentrace.uninstrument("aiohttp")
-        try:
-            baseline = asyncio.run(_every_way(server.url))
-        finally:
-            tokentrace.instrument("aiohttp")
-        monkeypatch.setattr(target, name, _boom)
-        with caplog.at_level(logging.WARNING, logger="tokentrace"), tokentrace.task("faults"):
-            assert asyncio.run(_every_way(server.url)) == baseline
+        baseline = requests_unchanged(
+            ("aiohttp",), lambda: asyncio.run(_every_way(server.url)), (target, name), monkeypatch, caplog
+        )
     assert baseline[0] == CHAT
-    assert any("Injected" in r.getMessage() for r in caplog.records), name
-    assert _call.active_call() is None

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import gc
 import gzip
-import logging
 from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
@@ -24,7 +23,7 @@ import pytest
 import tokentrace
 from tests.support.cassettes import Interaction, ground_truth, served
 from tests.support.clients import recorded
-from tokentrace._core import call as _call
+from tests.support.faults import requests_unchanged
 from tokentrace._core import registry as _registry
 from tokentrace.integrations import _wire, _wire_bodies, _wire_urllib3
 from tokentrace.integrations import botocore as botocore_integration
@@ -342,14 +341,6 @@ def test_uninstrument_restores_the_sessions_send() -> None:
     assert hasattr(botocore.httpsession.URLLib3Session.send, "__wrapped__")
 
 
-class Injected(RuntimeError):
-    pass
-
-
-def _boom(*args: Any, **kwargs: Any) -> Any:
-    raise Injected("injected fault")
-
-
 HOOKS = [
     (_wire, "may_route"),
     (_wire, "peek_url"),
@@ -414,14 +405,7 @@ def test_a_failing_wire_step_leaves_every_request_as_it_would_be(
     the error) it does with tokentrace off, and the failure is logged."""
     server, _ = _serving(CACHED, CACHED_STREAM, NOVA, INVOKE_STREAM)
     with server:
-        tokentrace.uninstrument("botocore")
-        try:
-            baseline = list(_every_way(server.url))
-        finally:
-            tokentrace.instrument("botocore")
-        monkeypatch.setattr(target, name, _boom)
-        with caplog.at_level(logging.WARNING, logger="tokentrace"), tokentrace.task("faults"):
-            assert list(_every_way(server.url)) == baseline
+        baseline = requests_unchanged(
+            ("botocore",), lambda: list(_every_way(server.url)), (target, name), monkeypatch, caplog
+        )
     assert baseline[0]["usage"]["outputTokens"] == 185
-    assert any("Injected" in r.getMessage() for r in caplog.records), name
-    assert _call.active_call() is None

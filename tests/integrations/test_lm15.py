@@ -8,7 +8,6 @@ import asyncio
 import gc
 import gzip
 import json
-import logging
 from decimal import Decimal
 from typing import Any
 
@@ -18,8 +17,8 @@ lm15_transports = pytest.importorskip("lm15.transports")  # the test extra insta
 
 import tokentrace  # noqa: E402  # after the skip
 from tests.support.clients import recorded  # noqa: E402
+from tests.support.faults import requests_unchanged  # noqa: E402
 from tokentrace._cli.demo import RECORDINGS  # noqa: E402
-from tokentrace._core import call as _call  # noqa: E402
 from tokentrace.integrations import _wire, _wire_bodies  # noqa: E402
 from tokentrace.integrations import lm15 as lm15_integration  # noqa: E402
 from tokentrace.testing import Capture, Recorded, ReplayServer  # noqa: E402
@@ -208,14 +207,6 @@ def test_uninstrument_restores_the_transports() -> None:
     assert hasattr(lm15_transports.StdlibAsyncTransport._do_stream, "__wrapped__")
 
 
-class Injected(RuntimeError):
-    pass
-
-
-def _boom(*args: Any, **kwargs: Any) -> Any:
-    raise Injected("injected fault")
-
-
 HOOKS = [
     (_wire, "may_route"),
     (_wire, "peek_url"),
@@ -259,14 +250,7 @@ def test_a_failing_wire_step_leaves_every_request_as_it_would_be(
     """With any of tokentrace's steps raising, every request returns exactly the bytes (or raises
     exactly the error) it does with tokentrace off, and the failure is logged."""
     with _server() as server:
-        tokentrace.uninstrument("lm15")
-        try:
-            baseline = _every_way(server.url)
-        finally:
-            tokentrace.instrument("lm15")
-        monkeypatch.setattr(target, name, _boom)
-        with caplog.at_level(logging.WARNING, logger="tokentrace"), tokentrace.task("faults"):
-            assert _every_way(server.url) == baseline
+        baseline = requests_unchanged(
+            ("lm15",), lambda: _every_way(server.url), (target, name), monkeypatch, caplog
+        )
     assert baseline[0] == CHAT
-    assert any("Injected" in r.getMessage() for r in caplog.records), name
-    assert _call.active_call() is None

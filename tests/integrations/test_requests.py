@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import gc
 import gzip
-import logging
 from decimal import Decimal
 from typing import Any
 
@@ -14,8 +13,8 @@ import requests
 
 import tokentrace
 from tests.support.clients import recorded
+from tests.support.faults import requests_unchanged
 from tokentrace._cli.demo import RECORDINGS
-from tokentrace._core import call as _call
 from tokentrace.integrations import _wire, _wire_bodies, _wire_urllib3
 from tokentrace.integrations import requests as requests_integration
 from tokentrace.testing import Capture, Recorded, ReplayServer
@@ -167,14 +166,6 @@ def test_uninstrument_restores_the_sessions_send() -> None:
     assert hasattr(requests.Session.send, "__wrapped__")
 
 
-class Injected(RuntimeError):
-    pass
-
-
-def _boom(*args: Any, **kwargs: Any) -> Any:
-    raise Injected("injected fault")
-
-
 HOOKS = [
     (_wire, "may_route"),
     (_wire, "_open_call"),
@@ -218,14 +209,7 @@ def test_a_failing_wire_step_leaves_every_request_as_it_would_be(
     """With any of tokentrace's steps raising, every request returns exactly the bytes (or raises
     exactly the error) it does with tokentrace off, and the failure is logged."""
     with _server() as server:
-        tokentrace.uninstrument("requests")
-        try:
-            baseline = _every_way(server.url)
-        finally:
-            tokentrace.instrument("requests")
-        monkeypatch.setattr(target, name, _boom)
-        with caplog.at_level(logging.WARNING, logger="tokentrace"), tokentrace.task("faults"):
-            assert _every_way(server.url) == baseline
+        baseline = requests_unchanged(
+            ("requests",), lambda: _every_way(server.url), (target, name), monkeypatch, caplog
+        )
     assert baseline[0] == CHAT
-    assert any("Injected" in r.getMessage() for r in caplog.records), name
-    assert _call.active_call() is None
