@@ -45,9 +45,11 @@ Each case runs the framework's own code against a `tokentrace.testing.ReplayServ
 checks that each request the server saw is one call span, with the usage the provider reported
 in the body and the task's totals and cost (a `Decimal`) equal to that usage priced by
 genai-prices. The frameworks run in an environment of their own, `.venv-frameworks`, with the
-releases pinned in `tests/frameworks/requirements.txt` ({pins}), except pydantic-ai's
-`AnthropicModel`, whose working release needs openai 3: it runs in `.venv-frameworks-pydantic-ai`
-(`tests/frameworks/requirements-pydantic-ai.txt`: {pins_pydantic_ai}):
+releases pinned in `tests/frameworks/requirements.txt` ({pins}), and the `estimate` extra,
+except pydantic-ai's `AnthropicModel`: the pydantic-ai that can call anthropic 2 (2.78) cannot
+share that environment (its OpenAI models need openai 3, llama-index-llms-openai needs openai<3),
+so it runs in `.venv-frameworks-pydantic-ai` (`tests/frameworks/requirements-pydantic-ai.txt`:
+{pins_pydantic_ai}):
 
     "$(python -m tests.support.frameworks install)" -m pytest -n0 tests/frameworks
     "$(python -m tests.support.frameworks install pydantic-ai)" -m pytest -n0 tests/frameworks
@@ -56,7 +58,10 @@ releases pinned in `tests/frameworks/requirements.txt` ({pins}), except pydantic
 - **estimated**: one call per request, counted offline and flagged
   (`tokentrace.usage.estimated`), because the response has no usage: the framework streamed
   without asking for it (OpenAI sends usage in a stream only for
-  `stream_options={{"include_usage": true}}`).
+  `stream_options={{"include_usage": true}}`). Counting offline needs the `estimate` extra
+  (`pip install 'tokentrace[estimate]'`); without it such a call is unpriced, and its
+  `tokentrace.usage.problem` says so. `configure(request_stream_usage=True)` asks for the usage
+  instead ([configuration](configuration.md)).
 - **not seen**: the request went out and tokentrace recorded nothing.
 - **double**: more call spans than requests.
 - **one call, 2 attempts**: LiteLLM sent a call twice (its first request got HTTP 500, or its
@@ -81,12 +86,14 @@ GAPS = """
   reads them at lm15's transport (the `dspy` integration; `lm15` for lm15 installed on its own),
   as it reads httpx's and requests': the rows above are exact.
 - **dspy streaming** (`dspy.streamify`) is not in the matrix: it needs a program whose recorded
-  answer follows dspy's field format, which no recording has.
+  stream follows dspy's field format, which no streamed recording has (`Predict`, unstreamed,
+  is in the matrix, on a recorded answer in that format).
 - **pydantic-ai's `AnthropicModel`** runs in an environment of its own (pydantic-ai 2.78): the
   pydantic-ai of the main frameworks environment (2.31) cannot call anthropic 2 at all (it hands
   the client an `httpx` client where anthropic 2 takes `httpx2`, and with a client of its own it
-  fails building the request, before anything is sent), and 2.78 needs openai 3, which litellm
-  and llama-index keep out of `.venv-frameworks`.
+  fails building the request, before anything is sent), and 2.78's OpenAI models need openai 3,
+  which llama-index-llms-openai (openai<3) keeps out of `.venv-frameworks`. The Anthropic case
+  itself needs no openai: its environment holds none.
 - **Retries** of the other frameworks go through the SDK integrations, which count attempts of
   one call; they are not in the matrix.
 - **A LiteLLM function imported before `tokentrace.instrument()`** is not wrapped: its requests

@@ -17,7 +17,7 @@ from tests.frameworks import matrix
 
 _FRAMEWORKS = ("litellm", "dspy", "langchain_openai", "langchain_anthropic", "llama_index.llms.openai")
 _FRAMEWORKS += ("pydantic_ai", "agents")
-# The one file of the pydantic-ai environment (pydantic-ai 2.78, which needs openai 3).
+# The one file of the pydantic-ai environment (pydantic-ai 2.78, whose OpenAI models need openai 3).
 _PYDANTIC_AI = "test_pydantic_ai_anthropic.py"
 
 

@@ -129,6 +129,8 @@ MESSAGES_STREAM = Recording(
     "openllmetry/packages/opentelemetry-instrumentation-anthropic/tests/cassettes/test_messages/"
     "test_anthropic_streaming_helper_methods_legacy.yaml"
 )
+# DSPy's answer to a Predict("question -> answer") in its field format (gpt-5-mini, "Paris")
+PREDICT = Recording("logfire/tests/otel_integrations/cassettes/test_dspy/test_dspy_instrumentation.yaml", 1)
 # Gemini
 GENERATE = Recording(
     "openinference/python/instrumentation/openinference-instrumentation-google-genai/tests/cassettes/"
@@ -182,9 +184,14 @@ class Server(ReplayServer):
     request, none).
     """
 
-    def __init__(self, *, fail_first: int = 0, cut_first: int = 0, cut_after: int = 1) -> None:
+    def __init__(
+        self, *, fail_first: int = 0, cut_first: int = 0, cut_after: int = 1, chat: Recording | None = None
+    ) -> None:
         super().__init__({})
         self.served: list[Recording] = []
+        self._chat = chat
+        """The answer to a chat request that does not stream, in place of ``CHAT`` (a program
+        that parses its answer needs one in its own format)."""
         self._failures = fail_first
         """The first requests answered with HTTP 500 (no recording holds a 5xx)."""
         self._cuts = cut_first
@@ -219,6 +226,8 @@ class Server(ReplayServer):
                 recording = next(
                     (ROUTES[e] for e in sorted(ROUTES, key=len, reverse=True) if path.endswith(e)), None
                 )
+        if recording is CHAT and self._chat is not None:
+            recording = self._chat
         if recording is None:
             return None
         if self._cuts and streaming and recording.provider in STREAM_ERRORS:

@@ -47,6 +47,24 @@ def test_an_lm_call_through_the_default_engine_is_one_exact_call(mode: str, cap:
     check(cap, task, server, framework="dspy", surface="LM (default engine)", mode=mode)
 
 
+@pytest.mark.parametrize("mode", ["sync", "async"])
+def test_a_predict_through_the_default_engine_is_one_exact_call(mode: str, cap: Capture) -> None:
+    """A dspy.Predict program on the default engine, answered in dspy's field format: it parses
+    its answer, and its one request is one exact call."""
+    with Server(chat=rec.PREDICT) as server, tokentrace.task("dspy") as task:
+        lm = dspy.LM(
+            "openai/" + rec.PREDICT.model, api_base=server.url + "/v1", api_key="sk-test", cache=False
+        )
+        predict = dspy.Predict("question -> answer")
+        with dspy.context(lm=lm):
+            if mode == "sync":
+                result = predict(question="What is the capital of France?")
+            else:
+                result = asyncio.run(predict.acall(question="What is the capital of France?"))
+    assert result.answer == "Paris"
+    check(cap, task, server, framework="dspy", surface="Predict (default engine)", mode=mode)
+
+
 def test_instrument_is_idempotent_and_uninstrument_is_exact() -> None:
     """The two doors of the lm15 dspy vendors are wrapped once and restored exactly."""
     targets = [(p.module, p.qualname) for p in DspyIntegration().patches()]

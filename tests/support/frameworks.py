@@ -5,7 +5,8 @@ in a requirements file, which the main environment cannot hold.
 - ``.venv-frameworks`` (``tests/frameworks/requirements.txt``): every framework but one case
   (llama-index-llms-openai and litellm need openai<3);
 - ``.venv-frameworks-pydantic-ai`` (``tests/frameworks/requirements-pydantic-ai.txt``):
-  pydantic-ai's AnthropicModel, whose working release needs openai 3.
+  pydantic-ai's AnthropicModel: the pydantic-ai that can call anthropic 2 (2.78) needs openai 3
+  for its OpenAI models, and llama-index-llms-openai needs openai<3.
 
     python -m tests.support.frameworks install [pydantic-ai]   # creates it, or reuses it; prints its python
     "$(python -m tests.support.frameworks install)" -m pytest -n0 tests/frameworks
