@@ -30,6 +30,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -45,7 +46,6 @@ ABLATIONS = ("otel-span-0", "otel-span-16", "tokentrace-nodup", "tokentrace-dup"
 
 def child(config: str, provider: str, mode: str, calls: int, ready: str) -> None:
     """Run ``calls`` calls of one configuration inside ``functools.reduce`` (the collection window)."""
-    import functools
     import warnings
 
     warnings.simplefilter("ignore", DeprecationWarning)
@@ -67,8 +67,17 @@ def child(config: str, provider: str, mode: str, calls: int, ready: str) -> None
     fn = overhead.prepare(provider, mode, config, processor)
     if config.startswith("tokentrace"):
         tokentrace.task("bench").__enter__()
-    for _ in range(20):  # warm caches outside the collection window
-        fn()
+    window(fn, calls, ready)
+
+
+def window(call: Callable[[], object], calls: int, ready: str, warm: int = 20) -> None:
+    """In a child: ``call`` ``warm`` times (caches warmed outside the collection window), then
+    ``calls`` times inside ``functools.reduce``, the window ``collected`` counts, once the parent
+    has switched instrumentation on."""
+    import functools
+
+    for _ in range(warm):
+        call()
     # A garbage collection inside the window would cost millions of instructions or none,
     # depending on allocation counts since start-up; overhead.py pauses it too.
     gc.collect()
@@ -76,7 +85,25 @@ def child(config: str, provider: str, mode: str, calls: int, ready: str) -> None
     Path(ready).touch()  # the parent switches instrumentation on, then removes the file
     while Path(ready).exists():
         time.sleep(0.05)
-    functools.reduce(lambda acc, _: fn(), range(calls), None)
+    functools.reduce(lambda acc, _: call(), range(calls), None)
+
+
+def drop_spans() -> None:
+    """In a child: spans go to a processor whose export never runs inside the window (its work
+    is not the caller's, and would make counts depend on timing)."""
+    from opentelemetry import trace
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+
+    class Drop(SpanExporter):
+        def export(self, spans: object) -> SpanExportResult:
+            return SpanExportResult.SUCCESS
+
+    provider = TracerProvider()
+    provider.add_span_processor(
+        BatchSpanProcessor(Drop(), max_queue_size=1_000_000, schedule_delay_millis=600_000)
+    )
+    trace.set_tracer_provider(provider)
 
 
 def collected(script: str, child_args: list[str], label: str) -> int:

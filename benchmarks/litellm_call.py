@@ -20,15 +20,17 @@ from __future__ import annotations
 
 import argparse
 import functools
-import gc
 import json
 import os
 import statistics
 import sys
-import time
 from pathlib import Path
 
-from instructions import collected  # the same callgrind runner (benchmarks/ is on the path)
+from instructions import (  # the same callgrind runner (benchmarks/ is on the path)
+    collected,
+    drop_spans,
+    window,
+)
 
 CONFIGS = ("bare", "tokentrace")
 MESSAGES = [{"role": "user", "content": "hi"}]
@@ -38,21 +40,9 @@ def child(config: str, url: str, calls: int, ready: str) -> None:
     """Make ``calls`` LiteLLM calls of one configuration inside ``functools.reduce`` (the window)."""
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
     os.environ.setdefault("LITELLM_TELEMETRY", "False")
-    from opentelemetry import trace
-    from opentelemetry.sdk.trace import TracerProvider
-    from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
-
     import tokentrace
 
-    class Drop(SpanExporter):
-        def export(self, spans: object) -> SpanExportResult:
-            return SpanExportResult.SUCCESS
-
-    provider = TracerProvider()
-    provider.add_span_processor(
-        BatchSpanProcessor(Drop(), max_queue_size=1_000_000, schedule_delay_millis=600_000)
-    )
-    trace.set_tracer_provider(provider)
+    drop_spans()
     if config == "tokentrace":
         tokentrace.instrument("litellm", "httpx", "httpx2")
         tokentrace.task("bench").__enter__()
@@ -65,14 +55,7 @@ def child(config: str, url: str, calls: int, ready: str) -> None:
         api_base=url + "/v1",
         api_key="sk-test",
     )
-    for _ in range(10):
-        call()
-    gc.collect()
-    gc.disable()
-    Path(ready).touch()
-    while Path(ready).exists():
-        time.sleep(0.05)
-    functools.reduce(lambda acc, _: call(), range(calls), None)
+    window(call, calls, ready, warm=10)
 
 
 def main() -> None:

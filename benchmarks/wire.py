@@ -30,14 +30,15 @@ from __future__ import annotations
 
 import argparse
 import functools
-import gc
 import json
 import statistics
 import sys
-import time
-from pathlib import Path
 
-from instructions import collected  # the same callgrind runner (benchmarks/ is on the path)
+from instructions import (  # the same callgrind runner (benchmarks/ is on the path)
+    collected,
+    drop_spans,
+    window,
+)
 
 CONFIGS = (
     "other-bare",
@@ -68,7 +69,7 @@ def child(config: str, url: str, calls: int, ready: str) -> None:
 
     import tokentrace
 
-    _tracing()
+    drop_spans()
     kind, _, setup = config.partition("-")
     if setup == "tokentrace":
         tokentrace.instrument("httpx2", "requests", "botocore", "lm15")
@@ -88,14 +89,7 @@ def child(config: str, url: str, calls: int, ready: str) -> None:
         call = functools.partial(
             client.post, "/chat/completions", body=REQUEST, cast_to=openai.types.chat.ChatCompletion
         )
-    for _ in range(20):
-        call()
-    gc.collect()
-    gc.disable()
-    Path(ready).touch()
-    while Path(ready).exists():
-        time.sleep(0.05)
-    functools.reduce(lambda acc, _: call(), range(calls), None)
+    window(call, calls, ready)
 
 
 def _botocore_call(url: str) -> functools.partial[object]:
@@ -129,23 +123,6 @@ def _lm15_call(url: str) -> functools.partial[object]:
     return functools.partial(post)
 
 
-def _tracing() -> None:
-    """tokentrace's spans go to a processor whose export never runs inside the window."""
-    from opentelemetry import trace
-    from opentelemetry.sdk.trace import TracerProvider
-    from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
-
-    class Drop(SpanExporter):
-        def export(self, spans: object) -> SpanExportResult:
-            return SpanExportResult.SUCCESS
-
-    provider = TracerProvider()
-    provider.add_span_processor(
-        BatchSpanProcessor(Drop(), max_queue_size=1_000_000, schedule_delay_millis=600_000)
-    )
-    trace.set_tracer_provider(provider)
-
-
 def aiohttp_child(config: str, url: str, calls: int, ready: str) -> None:
     """``calls`` posts of one ``aiohttp.ClientSession``, one after another in one coroutine run
     once inside ``functools.reduce`` (the window): the event loop's work is the request's too."""
@@ -155,7 +132,7 @@ def aiohttp_child(config: str, url: str, calls: int, ready: str) -> None:
 
     import tokentrace
 
-    _tracing()
+    drop_spans()
     if config.endswith("-tokentrace"):
         tokentrace.instrument("aiohttp")
         tokentrace.task("bench").__enter__()
@@ -171,12 +148,8 @@ def aiohttp_child(config: str, url: str, calls: int, ready: str) -> None:
     loop = asyncio.new_event_loop()
     session = loop.run_until_complete(_session())
     loop.run_until_complete(posts(session, 20))
-    gc.collect()
-    gc.disable()
-    Path(ready).touch()
-    while Path(ready).exists():
-        time.sleep(0.05)
-    functools.reduce(lambda acc, _: loop.run_until_complete(posts(session, calls)), range(1), None)
+    # One window step runs all the posts: the event loop's work between them is counted too.
+    window(lambda: loop.run_until_complete(posts(session, calls)), 1, ready, warm=0)
 
 
 async def _session() -> object:
