@@ -18,6 +18,8 @@ from tokentrace.integrations import Method, RelayIntegration, Request
 from tokentrace.testing import Capture, Recorded, ReplayServer
 
 CHAT = (RECORDINGS / "openai_chat.json").read_bytes()  # gpt-4o-mini: 123 in, 17 out = $0.00002865
+STREAM = (RECORDINGS / "openai_chat_stream.sse").read_bytes()  # gpt-3.5-turbo: 13 in, 20 out
+EMBEDDING = (RECORDINGS / "openai_embedding.json").read_bytes()  # text-embedding-ada-002: 2 in
 PRICE = Decimal("0.00002865")
 
 
@@ -39,14 +41,26 @@ class Checked:
             self.rejects -= 1
         raise ValueError("no answer passed the check")
 
+    def stream(self, model: str, messages: list[dict[str, str]], store: bool = False) -> Iterator[str]:
+        """The answer's events as they come; at its end, when ``store``, the answer's embedding is
+        posted (a cache storing it, as a library's success callback does, in the stream's context)."""
+        body = {"model": model, "messages": messages, "stream": True}
+        with httpx.stream("POST", self.url + "/v1/chat/completions", json=body) as response:
+            yield from (line for line in response.iter_lines() if line.startswith("data: {"))
+        if store:
+            httpx.post(self.url + "/v1/embeddings", json={"model": "text-embedding-ada-002", "input": ["hi"]})
+
 
 class CheckedIntegration(RelayIntegration):
     name = "checked"
     provider = "openai"
-    methods = (Method(__name__, "Checked.ask", "chat", positional=("model", "messages")),)
+    methods = (
+        Method(__name__, "Checked.ask", "chat", positional=("model", "messages")),
+        Method(__name__, "Checked.stream", "chat", positional=("model", "messages")),
+    )
 
     def request(self, method: Method, instance: Any, kwargs: Mapping[str, Any]) -> Request:
-        return Request(kwargs.get("model"), kwargs=kwargs)
+        return Request(kwargs.get("model"), stream=method.qualname == "Checked.stream", kwargs=kwargs)
 
 
 @pytest.fixture(autouse=True)
@@ -123,3 +137,28 @@ def test_a_relayed_answer_names_its_tier_as_the_providers_integration_does(cap: 
     # gpt-4o-mini has no flex rates of its own in the price database: the standard ones.
     assert relayed["tokentrace.cost.usd"] == 0.00002865
     assert task.totals.cost_usd == 2 * PRICE
+
+
+def test_a_request_sent_once_a_relayed_stream_has_answered_is_a_call_of_its_own(cap: Capture) -> None:
+    """A relayed stream whose library, once the answer is in, posts an embedding in the stream's
+    context: the stream is one exact call (13 in, 20 out, no retry, no waste) and the embedding
+    a call of its own (2 tokens), never an attempt that would take the answer's place."""
+    served = {
+        "/v1/chat/completions": [Recorded(STREAM, content_type="text/event-stream")],
+        "/v1/embeddings": [Recorded(EMBEDDING)],
+    }
+    with ReplayServer(served) as server, tokentrace.task("stored") as task:
+        events = list(Checked(server.url, rejects=0).stream("gpt-3.5-turbo", MESSAGES, store=True))
+    assert len(events) > 2
+    assert [path for path, _ in server.requests] == ["/v1/chat/completions", "/v1/embeddings"]
+    spans = sorted(cap.call_spans(), key=lambda span: span.start_time or 0)
+    streamed, stored = (dict(span.attributes or {}) for span in spans)
+    assert streamed["gen_ai.operation.name"] == "chat"
+    assert (streamed["gen_ai.usage.input_tokens"], streamed["gen_ai.usage.output_tokens"]) == (13, 20)
+    assert streamed["tokentrace.retries"] == 0
+    assert stored["gen_ai.operation.name"] == "embeddings"
+    assert stored["gen_ai.usage.input_tokens"] == 2
+    totals = task.totals
+    assert (totals.llm_calls, totals.retries, totals.retry_waste_tokens) == (2, 0, 0)
+    # 13 x $0.50 + 20 x $1.50 per million (gpt-3.5-turbo-0125), and 2 x $0.10 per million
+    assert totals.cost_usd == Decimal("0.0000365") + Decimal("0.0000002")

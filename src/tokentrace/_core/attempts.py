@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from tokentrace._core.call import _ACTIVE_CALL, Call
+from tokentrace._core.call import _ACTIVE_CALL, Call, in_flight
 from tokentrace._core.integration import AttemptHook, Reading
 from tokentrace._foundation import semconv as sc
 from tokentrace._foundation.safety import guarded
@@ -34,6 +34,7 @@ class Attempt:
     priced by its provider's rules, whose record its relayed call accounts for."""
 
     __slots__ = (
+        "broken",
         "call",
         "error",
         "problem",
@@ -59,6 +60,15 @@ class Attempt:
         self.error: BaseException | None = None
         self.stream_end: str | None = None
         self.reading: Reading | None = None
+        self.broken = False
+        """The provider broke off its stream with an error event, seen as the event arrived
+        (before the body ends: a library may send its fallback at once)."""
+
+    @property
+    def failed(self) -> bool:
+        """Whether it failed, so far as is known now: an error, an HTTP error status, or a stream
+        its provider broke off."""
+        return self.broken or self.error is not None or (self.status is not None and self.status >= 400)
 
     def settled(
         self,
@@ -110,7 +120,7 @@ def event(number: int, attempt: str | tuple[AttemptHook, Any] | Attempt, outcome
 def _note_attempt(outcome: str | tuple[AttemptHook, Any]) -> None:
     """Note one attempt of the call in flight: what it raised (the error's type name), or the
     hook and the SDK's result, whose status is read only if the span lists the attempts."""
-    call = _ACTIVE_CALL.get()
+    call = in_flight(_ACTIVE_CALL.get())
     if call is not None:
         call.attempts.append(outcome)
 

@@ -82,8 +82,18 @@ _ACTIVE_CALL: ContextVar[Call | None] = ContextVar("tokentrace.call", default=No
 
 
 def active_call() -> Call | None:
-    """The LLM call being made in this context, if any (for attempt hooks and layered SDKs)."""
-    return _ACTIVE_CALL.get()
+    """The LLM call being made in this context, if any (for attempt hooks and layered SDKs). A
+    relayed call whose answer is in is not (see ``in_flight``)."""
+    return in_flight(_ACTIVE_CALL.get())
+
+
+def in_flight(call: Call | None) -> Call | None:
+    """``call`` (the context's), unless it is a relayed call that takes no more requests: work a
+    library starts while its stream is read (a success callback, a cache storing the answer, in
+    tasks and threads that inherit the context) makes calls of its own once the answer is in."""
+    if call is not None and call.relay is not None and not call.relay.takes_requests():
+        return None
+    return call
 
 
 def settle_attempt(outcome: str) -> None:

@@ -24,7 +24,7 @@ from tokentrace._core import attempts as _attempts
 from tokentrace._core import content as _content
 from tokentrace._core import gate as _gate
 from tokentrace._core import requests as _requests
-from tokentrace._core.call import _ACTIVE_CALL, Call, active_call, leave
+from tokentrace._core.call import _ACTIVE_CALL, Call, active_call, in_flight, leave
 from tokentrace._core.integration import UNREAD, Method, ProviderIntegration, Reading, Request
 from tokentrace._foundation import semconv as sc
 from tokentrace._foundation.providers import is_own_api
@@ -78,7 +78,8 @@ def _begin(
 ) -> Call | None:
     if integration.name not in _live or not _telemetry.state.settings.enabled:
         return None
-    if _ACTIVE_CALL.get() is not None:
+    active = _ACTIVE_CALL.get()
+    if active is not None and in_flight(active) is not None:
         # A layered SDK (one instrumented method calling another): record the call once.
         return None
     return start(integration, method, integration.request(method, instance, kwargs))

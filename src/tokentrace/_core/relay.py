@@ -54,7 +54,7 @@ class Relayed:
     """The attempts of one relayed call, and when it may be accounted: once its method has
     returned or raised and every attempt's response has been read."""
 
-    __slots__ = ("answered_by", "attempts", "call", "ended", "error", "lock", "open")
+    __slots__ = ("answered_by", "attempts", "call", "ended", "error", "lock", "open", "reading")
 
     def __init__(self, call: Call) -> None:
         self.call = call
@@ -64,6 +64,8 @@ class Relayed:
         self.ended = False
         self.error: BaseException | None = None
         self.lock = threading.Lock()
+        self.reading = False
+        """Its method has returned a stream, which the application is reading."""
         self.answered_by: ProviderIntegration | None = None
         """The integration that read the attempt that answered (its attributes name the call's)."""
 
@@ -80,6 +82,19 @@ class Relayed:
         context = trace.set_span_in_context(self.call.span)
         call.context_tokens = (_ACTIVE_CALL.set(call), otel_context.attach(context))
         return call
+
+    def takes_requests(self) -> bool:
+        """Whether a request sent now in this call's context is one of its attempts: while its
+        method runs (its retries and fallbacks); once it has returned a stream, only before its
+        first request (a stream that sends it when first read) or after an attempt that failed (a
+        fallback from a stream its provider broke off). A request sent after the answer came (a
+        success callback's, a cache's) is a call of its own."""
+        if self.call.done:
+            return False
+        if not self.reading:
+            return True
+        attempts = self.attempts
+        return not attempts or attempts[-1].failed
 
     def settled(self) -> None:
         """One attempt's response has been read to its end (or the request failed)."""
@@ -229,6 +244,7 @@ def _returned(call: Call, result: Any) -> Any:
     if call.integration.is_stream(call.request, result):
         # A library's stream may send its request only when its first item is asked for
         # (LiteLLM's to Gemini): that item is asked for with the call in flight.
+        relay.reading = True
         return _streams.wrap_stream(call, result, lazy=True)
     relay.ended_with(None)
     return result

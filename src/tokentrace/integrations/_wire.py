@@ -26,7 +26,7 @@ from urllib.parse import unquote, urlsplit
 
 from tokentrace._core import engine as _engine
 from tokentrace._core import gate as _gate
-from tokentrace._core.call import _ACTIVE_CALL, Call, leave
+from tokentrace._core.call import _ACTIVE_CALL, Call, in_flight, leave
 from tokentrace._core.integration import Method, ProviderIntegration, Request
 from tokentrace._foundation.safety import failed, guarded
 from tokentrace._telemetry import providers as _telemetry
@@ -270,7 +270,7 @@ def begin(route_: Route, origin: str, body: bytes | dict[str, Any] | None) -> Ex
     a JSON request). A budget that must stop the call raises ``BudgetExceeded`` here, before the
     request is sent: the one error tokentrace raises into a request, by design. Under a relayed
     call the request is an attempt of that call, which its budget already let through."""
-    active = _ACTIVE_CALL.get()
+    active = in_flight(_ACTIVE_CALL.get())
     if active is not None:
         if active.relay is None:
             return None

@@ -212,6 +212,8 @@ class Body:
         events = self.events
         if events is not None:
             events.feed(data)
+            if events.failed is not None:
+                self._broken()
             return
         if self.kind is None:
             start = data.lstrip()[:1]
@@ -223,10 +225,17 @@ class Body:
                 events = self._stream_events("sse")
                 events.feed(b"".join(self.chunks) + data)
                 self.chunks = []
+                if events.failed is not None:
+                    self._broken()
                 return
         self.size += len(data)
         if self.size <= MAX_BODY:
             self.chunks.append(data)
+
+    def _broken(self) -> None:
+        attempt = self.call.attempt_of
+        if attempt is not None:
+            attempt.broken = True
 
     def end(self, how: str, error: BaseException | None = None) -> None:
         """The body ended (``completed``), was closed early (``closed``), failed (``error``) or was
