@@ -326,6 +326,68 @@ def test_an_sdk_call_is_recorded_once_not_again_by_aiohttp(cap: Capture) -> None
     assert (task.totals.llm_calls, task.totals.cost_usd) == (1, PRICE)
 
 
+async def _paused_server(body: bytes, resume: asyncio.Event) -> asyncio.Server:
+    """A server on 127.0.0.1 that answers with the first half of an event stream, waits for
+    ``resume``, then sends the rest (a provider pausing between events)."""
+
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await reader.readuntil(b"\r\n\r\n")
+        length = next(
+            int(line.split(b":", 1)[1])
+            for line in head.split(b"\r\n")
+            if line.lower().startswith(b"content-length:")
+        )
+        await reader.readexactly(length)
+        half = len(body) // 2
+        writer.write(
+            b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n"
+            + f"content-length: {len(body)}\r\nconnection: close\r\n\r\n".encode()
+            + body[:half]
+        )
+        await writer.drain()
+        await resume.wait()
+        writer.write(body[half:])
+        await writer.drain()
+        writer.close()
+
+    return await asyncio.start_server(answer, "127.0.0.1", 0)
+
+
+def test_a_read_given_up_by_a_timeout_leaves_the_stream_to_be_read_on(cap: Capture) -> None:
+    """A line read cancelled by its timeout while the provider pauses, then read on to the end (an
+    event loop with a heartbeat timeout): one call, with the stream's exact usage (11 + 1,031
+    cache reads in, 100 out = $0.0018423), not a failed one."""
+    request, events = _anthropic_stream()
+
+    async def main() -> int:
+        resume = asyncio.Event()
+        server = await _paused_server(events, resume)
+        port = server.sockets[0].getsockname()[1]
+        timeouts = 0
+        async with server, aiohttp.ClientSession() as session:
+            url = f"http://127.0.0.1:{port}/v1/messages"
+            async with session.post(url, data=request) as response:
+                while True:
+                    try:
+                        line = await asyncio.wait_for(response.content.readline(), 0.2)
+                    except asyncio.TimeoutError:
+                        timeouts += 1
+                        resume.set()
+                        continue
+                    if not line:
+                        return timeouts
+
+    with tokentrace.task("paused") as task:
+        assert asyncio.run(main()) >= 1
+    (span,) = cap.call_spans()
+    attrs = dict(span.attributes or {})
+    assert "error.type" not in attrs
+    assert attrs["gen_ai.usage.input_tokens"] == 1042
+    assert attrs["gen_ai.usage.output_tokens"] == 100
+    assert attrs["tokentrace.stream.end"] == "completed"
+    assert task.totals.cost_usd == Decimal("0.0018423")
+
+
 def test_uninstrument_restores_the_sessions_request() -> None:
     """Undoing the integration puts ``ClientSession._request`` back; instrumenting wraps it once."""
     tokentrace.uninstrument("aiohttp")

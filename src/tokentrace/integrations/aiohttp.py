@@ -15,7 +15,8 @@ response's release or close before the end of its body (``release()``, ``close()
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import asyncio
+from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any
 
 import wrapt
@@ -88,26 +89,6 @@ else:
     _Proxy = wrapt.ObjectProxy
 
 
-class _Reads:
-    """``async for`` over one of the watched stream's reads, until the end of the body (what
-    aiohttp's own iterators do over the stream's reads)."""
-
-    __slots__ = ("_last", "_read")
-
-    def __init__(self, read: Callable[[], Awaitable[Any]], last: Any = b"") -> None:
-        self._read = read
-        self._last = last
-
-    def __aiter__(self) -> _Reads:
-        return self
-
-    async def __anext__(self) -> Any:
-        data = await self._read()
-        if data == self._last:
-            raise StopAsyncIteration
-        return data
-
-
 class _WatchedContent(_Proxy):
     """The response's ``StreamReader`` behind a watcher: each read feeds the body's watcher what
     it returns and ends it at the end of the body, or with the read's error; the iterators read
@@ -131,6 +112,8 @@ class _WatchedContent(_Proxy):
     async def _self_watch(self, reading: Awaitable[Any], chunk: bool = False) -> Any:
         try:
             data = await reading
+        except asyncio.CancelledError:
+            raise  # a read given up (a timeout around it): the stream is still there to read
         except BaseException as exc:
             guarded("wire.end", self._self_body.end, None, "error", exc)
             raise
@@ -170,17 +153,19 @@ class _WatchedContent(_Proxy):
         self._self_took(data)
         return data
 
-    def __aiter__(self) -> _Reads:
-        return _Reads(self.readline)
+    # aiohttp's own iterators, over this proxy: they read through the watched reads above, and
+    # stop, and tune the stream, exactly as aiohttp's do.
+    def __aiter__(self) -> Any:
+        return type(self.__wrapped__).__aiter__(self)
 
-    def iter_chunked(self, n: int) -> _Reads:
-        return _Reads(lambda: self.read(n))
+    def iter_chunked(self, n: int) -> Any:
+        return type(self.__wrapped__).iter_chunked(self, n)
 
-    def iter_any(self) -> _Reads:
-        return _Reads(self.readany)
+    def iter_any(self) -> Any:
+        return type(self.__wrapped__).iter_any(self)
 
-    def iter_chunks(self) -> _Reads:
-        return _Reads(self.readchunk, (b"", False))
+    def iter_chunks(self) -> Any:
+        return type(self.__wrapped__).iter_chunks(self)
 
     def set_exception(self, *args: Any, **kwargs: Any) -> None:
         try:
