@@ -19,7 +19,7 @@ import yarl
 
 import tokentrace
 from tests.support.clients import recorded
-from tests.support.faults import requests_unchanged
+from tests.support.faults import WIRE_STEPS, requests_unchanged, restores
 from tokentrace._cli.demo import RECORDINGS
 from tokentrace.integrations import _wire, _wire_bodies
 from tokentrace.integrations import aiohttp as aiohttp_integration
@@ -390,21 +390,13 @@ def test_a_read_given_up_by_a_timeout_leaves_the_stream_to_be_read_on(cap: Captu
 
 def test_uninstrument_restores_the_sessions_request() -> None:
     """Undoing the integration puts ``ClientSession._request`` back; instrumenting wraps it once."""
-    tokentrace.uninstrument("aiohttp")
-    assert not hasattr(aiohttp.ClientSession._request, "__wrapped__")
-    assert tokentrace.instrument("aiohttp") == ["aiohttp"]
-    assert tokentrace.instrument("aiohttp") == []
-    assert hasattr(aiohttp.ClientSession._request, "__wrapped__")
+    restores("aiohttp", (aiohttp.ClientSession, "_request"))
 
 
 HOOKS = [
+    *WIRE_STEPS,
     (_wire, "may_route"),
     (_wire, "route"),
-    (_wire, "_open_call"),
-    (_wire.Exchange, "responded"),
-    (_wire.Exchange, "failed"),
-    (_wire_bodies.Body, "feed"),
-    (_wire_bodies.Body, "end"),
     (_wire_bodies, "json_object"),
     (aiohttp_integration, "_peek"),
     (aiohttp_integration, "_received"),

@@ -23,9 +23,9 @@ import pytest
 import tokentrace
 from tests.support.cassettes import Interaction, ground_truth, served
 from tests.support.clients import recorded
-from tests.support.faults import requests_unchanged
+from tests.support.faults import WIRE_STEPS, requests_unchanged, restores
 from tokentrace._core import registry as _registry
-from tokentrace.integrations import _wire, _wire_bodies, _wire_urllib3
+from tokentrace.integrations import _wire, _wire_urllib3
 from tokentrace.integrations import botocore as botocore_integration
 from tokentrace.testing import Capture, Recorded, ReplayServer
 
@@ -334,23 +334,15 @@ def test_a_watched_body_still_takes_a_socket_timeout(cap: Capture, layer: str) -
 
 def test_uninstrument_restores_the_sessions_send() -> None:
     """Undoing the integration puts ``URLLib3Session.send`` back; instrumenting wraps it once."""
-    tokentrace.uninstrument("botocore")
-    assert not hasattr(botocore.httpsession.URLLib3Session.send, "__wrapped__")
-    assert tokentrace.instrument("botocore") == ["botocore"]
-    assert tokentrace.instrument("botocore") == []
-    assert hasattr(botocore.httpsession.URLLib3Session.send, "__wrapped__")
+    restores("botocore", (botocore.httpsession.URLLib3Session, "send"))
 
 
 HOOKS = [
+    *WIRE_STEPS,
     (_wire, "may_route"),
     (_wire, "peek_url"),
     (botocore_integration, "_peek"),
-    (_wire, "_open_call"),
     (_wire.Exchange, "read"),
-    (_wire.Exchange, "responded"),
-    (_wire.Exchange, "failed"),
-    (_wire_bodies.Body, "feed"),
-    (_wire_bodies.Body, "end"),
     (botocore_integration, "_streamed"),
     (botocore_integration, "_received"),
     (_wire_urllib3.WatchedRaw, "_self_decoded"),

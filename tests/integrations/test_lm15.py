@@ -17,9 +17,9 @@ lm15_transports = pytest.importorskip("lm15.transports")  # the test extra insta
 
 import tokentrace  # noqa: E402  # after the skip
 from tests.support.clients import recorded  # noqa: E402
-from tests.support.faults import requests_unchanged  # noqa: E402
+from tests.support.faults import WIRE_STEPS, requests_unchanged, restores  # noqa: E402
 from tokentrace._cli.demo import RECORDINGS  # noqa: E402
-from tokentrace.integrations import _wire, _wire_bodies  # noqa: E402
+from tokentrace.integrations import _wire  # noqa: E402
 from tokentrace.integrations import lm15 as lm15_integration  # noqa: E402
 from tokentrace.testing import Capture, Recorded, ReplayServer  # noqa: E402
 
@@ -198,23 +198,17 @@ def test_a_request_that_cannot_connect_is_a_failed_call(cap: Capture) -> None:
 
 def test_uninstrument_restores_the_transports() -> None:
     """Undoing the integration puts both transports' doors back; instrumenting wraps them once."""
-    tokentrace.uninstrument("lm15")
-    assert not hasattr(lm15_transports.StdlibTransport.stream, "__wrapped__")
-    assert not hasattr(lm15_transports.StdlibAsyncTransport._do_stream, "__wrapped__")
-    assert tokentrace.instrument("lm15") == ["lm15"]
-    assert tokentrace.instrument("lm15") == []
-    assert hasattr(lm15_transports.StdlibTransport.stream, "__wrapped__")
-    assert hasattr(lm15_transports.StdlibAsyncTransport._do_stream, "__wrapped__")
+    restores(
+        "lm15",
+        (lm15_transports.StdlibTransport, "stream"),
+        (lm15_transports.StdlibAsyncTransport, "_do_stream"),
+    )
 
 
 HOOKS = [
+    *WIRE_STEPS,
     (_wire, "may_route"),
     (_wire, "peek_url"),
-    (_wire, "_open_call"),
-    (_wire.Exchange, "responded"),
-    (_wire.Exchange, "failed"),
-    (_wire_bodies.Body, "feed"),
-    (_wire_bodies.Body, "end"),
     (lm15_integration, "_peek"),
     (lm15_integration, "_received"),
 ]

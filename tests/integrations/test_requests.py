@@ -13,9 +13,9 @@ import requests
 
 import tokentrace
 from tests.support.clients import recorded
-from tests.support.faults import requests_unchanged
+from tests.support.faults import WIRE_STEPS, requests_unchanged, restores
 from tokentrace._cli.demo import RECORDINGS
-from tokentrace.integrations import _wire, _wire_bodies, _wire_urllib3
+from tokentrace.integrations import _wire, _wire_urllib3
 from tokentrace.integrations import requests as requests_integration
 from tokentrace.testing import Capture, Recorded, ReplayServer
 
@@ -159,21 +159,13 @@ def test_a_request_that_cannot_connect_is_a_failed_call(cap: Capture) -> None:
 
 def test_uninstrument_restores_the_sessions_send() -> None:
     """Undoing the integration puts ``Session.send`` back; instrumenting wraps it once."""
-    tokentrace.uninstrument("requests")
-    assert not hasattr(requests.Session.send, "__wrapped__")
-    assert tokentrace.instrument("requests") == ["requests"]
-    assert tokentrace.instrument("requests") == []
-    assert hasattr(requests.Session.send, "__wrapped__")
+    restores("requests", (requests.Session, "send"))
 
 
 HOOKS = [
+    *WIRE_STEPS,
     (_wire, "may_route"),
-    (_wire, "_open_call"),
     (_wire.Exchange, "read"),
-    (_wire.Exchange, "responded"),
-    (_wire.Exchange, "failed"),
-    (_wire_bodies.Body, "feed"),
-    (_wire_bodies.Body, "end"),
     (requests_integration, "_peek"),
     (requests_integration, "_received"),
     (_wire_urllib3.WatchedRaw, "_self_decoded"),

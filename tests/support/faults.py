@@ -1,5 +1,6 @@
-"""The fault matrix of the HTTP client integrations: each of tokentrace's own steps made to raise
-in turn, the application's requests must come out exactly as they do with tokentrace off."""
+"""What every HTTP client integration's tests check alike: the fault matrix (each of tokentrace's
+own steps made to raise in turn, the application's requests must come out exactly as they do with
+tokentrace off), and that undoing the integration is exact."""
 
 from __future__ import annotations
 
@@ -11,8 +12,19 @@ import pytest
 
 import tokentrace
 from tokentrace._core import call as _call
+from tokentrace.integrations import _wire, _wire_bodies
 
 T = TypeVar("T")
+
+# The steps every recorded request goes through, whatever its client: opening its call, its
+# response coming in or its request failing, and its body fed and ended.
+WIRE_STEPS: list[tuple[Any, str]] = [
+    (_wire, "_open_call"),
+    (_wire.Exchange, "responded"),
+    (_wire.Exchange, "failed"),
+    (_wire_bodies.Body, "feed"),
+    (_wire_bodies.Body, "end"),
+]
 
 
 class Injected(RuntimeError):
@@ -45,3 +57,13 @@ def requests_unchanged(
     assert any("Injected" in r.getMessage() for r in caplog.records), name
     assert _call.active_call() is None
     return baseline
+
+
+def restores(integration: str, *doors: tuple[Any, str]) -> None:
+    """Undoing ``integration`` puts each of its doors (an object and a function's name) back, and
+    instrumenting it again wraps each once."""
+    tokentrace.uninstrument(integration)
+    assert not [name for owner, name in doors if hasattr(getattr(owner, name), "__wrapped__")]
+    assert tokentrace.instrument(integration) == [integration]
+    assert tokentrace.instrument(integration) == []
+    assert all(hasattr(getattr(owner, name), "__wrapped__") for owner, name in doors)
