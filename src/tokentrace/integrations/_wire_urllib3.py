@@ -16,9 +16,12 @@ from typing import TYPE_CHECKING, Any
 import wrapt
 
 from tokentrace._foundation.safety import guarded
-from tokentrace.integrations._wire_bodies import Body, watched
+from tokentrace.integrations._wire_bodies import Body, finalizer, watched
 
-__all__ = ["WatchedRaw"]
+__all__ = ["WatchedRaw", "received"]
+
+if TYPE_CHECKING:
+    from tokentrace.integrations._wire import Exchange
 
 # wrapt 1.x proxies are not subscriptable at run time; wrapt 2.x types them as generics.
 if TYPE_CHECKING:
@@ -88,3 +91,17 @@ class WatchedRaw(_Proxy):
             return self.__wrapped__.release_conn()
         finally:
             guarded("wire.end", self._self_body.end, None, "closed")
+
+
+def received(exchange: Exchange, response: Any, streamed: bool, decoded: bool) -> None:
+    """A response over urllib3 (requests' ``Response`` and botocore's ``AWSResponse`` have the
+    same ``status_code``, ``headers``, ``content`` and ``raw``): read whole when the client has
+    read it (``decoded``: as urllib3 decoded it, else as sent), or a watcher put in front of
+    ``raw`` for the application's reads."""
+    headers = response.headers.items()
+    if not streamed:
+        exchange.read(response.status_code, headers, response.content, decoded=decoded)
+        return
+    body = exchange.responded(response.status_code, headers)
+    raw = response.raw = WatchedRaw(response.raw, body)
+    finalizer(raw, body)

@@ -20,8 +20,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tokentrace.integrations import Integration, Patch, _wire
-from tokentrace.integrations._wire_urllib3 import WatchedRaw
+from tokentrace.integrations import Integration, Patch, _wire, _wire_urllib3
 
 _NAME = "botocore"
 
@@ -40,14 +39,9 @@ def _streamed(request: Any, kwargs: dict[str, Any]) -> bool:
 
 
 def _received(exchange: _wire.Exchange, response: Any, streamed: bool) -> None:
-    """Read a response botocore has read whole, or put a watcher in front of its body."""
-    headers = response.headers.items()
-    if not streamed:
-        exchange.read(response.status_code, headers, response.content, decoded=False)
-        return
-    body = exchange.responded(response.status_code, headers)
-    raw = response.raw = WatchedRaw(response.raw, body)
-    _wire.finalizer(raw, body)
+    """Read a response botocore has read whole (as sent: urllib3 does not decode it for
+    botocore), or put a watcher in front of its body."""
+    _wire_urllib3.received(exchange, response, streamed, decoded=False)
 
 
 class BotocoreIntegration(Integration):

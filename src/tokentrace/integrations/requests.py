@@ -14,8 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tokentrace.integrations import Integration, Patch, _wire
-from tokentrace.integrations._wire_urllib3 import WatchedRaw
+from tokentrace.integrations import Integration, Patch, _wire, _wire_urllib3
 
 _NAME = "requests"
 
@@ -27,14 +26,9 @@ def _peek(request: Any) -> tuple[_wire.Route, str, bytes | None] | None:
 
 
 def _received(exchange: _wire.Exchange, response: Any, streamed: bool) -> None:
-    """Read a response ``requests`` has read whole, or put a watcher in front of its body."""
-    headers = response.headers.items()
-    if not streamed:
-        exchange.read(response.status_code, headers, response.content)
-        return
-    body = exchange.responded(response.status_code, headers)
-    raw = response.raw = WatchedRaw(response.raw, body)
-    _wire.finalizer(raw, body)
+    """Read a response ``requests`` has read whole (and decoded), or put a watcher in front of its
+    body."""
+    _wire_urllib3.received(exchange, response, streamed, decoded=True)
 
 
 class RequestsIntegration(Integration):
