@@ -11,17 +11,16 @@ import json
 from decimal import Decimal
 from typing import Any
 
+import lm15.transports as lm15_transports  # the test extra installs lm15
 import pytest
 
-lm15_transports = pytest.importorskip("lm15.transports")  # the test extra installs lm15
-
-import tokentrace  # noqa: E402  # after the skip
-from tests.support.clients import recorded  # noqa: E402
-from tests.support.faults import WIRE_STEPS, requests_unchanged, restores  # noqa: E402
-from tokentrace._cli.demo import RECORDINGS  # noqa: E402
-from tokentrace.integrations import _wire  # noqa: E402
-from tokentrace.integrations import lm15 as lm15_integration  # noqa: E402
-from tokentrace.testing import Capture, Recorded, ReplayServer  # noqa: E402
+import tokentrace
+from tests.support.clients import recorded
+from tests.support.faults import WIRE_STEPS, requests_unchanged, restores
+from tokentrace._cli.demo import RECORDINGS
+from tokentrace.integrations import _wire
+from tokentrace.integrations import lm15 as lm15_integration
+from tokentrace.testing import Capture, Recorded, ReplayServer
 
 CHAT = (RECORDINGS / "openai_chat.json").read_bytes()  # gpt-4o-mini: 123 in, 17 out = $0.00002865
 MESSAGES = "dd-trace-py/tests/contrib/anthropic/cassettes/anthropic_completion_stream_cache_read.yaml"
